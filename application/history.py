@@ -1,0 +1,64 @@
+"""Use case: replay one subject's history for an auditor, decrypted or redacted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from application.store import AnalyticsStore
+from domain.redacted import RedactedEvent
+
+__all__ = ["HistoryEntry", "History"]
+
+_PAGE = 1000
+
+
+class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
+    position: int
+    stream_id: UUID
+    version: int
+    event_type: str
+    recorded_at: datetime | None
+    redacted: bool
+    data: dict[str, Any]
+
+
+class History:
+    """Walks the whole notification log, selecting by the subject id in each header.
+
+    ``subject_of`` reads a stored event's subject without decrypting it, so
+    other people's events are never decrypted by an audit of one person.
+    """
+
+    def __init__(self, store: AnalyticsStore, subject_of: Callable[[bytes], UUID]) -> None:
+        self._store = store
+        self._subject_of = subject_of
+
+    def of_subject(self, subject_id: UUID) -> Iterator[HistoryEntry]:
+        start = 1
+        while True:
+            page = self._store.recorder.select_notifications(start, _PAGE)
+            for stored in page:
+                if self._subject_of(stored.state) == subject_id:
+                    yield self._entry(stored.id, self._store.mapper.to_domain_event(stored))
+            if len(page) < _PAGE:
+                return
+            start = page[-1].id + 1
+
+    @staticmethod
+    def _entry(position: int, event: Any) -> HistoryEntry:
+        fields = {k: v for k, v in vars(event).items() if k not in ("originator_id", "originator_version", "timestamp")}
+        redacted = isinstance(event, RedactedEvent)
+        return HistoryEntry(
+            position=position,
+            stream_id=event.originator_id,
+            version=event.originator_version,
+            event_type=fields.pop("original_topic") if redacted else type(event).__qualname__,
+            recorded_at=event.timestamp,
+            redacted=redacted,
+            data={} if redacted else msgspec.to_builtins(fields),
+        )

@@ -1,0 +1,62 @@
+"""Ports: what the use cases need from the outside world, as Protocols.
+
+Adapters implement them for SQLite, PostgreSQL, the system clock and so on;
+unit tests implement them with small fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Protocol
+from uuid import UUID
+
+import msgspec
+
+__all__ = ["Clock", "IngestLedger", "IngestMarks", "StorageError", "SubjectKeys"]
+
+
+class StorageError(Exception):
+    """A database or file the service depends on failed; the message says which and why."""
+
+
+class Clock(Protocol):
+    """The time now, timezone-aware (UTC)."""
+
+    def now(self) -> datetime: ...
+
+
+class SubjectKeys(Protocol):
+    """Per-subject data keys and the mapping from the app's user id to subject ids."""
+
+    def subject_for(self, app_user_id: UUID, *, create: bool) -> UUID | None:
+        """The subject of this app user; a new one with a new key when ``create``."""
+
+    def data_key(self, subject_id: UUID) -> bytes | None:
+        """The subject's 256-bit key, or None once erased."""
+
+    def erase(self, subject_id: UUID) -> bool:
+        """Destroy the key and the mapping to it; True if there was one."""
+
+    def count(self) -> int:
+        """How many subjects have a key."""
+
+
+class IngestMarks(msgspec.Struct, frozen=True, kw_only=True):
+    """Written in the same transaction as the events they describe.
+
+    ``event_ids``: ids of stored events, so a resend is recognised.
+    ``not_collected``: per (day, event name), how many events were dropped for
+    lack of consent; counts only, never an identifier.
+    """
+
+    event_ids: list[UUID]
+    not_collected: dict[tuple[date, str], int]
+
+
+class IngestLedger(Protocol):
+    """The event store's record of what was ingested (implemented by our recorders)."""
+
+    def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]: ...
+
+    def not_collected_total(self) -> int: ...

@@ -1,0 +1,22 @@
+"""Who is calling: the subject of a verified token and the role it grants."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+__all__ = ["Principal", "Role"]
+
+Role = Literal["user", "service", "analyst", "admin"]
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    """``subject`` is the token's ``sub``: the app's user id for role ``user``."""
+
+    subject: str
+    role: Role
+
+    def may_send_for(self, app_user_id: str) -> bool:
+        """A person sends only their own events; a server-side source sends anyone's."""
+        return self.role == "service" or (self.role == "user" and self.subject == app_user_id)

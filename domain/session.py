@@ -1,0 +1,73 @@
+"""The ``Session`` aggregate: one stream per app session, carrying its tracked events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.catalog import CatalogEvent
+
+__all__ = ["Session"]
+
+_SESSION_NAMESPACE: Final = UUID("0b8c43f5-8f7e-4f0e-b1a4-2a4d7c9e5f30")
+
+
+class Session(Aggregate):
+    class Started(Aggregate.Created):
+        subject_id: UUID
+        started_at: datetime
+
+    class EventTracked(Aggregate.Event):
+        subject_id: UUID
+        event: CatalogEvent
+        occurred_at: datetime
+        received_at: datetime
+        late: bool
+        clock_skew_seconds: float
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.event_count += 1
+            aggregate.started_at = min(aggregate.started_at, self.occurred_at)
+            aggregate.last_event_at = max(aggregate.last_event_at, self.occurred_at)
+
+    @classmethod
+    def create_id(cls, subject_id: UUID, app_session_id: str) -> UUID:
+        """Derived from the subject id, so the app's session id is not a stream key."""
+        return uuid5(_SESSION_NAMESPACE, f"{subject_id.hex}:{app_session_id}")
+
+    @classmethod
+    def start(cls, subject_id: UUID, app_session_id: str, at: datetime) -> Session:
+        return cls._create(
+            cls.Started,
+            id=cls.create_id(subject_id, app_session_id),
+            subject_id=subject_id,
+            started_at=at,
+        )
+
+    def __init__(self, subject_id: UUID, started_at: datetime) -> None:
+        self.subject_id = subject_id
+        self.started_at = started_at
+        self.last_event_at = started_at
+        self.event_count = 0
+
+    def track(
+        self,
+        event: CatalogEvent,
+        *,
+        occurred_at: datetime,
+        received_at: datetime,
+        late: bool,
+        clock_skew_seconds: float,
+    ) -> None:
+        self.trigger_event(
+            self.EventTracked,
+            subject_id=self.subject_id,
+            event=event,
+            occurred_at=occurred_at,
+            received_at=received_at,
+            late=late,
+            clock_skew_seconds=clock_skew_seconds,
+        )

@@ -1,0 +1,66 @@
+"""The one place that composes the service from its settings.
+
+Nothing is built at import time; tests pass their own settings and may swap
+any dependency through keyword arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adapters.clock import SystemClock
+from adapters.keystore import PostgresKeyStore, SqliteKeyStore
+from adapters.mapper import EncryptingMapper, subject_of_state
+from adapters.persistence import build_key_store, event_store_env, prepare_database
+from adapters.tokens import JwtTokens
+from application.erasure import Erasure
+from application.history import History
+from application.ingestion import Ingestion
+from application.ports import Clock
+from application.store import AnalyticsStore
+from entrypoints.settings import Settings
+
+__all__ = ["Container", "bootstrap"]
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: Settings
+    store: AnalyticsStore
+    keys: SqliteKeyStore | PostgresKeyStore
+    tokens: JwtTokens
+    ingestion: Ingestion
+    erasure: Erasure
+    history: History
+    clock: Clock
+
+    def database_ready(self) -> bool:
+        """True when the event store answers a query."""
+        try:
+            self.store.recorder.max_notification_id()
+            self.keys.count()
+        except Exception:  # noqa: BLE001 - readiness reports any failure as "not ready"
+            return False
+        return True
+
+    def close(self) -> None:
+        self.store.close()
+        if isinstance(self.keys, PostgresKeyStore):
+            self.keys.close()
+
+
+def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
+    prepare_database(settings.database)
+    keys = build_key_store(settings.database, settings.master_key)
+    store = AnalyticsStore(event_store_env(settings.database), lambda: EncryptingMapper(keys))
+    the_clock = clock or SystemClock()
+    return Container(
+        settings=settings,
+        store=store,
+        keys=keys,
+        tokens=JwtTokens(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
+        ingestion=Ingestion(store, keys, the_clock),
+        erasure=Erasure(store, keys),
+        history=History(store, subject_of_state),
+        clock=the_clock,
+    )

@@ -1,0 +1,157 @@
+"""The ``addvalue`` command line: serve, demo data, tokens, history and erasure."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+import msgspec
+import structlog
+
+from application.erasure import UnknownUser
+from application.principals import Principal
+from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.logging import configure_logging
+from entrypoints.settings import Settings, SettingsError, load_settings
+
+__all__ = ["main"]
+
+log = structlog.get_logger(__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as e:
+        print(f"addvalue: configuration error: {e}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    handler = {
+        "serve": _serve,
+        "demo": _demo,
+        "token": _token,
+        "history": _history,
+        "erase": _erase,
+    }[args.command]
+    return handler(settings, args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="addvalue", description="AddValue Analytics service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--print-token", action="store_true", help="print a development service token at start")
+    demo = commands.add_parser("demo", help="load synthetic activity through the real ingestion path")
+    demo.add_argument("--users", type=int, default=50)
+    demo.add_argument("--days", type=int, default=14, help="how many days back (at most 30)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--if-empty", action="store_true", help="do nothing if the store already holds events")
+    token = commands.add_parser("token", help="mint a development token from the configured secret")
+    token.add_argument("--sub", required=True, help="the subject: the app's user id for role 'user'")
+    token.add_argument("--role", default="user", choices=["user", "service", "analyst", "admin"])
+    token.add_argument("--hours", type=float, default=12.0)
+    history = commands.add_parser("history", help="replay one person's history (decrypted, or redacted after erasure)")
+    who = history.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", type=uuid.UUID, help="the app's user id")
+    who.add_argument("--subject", type=uuid.UUID, help="the internal subject id (as printed by 'erase')")
+    erase = commands.add_parser("erase", help="crypto-shred one person's data")
+    erase.add_argument("--user", type=uuid.UUID, required=True)
+    erase.add_argument("--requested-by", default="operator")
+    return parser
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from entrypoints.http import create_app
+
+    container = bootstrap(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    if args.print_token:
+        token = container.tokens.mint("demo-service", "service")
+        print(f"\nAddValue Analytics is starting at {url}\n")
+        print(f"Service token (12 h):\n  {token}\n")
+        print(f"Try:\n  curl {url}/ready\n  curl -H 'Authorization: Bearer {token[:16]}…' -d @batch.json {url}/v1/events\n")
+    try:
+        uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        container.close()
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from entrypoints.demo import demo_batches
+
+    if not 1 <= args.days <= 30:
+        print("addvalue demo: --days must be between 1 and 30 (older events are rejected)", file=sys.stderr)
+        return 2
+    container = bootstrap(settings)
+    try:
+        if args.if_empty and container.store.recorder.max_notification_id():
+            print("demo data already loaded; skipping (drop --if-empty to add more)")
+            return 0
+        batches = list(demo_batches(users=args.users, days=args.days, now=container.clock.now(), seed=args.seed))
+        principal = Principal(subject="demo", role="service")
+        totals = {"accepted": 0, "rejected": 0, "not_collected": 0, "duplicates": 0}
+        with Progress() as progress:
+            task = progress.add_task(f"{args.users} people, {args.days} days", total=len(batches))
+            for batch in batches:
+                report = container.ingestion.ingest(batch, sent_at=None, principal=principal)
+                totals["accepted"] += report.accepted
+                totals["rejected"] += len(report.rejected)
+                totals["not_collected"] += report.not_collected
+                totals["duplicates"] += report.duplicates
+                progress.advance(task)
+        print(", ".join(f"{k} {v}" for k, v in totals.items()))
+        return 0 if totals["rejected"] == 0 else 1
+    finally:
+        container.close()
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    container = bootstrap(settings)
+    try:
+        print(container.tokens.mint(args.sub, args.role, valid_for=timedelta(hours=args.hours)))
+    finally:
+        container.close()
+    return 0
+
+
+def _history(settings: Settings, args: argparse.Namespace) -> int:
+    container = bootstrap(settings)
+    try:
+        subject = args.subject or container.keys.subject_for(args.user, create=False)
+        if subject is None:
+            print(f"no data held for user {args.user} (never seen, or erased: use --subject)", file=sys.stderr)
+            return 1
+        count = 0
+        for entry in container.history.of_subject(subject):
+            sys.stdout.buffer.write(msgspec.json.encode(entry) + b"\n")
+            count += 1
+        print(f"{count} events of subject {subject}", file=sys.stderr)
+        return 0
+    finally:
+        container.close()
+
+
+def _erase(settings: Settings, args: argparse.Namespace) -> int:
+    container = bootstrap(settings)
+    try:
+        receipt = container.erasure.erase(args.user, requested_by=args.requested_by)
+    except UnknownUser as e:
+        print(f"addvalue erase: {e}", file=sys.stderr)
+        return 1
+    finally:
+        container.close()
+    print(f"erased: subject {receipt.subject_id}; key destroyed: {receipt.key_destroyed}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

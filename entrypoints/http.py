@@ -1,0 +1,146 @@
+"""The HTTP interface (Litestar): ingestion, health and readiness.
+
+Errors are translated here, once: a client's mistake is a 4xx with a message
+that says what to fix; nothing a client can send produces a 500.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, Final
+
+import anyio.to_thread
+import msgspec
+import structlog
+from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from adapters.tokens import InvalidToken
+from application.ingestion import IngestReport
+from application.ports import StorageError
+from application.principals import Principal
+from domain.catalog import AwareDatetime
+from entrypoints.bootstrap import Container
+
+__all__ = ["create_app", "MAX_BATCH_BYTES", "MAX_BATCH_EVENTS"]
+
+MAX_BATCH_BYTES: Final = 1024 * 1024
+MAX_BATCH_EVENTS: Final = 1000
+
+log = structlog.get_logger(__name__)
+
+
+class Batch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    batch: list[msgspec.Raw]
+    sent_at: AwareDatetime | None = None
+
+
+class Problem(msgspec.Struct, frozen=True):
+    error: str
+    detail: str
+
+
+class ClientError(HTTPException):
+    """A request we must refuse whole; ``status_code`` and message say why."""
+
+
+_BATCH_DECODER: Final = msgspec.json.Decoder(Batch)
+
+
+def _principal(container: Container, request: Request[Any, Any, Any]) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthorizedException("send 'Authorization: Bearer <token>'")
+    try:
+        return container.tokens.verify(token.strip())
+    except InvalidToken as e:
+        raise NotAuthorizedException(str(e)) from None
+
+
+def _decode_batch(body: bytes) -> Batch:
+    try:
+        batch = _BATCH_DECODER.decode(body)
+    except msgspec.ValidationError as e:
+        raise ClientError(status_code=HTTP_400_BAD_REQUEST, detail=f"request body: {e}") from None
+    except msgspec.DecodeError as e:
+        raise ClientError(status_code=HTTP_400_BAD_REQUEST, detail=f"request body is not valid JSON: {e}") from None
+    if len(batch.batch) > MAX_BATCH_EVENTS:
+        raise ClientError(
+            status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            detail=f"batch has {len(batch.batch)} events; at most {MAX_BATCH_EVENTS} allowed",
+        )
+    if not batch.batch:
+        raise ClientError(status_code=HTTP_400_BAD_REQUEST, detail="batch: must hold 1 to 1000 events")
+    return batch
+
+
+def create_app(container: Container) -> Litestar:
+    @post("/v1/events", status_code=200)
+    async def ingest_events(request: Request[Any, Any, Any]) -> IngestReport:
+        """Store a batch of catalog events; answer with the outcome of each."""
+        principal = _principal(container, request)
+        batch = _decode_batch(await request.body())
+        # The event store is synchronous: keep it off the event loop.
+        return await anyio.to_thread.run_sync(
+            lambda: container.ingestion.ingest(
+                [bytes(raw) for raw in batch.batch], sent_at=batch.sent_at, principal=principal
+            )
+        )
+
+    @get("/health", media_type=MediaType.JSON)
+    async def health() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @get("/ready", media_type=MediaType.JSON)
+    async def ready() -> Response[dict[str, str]]:
+        """The database answers."""
+        if await anyio.to_thread.run_sync(container.database_ready):
+            return Response({"status": "ready"})
+        return Response({"status": "database unreachable"}, status_code=HTTP_503_SERVICE_UNAVAILABLE)
+
+    return Litestar(
+        route_handlers=[ingest_events, health, ready],
+        request_max_body_size=MAX_BATCH_BYTES,
+        exception_handlers={
+            HTTPException: _http_problem,
+            StorageError: _storage_problem,
+            Exception: _unexpected_problem,
+        },
+        debug=False,
+    )
+
+
+def _problem(status: int, error: str, detail: str) -> Response[Problem]:
+    headers = {"WWW-Authenticate": 'Bearer realm="addvalue"'} if status == HTTP_401_UNAUTHORIZED else None
+    return Response(Problem(error=error, detail=detail), status_code=status, headers=headers)
+
+
+def _http_problem(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    detail = exc.detail
+    if exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE and not isinstance(exc, ClientError):
+        detail = f"request body is over {MAX_BATCH_BYTES} bytes (1 MiB); send smaller batches"
+    return _problem(exc.status_code, _reason(exc.status_code), detail)
+
+
+def _storage_problem(_: Request[Any, Any, Any], exc: StorageError) -> Response[Problem]:
+    log.error("storage.unavailable", error=str(exc))
+    return _problem(HTTP_503_SERVICE_UNAVAILABLE, "storage unavailable", "nothing was stored; retry later")
+
+
+def _unexpected_problem(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.exception("request.failed", path=request.url.path, error=repr(exc))
+    return _problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal error", "the request failed on our side")
+
+
+def _reason(status: int) -> str:
+    return HTTPStatus(status).phrase.lower()
+

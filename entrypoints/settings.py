@@ -1,0 +1,111 @@
+"""Settings: read from the environment once, into a frozen object.
+
+Every bad value fails at start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+import msgspec
+import structlog
+
+from adapters.persistence import Database, parse_database_url
+
+__all__ = ["SettingsError", "Settings", "load_settings"]
+
+DEFAULT_DATABASE_URL = "sqlite:///var/addvalue.db"
+_DEV_JWT_SECRET_FILE = "jwt.secret"
+_MASTER_KEY_FILE = "master.key"
+
+log = structlog.get_logger(__name__)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable and the fix."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything configurable, as read from ``ADDVALUE_*`` environment variables."""
+
+    database: Database
+    master_key: bytes
+    jwt_secret: str
+    jwt_issuer: str = "addvalue"
+    jwt_audience: str = "addvalue-analytics"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    url = env.get("ADDVALUE_DATABASE_URL", DEFAULT_DATABASE_URL)
+    try:
+        database = parse_database_url(url, schema=env.get("ADDVALUE_DATABASE_SCHEMA", "public"))
+    except ValueError as e:
+        raise SettingsError(f"ADDVALUE_DATABASE_URL: {e}") from None
+    local_dir = database.sqlite_path.parent if database.sqlite_path is not None else None
+    return Settings(
+        database=database,
+        master_key=_master_key(env.get("ADDVALUE_MASTER_KEY"), local_dir),
+        jwt_secret=_jwt_secret(env.get("ADDVALUE_JWT_SECRET"), local_dir),
+        jwt_issuer=env.get("ADDVALUE_JWT_ISSUER", "addvalue"),
+        jwt_audience=env.get("ADDVALUE_JWT_AUDIENCE", "addvalue-analytics"),
+        host=env.get("ADDVALUE_HOST", "127.0.0.1"),
+        port=_port(env.get("ADDVALUE_PORT", "8000")),
+        log_level=env.get("ADDVALUE_LOG_LEVEL", "info").lower(),
+    )
+
+
+def _master_key(value: str | None, local_dir: Path | None) -> bytes:
+    if value is not None:
+        try:
+            key = base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raise SettingsError("ADDVALUE_MASTER_KEY: not valid base64") from None
+        if len(key) != 32:
+            raise SettingsError(f"ADDVALUE_MASTER_KEY: must be base64 of 32 bytes, got {len(key)} bytes")
+        return key
+    if local_dir is None:
+        raise SettingsError(
+            "ADDVALUE_MASTER_KEY: required with PostgreSQL (base64 of 32 random bytes, "
+            'e.g. python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())")'
+        )
+    path = local_dir / _MASTER_KEY_FILE
+    if not path.exists():
+        log.warning("master_key.generated", path=str(path), hint="set ADDVALUE_MASTER_KEY in production")
+        _write_secret(path, base64.b64encode(secrets.token_bytes(32)).decode())
+    return _master_key(path.read_text().strip(), None)
+
+
+def _jwt_secret(value: str | None, local_dir: Path | None) -> str:
+    if value is not None:
+        if len(value) < 32:
+            raise SettingsError("ADDVALUE_JWT_SECRET: must be at least 32 characters for HS256")
+        return value
+    if local_dir is None:
+        raise SettingsError("ADDVALUE_JWT_SECRET: required with PostgreSQL (at least 32 random characters)")
+    path = local_dir / _DEV_JWT_SECRET_FILE
+    if not path.exists():
+        log.warning("jwt_secret.generated", path=str(path), hint="set ADDVALUE_JWT_SECRET in production")
+        _write_secret(path, secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SettingsError(f"ADDVALUE_PORT: must be a TCP port number, got {value!r}")
+    return int(value)
