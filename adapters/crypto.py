@@ -14,7 +14,7 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["KEY_BYTES", "NONCE_BYTES", "Tampered", "new_data_key", "seal", "unseal", "lookup_hash"]
+__all__ = ["KEY_BYTES", "NONCE_BYTES", "Tampered", "lookup_hash", "new_data_key", "seal", "unseal"]
 
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12

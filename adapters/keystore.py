@@ -24,7 +24,7 @@ import psycopg_pool
 from adapters.crypto import Tampered, lookup_hash, new_data_key, seal, unseal
 from application.ports import StorageError
 
-__all__ = ["SqliteKeyStore", "PostgresKeyStore"]
+__all__ = ["PostgresKeyStore", "SqliteKeyStore"]
 
 _WRAP_CONTEXT: Final = b"addvalue/data-key/v1:"
 
@@ -210,7 +210,9 @@ class PostgresKeyStore(_CachingKeyStore):
         return None if found is None else bytes(found)
 
     def _delete(self, subject_id: UUID) -> bool:
-        return bool(self._run(lambda c: c.execute(f"DELETE FROM {self._table} WHERE subject_id=%s", (subject_id,)).rowcount))
+        return bool(
+            self._run(lambda c: c.execute(f"DELETE FROM {self._table} WHERE subject_id=%s", (subject_id,)).rowcount)
+        )
 
     def _count(self) -> int:
         return int(self._fetch(f"SELECT count(*) FROM {self._table}", ()))

@@ -17,7 +17,7 @@ store's mapping is destroyed, links to no one.
 from __future__ import annotations
 
 import dataclasses
-from functools import lru_cache
+from functools import cache
 from typing import Any, Final, Protocol, get_type_hints
 from uuid import UUID
 
@@ -30,7 +30,7 @@ from adapters.crypto import Tampered, seal, unseal
 from domain.errors import SubjectErased
 from domain.redacted import RedactedEvent
 
-__all__ = ["EncryptingMapper", "DataKeys", "TamperedEvent", "subject_of_state"]
+__all__ = ["DataKeys", "EncryptingMapper", "TamperedEvent", "subject_of_state"]
 
 _SEALED: Final = 1
 _PLAIN: Final = 0
@@ -62,7 +62,7 @@ def subject_of_state(state: bytes) -> UUID:
     return UUID(bytes=bytes(state[1:_HEADER]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _state_type(event_class: type) -> type[msgspec.Struct]:
     """A msgspec Struct with the event's fields, so decoding restores real types."""
     hints = get_type_hints(event_class)
@@ -126,7 +126,8 @@ class EncryptingMapper(Mapper[UUID]):
         state = msgspec.structs.asdict(decoded)
         state["originator_id"] = originator_id
         state["originator_version"] = version
-        return _build(event_class, state)
+        event: DomainEventProtocol[UUID] = _build(event_class, state)
+        return event
 
     @staticmethod
     def _redacted(stored_event: StoredEvent, subject_id: UUID) -> RedactedEvent:
@@ -137,7 +138,8 @@ class EncryptingMapper(Mapper[UUID]):
             "original_topic": stored_event.topic,
             "subject_id": subject_id,
         }
-        return _build(RedactedEvent, state)
+        redacted: RedactedEvent = _build(RedactedEvent, state)
+        return redacted
 
 
 def _build(event_class: type[Any], state: dict[str, Any]) -> Any:

@@ -21,7 +21,7 @@ from adapters.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.recorders import PostgresIngestRecorder, SqliteIngestRecorder
 from application.ports import StorageError
 
-__all__ = ["Database", "parse_database_url", "event_store_env", "build_key_store", "prepare_database"]
+__all__ = ["Database", "build_key_store", "event_store_env", "parse_database_url", "prepare_database"]
 
 
 class Database(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,11 +10,13 @@ with IntegrityError instead of storing the event twice.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg import Cursor
@@ -23,7 +25,7 @@ from psycopg.sql import SQL, Identifier
 
 from application.ports import IngestMarks
 
-__all__ = ["SqliteIngestRecorder", "PostgresIngestRecorder"]
+__all__ = ["PostgresIngestRecorder", "SqliteIngestRecorder"]
 
 
 def _marks(kwargs: dict[str, Any]) -> IngestMarks | None:
@@ -44,7 +46,9 @@ class SqliteIngestRecorder(SQLiteApplicationRecorder):
             " PRIMARY KEY (day, event_name))",
         ]
 
-    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         marks = _marks(kwargs)
         if marks is not None:
@@ -62,7 +66,9 @@ class SqliteIngestRecorder(SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
-                c.execute(f"SELECT event_id FROM ingested_event_ids WHERE event_id IN ({','.join('?' * len(chunk))})", chunk)
+                c.execute(
+                    f"SELECT event_id FROM ingested_event_ids WHERE event_id IN ({','.join('?' * len(chunk))})", chunk
+                )
                 found.update(UUID(row[0]) for row in c.fetchall())
         return found
 
@@ -117,3 +123,35 @@ class PostgresIngestRecorder(PostgresApplicationRecorder):
             curs.execute(SQL("SELECT coalesce(sum(n), 0) AS total FROM {}").format(self._dropped_table))
             row = curs.fetchone()
             return int(row["total"]) if row else 0
+
+
+class PopoIngestRecorder(POPOApplicationRecorder):
+    """In memory, for unit tests: the library's own fake, with the same ledger semantics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._event_ids: set[UUID] = set()
+        self._not_collected: Counter[tuple[object, str]] = Counter()
+
+    def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        marks = _marks(kwargs)
+        if marks is not None and self._event_ids.intersection(marks.event_ids):
+            raise IntegrityError("event id already recorded")
+        ids = super()._insert_events(stored_events, **kwargs)
+        if marks is not None:
+            self._event_ids.update(marks.event_ids)
+            self._not_collected.update(marks.not_collected)
+        return ids
+
+    def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
+        return self._event_ids.intersection(event_ids)
+
+    def not_collected_total(self) -> int:
+        return sum(self._not_collected.values())
+
+
+class PopoIngestFactory(POPOFactory):
+    """``PERSISTENCE_MODULE=adapters.recorders:PopoIngestFactory`` selects it."""
+
+    def application_recorder(self) -> ApplicationRecorder:
+        return PopoIngestRecorder()

@@ -39,6 +39,7 @@ class Erasure:
         subject = self._keys.subject_for(app_user_id, create=False)
         if subject is None:
             raise UnknownUser(f"no data is held for user {app_user_id} (never seen, or already erased)")
+        user: object
         try:
             user = self._store.repository.get(subject)
         except AggregateNotFoundError:

@@ -12,7 +12,7 @@ import msgspec
 from application.store import AnalyticsStore
 from domain.redacted import RedactedEvent
 
-__all__ = ["HistoryEntry", "History"]
+__all__ = ["History", "HistoryEntry"]
 
 _PAGE = 1000
 

@@ -92,7 +92,9 @@ class Ingestion:
     @staticmethod
     def _authorize(principal: Principal, event: CatalogEvent) -> None:
         if not principal.may_send_for(str(event.user_id)):
-            raise EventRejected([FieldError("user_id", "must be the token's own subject (role 'user' sends only its own events)")])
+            raise EventRejected(
+                [FieldError("user_id", "must be the token's own subject (role 'user' sends only its own events)")]
+            )
 
     def _record(self, valid: list[tuple[CatalogEvent, Timing]], received_at: datetime) -> tuple[int, int, int]:
         known = self._store.ledger.known_event_ids(e.event_id for e, _ in valid)
@@ -125,7 +127,9 @@ class Ingestion:
             choice = ConsentChoice(
                 analytics=p.analytics, personalization=p.personalization, marketing=p.marketing, location=p.location
             )
-            consent.change(choice, effective_at=timing.occurred_at, source="app_event", changed_by="user", event_id=event.event_id)
+            consent.change(
+                choice, effective_at=timing.occurred_at, source="app_event", changed_by="user", event_id=event.event_id
+            )
         if not consent.allows("analytics"):
             # A consent update is still kept on the Consent stream as proof of the choice.
             return is_consent_update

@@ -48,4 +48,4 @@ class BatchAggregates:
         return found if isinstance(found, Session) else self._add(Session.start(subject_id, app_session_id, at))  # type: ignore[return-value]
 
     def changed(self) -> list[Aggregate]:
-        return [a for a in self._loaded.values() if a.pending_events]  # type: ignore[attr-defined]
+        return [a for a in self._loaded.values() if a.pending_events]

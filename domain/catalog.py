@@ -29,9 +29,7 @@ FieldNames = Annotated[list[Id], msgspec.Meta(min_length=1, max_length=20)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 # BCP 47, simplified: a 2-3 letter (or 4-8 letter registered) language subtag
 # followed by script, region and variant subtags of 1-8 alphanumerics.
-LocaleTag = Annotated[
-    str, msgspec.Meta(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)
-]
+LocaleTag = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
 Category = Literal["user", "activation", "microact", "community", "wave"]
 
 
@@ -147,9 +145,7 @@ class ActivationRoundCompleted(_Event, frozen=True, tag="activation_round_comple
     properties: RoundProps
 
 
-class ActivationAffirmationSelected(
-    _Event, frozen=True, tag="activation_affirmation_selected"
-):
+class ActivationAffirmationSelected(_Event, frozen=True, tag="activation_affirmation_selected"):
     properties: AffirmationProps
 
 
@@ -161,9 +157,7 @@ class ActivationCompleted(_Event, frozen=True, tag="activation_completed"):
     properties: ActivationDurationProps
 
 
-class ActivationBreathworkCompleted(
-    _Event, frozen=True, tag="activation_breathwork_completed"
-):
+class ActivationBreathworkCompleted(_Event, frozen=True, tag="activation_breathwork_completed"):
     properties: BreathworkProps
 
 
@@ -325,11 +319,7 @@ CATEGORY_OF: Final[dict[str, str]] = {
     str(cls.__struct_config__.tag): _category
     for cls, _category in zip(
         CATALOG_EVENT_TYPES,
-        ["user"] * 4
-        + ["activation"] * 6
-        + ["microact"] * 4
-        + ["community"] * 5
-        + ["wave"] * 6,
+        ["user"] * 4 + ["activation"] * 6 + ["microact"] * 4 + ["community"] * 5 + ["wave"] * 6,
         strict=True,
     )
 }

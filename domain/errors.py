@@ -5,11 +5,11 @@ from __future__ import annotations
 import msgspec
 
 __all__ = [
+    "ConsentRuleBroken",
     "DomainError",
     "EventRejected",
     "FieldError",
     "SubjectErased",
-    "ConsentRuleBroken",
 ]
 
 

@@ -24,7 +24,7 @@ class RedactedEvent(Aggregate.Event):
     subject_id: UUID
     timestamp: datetime
 
-    def mutate(self, aggregate: Any) -> Any:
+    def mutate(self, aggregate: Any) -> Any:  # noqa: ARG002 - the library's signature
         raise SubjectErased(
             f"stream {self.originator_id} belongs to an erased subject: "
             "its data key was destroyed, so its events can never be read again"

@@ -9,7 +9,7 @@ import msgspec
 
 from domain.errors import EventRejected, FieldError
 
-__all__ = ["MAX_FUTURE", "MAX_PAST", "LATE_AFTER", "Timing", "place_in_time"]
+__all__ = ["LATE_AFTER", "MAX_FUTURE", "MAX_PAST", "Timing", "place_in_time"]
 
 MAX_FUTURE: Final = timedelta(minutes=5)
 MAX_PAST: Final = timedelta(days=30)

@@ -21,7 +21,7 @@ from msgspec import inspect as mi
 from domain.catalog import CATEGORY_OF, CatalogEvent, UserFollowed
 from domain.errors import EventRejected, FieldError
 
-__all__ = ["MAX_EVENT_BYTES", "decode_event", "check_rules"]
+__all__ = ["MAX_EVENT_BYTES", "check_rules", "decode_event"]
 
 MAX_EVENT_BYTES: Final = 32 * 1024
 
@@ -46,7 +46,7 @@ def decode_event(raw: bytes) -> CatalogEvent:
     if len(raw) > MAX_EVENT_BYTES:
         raise EventRejected([FieldError("", f"event is {len(raw)} bytes; at most {MAX_EVENT_BYTES} allowed")])
     try:
-        event = _DECODER.decode(raw)
+        event: CatalogEvent = _DECODER.decode(raw)
     except msgspec.ValidationError as e:
         raise EventRejected([_translate(str(e), raw)]) from None
     except msgspec.DecodeError as e:
@@ -62,9 +62,13 @@ def check_rules(event: CatalogEvent) -> list[FieldError]:
     errors = []
     expected = CATEGORY_OF[event.name]
     if event.event_category != expected:
-        errors.append(FieldError("event_category", f"must be '{expected}' for {event.name}, got '{event.event_category}'"))
+        errors.append(
+            FieldError("event_category", f"must be '{expected}' for {event.name}, got '{event.event_category}'")
+        )
     if event.context.timezone not in _known_zones():
-        errors.append(FieldError("context.timezone", f"'{event.context.timezone}' is not an IANA time zone, e.g. Europe/Berlin"))
+        errors.append(
+            FieldError("context.timezone", f"'{event.context.timezone}' is not an IANA time zone, e.g. Europe/Berlin")
+        )
     if isinstance(event, UserFollowed) and event.properties.followed_user_id == event.user_id:
         errors.append(FieldError("properties.followed_user_id", "must not be the sender's own user_id"))
     return errors

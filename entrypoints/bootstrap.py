@@ -39,7 +39,7 @@ class Container:
         try:
             self.store.recorder.max_notification_id()
             self.keys.count()
-        except Exception:  # noqa: BLE001 - readiness reports any failure as "not ready"
+        except Exception:
             return False
         return True
 

@@ -13,7 +13,7 @@ import structlog
 
 from application.erasure import UnknownUser
 from application.principals import Principal
-from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.bootstrap import bootstrap
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, SettingsError, load_settings
 
@@ -74,8 +74,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.print_token:
         token = container.tokens.mint("demo-service", "service")
         print(f"\nAddValue Analytics is starting at {url}\n")
-        print(f"Service token (12 h):\n  {token}\n")
-        print(f"Try:\n  curl {url}/ready\n  curl -H 'Authorization: Bearer {token[:16]}…' -d @batch.json {url}/v1/events\n")
+        print(f"A service token, valid 12 hours:\n  export TOKEN={token}\n")
+        print(f"Try:\n  curl {url}/ready")
+        print(f'  curl -H "Authorization: Bearer $TOKEN" -d @docs/example-batch.json {url}/v1/events\n')
     try:
         uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="warning")
     finally:

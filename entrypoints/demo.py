@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["demo_user_ids", "demo_batches"]
+__all__ = ["demo_batches", "demo_user_ids"]
 
 _ZONES = ["Europe/Berlin", "America/New_York", "Europe/London", "Asia/Tokyo", "Australia/Sydney"]
 _LOCALES = ["de-DE", "en-US", "en-GB", "ja-JP", "en-AU"]
@@ -85,39 +85,80 @@ class _Person:
             marketing=self.rng.random() < 0.3,
             location=self.rng.random() < 0.4,
         )
-        yield self.event("user_signup", at + timedelta(seconds=5), session, signup_method=self.rng.choice(["email", "apple", "google"]))
+        yield self.event(
+            "user_signup",
+            at + timedelta(seconds=5),
+            session,
+            signup_method=self.rng.choice(["email", "apple", "google"]),
+        )
 
     def day(self, at: datetime) -> Iterator[bytes]:
         rng = self.rng
         session = f"s-{rng.getrandbits(48):x}"
         t = at
+
         def tick(seconds: int = 30) -> datetime:
             nonlocal t
             t += timedelta(seconds=rng.randint(5, seconds))
             return t
+
         yield self.event("user_login", tick(), session, method=rng.choice(["password", "magic_link", "token_refresh"]))
         activation = f"act-{rng.getrandbits(32):x}"
         yield self.event("activation_started", tick(), session, activation_id=activation)
-        yield self.event("activation_mood_logged", tick(), session, activation_id=activation, phase="start", mood=rng.randint(2, 8))
+        yield self.event(
+            "activation_mood_logged", tick(), session, activation_id=activation, phase="start", mood=rng.randint(2, 8)
+        )
         rounds = rng.randint(1, 8)
         for r in range(1, rounds + 1):
-            yield self.event("activation_round_completed", tick(120), session, activation_id=activation, round=r, duration_seconds=rng.randint(30, 240))
+            yield self.event(
+                "activation_round_completed",
+                tick(120),
+                session,
+                activation_id=activation,
+                round=r,
+                duration_seconds=rng.randint(30, 240),
+            )
         if rng.random() < 0.5:
-            yield self.event("activation_affirmation_selected", tick(), session, activation_id=activation, affirmation_id=f"aff-{rng.randint(1, 40)}")
+            yield self.event(
+                "activation_affirmation_selected",
+                tick(),
+                session,
+                activation_id=activation,
+                affirmation_id=f"aff-{rng.randint(1, 40)}",
+            )
         if rng.random() < 0.4:
-            yield self.event("activation_breathwork_completed", tick(), session, activation_id=activation, duration_seconds=rng.randint(60, 600), pattern="4-7-8")
-        yield self.event("activation_mood_logged", tick(), session, activation_id=activation, phase="end", mood=rng.randint(4, 10))
-        yield self.event("activation_completed", tick(), session, activation_id=activation, duration_seconds=rng.randint(300, 1800))
+            yield self.event(
+                "activation_breathwork_completed",
+                tick(),
+                session,
+                activation_id=activation,
+                duration_seconds=rng.randint(60, 600),
+                pattern="4-7-8",
+            )
+        yield self.event(
+            "activation_mood_logged", tick(), session, activation_id=activation, phase="end", mood=rng.randint(4, 10)
+        )
+        yield self.event(
+            "activation_completed", tick(), session, activation_id=activation, duration_seconds=rng.randint(300, 1800)
+        )
         if rng.random() < 0.6:
             microact = f"ma-{rng.getrandbits(32):x}"
             category = rng.choice(["kindness", "gratitude", "nature", "connection"])
             yield self.event("microact_category_selected", tick(), session, category=category)
             yield self.event("microact_created", tick(), session, microact_id=microact, category=category)
             if rng.random() < 0.5:
-                yield self.event("microact_shared", tick(), session, microact_id=microact, audience=rng.choice(["community", "followers", "wave"]))
+                yield self.event(
+                    "microact_shared",
+                    tick(),
+                    session,
+                    microact_id=microact,
+                    audience=rng.choice(["community", "followers", "wave"]),
+                )
         if rng.random() < 0.35:
             post = f"post-{rng.getrandbits(32):x}"
-            yield self.event("post_created", tick(), session, post_id=post, kind=rng.choice(["text", "image", "microact"]))
+            yield self.event(
+                "post_created", tick(), session, post_id=post, kind=rng.choice(["text", "image", "microact"])
+            )
             yield self.event("post_liked", tick(), session, post_id=f"post-{rng.getrandbits(16):x}")
         if rng.random() < 0.1:
             other = rng.choice(self.everyone)
@@ -126,9 +167,18 @@ class _Person:
         if rng.random() < 0.2:
             wave = f"wave-{at:%Y%m%d}"
             yield self.event("wave_joined", tick(), session, wave_id=wave)
-            yield self.event("wave_interaction", tick(), session, wave_id=wave, kind=rng.choice(["message", "reaction", "question"]))
+            yield self.event(
+                "wave_interaction", tick(), session, wave_id=wave, kind=rng.choice(["message", "reaction", "question"])
+            )
             yield self.event("wave_left", tick(600), session, wave_id=wave, duration_seconds=rng.randint(120, 1800))
-            yield self.event("wave_feedback_submitted", tick(), session, wave_id=wave, rating=rng.randint(3, 5), comment="Felt calmer afterwards.")
+            yield self.event(
+                "wave_feedback_submitted",
+                tick(),
+                session,
+                wave_id=wave,
+                rating=rng.randint(3, 5),
+                comment="Felt calmer afterwards.",
+            )
 
 
 def demo_batches(*, users: int, days: int, now: datetime, seed: int = 7) -> Iterator[list[bytes]]:

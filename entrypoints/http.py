@@ -29,7 +29,7 @@ from application.principals import Principal
 from domain.catalog import AwareDatetime
 from entrypoints.bootstrap import Container
 
-__all__ = ["create_app", "MAX_BATCH_BYTES", "MAX_BATCH_EVENTS"]
+__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "create_app"]
 
 MAX_BATCH_BYTES: Final = 1024 * 1024
 MAX_BATCH_EVENTS: Final = 1000
@@ -143,4 +143,3 @@ def _unexpected_problem(request: Request[Any, Any, Any], exc: Exception) -> Resp
 
 def _reason(status: int) -> str:
     return HTTPStatus(status).phrase.lower()
-

@@ -17,10 +17,10 @@ import structlog
 
 from adapters.persistence import Database, parse_database_url
 
-__all__ = ["SettingsError", "Settings", "load_settings"]
+__all__ = ["Settings", "SettingsError", "load_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/addvalue.db"
-_DEV_JWT_SECRET_FILE = "jwt.secret"
+_DEV_JWT_SECRET_FILE = "jwt.secret"  # noqa: S105 - a file name, not a secret
 _MASTER_KEY_FILE = "master.key"
 
 log = structlog.get_logger(__name__)

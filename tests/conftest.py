@@ -1,0 +1,53 @@
+"""Storage fixtures: every storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL tests run when ADDVALUE_TEST_POSTGRES_URL is set (as .ci/run sets
+it) and are skipped, loudly, otherwise. Each test gets its own schema (or
+SQLite folder), dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from adapters.persistence import parse_database_url
+from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.settings import Settings
+
+POSTGRES_URL = os.environ.get("ADDVALUE_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres" and not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need ADDVALUE_TEST_POSTGRES_URL (set by .ci/run)")
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
+    master_key, secret = os.urandom(32), "test-secret-" + "x" * 40
+    if backend == "sqlite":
+        yield Settings(
+            database=parse_database_url(f"sqlite:///{tmp_path}/addvalue.db"), master_key=master_key, jwt_secret=secret
+        )
+        return
+    assert POSTGRES_URL is not None
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    yield Settings(database=parse_database_url(POSTGRES_URL, schema=schema), master_key=master_key, jwt_secret=secret)
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
+
+
+@pytest.fixture
+def container(settings: Settings) -> Iterator[Container]:
+    built = bootstrap(settings)
+    yield built
+    built.close()
