@@ -1,0 +1,166 @@
+"""HTTP through the real Litestar app, on the real storage (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from litestar.testing import TestClient
+
+from adapters.tokens import JwtTokens
+from entrypoints.bootstrap import Container
+from entrypoints.http import create_app
+from tests.fakes import consent, event, feedback
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[Client]:
+    with TestClient(app=create_app(container)) as test_client:
+        yield test_client
+
+
+def bearer(container: Container, subject: str, role: str = "user") -> dict[str, str]:
+    return {"Authorization": f"Bearer {container.tokens.mint(subject, role)}"}  # type: ignore[arg-type]
+
+
+def batch(*events: bytes, sent_at: datetime | None = None) -> bytes:
+    body = b'{"batch":[' + b",".join(events) + b"]"
+    if sent_at is not None:
+        body += b',"sent_at":' + msgspec.json.encode(sent_at)
+    return body + b"}"
+
+
+def test_a_user_sends_a_batch_and_gets_per_event_outcomes(client: Client, container: Container) -> None:
+    user = uuid.uuid4()
+    bad = event("activation_round_completed", user, {"activation_id": "a", "round": 9, "duration_seconds": 1})
+    body = batch(consent(user, analytics=True), feedback(user, "calm"), bad)
+    response = client.post("/v1/events", content=body, headers=bearer(container, str(user)))
+    assert response.status_code == 200, response.text
+    outcome = response.json()
+    assert outcome["accepted"] == 2
+    assert outcome["duplicates"] == 0
+    assert outcome["not_collected"] == 0
+    assert outcome["rejected"] == [
+        {
+            "index": 2,
+            "event_id": msgspec.json.decode(bad)["event_id"],
+            "errors": [{"path": "properties.round", "message": "must be an integer between 1 and 8"}],
+        }
+    ]
+    again = client.post(
+        "/v1/events", content=batch(consent(user, analytics=True)), headers=bearer(container, str(user))
+    )
+    assert again.json()["accepted"] == 1
+
+
+def test_a_user_token_cannot_send_someone_elses_events(client: Client, container: Container) -> None:
+    me, someone = uuid.uuid4(), uuid.uuid4()
+    response = client.post(
+        "/v1/events", content=batch(consent(someone, analytics=True)), headers=bearer(container, str(me))
+    )
+    assert response.status_code == 200
+    assert response.json()["rejected"][0]["errors"][0]["path"] == "user_id"
+    assert container.keys.subject_for(someone, create=False) is None
+
+
+def test_a_service_token_may_send_for_anyone(client: Client, container: Container) -> None:
+    users = [uuid.uuid4() for _ in range(3)]
+    body = batch(*(consent(u, analytics=True) for u in users))
+    response = client.post("/v1/events", content=body, headers=bearer(container, "backend", "service"))
+    assert response.json()["accepted"] == 3
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "Bearer"),
+        ({"Authorization": "Bearer not-a-jwt"}, "invalid bearer token"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "Bearer"),
+    ],
+)
+def test_missing_or_invalid_tokens_are_401(client: Client, headers: dict[str, str], reason: str) -> None:
+    response = client.post("/v1/events", content=batch(), headers=headers)
+    assert response.status_code == 401
+    assert reason in response.json()["detail"]
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_token_signed_with_another_secret_or_expired_is_401(client: Client, container: Container) -> None:
+    forged = JwtTokens("another-secret-" + "y" * 40, issuer="addvalue", audience="addvalue-analytics").mint(
+        "u", "service"
+    )
+    expired = container.tokens.mint("u", "service", valid_for=timedelta(minutes=-5))
+    for token in (forged, expired):
+        response = client.post("/v1/events", content=batch(), headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+
+
+@pytest.mark.parametrize("body", [b"{", b"not json", b"[]", b'{"batch": 3}', b'{"batch": [], "extra": 1}'])
+def test_malformed_bodies_are_400_with_a_reason(client: Client, container: Container, body: bytes) -> None:
+    response = client.post("/v1/events", content=body, headers=bearer(container, "svc", "service"))
+    assert response.status_code == 400
+    assert response.json()["detail"]
+
+
+def test_an_empty_batch_is_400(client: Client, container: Container) -> None:
+    response = client.post("/v1/events", content=batch(), headers=bearer(container, "svc", "service"))
+    assert response.status_code == 400
+    assert "1 to 1000" in response.json()["detail"]
+
+
+def test_more_than_1000_events_is_413(client: Client, container: Container) -> None:
+    user = uuid.uuid4()
+    body = b'{"batch":[' + b",".join([b"{}"] * 1001) + b"]}"
+    response = client.post("/v1/events", content=body, headers=bearer(container, str(user)))
+    assert response.status_code == 413
+    assert "1001 events" in response.json()["detail"]
+
+
+def test_a_body_over_1_mib_is_413(client: Client, container: Container) -> None:
+    body = b'{"batch":["' + b"x" * (1024 * 1024) + b'"]}'
+    response = client.post("/v1/events", content=body, headers=bearer(container, "svc", "service"))
+    assert response.status_code == 413
+    assert "1 MiB" in response.json()["detail"]
+
+
+def test_one_event_over_32_kib_is_rejected_alone(client: Client, container: Container) -> None:
+    user = uuid.uuid4()
+    big = event("wave_joined", user, {"wave_id": "w", "padding": "x" * 33_000})
+    response = client.post(
+        "/v1/events", content=batch(consent(user, analytics=True), big), headers=bearer(container, str(user))
+    )
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+    assert "at most 32768" in response.json()["rejected"][0]["errors"][0]["message"]
+
+
+def test_clock_skew_is_corrected_from_sent_at(client: Client, container: Container) -> None:
+    user = uuid.uuid4()
+    device_now = datetime.now(UTC) + timedelta(hours=3)  # the phone's clock runs 3 h fast
+    body = batch(consent(user, analytics=True, at=device_now), sent_at=device_now)
+    response = client.post("/v1/events", content=body, headers=bearer(container, str(user)))
+    assert response.json()["accepted"] == 1
+    uncorrected = client.post(
+        "/v1/events", content=batch(consent(user, analytics=True, at=device_now)), headers=bearer(container, str(user))
+    )
+    assert "future" in uncorrected.json()["rejected"][0]["errors"][0]["message"]
+
+
+def test_health_and_readiness(client: Client) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").json() == {"status": "ready"}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode), st.just(gzip.compress(b"{}"))))
+def test_nothing_a_client_sends_causes_a_server_error(client: Client, container: Container, body: bytes) -> None:
+    response = client.post("/v1/events", content=body, headers=bearer(container, "svc", "service"))
+    assert response.status_code < 500, response.text

@@ -1,0 +1,127 @@
+"""The encrypting mapper: every catalog event round-trips; keys and positions are enforced."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.mapper import EncryptingMapper, TamperedEvent, subject_of_state
+from domain.catalog import CATALOG_EVENT_TYPES, CatalogEvent
+from domain.errors import SubjectErased
+from domain.redacted import RedactedEvent
+from domain.session import Session
+from domain.user import User
+from domain.validation import decode_event
+from tests.fakes import FakeKeys
+from tests.strategies import catalog_events
+
+AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def tracked(keys: FakeKeys, raw: dict[str, object]) -> tuple[Session, Session.EventTracked, uuid.UUID]:
+    catalog_event = decode_event(msgspec.json.encode(raw))
+    subject = keys.subject_for(uuid.UUID(str(raw["user_id"])), create=True)
+    assert subject is not None
+    session = Session.start(subject, str(raw["session_id"]), AT)
+    session.track(catalog_event, occurred_at=AT, received_at=AT, late=False, clock_skew_seconds=0.0)
+    pending = session.collect_events()
+    tracked_event = pending[-1]
+    assert isinstance(tracked_event, Session.EventTracked)
+    return session, tracked_event, subject
+
+
+@pytest.mark.parametrize("event_type", CATALOG_EVENT_TYPES, ids=lambda t: str(t.__struct_config__.tag))
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_every_catalog_event_round_trips_through_the_encrypting_mapper(
+    event_type: type[CatalogEvent], data: st.DataObject
+) -> None:
+    keys = FakeKeys()
+    mapper = EncryptingMapper(keys)
+    _, original, subject = tracked(keys, data.draw(catalog_events(event_type)))
+    stored = mapper.to_stored_event(original)
+    assert subject_of_state(stored.state) == subject
+    restored = mapper.to_domain_event(stored)
+    assert type(restored) is Session.EventTracked
+    assert vars(restored) == vars(original)
+    assert type(restored.event) is event_type  # type: ignore[attr-defined]
+
+
+@given(raw=catalog_events())
+@settings(max_examples=50, deadline=None)
+def test_no_property_value_appears_in_the_stored_state(raw: dict[str, object]) -> None:
+    keys = FakeKeys()
+    _, original, _ = tracked(keys, raw)
+    stored = EncryptingMapper(keys).to_stored_event(original)
+    assert str(raw["user_id"]).encode() not in stored.state
+    assert str(raw["event_id"]).encode() not in stored.state
+
+
+def test_each_event_gets_a_fresh_nonce() -> None:
+    keys = FakeKeys()
+    subject = keys.subject_for(uuid.uuid4(), create=True)
+    assert subject is not None
+    mapper = EncryptingMapper(keys)
+    user = User.first_seen(subject, AT)
+    (first_seen,) = user.collect_events()
+    assert mapper.to_stored_event(first_seen).state != mapper.to_stored_event(first_seen).state
+
+
+def test_reading_after_the_key_is_gone_yields_a_redacted_event() -> None:
+    keys = FakeKeys()
+    subject = keys.subject_for(uuid.uuid4(), create=True)
+    assert subject is not None
+    mapper = EncryptingMapper(keys)
+    (first_seen,) = User.first_seen(subject, AT).collect_events()
+    stored = mapper.to_stored_event(first_seen)
+    keys.erase(subject)
+    redacted = mapper.to_domain_event(stored)
+    assert isinstance(redacted, RedactedEvent)
+    assert redacted.original_topic == stored.topic
+    assert set(vars(redacted)) == {"originator_id", "originator_version", "timestamp", "original_topic", "subject_id"}
+    with pytest.raises(SubjectErased):
+        redacted.mutate(None)
+
+
+def test_writing_for_an_erased_subject_is_refused() -> None:
+    keys = FakeKeys()
+    subject = keys.subject_for(uuid.uuid4(), create=True)
+    assert subject is not None
+    (first_seen,) = User.first_seen(subject, AT).collect_events()
+    keys.erase(subject)
+    with pytest.raises(SubjectErased):
+        EncryptingMapper(keys).to_stored_event(first_seen)
+
+
+def test_a_key_of_another_subject_does_not_open_the_event() -> None:
+    keys = FakeKeys()
+    subject = keys.subject_for(uuid.uuid4(), create=True)
+    other = keys.subject_for(uuid.uuid4(), create=True)
+    assert subject is not None
+    assert other is not None
+    mapper = EncryptingMapper(keys)
+    (first_seen,) = User.first_seen(subject, AT).collect_events()
+    stored = mapper.to_stored_event(first_seen)
+    keys.keys[subject] = keys.keys[other]
+    with pytest.raises(TamperedEvent):
+        mapper.to_domain_event(stored)
+
+
+def test_the_erasure_record_stays_readable_without_the_key() -> None:
+    keys = FakeKeys()
+    subject = keys.subject_for(uuid.uuid4(), create=True)
+    assert subject is not None
+    user = User.first_seen(subject, AT)
+    user.erase("auditor")
+    _, erased = user.collect_events()
+    mapper = EncryptingMapper(keys)
+    stored = mapper.to_stored_event(erased)
+    keys.erase(subject)
+    restored = mapper.to_domain_event(stored)
+    assert isinstance(restored, User.Erased)
+    assert restored.requested_by == "auditor"
