@@ -13,10 +13,12 @@ from adapters.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.mapper import EncryptingMapper, subject_of_state
 from adapters.persistence import build_key_store, event_store_env, prepare_database
 from adapters.tokens import JwtTokens
+from adapters.views import PostgresDailyCounts, SqliteDailyCounts, build_daily_counts
 from application.erasure import Erasure
 from application.history import History
 from application.ingestion import Ingestion
 from application.ports import Clock
+from application.projections import DailyCountsProjection
 from application.store import AnalyticsStore
 from entrypoints.settings import Settings
 
@@ -32,6 +34,8 @@ class Container:
     ingestion: Ingestion
     erasure: Erasure
     history: History
+    daily_counts_view: SqliteDailyCounts | PostgresDailyCounts
+    daily_counts: DailyCountsProjection
     clock: Clock
 
     def database_ready(self) -> bool:
@@ -45,6 +49,7 @@ class Container:
 
     def close(self) -> None:
         self.store.close()
+        self.daily_counts_view.datastore.close()
         if isinstance(self.keys, PostgresKeyStore):
             self.keys.close()
 
@@ -54,6 +59,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     keys = build_key_store(settings.database, settings.master_key)
     store = AnalyticsStore(event_store_env(settings.database), lambda: EncryptingMapper(keys))
     the_clock = clock or SystemClock()
+    view = build_daily_counts(settings.database)
     return Container(
         settings=settings,
         store=store,
@@ -62,5 +68,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         ingestion=Ingestion(store, keys, the_clock),
         erasure=Erasure(store, keys),
         history=History(store, subject_of_state),
+        daily_counts_view=view,
+        daily_counts=DailyCountsProjection(store, view),
         clock=the_clock,
     )

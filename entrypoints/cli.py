@@ -36,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "token": _token,
         "history": _history,
         "erase": _erase,
+        "project": _project,
     }[args.command]
     return handler(settings, args)
 
@@ -61,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     erase = commands.add_parser("erase", help="crypto-shred one person's data")
     erase.add_argument("--user", type=uuid.UUID, required=True)
     erase.add_argument("--requested-by", default="operator")
+    project = commands.add_parser("project", help="bring the read models up to date, or rebuild them")
+    project.add_argument("--rebuild", action="store_true", help="clear and replay the whole history")
     return parser
 
 
@@ -152,6 +155,28 @@ def _erase(settings: Settings, args: argparse.Namespace) -> int:
         container.close()
     print(f"erased: subject {receipt.subject_id}; key destroyed: {receipt.key_destroyed}")
     return 0
+
+
+def _project(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    container = bootstrap(settings)
+    try:
+        with Progress() as progress:
+            task = progress.add_task("daily_counts " + ("rebuild" if args.rebuild else "catch-up"), total=None)
+
+            def show(position: int, target: int) -> None:
+                progress.update(task, completed=position, total=target)
+
+            run = container.daily_counts.rebuild if args.rebuild else container.daily_counts.catch_up
+            result = run(show)
+        print(
+            f"daily_counts: {result.processed} events read, "
+            f"{result.redacted_skipped} redacted skipped, position {result.position}"
+        )
+        return 0
+    finally:
+        container.close()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from application.ports import StorageError
 from application.principals import Principal
 from domain.catalog import AwareDatetime
 from entrypoints.bootstrap import Container
+from entrypoints.scheduler import ProjectionScheduler
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "create_app"]
 
@@ -82,7 +83,9 @@ def _decode_batch(body: bytes) -> Batch:
     return batch
 
 
-def create_app(container: Container) -> Litestar:
+def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
+    """The service's HTTP app; ``run_jobs`` also starts the scheduled projection jobs."""
+
     @post("/v1/events", status_code=200)
     async def ingest_events(request: Request[Any, Any, Any]) -> IngestReport:
         """Store a batch of catalog events; answer with the outcome of each."""
@@ -107,8 +110,15 @@ def create_app(container: Container) -> Litestar:
             return Response({"status": "ready"})
         return Response({"status": "database unreachable"}, status_code=HTTP_503_SERVICE_UNAVAILABLE)
 
+    scheduler = ProjectionScheduler(
+        container.daily_counts,
+        catch_up_every=container.settings.projection_interval_seconds,
+        rebuild_every=container.settings.rebuild_interval_hours * 3600,
+    )
     return Litestar(
         route_handlers=[ingest_events, health, ready],
+        on_startup=[scheduler.start] if run_jobs else [],
+        on_shutdown=[scheduler.stop] if run_jobs else [],
         request_max_body_size=MAX_BATCH_BYTES,
         exception_handlers={
             HTTPException: _http_problem,

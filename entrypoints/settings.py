@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    projection_interval_seconds: float = 5.0
+    rebuild_interval_hours: float = 24.0
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +62,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         host=env.get("ADDVALUE_HOST", "127.0.0.1"),
         port=_port(env.get("ADDVALUE_PORT", "8000")),
         log_level=env.get("ADDVALUE_LOG_LEVEL", "info").lower(),
+        projection_interval_seconds=_positive("ADDVALUE_PROJECTION_INTERVAL_SECONDS", env, 5.0),
+        rebuild_interval_hours=_positive("ADDVALUE_REBUILD_INTERVAL_HOURS", env, 24.0),
     )
 
 
@@ -109,3 +113,16 @@ def _port(value: str) -> int:
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise SettingsError(f"ADDVALUE_PORT: must be a TCP port number, got {value!r}")
     return int(value)
+
+
+def _positive(name: str, env: Mapping[str, str], default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name}: must be greater than 0, got {raw!r}")
+    return value

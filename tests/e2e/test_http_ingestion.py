@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,9 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from adapters.tokens import JwtTokens
-from entrypoints.bootstrap import Container
+from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http import create_app
+from entrypoints.settings import Settings
 from tests.fakes import consent, event, feedback
 
 Client = TestClient  # type: ignore[type-arg]
@@ -23,7 +25,7 @@ Client = TestClient  # type: ignore[type-arg]
 
 @pytest.fixture
 def client(container: Container) -> Iterator[Client]:
-    with TestClient(app=create_app(container)) as test_client:
+    with TestClient(app=create_app(container, run_jobs=False)) as test_client:
         yield test_client
 
 
@@ -164,3 +166,21 @@ def test_health_and_readiness(client: Client) -> None:
 def test_nothing_a_client_sends_causes_a_server_error(client: Client, container: Container, body: bytes) -> None:
     response = client.post("/v1/events", content=body, headers=bearer(container, "svc", "service"))
     assert response.status_code < 500, response.text
+
+
+def test_the_running_service_keeps_projections_current(settings: Settings) -> None:
+    container = bootstrap(msgspec.structs.replace(settings, projection_interval_seconds=0.05))
+    user = uuid.uuid4()
+    try:
+        with TestClient(app=create_app(container)) as running:
+            response = running.post(
+                "/v1/events", content=batch(consent(user, analytics=True)), headers=bearer(container, str(user))
+            )
+            assert response.json()["accepted"] == 1
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and container.daily_counts_view.position() == 0:
+                time.sleep(0.05)
+        today = datetime.now(UTC).date()
+        assert container.daily_counts_view.counts() == {(today, "user_consent_update"): 1}
+    finally:
+        container.close()

@@ -1,0 +1,116 @@
+"""Read models as the library intends: tracking recorders whose writes carry the position.
+
+Each write of a view changes its rows and its tracking row (the position in
+the event store's notification log) in one transaction, so a view is never
+ahead of or behind what it says it has processed. Rebuilding clears both in
+one transaction too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, Final, cast
+
+from eventsourcing.persistence import InfrastructureFactory, Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.utils import Environment
+from psycopg.sql import SQL, Identifier
+
+from adapters.persistence import Database, event_store_env
+
+__all__ = ["PostgresDailyCounts", "SqliteDailyCounts", "build_daily_counts"]
+
+UPSTREAM: Final = "AddValue"  # the event store application's name, as tracked
+DailyCounts = dict[tuple[date, str], int]
+
+
+class SqliteDailyCounts(SQLiteTrackingRecorder):
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            "CREATE TABLE IF NOT EXISTS daily_event_counts ("
+            " day TEXT NOT NULL, event_name TEXT NOT NULL, n INTEGER NOT NULL,"
+            " PRIMARY KEY (day, event_name)) WITHOUT ROWID",
+        ]
+
+    def position(self) -> int:
+        return self.max_tracking_id(UPSTREAM) or 0
+
+    def add(self, counts: Mapping[tuple[date, str], int], position: int) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(
+                "INSERT INTO daily_event_counts VALUES (?,?,?) "
+                "ON CONFLICT (day, event_name) DO UPDATE SET n = n + excluded.n",
+                [(day.isoformat(), name, n) for (day, name), n in counts.items()],
+            )
+            self._insert_tracking(c, Tracking(UPSTREAM, position))
+
+    def reset(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM daily_event_counts")
+            c.execute("DELETE FROM tracking WHERE application_name=?", (UPSTREAM,))
+
+    def counts(self) -> DailyCounts:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT day, event_name, n FROM daily_event_counts")
+            return {(date.fromisoformat(r[0]), r[1]): r[2] for r in c.fetchall()}
+
+
+class PostgresDailyCounts(PostgresTrackingRecorder):
+    def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
+        super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
+        schema = Identifier(datastore.schema)
+        self._table = SQL("{}.{}").format(schema, Identifier("daily_event_counts"))
+        self._tracking = SQL("{}.{}").format(schema, Identifier(tracking_table_name))
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (day date NOT NULL, event_name text NOT NULL,"
+                " n bigint NOT NULL, PRIMARY KEY (day, event_name))"
+            ).format(self._table)
+        )
+
+    def position(self) -> int:
+        return self.max_tracking_id(UPSTREAM) or 0
+
+    def add(self, counts: Mapping[tuple[date, str], int], position: int) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            for (day, name), n in counts.items():
+                curs.execute(
+                    SQL(
+                        "INSERT INTO {} AS t VALUES (%s, %s, %s) "
+                        "ON CONFLICT (day, event_name) DO UPDATE SET n = t.n + excluded.n"
+                    ).format(self._table),
+                    (day, name, n),
+                )
+            self._insert_tracking(curs, Tracking(UPSTREAM, position))
+
+    def reset(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("DELETE FROM {}").format(self._table))
+            curs.execute(SQL("DELETE FROM {} WHERE application_name = %s").format(self._tracking), (UPSTREAM,))
+
+    def counts(self) -> DailyCounts:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(SQL("SELECT day, event_name, n FROM {}").format(self._table))
+            return {(r["day"], r["event_name"]): r["n"] for r in curs.fetchall()}
+
+
+def build_daily_counts(db: Database) -> SqliteDailyCounts | PostgresDailyCounts:
+    """The view on its own connection: a sibling file on SQLite, prefixed tables on PostgreSQL."""
+    env = event_store_env(db)
+    env.pop("APPLICATION_RECORDER_TOPIC")
+    if db.kind == "sqlite":
+        env["SQLITE_DBNAME"] = str(db.sibling("views"))
+        return cast(SqliteDailyCounts, _factory(env).tracking_recorder(SqliteDailyCounts))
+    env["POSTGRES_POOL_SIZE"] = "2"
+    return cast(PostgresDailyCounts, _factory(env).tracking_recorder(PostgresDailyCounts))
+
+
+def _factory(env: dict[str, str]) -> InfrastructureFactory[Any]:
+    # The environment's name prefixes PostgreSQL table names: daily_counts_tracking.
+    return InfrastructureFactory.construct(Environment("daily_counts", env))

@@ -1,0 +1,79 @@
+"""Projections: read models built from the event history, resumable and rebuildable.
+
+A projection pulls the notification log in pages from its view's position,
+decodes each event through the application's mapper and hands the page's
+effect to the view together with the page's last position. Events whose key
+is gone arrive as :class:`RedactedEvent`: they are skipped, and the position
+still advances past them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Protocol
+
+import msgspec
+
+from application.store import AnalyticsStore
+from domain.redacted import RedactedEvent
+from domain.session import Session
+
+__all__ = ["CatchUp", "DailyCountsProjection", "DailyCountsView"]
+
+
+class DailyCountsView(Protocol):
+    """Tracked events per day (when they happened, UTC) and event name."""
+
+    def position(self) -> int: ...
+
+    def add(self, counts: Mapping[tuple[date, str], int], position: int) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def counts(self) -> dict[tuple[date, str], int]: ...
+
+
+class CatchUp(msgspec.Struct, frozen=True, kw_only=True):
+    """What one catch-up did: events seen, skipped because redacted, and where it stopped."""
+
+    processed: int
+    redacted_skipped: int
+    position: int
+
+
+Progress = Callable[[int, int], None]  # (position reached, position to reach)
+
+
+class DailyCountsProjection:
+    def __init__(self, store: AnalyticsStore, view: DailyCountsView, *, page_size: int = 1000) -> None:
+        self._store = store
+        self._view = view
+        self._page_size = page_size
+
+    def catch_up(self, on_progress: Progress | None = None) -> CatchUp:
+        position, target = self._view.position(), self._store.recorder.max_notification_id() or 0
+        processed = skipped = 0
+        while position < target:
+            page = self._store.recorder.select_notifications(position + 1, self._page_size, stop=target)
+            if not page:
+                break
+            counts: Counter[tuple[date, str]] = Counter()
+            for notification in page:
+                event = self._store.mapper.to_domain_event(notification)
+                if isinstance(event, RedactedEvent):
+                    skipped += 1
+                elif isinstance(event, Session.EventTracked):
+                    counts[(event.occurred_at.date(), event.event.name)] += 1
+            position = page[-1].id
+            self._view.add(counts, position)
+            processed += len(page)
+            if on_progress is not None:
+                on_progress(position, target)
+        return CatchUp(processed=processed, redacted_skipped=skipped, position=position)
+
+    def rebuild(self, on_progress: Progress | None = None) -> CatchUp:
+        """Clear the view and its position, then replay the whole history."""
+        self._view.reset()
+        return self.catch_up(on_progress)
