@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -45,6 +45,11 @@ class _CachingKeyStore:
             return found
         subject_id, key = uuid.uuid4(), new_data_key()
         return self._insert(digest, subject_id, self._wrap(subject_id, key))
+
+    def subjects_for(self, app_user_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+        by_digest = {lookup_hash(self._master, u.bytes): u for u in set(app_user_ids)}
+        found = self._find_subjects(list(by_digest))
+        return {by_digest[digest]: subject for digest, subject in found.items()}
 
     def data_key(self, subject_id: UUID) -> bytes | None:
         with self._lock:
@@ -81,6 +86,9 @@ class _CachingKeyStore:
 
     # -- SQL, per database -----------------------------------------------------
     def _find_subject(self, digest: bytes) -> UUID | None:
+        raise NotImplementedError
+
+    def _find_subjects(self, digests: list[bytes]) -> dict[bytes, UUID]:
         raise NotImplementedError
 
     def _insert(self, digest: bytes, subject_id: UUID, wrapped: bytes) -> UUID:
@@ -133,6 +141,17 @@ class SqliteKeyStore(_CachingKeyStore):
     def _find_subject(self, digest: bytes) -> UUID | None:
         found = self._one("SELECT subject_id FROM subject_keys WHERE lookup_hash=?", (digest,))
         return None if found is None else UUID(found)
+
+    def _find_subjects(self, digests: list[bytes]) -> dict[bytes, UUID]:
+        found: dict[bytes, UUID] = {}
+        with self._tx() as db:
+            for start in range(0, len(digests), 500):
+                chunk = digests[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT lookup_hash, subject_id FROM subject_keys WHERE lookup_hash IN ({marks})"
+                rows = db.execute(sql, chunk).fetchall()
+                found.update((bytes(digest), UUID(subject)) for digest, subject in rows)
+        return found
 
     def _insert(self, digest: bytes, subject_id: UUID, wrapped: bytes) -> UUID:
         with self._tx() as db:
@@ -189,6 +208,14 @@ class PostgresKeyStore(_CachingKeyStore):
 
     def _find_subject(self, digest: bytes) -> UUID | None:
         found: UUID | None = self._fetch(f"SELECT subject_id FROM {self._table} WHERE lookup_hash=%s", (digest,))
+        return found
+
+    def _find_subjects(self, digests: list[bytes]) -> dict[bytes, UUID]:
+        def query(cur: psycopg.Cursor[Any]) -> dict[bytes, UUID]:
+            cur.execute(f"SELECT lookup_hash, subject_id FROM {self._table} WHERE lookup_hash = ANY(%s)", (digests,))
+            return {bytes(digest): subject for digest, subject in cur.fetchall()}
+
+        found: dict[bytes, UUID] = self._run(query)
         return found
 
     def _insert(self, digest: bytes, subject_id: UUID, wrapped: bytes) -> UUID:

@@ -47,4 +47,6 @@ class Erasure:
         if isinstance(user, User) and not user.erased:
             user.erase(requested_by)
             self._store.save(user)
-        return ErasureReceipt(subject_id=subject, key_destroyed=self._keys.erase(subject))
+        destroyed = self._keys.erase(subject)
+        self._store.forget_cached()  # no decrypted copy of this person stays in memory
+        return ErasureReceipt(subject_id=subject, key_destroyed=destroyed)

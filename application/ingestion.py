@@ -52,7 +52,7 @@ class _EventIdOnly(msgspec.Struct):
 def _event_id_of(raw: bytes) -> str | None:
     try:
         found = msgspec.json.decode(raw, type=_EventIdOnly).event_id
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, UnicodeDecodeError):
         return None
     return found if isinstance(found, str) else None
 
@@ -98,7 +98,7 @@ class Ingestion:
 
     def _record(self, valid: list[tuple[CatalogEvent, Timing]], received_at: datetime) -> tuple[int, int, int]:
         known = self._store.ledger.known_event_ids(e.event_id for e, _ in valid)
-        batch = BatchAggregates(self._store, self._keys)
+        batch = BatchAggregates(self._store, self._keys.subjects_for(e.user_id for e, _ in valid))
         stored_ids: list[UUID] = []
         dropped: Counter[tuple[date, str]] = Counter()
         duplicates = 0
@@ -118,7 +118,9 @@ class Ingestion:
     def _apply(self, batch: BatchAggregates, event: CatalogEvent, timing: Timing, received_at: datetime) -> bool:
         """Record the event; False when consent says it must not be collected."""
         is_consent_update = isinstance(event, UserConsentUpdate)
-        subject = self._keys.subject_for(event.user_id, create=is_consent_update)
+        subject = batch.subject_of(event.user_id)
+        if subject is None and is_consent_update:
+            subject = batch.new_subject(event.user_id, self._keys.subject_for(event.user_id, create=True))
         if subject is None:
             return False  # never consented: no record exists, and none is made
         consent = batch.consent(subject)
@@ -133,11 +135,16 @@ class Ingestion:
         if not consent.allows("analytics"):
             # A consent update is still kept on the Consent stream as proof of the choice.
             return is_consent_update
-        user = batch.user(subject, timing.occurred_at)
         if isinstance(event, UserSignup):
-            user.sign_up(event.properties.signup_method, event.properties.referral_code, timing.occurred_at)
+            user = batch.user(subject, timing.occurred_at)
+            referral = event.properties.referral_code
+            user.sign_up(event.properties.signup_method, referral or None, timing.occurred_at)
         elif isinstance(event, UserProfileUpdate):
-            user.change_profile_fields(tuple(event.properties.fields), timing.occurred_at)
+            batch.user(subject, timing.occurred_at).change_profile_fields(
+                tuple(event.properties.fields), timing.occurred_at
+            )
+        else:
+            batch.ensure_user(subject, timing.occurred_at)
         batch.session(subject, event.session_id, timing.occurred_at).track(
             event,
             occurred_at=timing.occurred_at,

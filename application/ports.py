@@ -32,6 +32,9 @@ class SubjectKeys(Protocol):
     def subject_for(self, app_user_id: UUID, *, create: bool) -> UUID | None:
         """The subject of this app user; a new one with a new key when ``create``."""
 
+    def subjects_for(self, app_user_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+        """The existing subjects of these app users (one lookup for a whole batch)."""
+
     def data_key(self, subject_id: UUID) -> bytes | None:
         """The subject's 256-bit key, or None once erased."""
 

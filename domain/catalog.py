@@ -13,6 +13,7 @@ from typing import Annotated, Final, Literal
 from uuid import UUID
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 __all__ = [
     "CATALOG_EVENT_TYPES",
@@ -29,12 +30,17 @@ FieldNames = Annotated[list[Id], msgspec.Meta(min_length=1, max_length=20)]
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 # BCP 47, simplified: a 2-3 letter (or 4-8 letter registered) language subtag
 # followed by script, region and variant subtags of 1-8 alphanumerics.
-LocaleTag = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$", max_length=35)]
+# \Z, not $: "$" would also match before a trailing newline.
+LocaleTag = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*\Z", max_length=35)]
 Category = Literal["user", "activation", "microact", "community", "wave"]
 
 
 class _Props(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every properties object: unknown keys are rejected."""
+    """Base of every properties object: unknown keys are rejected.
+
+    An optional key may be absent; when present it must have its type
+    (``null`` is not a string), so optional fields default to UNSET, not None.
+    """
 
 
 class Context(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -76,7 +82,7 @@ class _Event(
 # --- user -------------------------------------------------------------------
 class UserSignupProps(_Props, frozen=True):
     signup_method: Literal["email", "apple", "google"]
-    referral_code: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    referral_code: Annotated[str, msgspec.Meta(max_length=32)] | UnsetType = UNSET
 
 
 class UserLoginProps(_Props, frozen=True):
@@ -134,7 +140,7 @@ class ActivationDurationProps(ActivationProps, frozen=True):
 
 
 class BreathworkProps(ActivationDurationProps, frozen=True):
-    pattern: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    pattern: Annotated[str, msgspec.Meta(max_length=32)] | UnsetType = UNSET
 
 
 class ActivationStarted(_Event, frozen=True, tag="activation_started"):
@@ -258,7 +264,7 @@ class WaveMicroactProps(WaveProps, frozen=True):
 class WaveFeedbackProps(WaveProps, frozen=True):
     rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
     # Free text written by a person: personal data, encrypted like the rest.
-    comment: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    comment: Annotated[str, msgspec.Meta(max_length=2000)] | UnsetType = UNSET
 
 
 class WaveRegistered(_Event, frozen=True, tag="wave_registered"):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from importlib.resources import files
 from typing import Final
-from zoneinfo import available_timezones
 
 import msgspec
 from msgspec import inspect as mi
@@ -37,8 +37,10 @@ class _NameOnly(msgspec.Struct):
 
 @lru_cache(maxsize=1)
 def _known_zones() -> frozenset[str]:
-    # Read once from the tz database that ships with Python (tzdata on PyPI).
-    return frozenset(available_timezones())
+    # The IANA zone list of the pinned tzdata package, read once. Not
+    # zoneinfo.available_timezones(): that also lists files of the host's own
+    # tz folder, such as "localtime", which are not IANA zones.
+    return frozenset(files("tzdata").joinpath("zones").read_text().split())
 
 
 def decode_event(raw: bytes) -> CatalogEvent:
@@ -49,7 +51,7 @@ def decode_event(raw: bytes) -> CatalogEvent:
         event: CatalogEvent = _DECODER.decode(raw)
     except msgspec.ValidationError as e:
         raise EventRejected([_translate(str(e), raw)]) from None
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
         raise EventRejected([FieldError("", f"not valid JSON: {e}")]) from None
     errors = check_rules(event)
     if errors:
@@ -98,7 +100,7 @@ def _type_at(raw: bytes, path: str) -> mi.Type | None:
     """The schema type of the field at ``path`` of the event named in ``raw``."""
     try:
         name = msgspec.json.decode(raw, type=_NameOnly).event_name
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, UnicodeDecodeError):
         return None
     event_type = next((t for t in CatalogEvent.__args__ if t.__struct_config__.tag == name), None)
     if event_type is None:

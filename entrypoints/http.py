@@ -71,7 +71,7 @@ def _decode_batch(body: bytes) -> Batch:
         batch = _BATCH_DECODER.decode(body)
     except msgspec.ValidationError as e:
         raise ClientError(status_code=HTTP_400_BAD_REQUEST, detail=f"request body: {e}") from None
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
         raise ClientError(status_code=HTTP_400_BAD_REQUEST, detail=f"request body is not valid JSON: {e}") from None
     if len(batch.batch) > MAX_BATCH_EVENTS:
         raise ClientError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,9 @@ class FakeKeys:
             self.subjects[app_user_id] = subject
             self.keys[subject] = os.urandom(32)
         return self.subjects.get(app_user_id)
+
+    def subjects_for(self, app_user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        return {u: self.subjects[u] for u in app_user_ids if u in self.subjects}
 
     def data_key(self, subject_id: uuid.UUID) -> bytes | None:
         return self.keys.get(subject_id)
