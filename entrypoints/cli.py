@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import msgspec
 import structlog
 
 from application.erasure import UnknownUser
 from application.principals import Principal
-from entrypoints.bootstrap import bootstrap
+from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, SettingsError, load_settings
 
@@ -24,12 +26,13 @@ log = structlog.get_logger(__name__)
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Before the settings, which may log (a generated development key, say).
+    configure_logging(os.environ.get("ADDVALUE_LOG_LEVEL", "info"))
     try:
         settings = load_settings()
     except SettingsError as e:
         print(f"addvalue: configuration error: {e}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
     handler = {
         "serve": _serve,
         "demo": _demo,
@@ -79,12 +82,23 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"\nAddValue Analytics is starting at {url}\n")
         print(f"A service token, valid 12 hours:\n  export TOKEN={token}\n")
         print(f"Try:\n  curl {url}/ready")
-        print(f'  curl -H "Authorization: Bearer $TOKEN" -d @docs/example-batch.json {url}/v1/events\n')
+        example = _write_example_batch(settings, container)
+        print(f'  curl -H "Authorization: Bearer $TOKEN" --data-binary @{example} {url}/v1/events\n')
     try:
         uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="warning")
     finally:
         container.close()
     return 0
+
+
+def _write_example_batch(settings: Settings, container: Container) -> Path:
+    """A fresh two-event batch (consent, then a Wave joined) to try the API with."""
+    from entrypoints.demo import example_batch
+
+    folder = settings.database.sqlite_path.parent if settings.database.sqlite_path else Path.cwd()
+    path = folder / "example-batch.json"
+    path.write_bytes(example_batch(container.clock.now()))
+    return path
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:

@@ -195,3 +195,16 @@ def demo_batches(*, users: int, days: int, now: datetime, seed: int = 7) -> Iter
             day += timedelta(days=1)
             if person.rng.random() < person.engagement:
                 yield list(person.day(day))
+
+
+def example_batch(now: datetime) -> bytes:
+    """A batch as the app sends it: a consent update, then an event it allows."""
+    person = _Person(random.Random(), uuid.uuid4(), [])
+    session = "s-example"
+    events = [
+        person.event(
+            "user_consent_update", now, session, analytics=True, personalization=False, marketing=False, location=False
+        ),
+        person.event("wave_joined", now, session, wave_id="wave-example"),
+    ]
+    return msgspec.json.encode({"batch": [msgspec.json.decode(e) for e in events], "sent_at": now.isoformat()})

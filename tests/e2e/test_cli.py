@@ -1,0 +1,83 @@
+"""The addvalue command line against a real SQLite store: demo, history, erase, project, token."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from entrypoints.bootstrap import bootstrap
+from entrypoints.cli import main
+from entrypoints.demo import demo_user_ids
+from entrypoints.settings import load_settings
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in list(__import__("os").environ):
+        if name.startswith("ADDVALUE_"):
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+def test_demo_then_history_then_erase_then_history_is_redacted(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--users", "5", "--days", "3", "--seed", "11"]) == 0
+    summary = capsys.readouterr().out
+    assert "rejected 0" in summary
+    assert "accepted" in summary
+
+    consenting = None
+    for user in demo_user_ids(5, 11):
+        if main(["history", "--user", str(user)]) == 0:
+            consenting = user
+            break
+    assert consenting is not None, "no demo user consented"
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines
+    assert not any(line["redacted"] for line in lines)
+    assert any(line["event_type"] == "Session.EventTracked" for line in lines)
+
+    assert main(["erase", "--user", str(consenting)]) == 0
+    subject = capsys.readouterr().out.split("subject ")[1].split(";")[0]
+    assert main(["history", "--user", str(consenting)]) == 1  # the mapping is gone
+    assert main(["history", "--subject", subject]) == 0
+    after = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(after) == len(lines) + 1
+    assert [line["event_type"] for line in after if not line["redacted"]] == ["User.Erased"]
+
+
+def test_project_rebuild_reports_progress_and_skips_nothing_when_nobody_was_erased(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--users", "3", "--days", "2"]) == 0
+    capsys.readouterr()
+    assert main(["project", "--rebuild"]) == 0
+    assert "0 redacted skipped" in capsys.readouterr().out
+
+
+def test_demo_refuses_days_beyond_the_catalogs_30(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--days", "45"]) == 2
+    assert "between 1 and 30" in capsys.readouterr().err
+
+
+def test_a_minted_token_is_accepted_by_the_service(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "--sub", "0b9d6f7e-1111-4222-8333-444455556666", "--role", "user"]) == 0
+    token = capsys.readouterr().out.strip()
+    container = bootstrap(load_settings())
+    try:
+        principal = container.tokens.verify(token)
+    finally:
+        container.close()
+    assert (principal.subject, principal.role) == ("0b9d6f7e-1111-4222-8333-444455556666", "user")
+
+
+def test_bad_configuration_is_reported_not_raised(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ADDVALUE_DATABASE_URL", "oracle://nope")
+    assert main(["token", "--sub", "x"]) == 2
+    assert "ADDVALUE_DATABASE_URL" in capsys.readouterr().err

@@ -1,0 +1,73 @@
+"""Settings are read once from the environment; bad values name the variable."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from entrypoints.settings import SettingsError, load_settings
+
+KEY = base64.b64encode(os.urandom(32)).decode()
+SECRET = "s" * 40
+
+
+def test_with_no_configuration_everything_lives_in_a_local_sqlite_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({})
+    assert settings.database.kind == "sqlite"
+    assert settings.database.sqlite_path == Path("var/addvalue.db")
+    key_file = tmp_path / "var" / "master.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(settings.master_key) == 32
+    assert load_settings({}).master_key == settings.master_key  # generated once, then reused
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"ADDVALUE_DATABASE_URL": "mysql://x/y"}, "ADDVALUE_DATABASE_URL"),
+        ({"ADDVALUE_DATABASE_URL": "sqlite://"}, "ADDVALUE_DATABASE_URL"),
+        ({"ADDVALUE_DATABASE_URL": "postgresql://host-only"}, "ADDVALUE_DATABASE_URL"),
+        ({"ADDVALUE_MASTER_KEY": "not base64!"}, "ADDVALUE_MASTER_KEY"),
+        ({"ADDVALUE_MASTER_KEY": base64.b64encode(b"short").decode()}, "ADDVALUE_MASTER_KEY"),
+        ({"ADDVALUE_MASTER_KEY": KEY, "ADDVALUE_JWT_SECRET": "too-short"}, "ADDVALUE_JWT_SECRET"),
+        ({"ADDVALUE_MASTER_KEY": KEY, "ADDVALUE_JWT_SECRET": SECRET, "ADDVALUE_PORT": "80000"}, "ADDVALUE_PORT"),
+        (
+            {"ADDVALUE_MASTER_KEY": KEY, "ADDVALUE_JWT_SECRET": SECRET, "ADDVALUE_PROJECTION_INTERVAL_SECONDS": "0"},
+            "ADDVALUE_PROJECTION_INTERVAL_SECONDS",
+        ),
+    ],
+)
+def test_a_bad_setting_fails_at_start_naming_the_variable(
+    environ: dict[str, str], variable: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError, match=f"^{variable}: "):
+        load_settings(environ)
+
+
+def test_postgresql_refuses_to_start_without_a_master_key() -> None:
+    with pytest.raises(SettingsError, match="ADDVALUE_MASTER_KEY: required with PostgreSQL"):
+        load_settings(
+            {"ADDVALUE_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test", "ADDVALUE_JWT_SECRET": SECRET}
+        )
+
+
+def test_postgresql_settings_are_taken_as_given() -> None:
+    settings = load_settings(
+        {
+            "ADDVALUE_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test",
+            "ADDVALUE_DATABASE_SCHEMA": "analytics",
+            "ADDVALUE_MASTER_KEY": KEY,
+            "ADDVALUE_JWT_SECRET": SECRET,
+            "ADDVALUE_PORT": "9000",
+        }
+    )
+    assert (settings.database.kind, settings.database.schema, settings.port) == ("postgresql", "analytics", 9000)
+    assert settings.master_key == base64.b64decode(KEY)
