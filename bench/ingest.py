@@ -18,6 +18,7 @@ import base64
 import os
 import platform
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -132,9 +133,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
     args = parser.parse_args()
 
+    if not args.port:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            args.port = probe.getsockname()[1]
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     url = f"http://127.0.0.1:{args.port}"
     env = {
