@@ -9,10 +9,14 @@ from uuid import UUID, uuid5
 import msgspec
 from eventsourcing.domain import Aggregate
 
+from domain.errors import ConsentRuleBroken
+
 __all__ = ["PURPOSES", "Consent", "ConsentChoice", "Purpose"]
 
 Purpose = Literal["analytics", "personalization", "marketing", "location"]
 PURPOSES: Final[tuple[Purpose, ...]] = ("analytics", "personalization", "marketing", "location")
+# Where a change came from: the app's own event, the consent API, an operator.
+SOURCES: Final = frozenset({"app_event", "api", "operator"})
 _CONSENT_NAMESPACE: Final = UUID("6f1e9a52-3f4b-4d3c-9a51-8d0f6c2b7e11")
 
 
@@ -73,6 +77,8 @@ class Consent(Aggregate):
         event_id: UUID | None = None,
     ) -> None:
         """Record a new choice; an identical choice is still recorded, as proof."""
+        _check_source_is_known(source)
+        _check_someone_is_named(changed_by)
         self.trigger_event(
             self.Changed,
             subject_id=self.subject_id,
@@ -82,3 +88,13 @@ class Consent(Aggregate):
             changed_by=changed_by,
             event_id=event_id,
         )
+
+
+def _check_source_is_known(source: str) -> None:
+    if source not in SOURCES:
+        raise ConsentRuleBroken(f"consent source must be one of {sorted(SOURCES)}, got {source!r}")
+
+
+def _check_someone_is_named(changed_by: str) -> None:
+    if not changed_by.strip():
+        raise ConsentRuleBroken("a consent change must name who made it")

@@ -9,10 +9,15 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.catalog import CatalogEvent
+from domain.errors import DomainError
 
-__all__ = ["Session"]
+__all__ = ["EventNotInSession", "Session"]
 
 _SESSION_NAMESPACE: Final = UUID("0b8c43f5-8f7e-4f0e-b1a4-2a4d7c9e5f30")
+
+
+class EventNotInSession(DomainError):
+    """An event was recorded on a session stream that is not its own."""
 
 
 class Session(Aggregate):
@@ -62,6 +67,7 @@ class Session(Aggregate):
         late: bool,
         clock_skew_seconds: float,
     ) -> None:
+        _check_event_belongs_here(self, event)
         self.trigger_event(
             self.EventTracked,
             subject_id=self.subject_id,
@@ -71,3 +77,8 @@ class Session(Aggregate):
             late=late,
             clock_skew_seconds=clock_skew_seconds,
         )
+
+
+def _check_event_belongs_here(session: Session, event: CatalogEvent) -> None:
+    if Session.create_id(session.subject_id, event.session_id) != session.id:
+        raise EventNotInSession(f"event {event.event_id} belongs to session {event.session_id!r}, not to this stream")

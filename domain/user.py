@@ -8,6 +8,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.errors import SubjectErased
+
 __all__ = ["User"]
 
 
@@ -68,7 +70,14 @@ class User(Aggregate):
             )
 
     def change_profile_fields(self, fields: tuple[str, ...], at: datetime) -> None:
+        _check_not_erased(self)
         self.trigger_event(self.ProfileFieldsChanged, subject_id=self.subject_id, fields=fields, changed_at=at)
 
     def erase(self, requested_by: str) -> None:
+        _check_not_erased(self)
         self.trigger_event(self.Erased, subject_id=self.subject_id, requested_by=requested_by)
+
+
+def _check_not_erased(user: User) -> None:
+    if user.erased:
+        raise SubjectErased(f"subject {user.subject_id} was erased; nothing more is recorded for it")
