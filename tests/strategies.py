@@ -17,7 +17,7 @@ from msgspec import inspect as mi
 from domain.catalog import CATALOG_EVENT_TYPES, CATEGORY_OF
 from tests.fakes import CONTEXT
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+NOW = datetime.now(UTC).replace(microsecond=0)  # events must fall within the catalog's 30 days
 
 
 def _for_type(t: mi.Type) -> st.SearchStrategy[Any]:

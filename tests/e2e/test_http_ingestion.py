@@ -19,6 +19,7 @@ from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http import create_app
 from entrypoints.settings import Settings
 from tests.fakes import consent, event, feedback
+from tests.strategies import catalog_events
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -184,3 +185,32 @@ def test_the_running_service_keeps_projections_current(settings: Settings) -> No
         assert container.daily_counts_view.counts() == {(today, "user_consent_update"): 1}
     finally:
         container.close()
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    raw=catalog_events(),
+    path=st.sampled_from(
+        ["event_id", "user_id", "timestamp", "properties", "context", "privacy", "session_id", "event_name"]
+    ),
+    value=JSON_VALUES,
+    sent_at=st.one_of(st.none(), JSON_VALUES),
+)
+def test_a_valid_event_with_any_field_replaced_by_any_json_never_causes_a_server_error(
+    client: Client, container: Container, raw: dict[str, object], path: str, value: object, sent_at: object
+) -> None:
+    broken = {**raw, path: value}
+    body: dict[str, object] = {"batch": [broken, raw]}
+    if sent_at is not None:
+        body["sent_at"] = sent_at
+    response = client.post("/v1/events", content=msgspec.json.encode(body), headers=bearer(container, "svc", "service"))
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 200:
+        assert response.json()["rejected"] or broken == raw or path == "session_id"
