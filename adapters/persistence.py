@@ -53,17 +53,11 @@ def parse_database_url(url: str, *, schema: str = "public") -> Database:
 
 
 def event_store_env(db: Database) -> dict[str, str]:
-    """The eventsourcing library's settings for our application (see its docs).
-
-    Aggregates are cached in memory and fast-forwarded from the store on each
-    use (the library's default), so a cache never hides another writer's events.
-    """
-    cache = {"AGGREGATE_CACHE_MAXSIZE": "20000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+    """The eventsourcing library's settings for our application (see its docs)."""
     if db.kind == "sqlite":
         assert db.sqlite_path is not None
         db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return {
-            **cache,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(db.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": "30",
@@ -71,7 +65,6 @@ def event_store_env(db: Database) -> dict[str, str]:
         }
     parts = urlsplit(db.url)
     return {
-        **cache,
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": parts.path.strip("/"),
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",

@@ -39,14 +39,15 @@ class Erasure:
         subject = self._keys.subject_for(app_user_id, create=False)
         if subject is None:
             raise UnknownUser(f"no data is held for user {app_user_id} (never seen, or already erased)")
-        user: object
-        try:
-            user = self._store.repository.get(subject)
-        except AggregateNotFoundError:
-            user = None  # only a consent record exists: nothing to mark, the key still goes
-        if isinstance(user, User) and not user.erased:
-            user.erase(requested_by)
-            self._store.save(user)
-        destroyed = self._keys.erase(subject)
-        self._store.forget_cached()  # no decrypted copy of this person stays in memory
+        with self._store.write_lock:  # no ingest of this person's events meanwhile
+            user: object
+            try:
+                user = self._store.repository.get(subject)
+            except AggregateNotFoundError:
+                user = None  # only a consent record exists: nothing to mark, the key still goes
+            if isinstance(user, User) and not user.erased:
+                user.erase(requested_by)
+                self._store.save(user)
+            destroyed = self._keys.erase(subject)
+            self._store.forget_cached()  # no decrypted copy of this person stays in memory
         return ErasureReceipt(subject_id=subject, key_destroyed=destroyed)

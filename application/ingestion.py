@@ -1,14 +1,15 @@
-"""Use case: take a batch of app events and store what the catalog and consent allow.
+"""Use case: take batches of app events and store what the catalog and consent allow.
 
-Per event, in batch order: validate against the catalog, check the sender may
-speak for the user, place it in time, drop duplicates, apply consent, then
-record it on its aggregates. One ``save`` writes the whole batch, with the
-ledger of stored ids, in one transaction: a 2xx means it is committed.
+Two steps. :meth:`Ingestion.prepare` checks one request's events on their own
+(catalog, sender's right to speak for the user, time bounds) and needs no
+storage. :meth:`Ingestion.record` writes the prepared events of one or many
+requests in one transaction, in order: duplicates dropped, consent applied,
+events recorded on their aggregates, the ledger of stored ids written with
+them. A 2xx is only sent once that transaction has committed.
 """
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -20,14 +21,14 @@ from eventsourcing.persistence import IntegrityError
 from application.ports import Clock, IngestMarks, SubjectKeys
 from application.principals import Principal
 from application.store import AnalyticsStore
-from application.unit_of_work import BatchAggregates
+from application.unit_of_work import UnitOfWork
 from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, UserSignup
 from domain.consent import ConsentChoice
 from domain.errors import EventRejected, FieldError
 from domain.timing import Timing, place_in_time
 from domain.validation import decode_event
 
-__all__ = ["IngestReport", "Ingestion", "Rejection"]
+__all__ = ["IngestReport", "Ingestion", "PreparedBatch", "Rejection"]
 
 _RETRIES = 3
 
@@ -43,6 +44,21 @@ class IngestReport(msgspec.Struct, frozen=True, kw_only=True):
     duplicates: int
     rejected: list[Rejection]
     not_collected: int
+
+
+class PreparedBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One request's events after the checks that need no storage."""
+
+    valid: list[tuple[CatalogEvent, Timing]]
+    rejected: list[Rejection]
+    received_at: datetime
+
+
+class _Outcome:
+    __slots__ = ("accepted", "duplicates", "not_collected")
+
+    def __init__(self) -> None:
+        self.accepted = self.duplicates = self.not_collected = 0
 
 
 class _EventIdOnly(msgspec.Struct):
@@ -62,11 +78,12 @@ class Ingestion:
         self._store = store
         self._keys = keys
         self._clock = clock
-        # One writer per process: the batch's reads and its save must not interleave
-        # with another batch's, or the same event id could pass the check twice.
-        self._write_lock = threading.Lock()
 
     def ingest(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> IngestReport:
+        """Prepare and record one request on its own (CLI, demo, tests)."""
+        return self.record([self.prepare(raw_events, sent_at=sent_at, principal=principal)])[0]
+
+    def prepare(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> PreparedBatch:
         received_at = self._clock.now()
         valid: list[tuple[CatalogEvent, Timing]] = []
         rejected: list[Rejection] = []
@@ -77,17 +94,26 @@ class Ingestion:
                 valid.append((event, place_in_time(event.timestamp, received_at=received_at, sent_at=sent_at)))
             except EventRejected as e:
                 rejected.append(Rejection(index, _event_id_of(raw), e.errors))
-        with self._write_lock:
+        return PreparedBatch(valid=valid, rejected=rejected, received_at=received_at)
+
+    def record(self, batches: Sequence[PreparedBatch]) -> list[IngestReport]:
+        """Write the batches in one transaction; one report per batch, in order."""
+        with self._store.write_lock:
             for attempt in range(_RETRIES):
                 try:
-                    accepted, duplicates, not_collected = self._record(valid, received_at)
+                    outcomes = self._record(batches)
                     break
                 except IntegrityError:
                     # Another process wrote one of these streams or ids first: start over
                     # from what is now committed.
                     if attempt == _RETRIES - 1:
                         raise
-        return IngestReport(accepted=accepted, duplicates=duplicates, rejected=rejected, not_collected=not_collected)
+        return [
+            IngestReport(
+                accepted=o.accepted, duplicates=o.duplicates, rejected=b.rejected, not_collected=o.not_collected
+            )
+            for b, o in zip(batches, outcomes, strict=True)
+        ]
 
     @staticmethod
     def _authorize(principal: Principal, event: CatalogEvent) -> None:
@@ -96,34 +122,45 @@ class Ingestion:
                 [FieldError("user_id", "must be the token's own subject (role 'user' sends only its own events)")]
             )
 
-    def _record(self, valid: list[tuple[CatalogEvent, Timing]], received_at: datetime) -> tuple[int, int, int]:
-        known = self._store.ledger.known_event_ids(e.event_id for e, _ in valid)
-        batch = BatchAggregates(self._store, self._keys.subjects_for(e.user_id for e, _ in valid))
+    def _record(self, batches: Sequence[PreparedBatch]) -> list[_Outcome]:
+        events = [e for b in batches for e, _ in b.valid]
+        known = self._store.ledger.known_event_ids(e.event_id for e in events)
+        unit = UnitOfWork(self._store.streams, self._keys.subjects_for(e.user_id for e in events))
         stored_ids: list[UUID] = []
         dropped: Counter[tuple[date, str]] = Counter()
-        duplicates = 0
-        for event, timing in valid:
-            if event.event_id in known:
-                duplicates += 1
-                continue
-            known.add(event.event_id)
-            if self._apply(batch, event, timing, received_at):
-                stored_ids.append(event.event_id)
-            else:
-                dropped[(timing.occurred_at.date(), event.name)] += 1
+        outcomes = []
+        for batch in batches:
+            outcome = _Outcome()
+            for event, timing in batch.valid:
+                if event.event_id in known:
+                    outcome.duplicates += 1
+                    continue
+                known.add(event.event_id)
+                if self._apply(unit, event, timing, batch.received_at):
+                    stored_ids.append(event.event_id)
+                    outcome.accepted += 1
+                else:
+                    dropped[(timing.occurred_at.date(), event.name)] += 1
+                    outcome.not_collected += 1
+            outcomes.append(outcome)
         marks = IngestMarks(event_ids=stored_ids, not_collected=dict(dropped))
-        self._store.save(*batch.changed(), ingest_marks=marks)
-        return len(stored_ids), duplicates, sum(dropped.values())
+        try:
+            self._store.save(*unit.changed(), ingest_marks=marks)
+        except BaseException:
+            unit.abandoned()
+            raise
+        unit.committed()
+        return outcomes
 
-    def _apply(self, batch: BatchAggregates, event: CatalogEvent, timing: Timing, received_at: datetime) -> bool:
+    def _apply(self, unit: UnitOfWork, event: CatalogEvent, timing: Timing, received_at: datetime) -> bool:
         """Record the event; False when consent says it must not be collected."""
-        is_consent_update = isinstance(event, UserConsentUpdate)
-        subject = batch.subject_of(event.user_id)
-        if subject is None and is_consent_update:
-            subject = batch.new_subject(event.user_id, self._keys.subject_for(event.user_id, create=True))
+        subject = unit.subject_of(event.user_id)
+        if subject is None and isinstance(event, UserConsentUpdate):
+            created = self._keys.subject_for(event.user_id, create=True)
+            subject = unit.add_subject(event.user_id, created) if created else None
         if subject is None:
             return False  # never consented: no record exists, and none is made
-        consent = batch.consent(subject)
+        consent = unit.consent(subject)
         if isinstance(event, UserConsentUpdate):
             p = event.properties
             choice = ConsentChoice(
@@ -134,18 +171,13 @@ class Ingestion:
             )
         if not consent.allows("analytics"):
             # A consent update is still kept on the Consent stream as proof of the choice.
-            return is_consent_update
+            return isinstance(event, UserConsentUpdate)
+        user = unit.user(subject, timing.occurred_at)
         if isinstance(event, UserSignup):
-            user = batch.user(subject, timing.occurred_at)
-            referral = event.properties.referral_code
-            user.sign_up(event.properties.signup_method, referral or None, timing.occurred_at)
+            user.sign_up(event.properties.signup_method, event.properties.referral_code or None, timing.occurred_at)
         elif isinstance(event, UserProfileUpdate):
-            batch.user(subject, timing.occurred_at).change_profile_fields(
-                tuple(event.properties.fields), timing.occurred_at
-            )
-        else:
-            batch.ensure_user(subject, timing.occurred_at)
-        batch.session(subject, event.session_id, timing.occurred_at).track(
+            user.change_profile_fields(tuple(event.properties.fields), timing.occurred_at)
+        unit.session(subject, event.session_id, timing.occurred_at).track(
             event,
             occurred_at=timing.occurred_at,
             received_at=received_at,

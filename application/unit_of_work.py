@@ -1,43 +1,80 @@
-"""The aggregates one batch touches, each loaded once and saved together."""
+"""The aggregates a write touches: loaded once, saved together, kept warm afterwards.
+
+Between writes, aggregates that were saved stay in a :class:`StreamCache`, so
+the next event of a session or a consent check needs no database read. The
+cache is owned by the process's single writer (see ``AnalyticsStore.write_lock``)
+and trusted only as far as optimistic concurrency allows: if another process
+wrote a cached stream, the save fails with IntegrityError, the cache is
+cleared and the write is retried from the database.
+"""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
-from application.store import AnalyticsStore
 from domain.consent import Consent
 from domain.session import Session
 from domain.user import User
 
-__all__ = ["BatchAggregates"]
+__all__ = ["StreamCache", "UnitOfWork"]
 
 
-class BatchAggregates:
-    """Loads each aggregate once per batch; ``subjects`` maps the batch's app user ids."""
+class StreamCache:
+    """Clean (saved) aggregates by id, least recently used evicted first."""
 
-    def __init__(self, store: AnalyticsStore, subjects: dict[UUID, UUID]) -> None:
-        self._store = store
+    def __init__(self, load: object, maxsize: int = 50_000) -> None:
+        self._load = load
+        self._maxsize = maxsize
+        self._clean: OrderedDict[UUID, Aggregate] = OrderedDict()
+
+    def take(self, aggregate_id: UUID) -> Aggregate | None:
+        """The aggregate, removed from the cache while a write changes it."""
+        cached = self._clean.pop(aggregate_id, None)
+        if cached is not None:
+            return cached
+        try:
+            return self._load(aggregate_id)  # type: ignore[operator,no-any-return]
+        except AggregateNotFoundError:
+            return None
+
+    def keep(self, aggregates: list[Aggregate]) -> None:
+        """After a successful save: these are clean again."""
+        for aggregate in aggregates:
+            self._clean[aggregate.id] = aggregate
+            self._clean.move_to_end(aggregate.id)
+        while len(self._clean) > self._maxsize:
+            self._clean.popitem(last=False)
+
+    def clear(self) -> None:
+        self._clean.clear()
+
+    def __len__(self) -> int:
+        return len(self._clean)
+
+
+class UnitOfWork:
+    """One write: app user id → subject, and each aggregate touched, loaded once."""
+
+    def __init__(self, cache: StreamCache, subjects: dict[UUID, UUID]) -> None:
+        self._cache = cache
         self._subjects = subjects
-        self._loaded: dict[UUID, Aggregate] = {}
+        self._loaded: dict[UUID, Aggregate | None] = {}
 
     def subject_of(self, app_user_id: UUID) -> UUID | None:
         return self._subjects.get(app_user_id)
 
-    def new_subject(self, app_user_id: UUID, subject_id: UUID | None) -> UUID | None:
-        if subject_id is not None:
-            self._subjects[app_user_id] = subject_id
+    def add_subject(self, app_user_id: UUID, subject_id: UUID) -> UUID:
+        self._subjects[app_user_id] = subject_id
         return subject_id
 
     def _get(self, aggregate_id: UUID) -> Aggregate | None:
         if aggregate_id not in self._loaded:
-            try:
-                self._loaded[aggregate_id] = self._store.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                return None
+            self._loaded[aggregate_id] = self._cache.take(aggregate_id)
         return self._loaded[aggregate_id]
 
     def _add(self, aggregate: Aggregate) -> Aggregate:
@@ -52,16 +89,19 @@ class BatchAggregates:
         found = self._get(subject_id)
         return found if isinstance(found, User) else self._add(User.first_seen(subject_id, at))  # type: ignore[return-value]
 
-    def ensure_user(self, subject_id: UUID, at: datetime) -> None:
-        """A user stream exists once anything was collected; known ones are not reloaded."""
-        if subject_id in self._loaded or self._store.known_user(subject_id):
-            return
-        self.user(subject_id, at)
-        self._store.remember_user(subject_id)
-
     def session(self, subject_id: UUID, app_session_id: str, at: datetime) -> Session:
         found = self._get(Session.create_id(subject_id, app_session_id))
-        return found if isinstance(found, Session) else self._add(Session.start(subject_id, app_session_id, at))  # type: ignore[return-value]
+        if isinstance(found, Session):
+            return found
+        return self._add(Session.start(subject_id, app_session_id, at))  # type: ignore[return-value]
 
     def changed(self) -> list[Aggregate]:
-        return [a for a in self._loaded.values() if a.pending_events]
+        return [a for a in self._loaded.values() if a is not None and a.pending_events]
+
+    def committed(self) -> None:
+        """The save succeeded: everything loaded is clean and may be reused."""
+        self._cache.keep([a for a in self._loaded.values() if a is not None])
+
+    def abandoned(self) -> None:
+        """The save failed: loaded aggregates may be ahead of the store; trust nothing cached."""
+        self._cache.clear()

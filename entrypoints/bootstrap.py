@@ -15,6 +15,7 @@ from adapters.persistence import build_key_store, event_store_env, prepare_datab
 from adapters.tokens import JwtTokens
 from adapters.views import PostgresDailyCounts, SqliteDailyCounts, build_daily_counts
 from application.erasure import Erasure
+from application.group_commit import GroupCommit
 from application.history import History
 from application.ingestion import Ingestion
 from application.ports import Clock
@@ -32,6 +33,7 @@ class Container:
     keys: SqliteKeyStore | PostgresKeyStore
     tokens: JwtTokens
     ingestion: Ingestion
+    group_commit: GroupCommit
     erasure: Erasure
     history: History
     daily_counts_view: SqliteDailyCounts | PostgresDailyCounts
@@ -60,12 +62,14 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     store = AnalyticsStore(event_store_env(settings.database), lambda: EncryptingMapper(keys))
     the_clock = clock or SystemClock()
     view = build_daily_counts(settings.database)
+    ingestion = Ingestion(store, keys, the_clock)
     return Container(
         settings=settings,
         store=store,
         keys=keys,
         tokens=JwtTokens(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
-        ingestion=Ingestion(store, keys, the_clock),
+        ingestion=ingestion,
+        group_commit=GroupCommit(ingestion),
         erasure=Erasure(store, keys),
         history=History(store, subject_of_state),
         daily_counts_view=view,

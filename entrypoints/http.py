@@ -6,12 +6,14 @@ that says what to fix; nothing a client can send produces a 500.
 
 from __future__ import annotations
 
+import asyncio
 from http import HTTPStatus
 from typing import Any, Final
 
 import anyio.to_thread
 import msgspec
 import structlog
+from eventsourcing.persistence import PersistenceError
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.status_codes import (
@@ -91,12 +93,12 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         """Store a batch of catalog events; answer with the outcome of each."""
         principal = _principal(container, request)
         batch = _decode_batch(await request.body())
-        # The event store is synchronous: keep it off the event loop.
-        return await anyio.to_thread.run_sync(
-            lambda: container.ingestion.ingest(
-                [bytes(raw) for raw in batch.batch], sent_at=batch.sent_at, principal=principal
-            )
+        prepared = container.ingestion.prepare(
+            [bytes(raw) for raw in batch.batch], sent_at=batch.sent_at, principal=principal
         )
+        # Written by the group-commit thread with other requests' events; this
+        # coroutine waits without blocking the event loop until it has committed.
+        return await asyncio.wrap_future(container.group_commit.submit(prepared))
 
     @get("/health", media_type=MediaType.JSON)
     async def health() -> dict[str, str]:
@@ -117,12 +119,13 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
     )
     return Litestar(
         route_handlers=[ingest_events, health, ready],
-        on_startup=[scheduler.start] if run_jobs else [],
-        on_shutdown=[scheduler.stop] if run_jobs else [],
+        on_startup=[container.group_commit.start, *([scheduler.start] if run_jobs else [])],
+        on_shutdown=[*([scheduler.stop] if run_jobs else []), container.group_commit.stop],
         request_max_body_size=MAX_BATCH_BYTES,
         exception_handlers={
             HTTPException: _http_problem,
             StorageError: _storage_problem,
+            PersistenceError: _storage_problem,
             Exception: _unexpected_problem,
         },
         debug=False,
@@ -130,7 +133,11 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
 
 
 def _problem(status: int, error: str, detail: str) -> Response[Problem]:
-    headers = {"WWW-Authenticate": 'Bearer realm="addvalue"'} if status == HTTP_401_UNAUTHORIZED else None
+    headers = {}
+    if status == HTTP_401_UNAUTHORIZED:
+        headers["WWW-Authenticate"] = 'Bearer realm="addvalue"'
+    if status == HTTP_503_SERVICE_UNAVAILABLE:
+        headers["Retry-After"] = "1"
     return Response(Problem(error=error, detail=detail), status_code=status, headers=headers)
 
 
@@ -141,7 +148,7 @@ def _http_problem(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Pro
     return _problem(exc.status_code, _reason(exc.status_code), detail)
 
 
-def _storage_problem(_: Request[Any, Any, Any], exc: StorageError) -> Response[Problem]:
+def _storage_problem(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.error("storage.unavailable", error=str(exc))
     return _problem(HTTP_503_SERVICE_UNAVAILABLE, "storage unavailable", "nothing was stored; retry later")
 

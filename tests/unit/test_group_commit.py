@@ -1,0 +1,116 @@
+"""Group commit: concurrent requests share one transaction, each gets its own report."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import Future
+
+import pytest
+
+from application.group_commit import GroupCommit
+from application.ingestion import Ingestion, IngestReport, PreparedBatch
+from application.principals import Principal
+from application.store import AnalyticsStore
+from tests.fakes import FakeKeys, FixedClock, consent, feedback, in_memory_store
+
+SERVICE = Principal(subject="tests", role="service")
+
+
+@pytest.fixture
+def parts() -> tuple[AnalyticsStore, Ingestion, FixedClock]:
+    keys = FakeKeys()
+    store = in_memory_store(keys)
+    clock = FixedClock()
+    return store, Ingestion(store, keys, clock), clock
+
+
+def test_batches_queued_together_are_written_in_one_transaction(
+    parts: tuple[AnalyticsStore, Ingestion, FixedClock],
+) -> None:
+    store, ingestion, clock = parts
+    saves: list[int] = []
+    original = store.save
+
+    def counting_save(*objs: object, **kwargs: object) -> object:
+        saves.append(1)
+        return original(*objs, **kwargs)  # type: ignore[arg-type]
+
+    store.save = counting_save  # type: ignore[method-assign]
+    writer = GroupCommit(ingestion, max_wait=0.5)
+    users = [uuid.uuid4() for _ in range(5)]
+    prepared = [
+        ingestion.prepare([consent(u, analytics=True, at=clock.now())], sent_at=None, principal=SERVICE) for u in users
+    ]
+    futures = [writer.submit(p) for p in prepared]  # queued before the writer starts
+    writer.start()
+    reports = [f.result(timeout=10) for f in futures]
+    writer.stop()
+    assert [r.accepted for r in reports] == [1] * 5
+    assert len(saves) == 1
+    assert writer.groups_written == 1
+
+
+def test_each_request_gets_its_own_counts(parts: tuple[AnalyticsStore, Ingestion, FixedClock]) -> None:
+    _, ingestion, clock = parts
+    writer = GroupCommit(ingestion, max_wait=0.5)
+    user, stranger = uuid.uuid4(), uuid.uuid4()
+    twice = feedback(user, "x", at=clock.now())
+    first = ingestion.prepare([consent(user, analytics=True, at=clock.now()), twice], sent_at=None, principal=SERVICE)
+    second = ingestion.prepare([twice, feedback(stranger, "y", at=clock.now()), b"{}"], sent_at=None, principal=SERVICE)
+    futures = [writer.submit(first), writer.submit(second)]
+    writer.start()
+    a, b = (f.result(timeout=10) for f in futures)
+    writer.stop()
+    assert (a.accepted, a.duplicates, a.not_collected, len(a.rejected)) == (2, 0, 0, 0)
+    assert (b.accepted, b.duplicates, b.not_collected, len(b.rejected)) == (0, 1, 1, 1)
+
+
+def test_a_request_that_fails_does_not_fail_the_others_of_its_group(
+    parts: tuple[AnalyticsStore, Ingestion, FixedClock],
+) -> None:
+    _, ingestion, clock = parts
+    poison = uuid.uuid4()
+    original = ingestion.record
+
+    def record(batches: list[PreparedBatch]) -> list[IngestReport]:
+        if any(e.user_id == poison for b in batches for e, _ in b.valid):
+            raise RuntimeError("this request cannot be written")
+        return original(batches)
+
+    ingestion.record = record  # type: ignore[assignment,method-assign]
+    writer = GroupCommit(ingestion, max_wait=0.5)
+    good, bad = uuid.uuid4(), poison
+    futures: list[Future[IngestReport]] = [
+        writer.submit(ingestion.prepare([consent(u, analytics=True, at=clock.now())], sent_at=None, principal=SERVICE))
+        for u in (good, bad)
+    ]
+    writer.start()
+    assert futures[0].result(timeout=10).accepted == 1
+    with pytest.raises(RuntimeError, match="cannot be written"):
+        futures[1].result(timeout=10)
+    writer.stop()
+
+
+def test_a_request_with_nothing_valid_is_answered_without_the_writer(
+    parts: tuple[AnalyticsStore, Ingestion, FixedClock],
+) -> None:
+    _, ingestion, _ = parts
+    writer = GroupCommit(ingestion)  # never started
+    report = writer.submit(ingestion.prepare([b"{}"], sent_at=None, principal=SERVICE)).result(timeout=1)
+    assert len(report.rejected) == 1
+
+
+def test_stop_finishes_what_was_submitted(parts: tuple[AnalyticsStore, Ingestion, FixedClock]) -> None:
+    _, ingestion, clock = parts
+    writer = GroupCommit(ingestion, max_wait=0.01)
+    writer.start()
+    futures = [
+        writer.submit(
+            ingestion.prepare([consent(uuid.uuid4(), analytics=True, at=clock.now())], sent_at=None, principal=SERVICE)
+        )
+        for _ in range(50)
+    ]
+    writer.stop()
+    assert all(f.done() and f.result().accepted == 1 for f in futures)
+    assert not any(t.name == "group-commit" and t.is_alive() for t in threading.enumerate())
