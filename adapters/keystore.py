@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -24,17 +25,22 @@ import psycopg_pool
 from adapters.crypto import Tampered, lookup_hash, new_data_key, seal, unseal
 from application.ports import StorageError
 
-__all__ = ["PostgresKeyStore", "SqliteKeyStore"]
+__all__ = ["KEY_CACHE_SECONDS", "PostgresKeyStore", "SqliteKeyStore"]
 
 _WRAP_CONTEXT: Final = b"addvalue/data-key/v1:"
+KEY_CACHE_SECONDS: Final = 30.0
+KEY_CACHE_SIZE: Final = 200_000
 
 
 class _CachingKeyStore:
     """Wrapping, caching and the use cases' API; subclasses run the SQL."""
 
-    def __init__(self, master_key: bytes) -> None:
+    def __init__(self, master_key: bytes, *, cache_seconds: float = KEY_CACHE_SECONDS) -> None:
         self._master = master_key
-        self._cache: dict[UUID, bytes] = {}
+        # Unwrapped keys, each with the time it was read. An erasure by another
+        # process reaches this one within cache_seconds; by this process, at once.
+        self._cache: dict[UUID, tuple[bytes, float]] = {}
+        self._cache_seconds = cache_seconds
         self._lock = threading.Lock()
 
     # -- SubjectKeys port --------------------------------------------------
@@ -52,15 +58,21 @@ class _CachingKeyStore:
         return {by_digest[digest]: subject for digest, subject in found.items()}
 
     def data_key(self, subject_id: UUID) -> bytes | None:
+        now = time.monotonic()
         with self._lock:
-            if subject_id in self._cache:
-                return self._cache[subject_id]
+            cached = self._cache.get(subject_id)
+        if cached is not None and now - cached[1] < self._cache_seconds:
+            return cached[0]
         wrapped = self._find_wrapped(subject_id)
         if wrapped is None:
+            with self._lock:
+                self._cache.pop(subject_id, None)
             return None
         key = self._unwrap(subject_id, wrapped)
         with self._lock:
-            self._cache[subject_id] = key
+            if len(self._cache) >= KEY_CACHE_SIZE:
+                self._cache.clear()  # bounded; refilled on demand
+            self._cache[subject_id] = (key, now)
         return key
 
     def erase(self, subject_id: UUID) -> bool:
@@ -105,8 +117,8 @@ class _CachingKeyStore:
 
 
 class SqliteKeyStore(_CachingKeyStore):
-    def __init__(self, path: Path, master_key: bytes) -> None:
-        super().__init__(master_key)
+    def __init__(self, path: Path, master_key: bytes, *, cache_seconds: float = KEY_CACHE_SECONDS) -> None:
+        super().__init__(master_key, cache_seconds=cache_seconds)
         self._path = path
         self._local = threading.local()
         with self._tx() as db:
@@ -179,8 +191,15 @@ class SqliteKeyStore(_CachingKeyStore):
 class PostgresKeyStore(_CachingKeyStore):
     """Keys in schema ``addvalue_keys``, so a backup policy can treat them apart."""
 
-    def __init__(self, conninfo: str, master_key: bytes, *, schema: str = "addvalue_keys") -> None:
-        super().__init__(master_key)
+    def __init__(
+        self,
+        conninfo: str,
+        master_key: bytes,
+        *,
+        schema: str = "addvalue_keys",
+        cache_seconds: float = KEY_CACHE_SECONDS,
+    ) -> None:
+        super().__init__(master_key, cache_seconds=cache_seconds)
         self._pool = psycopg_pool.ConnectionPool(conninfo, min_size=1, max_size=4, open=True)
         self._table = f"{schema}.subject_keys"
         self._run(

@@ -57,7 +57,7 @@ class History:
             position=position,
             stream_id=event.originator_id,
             version=event.originator_version,
-            event_type=fields.pop("original_topic") if redacted else type(event).__qualname__,
+            event_type=fields.pop("original_topic").split(":")[-1] if redacted else type(event).__qualname__,
             recorded_at=event.timestamp,
             redacted=redacted,
             data={} if redacted else msgspec.to_builtins(fields),

@@ -23,8 +23,9 @@ from application.principals import Principal
 from application.store import AnalyticsStore
 from application.unit_of_work import UnitOfWork
 from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, UserSignup
-from domain.consent import ConsentChoice
+from domain.consent import Consent, ConsentChoice
 from domain.errors import EventRejected, FieldError
+from domain.session import Session
 from domain.timing import Timing, place_in_time
 from domain.validation import decode_event
 
@@ -117,15 +118,20 @@ class Ingestion:
 
     @staticmethod
     def _authorize(principal: Principal, event: CatalogEvent) -> None:
-        if not principal.may_send_for(str(event.user_id)):
-            raise EventRejected(
-                [FieldError("user_id", "must be the token's own subject (role 'user' sends only its own events)")]
-            )
+        if principal.may_send_for(event.user_id):
+            return
+        if principal.role == "user":
+            message = "must be the token's own subject (role 'user' sends only its own events)"
+        else:
+            message = f"cannot be sent with role '{principal.role}': only roles 'user' and 'service' send events"
+        raise EventRejected([FieldError("user_id", message)])
 
     def _record(self, batches: Sequence[PreparedBatch]) -> list[_Outcome]:
         events = [e for b in batches for e, _ in b.valid]
         known = self._store.ledger.known_event_ids(e.event_id for e in events)
-        unit = UnitOfWork(self._store.streams, self._keys.subjects_for(e.user_id for e in events))
+        subjects = self._keys.subjects_for(e.user_id for e in events)
+        self._drop_stale_streams(events, subjects)
+        unit = UnitOfWork(self._store.streams, subjects)
         stored_ids: list[UUID] = []
         dropped: Counter[tuple[date, str]] = Counter()
         outcomes = []
@@ -151,6 +157,16 @@ class Ingestion:
             raise
         unit.committed()
         return outcomes
+
+    def _drop_stale_streams(self, events: list[CatalogEvent], subjects: dict[UUID, UUID]) -> None:
+        touched: set[UUID] = set()
+        for event in events:
+            subject = subjects.get(event.user_id)
+            if subject is not None:
+                touched.update((subject, Consent.create_id(subject), Session.create_id(subject, event.session_id)))
+        cached = self._store.streams.cached_ids(list(touched))
+        if cached:
+            self._store.streams.drop_stale(self._store.ledger.stream_versions(cached))
 
     def _apply(self, unit: UnitOfWork, event: CatalogEvent, timing: Timing, received_at: datetime) -> bool:
         """Record the event; False when consent says it must not be collected."""

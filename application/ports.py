@@ -62,4 +62,7 @@ class IngestLedger(Protocol):
 
     def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]: ...
 
+    def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
+        """The last stored version of each of these streams that exists (one query)."""
+
     def not_collected_total(self) -> int: ...

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from uuid import UUID
+
 import msgspec
 
 __all__ = ["Principal", "Role"]
@@ -17,6 +19,15 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     subject: str
     role: Role
 
-    def may_send_for(self, app_user_id: str) -> bool:
+    def may_send_for(self, app_user_id: UUID) -> bool:
         """A person sends only their own events; a server-side source sends anyone's."""
-        return self.role == "service" or (self.role == "user" and self.subject == app_user_id)
+        if self.role == "service":
+            return True
+        return self.role == "user" and self.subject_uuid() == app_user_id
+
+    def subject_uuid(self) -> UUID | None:
+        """``sub`` as a UUID, however it is spelled (case, hyphens), or None."""
+        try:
+            return UUID(self.subject)
+        except ValueError:
+            return None

@@ -1,11 +1,12 @@
 """The aggregates a write touches: loaded once, saved together, kept warm afterwards.
 
 Between writes, aggregates that were saved stay in a :class:`StreamCache`, so
-the next event of a session or a consent check needs no database read. The
-cache is owned by the process's single writer (see ``AnalyticsStore.write_lock``)
-and trusted only as far as optimistic concurrency allows: if another process
-wrote a cached stream, the save fails with IntegrityError, the cache is
-cleared and the write is retried from the database.
+the next event of a session needs no replay. The cache is owned by the
+process's single writer (see ``AnalyticsStore.write_lock``). Before each write,
+one query compares the cached versions of the streams it will touch with the
+store's, and drops any that another process has moved on (a consent changed
+elsewhere must count at once). A write that still races another process fails
+with IntegrityError; the cache is then cleared and the write retried.
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ class StreamCache:
             self._clean.move_to_end(aggregate.id)
         while len(self._clean) > self._maxsize:
             self._clean.popitem(last=False)
+
+    def drop_stale(self, stored_versions: dict[UUID, int]) -> int:
+        """Forget cached aggregates that the store has moved past (another process wrote them)."""
+        stale = [i for i, version in stored_versions.items() if i in self._clean and self._clean[i].version != version]
+        for aggregate_id in stale:
+            del self._clean[aggregate_id]
+        return len(stale)
+
+    def cached_ids(self, candidates: list[UUID]) -> list[UUID]:
+        return [c for c in candidates if c in self._clean]
 
     def clear(self) -> None:
         self._clean.clear()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import msgspec
@@ -30,7 +30,13 @@ def place_in_time(timestamp: datetime, *, received_at: datetime, sent_at: dateti
     same error applies to every event of the batch.
     """
     skew = received_at - sent_at if sent_at is not None else timedelta(0)
-    occurred_at = timestamp + skew
+    try:
+        # In UTC, so that "the day it happened" means one thing everywhere we count.
+        occurred_at = (timestamp + skew).astimezone(UTC)
+    except OverflowError:
+        raise EventRejected(
+            [FieldError("sent_at", "is too far from the server's clock to correct the event's timestamp by")]
+        ) from None
     if occurred_at - received_at > MAX_FUTURE:
         raise EventRejected([FieldError("timestamp", "is more than 5 minutes in the future (after clock correction)")])
     age = received_at - occurred_at

@@ -53,6 +53,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValueError as e:
         raise SettingsError(f"ADDVALUE_DATABASE_URL: {e}") from None
     local_dir = database.sqlite_path.parent if database.sqlite_path is not None else None
+    port = _port(env.get("ADDVALUE_PORT", "8000"))  # checked before any secret file is written
     return Settings(
         database=database,
         master_key=_master_key(env.get("ADDVALUE_MASTER_KEY"), local_dir),
@@ -60,7 +61,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_issuer=env.get("ADDVALUE_JWT_ISSUER", "addvalue"),
         jwt_audience=env.get("ADDVALUE_JWT_AUDIENCE", "addvalue-analytics"),
         host=env.get("ADDVALUE_HOST", "127.0.0.1"),
-        port=_port(env.get("ADDVALUE_PORT", "8000")),
+        port=port,
         log_level=env.get("ADDVALUE_LOG_LEVEL", "info").lower(),
         projection_interval_seconds=_positive("ADDVALUE_PROJECTION_INTERVAL_SECONDS", env, 5.0),
         rebuild_interval_hours=_positive("ADDVALUE_REBUILD_INTERVAL_HOURS", env, 24.0),

@@ -214,3 +214,30 @@ def test_a_valid_event_with_any_field_replaced_by_any_json_never_causes_a_server
     assert response.status_code in (200, 400), response.text
     if response.status_code == 200:
         assert response.json()["rejected"] or broken == raw or path == "session_id"
+
+
+def test_a_sent_at_too_far_away_to_correct_by_is_a_rejection_not_an_error(client: Client, container: Container) -> None:
+    user = uuid.uuid4()
+    body = batch(consent(user, analytics=True))[:-1] + b',"sent_at":"9999-12-31T00:00:00Z"}'
+    response = client.post("/v1/events", content=body, headers=bearer(container, str(user)))
+    assert response.status_code == 200, response.text
+    assert response.json()["rejected"][0]["errors"][0]["path"] == "sent_at"
+
+
+def test_a_user_token_matches_its_user_id_however_the_uuid_is_spelled(client: Client, container: Container) -> None:
+    user = uuid.uuid4()
+    spelled = user.hex.upper()
+    response = client.post(
+        "/v1/events", content=batch(consent(user, analytics=True)), headers=bearer(container, spelled)
+    )
+    assert response.json()["accepted"] == 1
+
+
+def test_an_analyst_token_cannot_send_events(client: Client, container: Container) -> None:
+    user = uuid.uuid4()
+    response = client.post(
+        "/v1/events", content=batch(consent(user, analytics=True)), headers=bearer(container, str(user), "analyst")
+    )
+    error = response.json()["rejected"][0]["errors"][0]
+    assert error["path"] == "user_id"
+    assert "role 'analyst'" in error["message"]

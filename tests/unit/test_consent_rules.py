@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 from eventsourcing.application import AggregateNotFoundError
@@ -125,3 +125,14 @@ def test_each_consent_change_keeps_who_when_and_from_where(
     assert record.history[1].effective_at - record.history[0].effective_at == timedelta(days=1)
     assert record.allows("analytics")
     assert not record.allows("location")
+
+
+def test_not_collected_events_are_counted_on_their_utc_day(
+    ingestion: Ingestion, store: AnalyticsStore, clock: FixedClock
+) -> None:
+
+    # 23:30 in UTC-5 on the 24th is 04:30 UTC on the 25th.
+    local = clock.now().replace(hour=4, minute=30).astimezone(timezone(timedelta(hours=-5)))
+    ingestion.ingest([feedback(uuid.uuid4(), "x", at=local)], sent_at=None, principal=SERVICE)
+    recorder = store.recorder
+    assert dict(recorder._not_collected) == {(clock.now().date(), "wave_feedback_submitted"): 1}  # type: ignore[attr-defined]

@@ -1,0 +1,70 @@
+"""Two service processes on one database (two containers stand in for them)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from adapters.persistence import build_key_store
+from application.principals import Principal
+from domain.session import Session
+from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.settings import Settings
+from tests.fakes import consent, feedback
+
+SERVICE = Principal(subject="tests", role="service")
+
+
+@pytest.fixture
+def other(settings: Settings, container: Container) -> Iterator[Container]:
+    second = bootstrap(settings)
+    yield second
+    second.close()
+
+
+def send(container: Container, *raw: bytes) -> tuple[int, int]:
+    report = container.ingestion.ingest(list(raw), sent_at=None, principal=SERVICE)
+    return report.accepted, report.not_collected
+
+
+def test_a_withdrawal_made_by_another_process_counts_at_once(container: Container, other: Container) -> None:
+    user, at = uuid.uuid4(), datetime.now(UTC)
+    assert send(container, consent(user, analytics=True, at=at), feedback(user, "one", at=at)) == (2, 0)
+    assert send(other, consent(user, analytics=False, at=at)) == (1, 0)
+    # The first process still has the user's consent and session cached.
+    assert send(container, feedback(user, "two", at=at)) == (0, 1)
+
+
+def test_writes_of_one_session_from_two_processes_interleave_without_loss(
+    container: Container, other: Container
+) -> None:
+    user, at = uuid.uuid4(), datetime.now(UTC)
+    send(container, consent(user, analytics=True, at=at))
+    for turn in range(6):
+        writer = container if turn % 2 == 0 else other
+        assert send(writer, feedback(user, f"turn {turn}", at=at)) == (1, 0)
+    subject = container.keys.subject_for(user, create=False)
+    assert subject is not None
+    session = container.store.repository.get(Session.create_id(subject, "session-1"))
+    assert session.event_count == 7
+
+
+def test_an_erasure_by_another_process_reaches_a_cached_key_within_the_cache_time(container: Container) -> None:
+    user = uuid.uuid4()
+    send(container, consent(user, analytics=True))
+    database, master = container.settings.database, container.settings.master_key
+    reader = build_key_store(database, master)
+    reader._cache_seconds = 0.2
+    subject = reader.subject_for(user, create=False)
+    assert subject is not None
+    assert reader.data_key(subject) is not None
+    container.erasure.erase(user, requested_by="test")
+    time.sleep(0.3)
+    assert reader.data_key(subject) is None
+    close = getattr(reader, "close", None)
+    if close:
+        close()
