@@ -25,7 +25,6 @@ from application.unit_of_work import UnitOfWork
 from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, UserSignup
 from domain.consent import Consent, ConsentChoice
 from domain.errors import EventRejected, FieldError
-from domain.session import Session
 from domain.timing import Timing, place_in_time
 from domain.validation import decode_event
 
@@ -130,7 +129,7 @@ class Ingestion:
         events = [e for b in batches for e, _ in b.valid]
         known = self._store.ledger.known_event_ids(e.event_id for e in events)
         subjects = self._keys.subjects_for(e.user_id for e in events)
-        self._drop_stale_streams(events, subjects)
+        self._drop_stale_consent(subjects)
         unit = UnitOfWork(self._store.streams, subjects)
         stored_ids: list[UUID] = []
         dropped: Counter[tuple[date, str]] = Counter()
@@ -151,20 +150,20 @@ class Ingestion:
             outcomes.append(outcome)
         marks = IngestMarks(event_ids=stored_ids, not_collected=dict(dropped))
         try:
-            self._store.save(*unit.changed(), ingest_marks=marks)
+            self._store.save_pending(unit.changed(), ingest_marks=marks)
         except BaseException:
             unit.abandoned()
             raise
         unit.committed()
         return outcomes
 
-    def _drop_stale_streams(self, events: list[CatalogEvent], subjects: dict[UUID, UUID]) -> None:
-        touched: set[UUID] = set()
-        for event in events:
-            subject = subjects.get(event.user_id)
-            if subject is not None:
-                touched.update((subject, Consent.create_id(subject), Session.create_id(subject, event.session_id)))
-        cached = self._store.streams.cached_ids(list(touched))
+    def _drop_stale_consent(self, subjects: dict[UUID, UUID]) -> None:
+        """Consent changed by another process must count now; it causes no write conflict here.
+
+        Other cached streams need no check: this write appends to them, so a
+        stale one fails the save with IntegrityError and the write is retried.
+        """
+        cached = self._store.streams.cached_ids([Consent.create_id(s) for s in subjects.values()])
         if cached:
             self._store.streams.drop_stale(self._store.ledger.stream_versions(cached))
 

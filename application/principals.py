@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Literal
-
 from uuid import UUID
 
 import msgspec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Final, Literal
 from uuid import UUID, uuid5
 
@@ -18,6 +19,11 @@ PURPOSES: Final[tuple[Purpose, ...]] = ("analytics", "personalization", "marketi
 # Where a change came from: the app's own event, the consent API, an operator.
 SOURCES: Final = frozenset({"app_event", "api", "operator"})
 _CONSENT_NAMESPACE: Final = UUID("6f1e9a52-3f4b-4d3c-9a51-8d0f6c2b7e11")
+
+
+@lru_cache(maxsize=65536)
+def _consent_stream_id(subject_id: UUID) -> UUID:
+    return uuid5(_CONSENT_NAMESPACE, subject_id.hex)
 
 
 class ConsentChoice(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,7 +59,7 @@ class Consent(Aggregate):
     @classmethod
     def create_id(cls, subject_id: UUID) -> UUID:
         """One consent stream per subject, found again from the subject id alone."""
-        return uuid5(_CONSENT_NAMESPACE, subject_id.hex)
+        return _consent_stream_id(subject_id)
 
     @classmethod
     def start(cls, subject_id: UUID) -> Consent:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Final
 from uuid import UUID, uuid5
 
@@ -14,6 +15,12 @@ from domain.errors import DomainError
 __all__ = ["EventNotInSession", "Session"]
 
 _SESSION_NAMESPACE: Final = UUID("0b8c43f5-8f7e-4f0e-b1a4-2a4d7c9e5f30")
+
+
+@lru_cache(maxsize=65536)
+def _session_stream_id(subject_id: UUID, app_session_id: str) -> UUID:
+    # uuid5 hashes with SHA-1; every event of a session asks for the same id.
+    return uuid5(_SESSION_NAMESPACE, f"{subject_id.hex}:{app_session_id}")
 
 
 class EventNotInSession(DomainError):
@@ -41,7 +48,7 @@ class Session(Aggregate):
     @classmethod
     def create_id(cls, subject_id: UUID, app_session_id: str) -> UUID:
         """Derived from the subject id, so the app's session id is not a stream key."""
-        return uuid5(_SESSION_NAMESPACE, f"{subject_id.hex}:{app_session_id}")
+        return _session_stream_id(subject_id, app_session_id)
 
     @classmethod
     def start(cls, subject_id: UUID, app_session_id: str, at: datetime) -> Session:

@@ -30,13 +30,13 @@ def test_batches_queued_together_are_written_in_one_transaction(
 ) -> None:
     store, ingestion, clock = parts
     saves: list[int] = []
-    original = store.save
+    original = store.save_pending
 
     def counting_save(*objs: object, **kwargs: object) -> object:
         saves.append(1)
         return original(*objs, **kwargs)  # type: ignore[arg-type]
 
-    store.save = counting_save  # type: ignore[method-assign]
+    store.save_pending = counting_save  # type: ignore[method-assign]
     writer = GroupCommit(ingestion, max_wait=0.5)
     users = [uuid.uuid4() for _ in range(5)]
     prepared = [
