@@ -9,6 +9,7 @@ deletion does and does not reach (write-ahead logs, backups).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -56,6 +57,11 @@ class _CachingKeyStore:
         by_digest = {lookup_hash(self._master, u.bytes): u for u in set(app_user_ids)}
         found = self._find_subjects(list(by_digest))
         return {by_digest[digest]: subject for digest, subject in found.items()}
+
+    def orphan_subject(self) -> UUID:
+        # A random lookup hash: no user id hashes to it, so nothing links to this subject.
+        subject_id, key = uuid.uuid4(), new_data_key()
+        return self._insert(os.urandom(32), subject_id, self._wrap(subject_id, key))
 
     def data_key(self, subject_id: UUID) -> bytes | None:
         now = time.monotonic()

@@ -25,10 +25,11 @@ from application.unit_of_work import UnitOfWork
 from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, UserSignup
 from domain.consent import Consent, ConsentChoice
 from domain.errors import EventRejected, FieldError
+from domain.quarantine import QuarantinedEvent
 from domain.timing import Timing, place_in_time
 from domain.validation import decode_event
 
-__all__ = ["IngestReport", "Ingestion", "PreparedBatch", "Rejection"]
+__all__ = ["IngestReport", "Ingestion", "PreparedBatch", "Quarantinable", "Rejection"]
 
 _RETRIES = 3
 
@@ -46,12 +47,25 @@ class IngestReport(msgspec.Struct, frozen=True, kw_only=True):
     not_collected: int
 
 
+class Quarantinable(msgspec.Struct, frozen=True, kw_only=True):
+    """A rejected event as received, to be kept in quarantine with its reasons."""
+
+    raw: bytes
+    errors: list[FieldError]
+    app_user_id: UUID | None
+    is_consent_update: bool
+
+
 class PreparedBatch(msgspec.Struct, frozen=True, kw_only=True):
     """One request's events after the checks that need no storage."""
 
     valid: list[tuple[CatalogEvent, Timing]]
     rejected: list[Rejection]
     received_at: datetime
+    sent_at: datetime | None = None
+    source: str = "http"
+    sender: Principal | None = None
+    quarantine: list[Quarantinable] = msgspec.field(default_factory=list)
 
 
 class _Outcome:
@@ -61,16 +75,26 @@ class _Outcome:
         self.accepted = self.duplicates = self.not_collected = 0
 
 
-class _EventIdOnly(msgspec.Struct):
+class _Identifiers(msgspec.Struct):
+    """What can be read of a rejected event: its ids, if they are where they belong."""
+
     event_id: object = None
+    user_id: object = None
+    event_name: object = None
 
 
-def _event_id_of(raw: bytes) -> str | None:
+def _identifiers(raw: bytes) -> tuple[str | None, UUID | None, bool]:
+    """(event_id as sent, user_id if it is a UUID, whether it claims to be a consent update)."""
     try:
-        found = msgspec.json.decode(raw, type=_EventIdOnly).event_id
+        found = msgspec.json.decode(raw, type=_Identifiers)
     except (msgspec.MsgspecError, UnicodeDecodeError):
-        return None
-    return found if isinstance(found, str) else None
+        return None, None, False
+    event_id = found.event_id if isinstance(found.event_id, str) else None
+    try:
+        user_id = UUID(found.user_id) if isinstance(found.user_id, str) else None
+    except ValueError:
+        user_id = None
+    return event_id, user_id, found.event_name == "user_consent_update"
 
 
 class Ingestion:
@@ -83,18 +107,44 @@ class Ingestion:
         """Prepare and record one request on its own (CLI, demo, tests)."""
         return self.record([self.prepare(raw_events, sent_at=sent_at, principal=principal)])[0]
 
-    def prepare(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> PreparedBatch:
-        received_at = self._clock.now()
+    def prepare(
+        self,
+        raw_events: Sequence[bytes],
+        *,
+        sent_at: datetime | None,
+        principal: Principal,
+        source: str = "http",
+        received_at: datetime | None = None,
+        keep_rejected: bool = True,
+    ) -> PreparedBatch:
+        """Check each event on its own; rejected ones are kept for quarantine unless told not to."""
+        received_at = received_at or self._clock.now()
         valid: list[tuple[CatalogEvent, Timing]] = []
         rejected: list[Rejection] = []
+        quarantine: list[Quarantinable] = []
         for index, raw in enumerate(raw_events):
             try:
                 event = decode_event(raw)
                 self._authorize(principal, event)
                 valid.append((event, place_in_time(event.timestamp, received_at=received_at, sent_at=sent_at)))
             except EventRejected as e:
-                rejected.append(Rejection(index, _event_id_of(raw), e.errors))
-        return PreparedBatch(valid=valid, rejected=rejected, received_at=received_at)
+                event_id, user_id, is_consent_update = _identifiers(raw)
+                rejected.append(Rejection(index, event_id, e.errors))
+                if keep_rejected:
+                    quarantine.append(
+                        Quarantinable(
+                            raw=raw, errors=e.errors, app_user_id=user_id, is_consent_update=is_consent_update
+                        )
+                    )
+        return PreparedBatch(
+            valid=valid,
+            rejected=rejected,
+            received_at=received_at,
+            sent_at=sent_at,
+            source=source,
+            sender=principal,
+            quarantine=quarantine,
+        )
 
     def record(self, batches: Sequence[PreparedBatch]) -> list[IngestReport]:
         """Write the batches in one transaction; one report per batch, in order."""
@@ -128,7 +178,8 @@ class Ingestion:
     def _record(self, batches: Sequence[PreparedBatch]) -> list[_Outcome]:
         events = [e for b in batches for e, _ in b.valid]
         known = self._store.ledger.known_event_ids(e.event_id for e in events)
-        subjects = self._keys.subjects_for(e.user_id for e in events)
+        rejected_users = [q.app_user_id for b in batches for q in b.quarantine if q.app_user_id]
+        subjects = self._keys.subjects_for([*(e.user_id for e in events), *rejected_users])
         self._drop_stale_consent(subjects)
         unit = UnitOfWork(self._store.streams, subjects)
         stored_ids: list[UUID] = []
@@ -147,6 +198,8 @@ class Ingestion:
                 else:
                     dropped[(timing.occurred_at.date(), event.name)] += 1
                     outcome.not_collected += 1
+            for item in batch.quarantine:
+                unit.add_new(self._quarantined(unit, item, batch))
             outcomes.append(outcome)
         marks = IngestMarks(event_ids=stored_ids, not_collected=dict(dropped))
         try:
@@ -166,6 +219,32 @@ class Ingestion:
         cached = self._store.streams.cached_ids([Consent.create_id(s) for s in subjects.values()])
         if cached:
             self._store.streams.drop_stale(self._store.ledger.stream_versions(cached))
+
+    def _quarantined(self, unit: UnitOfWork, item: Quarantinable, batch: PreparedBatch) -> QuarantinedEvent:
+        """Keep a rejected event: under its person's key when collecting from them is allowed.
+
+        A person's rejected event is data about them: it is kept with its bytes
+        only where a valid one would be (analytics consent, or a consent update,
+        which is always recorded), encrypted under their key so erasure reaches
+        it. Otherwise only the reasons are kept, under a key of its own that
+        links to no one. An event whose user id cannot be read is kept whole
+        under such a key: nobody can be asked, and nobody can be linked.
+        """
+        subject = unit.subject_of(item.app_user_id) if item.app_user_id else None
+        may_keep = subject is not None and (item.is_consent_update or unit.consent(subject).allows("analytics"))
+        if subject is None or not may_keep:
+            subject = self._keys.orphan_subject()
+        keep_bytes = may_keep or item.app_user_id is None
+        return QuarantinedEvent.keep(
+            subject_id=subject,
+            source=batch.source,
+            sender=batch.sender.subject if batch.sender else "",
+            sender_role=batch.sender.role if batch.sender else "",
+            received_at=batch.received_at,
+            sent_at=batch.sent_at,
+            reasons=item.errors,
+            raw=item.raw if keep_bytes else None,
+        )
 
     def _apply(self, unit: UnitOfWork, event: CatalogEvent, timing: Timing, received_at: datetime) -> bool:
         """Record the event; False when consent says it must not be collected."""

@@ -35,6 +35,9 @@ class SubjectKeys(Protocol):
     def subjects_for(self, app_user_ids: Iterable[UUID]) -> dict[UUID, UUID]:
         """The existing subjects of these app users (one lookup for a whole batch)."""
 
+    def orphan_subject(self) -> UUID:
+        """A new subject with its own key that no app user id leads to."""
+
     def data_key(self, subject_id: UUID) -> bytes | None:
         """The subject's 256-bit key, or None once erased."""
 

@@ -75,6 +75,7 @@ class UnitOfWork:
         self._cache = cache
         self._subjects = subjects
         self._loaded: dict[UUID, Aggregate | None] = {}
+        self._new: list[Aggregate] = []
 
     def subject_of(self, app_user_id: UUID) -> UUID | None:
         return self._subjects.get(app_user_id)
@@ -106,8 +107,12 @@ class UnitOfWork:
             return found
         return self._add(Session.start(subject_id, app_session_id, at))  # type: ignore[return-value]
 
+    def add_new(self, aggregate: Aggregate) -> None:
+        """A new aggregate to save with this write (not kept in the cache afterwards)."""
+        self._new.append(aggregate)
+
     def changed(self) -> list[Aggregate]:
-        return [a for a in self._loaded.values() if a is not None and a.pending_events]
+        return [*(a for a in self._loaded.values() if a is not None and a.pending_events), *self._new]
 
     def committed(self) -> None:
         """The save succeeded: everything loaded is clean and may be reused."""

@@ -20,6 +20,7 @@ from application.history import History
 from application.ingestion import Ingestion
 from application.ports import Clock
 from application.projections import DailyCountsProjection
+from application.quarantine import QuarantineBook
 from application.store import AnalyticsStore
 from entrypoints.settings import Settings
 
@@ -34,6 +35,7 @@ class Container:
     tokens: JwtTokens
     ingestion: Ingestion
     group_commit: GroupCommit
+    quarantine: QuarantineBook
     erasure: Erasure
     history: History
     daily_counts_view: SqliteDailyCounts | PostgresDailyCounts
@@ -70,6 +72,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         tokens=JwtTokens(settings.jwt_secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience),
         ingestion=ingestion,
         group_commit=GroupCommit(ingestion),
+        quarantine=QuarantineBook(store, ingestion),
         erasure=Erasure(store, keys),
         history=History(store, subject_of_state),
         daily_counts_view=view,

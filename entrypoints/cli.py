@@ -15,6 +15,7 @@ import structlog
 
 from application.erasure import UnknownUser
 from application.principals import Principal
+from application.quarantine import QuarantineNotFound
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, SettingsError, load_settings
@@ -40,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "history": _history,
         "erase": _erase,
         "project": _project,
+        "quarantine": _quarantine,
     }[args.command]
     return handler(settings, args)
 
@@ -65,6 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     erase = commands.add_parser("erase", help="crypto-shred one person's data")
     erase.add_argument("--user", type=uuid.UUID, required=True)
     erase.add_argument("--requested-by", default="operator")
+    quarantine = commands.add_parser("quarantine", help="rejected events: list, show, replay after a fix")
+    actions = quarantine.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="one JSON line per quarantined event")
+    listing.add_argument("--all", action="store_true", help="also those already replayed or redacted")
+    show = actions.add_parser("show", help="one entry and the bytes as received")
+    show.add_argument("id", type=uuid.UUID)
+    replay = actions.add_parser("replay", help="run kept events through ingestion again")
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", type=uuid.UUID)
+    which.add_argument("--all", action="store_true", help="every open entry that has its bytes")
     project = commands.add_parser("project", help="bring the read models up to date, or rebuild them")
     project.add_argument("--rebuild", action="store_true", help="clear and replay the whole history")
     return parser
@@ -169,6 +181,39 @@ def _erase(settings: Settings, args: argparse.Namespace) -> int:
         container.close()
     print(f"erased: subject {receipt.subject_id}; key destroyed: {receipt.key_destroyed}")
     return 0
+
+
+def _quarantine(settings: Settings, args: argparse.Namespace) -> int:
+    container = bootstrap(settings)
+    book = container.quarantine
+    try:
+        if args.action == "list":
+            for entry in book.entries(only_open=not args.all):
+                _print_json(entry)
+            return 0
+        if args.action == "show":
+            _print_json(book.entry(args.id))
+            raw = book.payload(args.id)
+            print(raw.decode(errors="replace") if raw is not None else "(the bytes were not kept: no consent to)")
+            return 0
+        targets = [args.id] if args.id else [e.id for e in book.entries(only_open=True) if e.has_payload]
+        failed = 0
+        for target in targets:
+            report = book.replay(target)
+            _print_json({"id": target, **msgspec.structs.asdict(report)})
+            failed += len(report.rejected)
+        print(f"replayed {len(targets)}, still rejected {failed}", file=sys.stderr)
+        return 0 if failed == 0 else 1
+    except QuarantineNotFound as e:
+        print(f"addvalue quarantine: {e}", file=sys.stderr)
+        return 1
+    finally:
+        container.close()
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.buffer.write(msgspec.json.encode(value) + b"\n")
+    sys.stdout.flush()
 
 
 def _project(settings: Settings, args: argparse.Namespace) -> int:

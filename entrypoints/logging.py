@@ -23,6 +23,11 @@ def configure_logging(level: str = "info") -> None:
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
         # stderr: stdout is for what a command prints (tokens, history lines).
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_: object) -> structlog.PrintLogger:
+    # Looked up at each use, not once: sys.stderr may be replaced (tests, daemons).
+    return structlog.PrintLogger(sys.stderr)

@@ -42,6 +42,11 @@ class FakeKeys:
     def subjects_for(self, app_user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
         return {u: self.subjects[u] for u in app_user_ids if u in self.subjects}
 
+    def orphan_subject(self) -> uuid.UUID:
+        subject = uuid.uuid4()
+        self.keys[subject] = os.urandom(32)
+        return subject
+
     def data_key(self, subject_id: uuid.UUID) -> bytes | None:
         return self.keys.get(subject_id)
 

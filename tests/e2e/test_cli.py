@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
 
+from application.principals import Principal
 from entrypoints.bootstrap import bootstrap
 from entrypoints.cli import main
 from entrypoints.demo import demo_user_ids
 from entrypoints.settings import load_settings
+from tests.fakes import consent, event
+
+SERVICE = Principal(subject="tests", role="service")
 
 
 @pytest.fixture
@@ -81,3 +86,25 @@ def test_bad_configuration_is_reported_not_raised(
     monkeypatch.setenv("ADDVALUE_DATABASE_URL", "oracle://nope")
     assert main(["token", "--sub", "x"]) == 2
     assert "ADDVALUE_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_quarantine_list_show_and_replay_from_the_command_line(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    container = bootstrap(load_settings())
+    user = uuid.uuid4()
+    try:
+        bad = event("wave_left", user, {"wave_id": "w", "duration_seconds": -1})
+        container.ingestion.ingest([consent(user, analytics=True), bad], sent_at=None, principal=SERVICE)
+    finally:
+        container.close()
+    capsys.readouterr()
+    assert main(["quarantine", "list"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    entry = json.loads(line)
+    assert entry["reasons"][0]["path"] == "properties.duration_seconds"
+    assert main(["quarantine", "show", entry["id"]]) == 0
+    assert '"duration_seconds":-1' in capsys.readouterr().out
+    assert main(["quarantine", "replay", "--all"]) == 1  # still broken: stays quarantined
+    assert "still rejected 1" in capsys.readouterr().err
+    assert main(["quarantine", "show", str(uuid.uuid4())]) == 1
