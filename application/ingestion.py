@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 import msgspec
@@ -26,6 +26,7 @@ from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, U
 from domain.consent import Consent, ConsentChoice
 from domain.errors import EventRejected, FieldError
 from domain.quarantine import QuarantinedEvent
+from domain.session import DEFAULT_SESSION_TIMEOUT, TrackedEvent
 from domain.timing import Timing, place_in_time
 from domain.validation import decode_event
 
@@ -98,10 +99,18 @@ def _identifiers(raw: bytes) -> tuple[str | None, UUID | None, bool]:
 
 
 class Ingestion:
-    def __init__(self, store: AnalyticsStore, keys: SubjectKeys, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        keys: SubjectKeys,
+        clock: Clock,
+        *,
+        session_timeout: timedelta = DEFAULT_SESSION_TIMEOUT,
+    ) -> None:
         self._store = store
         self._keys = keys
         self._clock = clock
+        self._session_timeout = session_timeout
 
     def ingest(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> IngestReport:
         """Prepare and record one request on its own (CLI, demo, tests)."""
@@ -201,6 +210,7 @@ class Ingestion:
             for item in batch.quarantine:
                 unit.add_new(self._quarantined(unit, item, batch))
             outcomes.append(outcome)
+        unit.flush_tracking(self._session_timeout)
         marks = IngestMarks(event_ids=stored_ids, not_collected=dict(dropped))
         try:
             self._store.save_pending(unit.changed(), ingest_marks=marks)
@@ -271,11 +281,12 @@ class Ingestion:
             user.sign_up(event.properties.signup_method, event.properties.referral_code or None, timing.occurred_at)
         elif isinstance(event, UserProfileUpdate):
             user.change_profile_fields(tuple(event.properties.fields), timing.occurred_at)
-        unit.session(subject, event.session_id, timing.occurred_at).track(
-            event,
+        tracked = TrackedEvent(
+            event=event,
             occurred_at=timing.occurred_at,
             received_at=received_at,
             late=timing.late,
             clock_skew_seconds=timing.clock_skew_seconds,
         )
+        unit.track(subject, event.session_id, tracked)
         return True

@@ -64,8 +64,9 @@ class DailyCountsProjection:
                 event = self._store.mapper.to_domain_event(notification)
                 if isinstance(event, RedactedEvent):
                     skipped += 1
-                elif isinstance(event, Session.EventTracked):
-                    counts[(event.occurred_at.date(), event.event.name)] += 1
+                elif isinstance(event, Session.EventsTracked):
+                    for tracked in event.events:
+                        counts[(tracked.occurred_at.date(), tracked.event.name)] += 1
             position = page[-1].id
             self._view.add(counts, position)
             processed += len(page)

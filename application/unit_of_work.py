@@ -12,14 +12,14 @@ with IntegrityError; the cache is then cleared and the write retried.
 from __future__ import annotations
 
 from collections import OrderedDict
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from domain.consent import Consent
-from domain.session import Session
+from domain.session import Session, TrackedEvent
 from domain.user import User
 
 __all__ = ["StreamCache", "UnitOfWork"]
@@ -76,6 +76,7 @@ class UnitOfWork:
         self._subjects = subjects
         self._loaded: dict[UUID, Aggregate | None] = {}
         self._new: list[Aggregate] = []
+        self._tracking: dict[UUID, tuple[Session, list[TrackedEvent]]] = {}
 
     def subject_of(self, app_user_id: UUID) -> UUID | None:
         return self._subjects.get(app_user_id)
@@ -110,6 +111,18 @@ class UnitOfWork:
     def add_new(self, aggregate: Aggregate) -> None:
         """A new aggregate to save with this write (not kept in the cache afterwards)."""
         self._new.append(aggregate)
+
+    def track(self, subject_id: UUID, app_session_id: str, tracked: TrackedEvent) -> None:
+        """Collect an event for its session; all of a session's are recorded together."""
+        stream_id = Session.create_id(subject_id, app_session_id)
+        if stream_id not in self._tracking:
+            self._tracking[stream_id] = (self.session(subject_id, app_session_id, tracked.occurred_at), [])
+        self._tracking[stream_id][1].append(tracked)
+
+    def flush_tracking(self, timeout: timedelta) -> None:
+        for session, events in self._tracking.values():
+            session.track(events, timeout=timeout)
+        self._tracking.clear()
 
     def changed(self) -> list[Aggregate]:
         return [*(a for a in self._loaded.values() if a is not None and a.pending_events), *self._new]

@@ -51,11 +51,13 @@ def wait_ready(url: str, timeout: float = 60) -> None:
     raise SystemExit("service did not become ready")
 
 
-def make_batch(users: list[uuid.UUID], size: int, rng: random.Random) -> bytes:
+def make_batch(users: list[uuid.UUID], size: int, rng: random.Random, *, mixed: bool) -> bytes:
+    """As a phone sends them: one person's events of one session (``mixed``: random people)."""
     now = datetime.now(UTC)
     events = []
+    device_user = rng.choice(users)
     for _ in range(size):
-        user = rng.choice(users)
+        user = rng.choice(users) if mixed else device_user
         events.append(
             event(
                 "activation_round_completed",
@@ -78,7 +80,7 @@ async def load(url: str, token: str, users: list[uuid.UUID], args: argparse.Name
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal errors, accepted
         while time.monotonic() < stop_at:
-            body = make_batch(users, args.batch, rng)
+            body = make_batch(users, args.batch, rng, mixed=args.mixed)
             started = time.perf_counter()
             try:
                 response = await client.post(f"{url}/v1/events", content=body, headers=headers)
@@ -118,7 +120,7 @@ def copy_rate(url: str, schema: str, rows: int = 200_000) -> float:
         started = time.perf_counter()
         with conn.cursor() as cur, cur.copy(f"COPY {schema}.copy_floor FROM STDIN") as copy:
             for i in range(rows):
-                copy.write_row((uuid.uuid4(), i, "domain.session:Session.EventTracked", payload))
+                copy.write_row((uuid.uuid4(), i, "domain.session:Session.EventsTracked", payload))
         conn.commit()
         return rows / (time.perf_counter() - started)
 
@@ -134,6 +136,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--mixed", action="store_true", help="each batch from random people (a server-side source)")
     args = parser.parse_args()
 
     if not args.port:
@@ -170,7 +173,9 @@ def main() -> None:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
         conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"load: {args.seconds:.0f} s, batches of {args.batch}, {args.concurrency} in flight, {args.users} users")
+    shape = "mixed people per batch" if args.mixed else "one person and session per batch"
+    print(f"load: {args.seconds:.0f} s, batches of {args.batch} ({shape}), {args.concurrency} in flight")
+    print(f"people: {args.users}")
     print(
         f"ingest: {result['events_per_s']:,.0f} events/s over {result['requests']} requests, "
         f"{result['errors']} errors; latency p50 {result['p50_ms']:.1f} ms, "

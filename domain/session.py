@@ -1,20 +1,33 @@
-"""The ``Session`` aggregate: one stream per app session, carrying its tracked events."""
+"""The ``Session`` aggregate: one stream per app session, carrying its tracked events.
+
+Events are recorded in groups: one ``EventsTracked`` per session per write,
+holding every event of that session the write collected (a device sends a
+session's events together, so one stored event usually carries a whole batch).
+
+Stitching: within an app session, activity periods start at their first event
+and end after ``timeout`` without one. An event that arrives out of order is
+placed by its time: into the period it falls in, extending it, or joining two
+periods it bridges.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from bisect import insort
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
 from uuid import UUID, uuid5
 
+import msgspec
 from eventsourcing.domain import Aggregate
 
 from domain.catalog import CatalogEvent
 from domain.errors import DomainError
 
-__all__ = ["EventNotInSession", "Session"]
+__all__ = ["DEFAULT_SESSION_TIMEOUT", "EventNotInSession", "Period", "Session", "TrackedEvent"]
 
 _SESSION_NAMESPACE: Final = UUID("0b8c43f5-8f7e-4f0e-b1a4-2a4d7c9e5f30")
+DEFAULT_SESSION_TIMEOUT: Final = timedelta(minutes=30)
 
 
 @lru_cache(maxsize=65536)
@@ -27,23 +40,45 @@ class EventNotInSession(DomainError):
     """An event was recorded on a session stream that is not its own."""
 
 
+class TrackedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A catalog event as collected: when it happened (corrected, UTC) and when it arrived."""
+
+    event: CatalogEvent
+    occurred_at: datetime
+    received_at: datetime
+    late: bool
+    clock_skew_seconds: float
+
+
+class Period(msgspec.Struct, kw_only=True):
+    """One stretch of activity: no gap between its events reaches the session timeout."""
+
+    start: datetime
+    end: datetime
+    events: int
+
+    def __lt__(self, other: Period) -> bool:
+        return self.start < other.start
+
+
 class Session(Aggregate):
     class Started(Aggregate.Created):
         subject_id: UUID
         started_at: datetime
 
-    class EventTracked(Aggregate.Event):
+    class EventsTracked(Aggregate.Event):
         subject_id: UUID
-        event: CatalogEvent
-        occurred_at: datetime
-        received_at: datetime
-        late: bool
-        clock_skew_seconds: float
+        events: tuple[TrackedEvent, ...]
+        # Kept with the events so that replaying history stitches as it did then.
+        timeout_seconds: float
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.event_count += 1
-            aggregate.started_at = min(aggregate.started_at, self.occurred_at)
-            aggregate.last_event_at = max(aggregate.last_event_at, self.occurred_at)
+            timeout = timedelta(seconds=self.timeout_seconds)
+            for tracked in self.events:
+                _place(aggregate.periods, tracked.occurred_at, timeout)
+            aggregate.event_count += len(self.events)
+            aggregate.started_at = aggregate.periods[0].start
+            aggregate.last_event_at = max(aggregate.last_event_at, aggregate.periods[-1].end)
 
     @classmethod
     def create_id(cls, subject_id: UUID, app_session_id: str) -> UUID:
@@ -64,26 +99,39 @@ class Session(Aggregate):
         self.started_at = started_at
         self.last_event_at = started_at
         self.event_count = 0
+        self.periods: list[Period] = []
 
-    def track(
-        self,
-        event: CatalogEvent,
-        *,
-        occurred_at: datetime,
-        received_at: datetime,
-        late: bool,
-        clock_skew_seconds: float,
-    ) -> None:
-        _check_event_belongs_here(self, event)
+    def ended_at(self, now: datetime, timeout: timedelta = DEFAULT_SESSION_TIMEOUT) -> datetime | None:
+        """When the latest period ended (its last event), or None while it may still go on."""
+        if not self.periods or now - self.periods[-1].end < timeout:
+            return None
+        return self.periods[-1].end
+
+    def track(self, events: list[TrackedEvent], *, timeout: timedelta = DEFAULT_SESSION_TIMEOUT) -> None:
+        """Record these events of this session, in one stored event."""
+        for tracked in events:
+            _check_event_belongs_here(self, tracked.event)
         self.trigger_event(
-            self.EventTracked,
+            self.EventsTracked,
             subject_id=self.subject_id,
-            event=event,
-            occurred_at=occurred_at,
-            received_at=received_at,
-            late=late,
-            clock_skew_seconds=clock_skew_seconds,
+            events=tuple(events),
+            timeout_seconds=timeout.total_seconds(),
         )
+
+
+def _place(periods: list[Period], at: datetime, timeout: timedelta) -> None:
+    """Put one event's time into the sorted, disjoint periods, merging what it bridges."""
+    touching = [p for p in periods if p.start - timeout < at < p.end + timeout]
+    if not touching:
+        insort(periods, Period(start=at, end=at, events=1))
+        return
+    merged = touching[0]
+    for other in touching[1:]:
+        merged.start, merged.end = min(merged.start, other.start), max(merged.end, other.end)
+        merged.events += other.events
+        periods.remove(other)
+    merged.start, merged.end = min(merged.start, at), max(merged.end, at)
+    merged.events += 1
 
 
 def _check_event_belongs_here(session: Session, event: CatalogEvent) -> None:

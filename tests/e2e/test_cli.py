@@ -44,7 +44,7 @@ def test_demo_then_history_then_erase_then_history_is_redacted(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines
     assert not any(line["redacted"] for line in lines)
-    assert any(line["event_type"] == "Session.EventTracked" for line in lines)
+    assert any(line["event_type"] == "Session.EventsTracked" for line in lines)
 
     assert main(["erase", "--user", str(consenting)]) == 0
     subject = capsys.readouterr().out.split("subject ")[1].split(";")[0]

@@ -3,18 +3,58 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from domain.catalog import CatalogEvent
 from domain.consent import Consent, ConsentChoice
 from domain.errors import ConsentRuleBroken, SubjectErased
-from domain.session import EventNotInSession, Session
+from domain.session import EventNotInSession, Session, TrackedEvent
 from domain.user import User
 from domain.validation import decode_event
 from tests.fakes import event
 
 AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def tracked_at(catalog_event: CatalogEvent, at: datetime) -> TrackedEvent:
+    return TrackedEvent(event=catalog_event, occurred_at=at, received_at=at, late=False, clock_skew_seconds=0.0)
+
+
+def session_with_events_at(*minutes: int) -> Session:
+    """A session whose events happened at AT + each number of minutes, recorded in that order."""
+    user = uuid.uuid4()
+    session = Session.start(uuid.uuid4(), "session-1", AT)
+    for minute in minutes:
+        at = AT + timedelta(minutes=minute)
+        session.track([tracked_at(decode_event(event("wave_joined", user, {"wave_id": "w"}, at=at)), at)])
+    return session
+
+
+def spans(session: Session) -> list[tuple[int, int, int]]:
+    return [
+        (int((p.start - AT).total_seconds() // 60), int((p.end - AT).total_seconds() // 60), p.events)
+        for p in session.periods
+    ]
+
+
+def test_activity_periods_end_after_30_minutes_without_an_event() -> None:
+    assert spans(session_with_events_at(0, 10, 39, 70, 75)) == [(0, 39, 3), (70, 75, 2)]
+
+
+def test_an_event_arriving_late_is_placed_by_its_time() -> None:
+    assert spans(session_with_events_at(0, 100, 50)) == [(0, 0, 1), (50, 50, 1), (100, 100, 1)]
+
+
+def test_an_event_that_bridges_two_periods_joins_them() -> None:
+    assert spans(session_with_events_at(0, 50, 25)) == [(0, 50, 3)]
+
+
+def test_a_session_has_ended_once_the_timeout_has_passed_without_events() -> None:
+    session = session_with_events_at(0, 10)
+    assert session.ended_at(AT + timedelta(minutes=39)) is None
+    assert session.ended_at(AT + timedelta(minutes=41)) == AT + timedelta(minutes=10)
 
 
 def test_a_consent_change_from_an_unknown_source_is_refused() -> None:
@@ -34,7 +74,7 @@ def test_an_event_of_another_session_cannot_be_recorded_on_this_one() -> None:
     session = Session.start(subject, "session-A", AT)
     other = decode_event(event("wave_joined", user, {"wave_id": "w"}, at=AT, session_id="session-B"))
     with pytest.raises(EventNotInSession):
-        session.track(other, occurred_at=AT, received_at=AT, late=False, clock_skew_seconds=0.0)
+        session.track([tracked_at(other, AT)])
 
 
 def test_an_erased_user_records_nothing_more() -> None:
@@ -60,5 +100,5 @@ def test_the_session_tracks_its_first_and_last_event_times() -> None:
     for hour in (14, 11, 16):
         at = AT.replace(hour=hour)
         tracked = decode_event(event("wave_joined", user, {"wave_id": "w"}, at=at))
-        session.track(tracked, occurred_at=at, received_at=at, late=False, clock_skew_seconds=0.0)
+        session.track([tracked_at(tracked, at)])
     assert (session.started_at.hour, session.last_event_at.hour, session.event_count) == (11, 16, 3)

@@ -14,7 +14,7 @@ from adapters.mapper import EncryptingMapper, TamperedEvent, subject_of_state
 from domain.catalog import CATALOG_EVENT_TYPES, CatalogEvent
 from domain.errors import SubjectErased
 from domain.redacted import RedactedEvent
-from domain.session import Session
+from domain.session import Session, TrackedEvent
 from domain.user import User
 from domain.validation import decode_event
 from tests.fakes import FakeKeys
@@ -23,15 +23,17 @@ from tests.strategies import catalog_events
 AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def tracked(keys: FakeKeys, raw: dict[str, object]) -> tuple[Session, Session.EventTracked, uuid.UUID]:
+def tracked(keys: FakeKeys, raw: dict[str, object]) -> tuple[Session, Session.EventsTracked, uuid.UUID]:
     catalog_event = decode_event(msgspec.json.encode(raw))
     subject = keys.subject_for(uuid.UUID(str(raw["user_id"])), create=True)
     assert subject is not None
     session = Session.start(subject, str(raw["session_id"]), AT)
-    session.track(catalog_event, occurred_at=AT, received_at=AT, late=False, clock_skew_seconds=0.0)
+    session.track(
+        [TrackedEvent(event=catalog_event, occurred_at=AT, received_at=AT, late=False, clock_skew_seconds=0.0)]
+    )
     pending = session.collect_events()
     tracked_event = pending[-1]
-    assert isinstance(tracked_event, Session.EventTracked)
+    assert isinstance(tracked_event, Session.EventsTracked)
     return session, tracked_event, subject
 
 
@@ -47,9 +49,9 @@ def test_every_catalog_event_round_trips_through_the_encrypting_mapper(
     stored = mapper.to_stored_event(original)
     assert subject_of_state(stored.state) == subject
     restored = mapper.to_domain_event(stored)
-    assert type(restored) is Session.EventTracked
+    assert type(restored) is Session.EventsTracked
     assert vars(restored) == vars(original)
-    assert type(restored.event) is event_type  # type: ignore[attr-defined]
+    assert type(restored.events[0].event) is event_type  # type: ignore[attr-defined]
 
 
 @given(raw=catalog_events())

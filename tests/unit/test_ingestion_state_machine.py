@@ -67,10 +67,11 @@ class IngestionMachine(RuleBasedStateMachine):
             return
         for stored in self.store.recorder.select_notifications(1, 100_000):
             event = self.store.mapper.to_domain_event(stored)
-            if isinstance(event, Session.EventTracked) and event.subject_id == subject:
-                comment = getattr(event.event.properties, "comment", None)
-                if comment:
-                    self.erased_comments.add(comment)
+            if isinstance(event, Session.EventsTracked) and event.subject_id == subject:
+                for tracked in event.events:
+                    comment = getattr(tracked.event.properties, "comment", None)
+                    if comment:
+                        self.erased_comments.add(comment)
         self.erasure.erase(user, requested_by="machine")
         self.consents[user] = False
 
@@ -87,11 +88,12 @@ class IngestionMachine(RuleBasedStateMachine):
             if isinstance(event, RedactedEvent):
                 continue
             readable += msgspec.json.encode(vars(event))
-            if isinstance(event, Session.EventTracked):
-                stored_ids.append(event.event.event_id)
-                # stored only while analytics consent was on: its comment is a fresh feedback
-                # or the consent update that turned analytics on
-                assert event.event.name != "user_consent_update" or event.event.properties.analytics  # type: ignore[union-attr]
+            if isinstance(event, Session.EventsTracked):
+                for tracked in event.events:
+                    stored_ids.append(tracked.event.event_id)
+                    # stored only while analytics consent was on: a fresh feedback, or the
+                    # consent update that turned analytics on
+                    assert tracked.event.name != "user_consent_update" or tracked.event.properties.analytics  # type: ignore[union-attr]
         assert len(stored_ids) == len(set(stored_ids)), "an event_id was stored twice"
         for comment in self.erased_comments:
             assert comment.encode() not in readable, "an erased user's event decrypted"
