@@ -18,13 +18,14 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import IntegrityError
 
-from application.ports import Clock, IngestMarks, SubjectKeys
+from application.ports import Clock, GeoLookup, IngestMarks, SubjectKeys
 from application.principals import Principal
 from application.store import AnalyticsStore
 from application.unit_of_work import UnitOfWork
 from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, UserSignup
 from domain.consent import Consent, ConsentChoice
 from domain.errors import EventRejected, FieldError
+from domain.network import Geo, InvalidAddress, anonymize_ip
 from domain.quarantine import QuarantinedEvent
 from domain.session import DEFAULT_SESSION_TIMEOUT, TrackedEvent
 from domain.timing import Timing, place_in_time
@@ -66,6 +67,8 @@ class PreparedBatch(msgspec.Struct, frozen=True, kw_only=True):
     sent_at: datetime | None = None
     source: str = "http"
     sender: Principal | None = None
+    # The sender's address with its host part cut off (IPv4 /24, IPv6 /48); never the full one.
+    network: str | None = None
     quarantine: list[Quarantinable] = msgspec.field(default_factory=list)
 
 
@@ -74,6 +77,15 @@ class _Outcome:
 
     def __init__(self) -> None:
         self.accepted = self.duplicates = self.not_collected = 0
+
+
+def _anonymized(client_ip: str | None) -> str | None:
+    if client_ip is None:
+        return None
+    try:
+        return anonymize_ip(client_ip)
+    except InvalidAddress:
+        return None  # not an IP (a Unix socket, a test client): nothing to keep
 
 
 class _Identifiers(msgspec.Struct):
@@ -106,11 +118,13 @@ class Ingestion:
         clock: Clock,
         *,
         session_timeout: timedelta = DEFAULT_SESSION_TIMEOUT,
+        geo: GeoLookup | None = None,
     ) -> None:
         self._store = store
         self._keys = keys
         self._clock = clock
         self._session_timeout = session_timeout
+        self._geo = geo
 
     def ingest(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> IngestReport:
         """Prepare and record one request on its own (CLI, demo, tests)."""
@@ -125,8 +139,13 @@ class Ingestion:
         source: str = "http",
         received_at: datetime | None = None,
         keep_rejected: bool = True,
+        client_ip: str | None = None,
     ) -> PreparedBatch:
-        """Check each event on its own; rejected ones are kept for quarantine unless told not to."""
+        """Check each event on its own; rejected ones are kept for quarantine unless told not to.
+
+        ``client_ip`` is anonymized here, first thing, and the full address goes no further.
+        """
+        network = _anonymized(client_ip)
         received_at = received_at or self._clock.now()
         valid: list[tuple[CatalogEvent, Timing]] = []
         rejected: list[Rejection] = []
@@ -152,6 +171,7 @@ class Ingestion:
             sent_at=sent_at,
             source=source,
             sender=principal,
+            network=network,
             quarantine=quarantine,
         )
 
@@ -201,7 +221,7 @@ class Ingestion:
                     outcome.duplicates += 1
                     continue
                 known.add(event.event_id)
-                if self._apply(unit, event, timing, batch.received_at):
+                if self._apply(unit, event, timing, batch):
                     stored_ids.append(event.event_id)
                     outcome.accepted += 1
                 else:
@@ -230,6 +250,11 @@ class Ingestion:
         if cached:
             self._store.streams.drop_stale(self._store.ledger.stream_versions(cached))
 
+    def _geo_of(self, network: str | None) -> Geo | None:
+        if network is None or self._geo is None:
+            return None
+        return self._geo.lookup(network)
+
     def _quarantined(self, unit: UnitOfWork, item: Quarantinable, batch: PreparedBatch) -> QuarantinedEvent:
         """Keep a rejected event: under its person's key when collecting from them is allowed.
 
@@ -256,7 +281,7 @@ class Ingestion:
             raw=item.raw if keep_bytes else None,
         )
 
-    def _apply(self, unit: UnitOfWork, event: CatalogEvent, timing: Timing, received_at: datetime) -> bool:
+    def _apply(self, unit: UnitOfWork, event: CatalogEvent, timing: Timing, batch: PreparedBatch) -> bool:
         """Record the event; False when consent says it must not be collected."""
         subject = unit.subject_of(event.user_id)
         if subject is None and isinstance(event, UserConsentUpdate):
@@ -284,9 +309,10 @@ class Ingestion:
         tracked = TrackedEvent(
             event=event,
             occurred_at=timing.occurred_at,
-            received_at=received_at,
+            received_at=batch.received_at,
             late=timing.late,
             clock_skew_seconds=timing.clock_skew_seconds,
+            geo=self._geo_of(batch.network) if consent.allows("location") else None,
         )
         unit.track(subject, event.session_id, tracked)
         return True

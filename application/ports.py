@@ -13,7 +13,9 @@ from uuid import UUID
 
 import msgspec
 
-__all__ = ["Clock", "IngestLedger", "IngestMarks", "StorageError", "SubjectKeys"]
+from domain.network import Geo
+
+__all__ = ["Clock", "GeoLookup", "IngestLedger", "IngestMarks", "StorageError", "SubjectKeys"]
 
 
 class StorageError(Exception):
@@ -46,6 +48,12 @@ class SubjectKeys(Protocol):
 
     def count(self) -> int:
         """How many subjects have a key."""
+
+
+class GeoLookup(Protocol):
+    """Country and region of an already anonymized address (MaxMind/DB-IP .mmdb, or none)."""
+
+    def lookup(self, anonymized_ip: str) -> Geo | None: ...
 
 
 class IngestMarks(msgspec.Struct, frozen=True, kw_only=True):

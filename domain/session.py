@@ -23,6 +23,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.catalog import CatalogEvent
 from domain.errors import DomainError
+from domain.network import Geo
 
 __all__ = ["DEFAULT_SESSION_TIMEOUT", "EventNotInSession", "Period", "Session", "TrackedEvent"]
 
@@ -48,6 +49,8 @@ class TrackedEvent(msgspec.Struct, frozen=True, kw_only=True):
     received_at: datetime
     late: bool
     clock_skew_seconds: float
+    # Country and region from the sender's anonymized address; only with location consent.
+    geo: Geo | None = None
 
 
 class Period(msgspec.Struct, kw_only=True):
