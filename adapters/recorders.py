@@ -154,9 +154,12 @@ class PostgresIngestRecorder(PostgresApplicationRecorder):
             )
 
     def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
-        wanted = list(event_ids)
+        # One text literal for the array: psycopg dumps a list of UUIDs element by element in Python.
+        wanted = "{" + ",".join(map(str, event_ids)) + "}"
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(SQL("SELECT event_id FROM {} WHERE event_id = ANY(%s)").format(self._ids_table), (wanted,))
+            curs.execute(
+                SQL("SELECT event_id FROM {} WHERE event_id = ANY(%s::uuid[])").format(self._ids_table), (wanted,)
+            )
             return {row["event_id"] for row in curs.fetchall()}
 
     def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
