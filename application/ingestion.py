@@ -79,6 +79,15 @@ class _Outcome:
         self.accepted = self.duplicates = self.not_collected = 0
 
 
+# More events than this from one person within one minute (in one write) are flagged "burst":
+# an Activation Day with all its rounds, moods and micro-acts stays far below it.
+BURST_PER_MINUTE = 120
+
+
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
 def _anonymized(client_ip: str | None) -> str | None:
     if client_ip is None:
         return None
@@ -213,6 +222,7 @@ class Ingestion:
         unit = UnitOfWork(self._store.streams, subjects)
         stored_ids: list[UUID] = []
         dropped: Counter[tuple[date, str]] = Counter()
+        per_minute = Counter((e.user_id, _minute(t.occurred_at)) for b in batches for e, t in b.valid)
         outcomes = []
         for batch in batches:
             outcome = _Outcome()
@@ -221,7 +231,8 @@ class Ingestion:
                     outcome.duplicates += 1
                     continue
                 known.add(event.event_id)
-                if self._apply(unit, event, timing, batch):
+                bursting = per_minute[(event.user_id, _minute(timing.occurred_at))] > BURST_PER_MINUTE
+                if self._apply(unit, event, timing, batch, bursting=bursting):
                     stored_ids.append(event.event_id)
                     outcome.accepted += 1
                 else:
@@ -281,7 +292,9 @@ class Ingestion:
             raw=item.raw if keep_bytes else None,
         )
 
-    def _apply(self, unit: UnitOfWork, event: CatalogEvent, timing: Timing, batch: PreparedBatch) -> bool:
+    def _apply(
+        self, unit: UnitOfWork, event: CatalogEvent, timing: Timing, batch: PreparedBatch, *, bursting: bool
+    ) -> bool:
         """Record the event; False when consent says it must not be collected."""
         subject = unit.subject_of(event.user_id)
         if subject is None and isinstance(event, UserConsentUpdate):
@@ -313,6 +326,7 @@ class Ingestion:
             late=timing.late,
             clock_skew_seconds=timing.clock_skew_seconds,
             geo=self._geo_of(batch.network) if consent.allows("location") else None,
+            flags=(*timing.flags, "burst") if bursting else timing.flags,
         )
         unit.track(subject, event.session_id, tracked)
         return True

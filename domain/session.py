@@ -51,6 +51,8 @@ class TrackedEvent(msgspec.Struct, frozen=True, kw_only=True):
     clock_skew_seconds: float
     # Country and region from the sender's anonymized address; only with location consent.
     geo: Geo | None = None
+    # Anomalies (future, late, clock_skew, burst): kept, and flagged for analysts to filter.
+    flags: tuple[str, ...] = ()
 
 
 class Period(msgspec.Struct, kw_only=True):

@@ -9,17 +9,33 @@ import msgspec
 
 from domain.errors import EventRejected, FieldError
 
-__all__ = ["LATE_AFTER", "MAX_FUTURE", "MAX_PAST", "Timing", "place_in_time"]
+__all__ = ["LATE_AFTER", "MAX_FUTURE", "MAX_PAST", "SKEW_FLAG_AFTER", "Timing", "place_in_time"]
 
 MAX_FUTURE: Final = timedelta(minutes=5)
 MAX_PAST: Final = timedelta(days=30)
 LATE_AFTER: Final = timedelta(hours=24)
 
 
+SKEW_FLAG_AFTER: Final = timedelta(minutes=1)
+
+
 class Timing(msgspec.Struct, frozen=True, kw_only=True):
     occurred_at: datetime
     late: bool
     clock_skew_seconds: float
+    future: bool = False
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Anomalies worth a second look; see docs/pipeline.md for the definitions."""
+        found = []
+        if self.future:
+            found.append("future")
+        if self.late:
+            found.append("late")
+        if abs(self.clock_skew_seconds) > SKEW_FLAG_AFTER.total_seconds():
+            found.append("clock_skew")
+        return tuple(found)
 
 
 def place_in_time(timestamp: datetime, *, received_at: datetime, sent_at: datetime | None) -> Timing:
@@ -42,4 +58,9 @@ def place_in_time(timestamp: datetime, *, received_at: datetime, sent_at: dateti
     age = received_at - occurred_at
     if age > MAX_PAST:
         raise EventRejected([FieldError("timestamp", "is older than 30 days; such events are not accepted")])
-    return Timing(occurred_at=occurred_at, late=age > LATE_AFTER, clock_skew_seconds=skew.total_seconds())
+    return Timing(
+        occurred_at=occurred_at,
+        late=age > LATE_AFTER,
+        clock_skew_seconds=skew.total_seconds(),
+        future=occurred_at > received_at,
+    )
