@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every open entry that has its bytes")
     project = commands.add_parser("project", help="bring the read models up to date, or rebuild them")
     project.add_argument("--rebuild", action="store_true", help="clear and replay the whole history")
+    project.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep catching up (and rebuild on schedule) until stopped: the projection worker process",
+    )
     return parser
 
 
@@ -216,10 +221,37 @@ def _print_json(value: object) -> None:
     sys.stdout.flush()
 
 
+def _follow_projections(container: Container) -> int:
+    """Run the scheduled projection jobs in this process until SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    from entrypoints.scheduler import ProjectionScheduler
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler = ProjectionScheduler(
+        container.daily_counts,
+        catch_up_every=container.settings.projection_interval_seconds,
+        rebuild_every=container.settings.rebuild_interval_hours * 3600,
+    )
+    scheduler.start()
+    log.info("projections.following", interval_seconds=container.settings.projection_interval_seconds)
+    try:
+        stop.wait()
+    finally:
+        scheduler.stop()
+        container.close()
+    return 0
+
+
 def _project(settings: Settings, args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     container = bootstrap(settings)
+    if args.follow:
+        return _follow_projections(container)
     try:
         with Progress() as progress:
             task = progress.add_task("daily_counts " + ("rebuild" if args.rebuild else "catch-up"), total=None)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -108,3 +113,22 @@ def test_quarantine_list_show_and_replay_from_the_command_line(
     assert main(["quarantine", "replay", "--all"]) == 1  # still broken: stays quarantined
     assert "still rejected 1" in capsys.readouterr().err
     assert main(["quarantine", "show", str(uuid.uuid4())]) == 1
+
+
+def test_project_follow_is_a_worker_that_keeps_up_and_stops_on_sigterm(workdir: Path) -> None:
+    assert main(["demo", "--users", "2", "--days", "1"]) == 0
+    env = {**os.environ, "ADDVALUE_PROJECTION_INTERVAL_SECONDS": "0.1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    worker = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "project", "--follow"], env=env, cwd=workdir)
+    try:
+        container = bootstrap(load_settings())
+        try:
+            deadline = time.monotonic() + 20
+            target = container.store.recorder.max_notification_id()
+            while time.monotonic() < deadline and container.daily_counts_view.position() < target:
+                time.sleep(0.1)
+            assert container.daily_counts_view.position() == target
+        finally:
+            container.close()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
