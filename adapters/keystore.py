@@ -206,7 +206,10 @@ class PostgresKeyStore(_CachingKeyStore):
         cache_seconds: float = KEY_CACHE_SECONDS,
     ) -> None:
         super().__init__(master_key, cache_seconds=cache_seconds)
-        self._pool = psycopg_pool.ConnectionPool(conninfo, min_size=1, max_size=4, open=True)
+        # Short waits and a check before use, as for the event store (see adapters.persistence).
+        self._pool = psycopg_pool.ConnectionPool(
+            conninfo, min_size=1, max_size=4, open=True, timeout=2.0, check=psycopg_pool.ConnectionPool.check_connection
+        )
         self._table = f"{schema}.subject_keys"
         self._run(
             lambda c: c.execute(

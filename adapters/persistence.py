@@ -9,6 +9,8 @@ schema ``<schema>_keys`` (``addvalue_keys`` for the default ``public``).
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -73,6 +75,11 @@ def event_store_env(db: Database) -> dict[str, str]:
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         "POSTGRES_SCHEMA": db.schema,
         "POSTGRES_POOL_SIZE": "4",
+        # While the database is down, answer 503 within seconds instead of queueing
+        # for a pool connection for the library's default 30 s; and test a pooled
+        # connection before use, so one broken by a database restart is replaced.
+        "POSTGRES_CONNECT_TIMEOUT": "2",
+        "POSTGRES_PRE_PING": "y",
         "APPLICATION_RECORDER_TOPIC": get_topic(PostgresIngestRecorder),
     }
 
@@ -96,3 +103,18 @@ def prepare_database(db: Database) -> None:
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"')
     except psycopg.Error as e:
         raise StorageError(f"ADDVALUE_DATABASE_URL: cannot use PostgreSQL: {e}") from e
+
+
+def ping(db: Database, *, timeout: float = 2.0) -> bool:
+    """One short query on a fresh connection, with no retries: for readiness checks."""
+    try:
+        if db.kind == "sqlite":
+            assert db.sqlite_path is not None
+            with closing(sqlite3.connect(f"file:{db.sqlite_path}?mode=ro", uri=True, timeout=timeout)) as conn:
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return True
+        with psycopg.connect(db.url, connect_timeout=max(int(timeout), 1)) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except (sqlite3.Error, psycopg.Error):
+        return False

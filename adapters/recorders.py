@@ -15,11 +15,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
-from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
@@ -111,7 +110,9 @@ class PostgresIngestRecorder(PostgresApplicationRecorder):
             ).format(self._dropped_table),
         ]
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    # No @retry, unlike the library's: pooled connections are checked before use
+    # (POSTGRES_PRE_PING), and a retry here would hold the single writer, and every
+    # request queued behind it, for the pool timeout once more per attempt.
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's guarantees, written with COPY instead of an INSERT of a composite array.
 

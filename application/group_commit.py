@@ -16,7 +16,10 @@ import threading
 import time
 from concurrent.futures import Future
 
+from eventsourcing.persistence import PersistenceError
+
 from application.ingestion import Ingestion, IngestReport, PreparedBatch
+from application.ports import StorageError
 
 __all__ = ["GroupCommit"]
 
@@ -74,9 +77,11 @@ class GroupCommit:
         try:
             reports = self._ingestion.record([batch for batch, _ in group])
         except Exception as error:
-            if len(group) > 1:
+            if len(group) > 1 and not isinstance(error, PersistenceError | StorageError):
                 # One request's events may be what failed: write each alone, so only
                 # that request gets the error (nothing of the group was committed).
+                # Not when storage failed: that fails them all alike, and retrying one
+                # by one would hold every waiting request for each one's timeout.
                 for one in group:
                     self._write([one])
                 return
