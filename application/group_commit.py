@@ -45,7 +45,7 @@ class GroupCommit:
 
     def submit(self, batch: PreparedBatch) -> Future[IngestReport]:
         future: Future[IngestReport] = Future()
-        if not batch.valid:
+        if not batch.valid and not batch.quarantine:
             # Nothing to write: answer at once, without a transaction.
             future.set_result(IngestReport(accepted=0, duplicates=0, rejected=batch.rejected, not_collected=0))
             return future

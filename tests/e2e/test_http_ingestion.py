@@ -241,3 +241,14 @@ def test_an_analyst_token_cannot_send_events(client: Client, container: Containe
     error = response.json()["rejected"][0]["errors"][0]
     assert error["path"] == "user_id"
     assert "role 'analyst'" in error["message"]
+
+
+def test_a_request_whose_events_are_all_rejected_still_quarantines_them(client: Client, container: Container) -> None:
+    user = uuid.uuid4()
+    bad = event("wave_left", user, {"wave_id": "w", "duration_seconds": -5})
+    response = client.post(
+        "/v1/events", content=batch(bad, b'{"event_name": "nope"}'), headers=bearer(container, str(user))
+    )
+    assert response.json()["accepted"] == 0
+    assert len(response.json()["rejected"]) == 2
+    assert len(list(container.quarantine.entries())) == 2

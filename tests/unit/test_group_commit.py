@@ -97,7 +97,8 @@ def test_a_request_with_nothing_valid_is_answered_without_the_writer(
 ) -> None:
     _, ingestion, _ = parts
     writer = GroupCommit(ingestion)  # never started
-    report = writer.submit(ingestion.prepare([b"{}"], sent_at=None, principal=SERVICE)).result(timeout=1)
+    prepared = ingestion.prepare([b"{}"], sent_at=None, principal=SERVICE, keep_rejected=False)
+    report = writer.submit(prepared).result(timeout=1)
     assert len(report.rejected) == 1
 
 
@@ -114,3 +115,16 @@ def test_stop_finishes_what_was_submitted(parts: tuple[AnalyticsStore, Ingestion
     writer.stop()
     assert all(f.done() and f.result().accepted == 1 for f in futures)
     assert not any(t.name == "group-commit" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_request_with_only_rejected_events_is_written_for_their_quarantine(
+    parts: tuple[AnalyticsStore, Ingestion, FixedClock],
+) -> None:
+    store, ingestion, _ = parts
+    writer = GroupCommit(ingestion)
+    future = writer.submit(ingestion.prepare([b"{}"], sent_at=None, principal=SERVICE))
+    assert not future.done()  # waits for the writer: the rejected event must be kept
+    writer.start()
+    assert len(future.result(timeout=10).rejected) == 1
+    writer.stop()
+    assert store.recorder.max_notification_id() == 1
