@@ -21,6 +21,7 @@ from application.ingestion import Ingestion
 from application.ports import Clock
 from application.projections import DailyCountsProjection
 from application.quarantine import QuarantineBook
+from application.segment import SegmentIntake, WriteKeys
 from application.store import AnalyticsStore
 from entrypoints.settings import Settings
 
@@ -41,6 +42,8 @@ class Container:
     daily_counts_view: SqliteDailyCounts | PostgresDailyCounts
     daily_counts: DailyCountsProjection
     clock: Clock
+    write_keys: WriteKeys
+    segment: SegmentIntake
 
     def database_ready(self) -> bool:
         """True when the database answers a query on a fresh connection within 2 s (no retries)."""
@@ -73,4 +76,6 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         daily_counts_view=view,
         daily_counts=DailyCountsProjection(store, view),
         clock=the_clock,
+        write_keys=WriteKeys(settings.write_keys),
+        segment=SegmentIntake(ingestion, the_clock),
     )

@@ -31,6 +31,7 @@ from application.principals import Principal
 from domain.catalog import AwareDatetime
 from entrypoints.bootstrap import Container
 from entrypoints.scheduler import ProjectionScheduler
+from entrypoints.segment_http import segment_router
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "create_app"]
 
@@ -73,7 +74,7 @@ def _decode_batch(body: bytes) -> Batch:
         batch = _BATCH_DECODER.decode(body)
     except msgspec.ValidationError as e:
         raise ClientError(status_code=HTTP_400_BAD_REQUEST, detail=f"request body: {e}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:  # msgspec: too deeply nested
         raise ClientError(status_code=HTTP_400_BAD_REQUEST, detail=f"request body is not valid JSON: {e}") from None
     if len(batch.batch) > MAX_BATCH_EVENTS:
         raise ClientError(
@@ -118,7 +119,7 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         rebuild_every=container.settings.rebuild_interval_hours * 3600,
     )
     return Litestar(
-        route_handlers=[ingest_events, health, ready],
+        route_handlers=[ingest_events, health, ready, segment_router(container)],
         on_startup=[container.group_commit.start, *([scheduler.start] if run_jobs else [])],
         on_shutdown=[*([scheduler.stop] if run_jobs else []), container.group_commit.stop],
         request_max_body_size=MAX_BATCH_BYTES,

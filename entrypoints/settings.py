@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,9 @@ __all__ = ["Settings", "SettingsError", "load_settings"]
 DEFAULT_DATABASE_URL = "sqlite:///var/addvalue.db"
 _DEV_JWT_SECRET_FILE = "jwt.secret"  # noqa: S105 - a file name, not a secret
 _MASTER_KEY_FILE = "master.key"
+
+_SOURCE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_MIN_WRITE_KEY_CHARS = 16
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "info"
     projection_interval_seconds: float = 5.0
     rebuild_interval_hours: float = 24.0
+    # Segment/RudderStack write key -> the name of the source it stands for.
+    write_keys: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +71,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("ADDVALUE_LOG_LEVEL", "info").lower(),
         projection_interval_seconds=_positive("ADDVALUE_PROJECTION_INTERVAL_SECONDS", env, 5.0),
         rebuild_interval_hours=_positive("ADDVALUE_REBUILD_INTERVAL_HOURS", env, 24.0),
+        write_keys=_write_keys(env.get("ADDVALUE_WRITE_KEYS", "")),
     )
 
 
@@ -114,6 +121,29 @@ def _port(value: str) -> int:
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise SettingsError(f"ADDVALUE_PORT: must be a TCP port number, got {value!r}")
     return int(value)
+
+
+def _write_keys(value: str) -> dict[str, str]:
+    """``ios-app=KEY1,backend=KEY2``: the source name, then its key. A name may have several keys (rotation)."""
+    sources: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, key = (part.strip() for part in item.partition("="))
+        if not _SOURCE_NAME.fullmatch(name) or not key:
+            raise SettingsError(
+                "ADDVALUE_WRITE_KEYS: expected comma-separated <source>=<key> pairs, "
+                "e.g. 'ios-app=<key>,backend=<key>'; source names are 1-64 letters, digits, '.', '_' or '-'"
+            )
+        if len(key) < _MIN_WRITE_KEY_CHARS:
+            raise SettingsError(
+                f"ADDVALUE_WRITE_KEYS: the key of '{name}' is shorter than {_MIN_WRITE_KEY_CHARS} characters; "
+                'make one with python -c "import secrets; print(secrets.token_urlsafe(24))"'
+            )
+        if key in sources:
+            raise SettingsError(
+                f"ADDVALUE_WRITE_KEYS: '{name}' and '{sources[key]}' have the same key; give each its own"
+            )
+        sources[key] = name
+    return sources
 
 
 def _positive(name: str, env: Mapping[str, str], default: float) -> float:

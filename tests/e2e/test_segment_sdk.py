@@ -1,0 +1,105 @@
+"""The real segment-analytics-python client against the running service (uvicorn), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import msgspec
+import pytest
+import uvicorn
+from segment.analytics import Client as SegmentClient
+
+from application.segment_mapping import MESSAGE_ID_NAMESPACE
+from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.http import create_app
+from entrypoints.settings import Settings
+from tests.fakes import CONSENT_ALL_OFF
+
+WRITE_KEY = "ios-app-write-key-" + "w" * 20
+CONTEXT = {
+    "device": {"type": "ios"},
+    "os": {"name": "iOS"},
+    "app": {"version": "2.4.1"},
+    "locale": "en-US",
+    "timezone": "Europe/Berlin",
+    "sessionId": "session-1",
+}
+
+
+@pytest.fixture
+def container(settings: Settings) -> Iterator[Container]:
+    built = bootstrap(msgspec.structs.replace(settings, write_keys={WRITE_KEY: "ios-app"}))
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def base_url(container: Container) -> Iterator[str]:
+    """The app served by uvicorn on a free port, in a thread; stopped (group commit drained) afterwards."""
+    config = uvicorn.Config(create_app(container, run_jobs=False), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped before it started"
+        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def sdk(base_url: str, errors: list[Exception], **options: object) -> SegmentClient:
+    return SegmentClient(
+        write_key=WRITE_KEY,
+        host=base_url,
+        on_error=lambda error, _batch: errors.append(error),
+        max_retries=0,
+        **options,
+    )
+
+
+@pytest.mark.parametrize("mode", ["sync", "batched gzip"])
+def test_the_segment_python_sdk_sends_catalog_events_and_unknown_ones_land_in_quarantine(
+    base_url: str, container: Container, mode: str
+) -> None:
+    errors: list[Exception] = []
+    client = sdk(base_url, errors, sync_mode=True) if mode == "sync" else sdk(base_url, errors, gzip=True)
+    user = uuid.uuid4()
+    client.track(
+        user_id=str(user),
+        event="user_consent_update",
+        properties={**CONSENT_ALL_OFF, "analytics": True},
+        context=CONTEXT,
+    )
+    client.track(
+        user_id=str(user), event="wave_joined", properties={"wave_id": "w-1"}, context=CONTEXT, message_id="m-1"
+    )
+    client.track(user_id=str(user), event="Application Opened", properties={"from_background": False}, context=CONTEXT)
+    client.track(anonymous_id="anon-1", event="wave_joined", properties={"wave_id": "w-2"}, context=CONTEXT)
+    client.identify(user_id=str(user))
+    if mode != "sync":  # a sync client raises at once instead; it has no queue to drain
+        client.flush()
+        client.join()
+    assert errors == []
+
+    joined = uuid.uuid5(MESSAGE_ID_NAMESPACE, "ios-app:m-1")
+    assert container.store.ledger.known_event_ids([joined]) == {joined}
+    subject = container.keys.subject_for(user, create=False)
+    assert subject is not None
+    history = msgspec.json.encode([entry.data for entry in container.history.of_subject(subject)])
+    for expected in (b"user_consent_update", b"wave_joined", str(joined).encode(), b'"device_type":"mobile"'):
+        assert expected in history
+
+    entries = list(container.quarantine.entries())
+    assert {entry.source for entry in entries} == {"segment:ios-app"}
+    reasons = sorted((r.path, r.message) for entry in entries for r in entry.reasons)
+    assert [path for path, _ in reasons] == ["event", "userId"]
+    assert "'Application Opened' is not an event of the AddValue catalog" in reasons[0][1]
+    assert "anonymous" in reasons[1][1]
+    assert all(entry.has_payload for entry in entries)  # consented person, and an unlinkable anonymous one
