@@ -7,8 +7,10 @@ any dependency through keyword arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from adapters.clock import SystemClock
+from adapters.geo import MaxmindGeoLookup, NoGeoLookup, build_geo_lookup
 from adapters.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.mapper import EncryptingMapper, subject_of_state
 from adapters.persistence import build_key_store, event_store_env, ping, prepare_database
@@ -42,6 +44,7 @@ class Container:
     daily_counts_view: SqliteDailyCounts | PostgresDailyCounts
     daily_counts: DailyCountsProjection
     clock: Clock
+    geo: MaxmindGeoLookup | NoGeoLookup
     write_keys: WriteKeys
     segment: SegmentIntake
 
@@ -51,6 +54,7 @@ class Container:
 
     def close(self) -> None:
         self.store.close()
+        self.geo.close()
         self.daily_counts_view.datastore.close()
         if isinstance(self.keys, PostgresKeyStore):
             self.keys.close()
@@ -62,7 +66,10 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     store = AnalyticsStore(event_store_env(settings.database), lambda: EncryptingMapper(keys))
     the_clock = clock or SystemClock()
     view = build_daily_counts(settings.database)
-    ingestion = Ingestion(store, keys, the_clock)
+    geo = build_geo_lookup(settings.geoip_database)
+    ingestion = Ingestion(
+        store, keys, the_clock, session_timeout=timedelta(minutes=settings.session_timeout_minutes), geo=geo
+    )
     return Container(
         settings=settings,
         store=store,
@@ -76,6 +83,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         daily_counts_view=view,
         daily_counts=DailyCountsProjection(store, view),
         clock=the_clock,
+        geo=geo,
         write_keys=WriteKeys(settings.write_keys),
         segment=SegmentIntake(ingestion, the_clock),
     )

@@ -30,6 +30,7 @@ from application.ports import StorageError
 from application.principals import Principal
 from domain.catalog import AwareDatetime
 from entrypoints.bootstrap import Container
+from entrypoints.http_guard import BodyTooLarge, IngestGuard, gunzipped
 from entrypoints.scheduler import ProjectionScheduler
 from entrypoints.segment_http import segment_router
 
@@ -37,6 +38,8 @@ __all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "create_app"]
 
 MAX_BATCH_BYTES: Final = 1024 * 1024
 MAX_BATCH_EVENTS: Final = 1000
+
+_TOO_LARGE: Final = f"request body is over {MAX_BATCH_BYTES} bytes (1 MiB), gunzipped; send smaller batches"
 
 log = structlog.get_logger(__name__)
 
@@ -88,15 +91,29 @@ def _decode_batch(body: bytes) -> Batch:
 
 def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
     """The service's HTTP app; ``run_jobs`` also starts the scheduled projection jobs."""
+    settings = container.settings
+    guard = IngestGuard(
+        trusted_proxies=settings.trusted_proxies,
+        per_user=settings.rate_limit_user,
+        per_network=settings.rate_limit_network,
+    )
 
     @post("/v1/events", status_code=200)
     async def ingest_events(request: Request[Any, Any, Any]) -> IngestReport:
         """Store a batch of catalog events; answer with the outcome of each."""
         principal = _principal(container, request)
-        batch = _decode_batch(await request.body())
+        try:
+            body = gunzipped(await request.body(), request.headers.get("content-encoding", ""), limit=MAX_BATCH_BYTES)
+        except BodyTooLarge:
+            raise ClientError(status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail=_TOO_LARGE) from None
+        batch = _decode_batch(body)
         prepared = container.ingestion.prepare(
-            [bytes(raw) for raw in batch.batch], sent_at=batch.sent_at, principal=principal
+            [bytes(raw) for raw in batch.batch],
+            sent_at=batch.sent_at,
+            principal=principal,
+            client_ip=guard.client_ip(request),
         )
+        guard.admit(prepared)
         # Written by the group-commit thread with other requests' events; this
         # coroutine waits without blocking the event loop until it has committed.
         return await asyncio.wrap_future(container.group_commit.submit(prepared))
@@ -119,7 +136,7 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         rebuild_every=container.settings.rebuild_interval_hours * 3600,
     )
     return Litestar(
-        route_handlers=[ingest_events, health, ready, segment_router(container)],
+        route_handlers=[ingest_events, health, ready, segment_router(container, guard)],
         on_startup=[container.group_commit.start, *([scheduler.start] if run_jobs else [])],
         on_shutdown=[*([scheduler.stop] if run_jobs else []), container.group_commit.stop],
         request_max_body_size=MAX_BATCH_BYTES,
@@ -145,8 +162,11 @@ def _problem(status: int, error: str, detail: str) -> Response[Problem]:
 def _http_problem(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     detail = exc.detail
     if exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE and not isinstance(exc, ClientError):
-        detail = f"request body is over {MAX_BATCH_BYTES} bytes (1 MiB); send smaller batches"
-    return _problem(exc.status_code, _reason(exc.status_code), detail)
+        detail = _TOO_LARGE
+    response = _problem(exc.status_code, _reason(exc.status_code), detail)
+    for name, value in (exc.headers or {}).items():  # Retry-After of a 429
+        response.headers[name] = value
+    return response
 
 
 def _storage_problem(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import zlib
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -27,6 +26,7 @@ from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_401_UNAUTHORIZED, H
 from application.ingestion import IngestReport, PreparedBatch, Rejection
 from application.segment import InvalidSegmentRequest, SegmentRequest, parse_batch, parse_message
 from entrypoints.bootstrap import Container
+from entrypoints.http_guard import BodyTooLarge, IngestGuard, gunzipped
 
 __all__ = ["MAX_SEGMENT_BODY_BYTES", "SegmentReport", "segment_router"]
 
@@ -53,7 +53,7 @@ class SegmentProblem(msgspec.Struct, frozen=True):
     detail: str
 
 
-def segment_router(container: Container) -> Router:
+def segment_router(container: Container, guard: IngestGuard) -> Router:
     """The routes, with their own body limit and error answers (a body too large is a 400 here, as at Segment)."""
 
     async def ingest(request: Request[Any, Any, Any], message_type: str | None) -> SegmentReport:
@@ -62,7 +62,8 @@ def segment_router(container: Container) -> Router:
         body = _decompressed(await request.body(), request.headers.get("content-encoding", ""))
         parsed = _parsed(body, message_type)
         source = source or _source(container, parsed.write_key)
-        prepared = container.segment.prepare(parsed, source=source)
+        prepared = container.segment.prepare(parsed, source=source, client_ip=guard.client_ip(request))
+        guard.admit(prepared.batch)
         report = await _committed(container, prepared.batch)
         return SegmentReport(
             success=True,
@@ -131,21 +132,10 @@ def _source(container: Container, key: str | None) -> str:
 
 def _decompressed(body: bytes, content_encoding: str) -> bytes:
     """The body, gunzipped when the header says gzip or the bytes do (Kotlin sends text/plain)."""
-    encodings = {e.strip().lower() for e in content_encoding.split(",")} - {"", "identity"}
-    if encodings - {"gzip", "x-gzip"}:
-        raise _bad_request(f"Content-Encoding '{content_encoding}' is not supported: send gzip or nothing")
-    if not encodings and not body.startswith(_GZIP_MAGIC):
-        return body
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
-        body = inflater.decompress(body, MAX_SEGMENT_BODY_BYTES + 1)  # a bound, against gzip bombs
-    except zlib.error as e:
-        raise _bad_request(f"request body is not valid gzip: {e}") from None
-    if len(body) > MAX_SEGMENT_BODY_BYTES:
-        raise _bad_request(_too_large())
-    if not inflater.eof or inflater.unused_data:
-        raise _bad_request("request body is not valid gzip: truncated, or data after its end")
-    return body
+        return gunzipped(body, content_encoding, limit=MAX_SEGMENT_BODY_BYTES)
+    except BodyTooLarge:
+        raise _bad_request(_too_large()) from None
 
 
 def _parsed(body: bytes, message_type: str | None) -> SegmentRequest:
@@ -167,6 +157,9 @@ def _segment_problem(_: Request[Any, Any, Any], exc: HTTPException) -> Response[
     status, detail = exc.status_code, exc.detail
     if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
         status, detail = HTTP_400_BAD_REQUEST, _too_large()  # Segment's answer to a body over its limit
-    headers = {"WWW-Authenticate": 'Basic realm="addvalue"'} if status == HTTP_401_UNAUTHORIZED else {}
+    headers = dict(exc.headers or {})  # Retry-After of a 429
+    if status == HTTP_401_UNAUTHORIZED:
+        headers["WWW-Authenticate"] = 'Basic realm="addvalue"'
+
     problem = SegmentProblem(success=False, error=HTTPStatus(status).phrase.lower(), detail=detail)
     return Response(problem, status_code=status, headers=headers)

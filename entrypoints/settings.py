@@ -17,12 +17,15 @@ import msgspec
 import structlog
 
 from adapters.persistence import Database, parse_database_url
+from application.rate_limits import RateLimit
+from domain.network import ProxyNetwork, parse_trusted_proxies
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/addvalue.db"
 _DEV_JWT_SECRET_FILE = "jwt.secret"  # noqa: S105 - a file name, not a secret
 _MASTER_KEY_FILE = "master.key"
+MIN_BURST = 2_500  # the largest batch a client may send (Segment's 2,500 messages) must fit
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MIN_WRITE_KEY_CHARS = 16
@@ -49,6 +52,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rebuild_interval_hours: float = 24.0
     # Segment/RudderStack write key -> the name of the source it stands for.
     write_keys: dict[str, str] = msgspec.field(default_factory=dict)
+    # Proxies whose X-Forwarded-For is believed (none: the connection's peer is the client).
+    trusted_proxies: tuple[ProxyNetwork, ...] = ()
+    # A MaxMind/DB-IP .mmdb file for country and region; None: no geo.
+    geoip_database: str | None = None
+    session_timeout_minutes: float = 30.0
+    # Token buckets: events per second and burst, per person and per anonymized network (0: off).
+    rate_limit_user: RateLimit = RateLimit(rate=100, burst=5_000)
+    rate_limit_network: RateLimit = RateLimit(rate=50_000, burst=200_000)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -72,6 +83,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         projection_interval_seconds=_positive("ADDVALUE_PROJECTION_INTERVAL_SECONDS", env, 5.0),
         rebuild_interval_hours=_positive("ADDVALUE_REBUILD_INTERVAL_HOURS", env, 24.0),
         write_keys=_write_keys(env.get("ADDVALUE_WRITE_KEYS", "")),
+        trusted_proxies=_trusted_proxies(env.get("ADDVALUE_TRUSTED_PROXIES", "")),
+        geoip_database=env.get("ADDVALUE_GEOIP_DATABASE") or None,
+        session_timeout_minutes=_positive("ADDVALUE_SESSION_TIMEOUT_MINUTES", env, 30.0),
+        rate_limit_user=_rate_limit("ADDVALUE_RATE_LIMIT_USER", env, RateLimit(rate=100, burst=5_000)),
+        rate_limit_network=_rate_limit("ADDVALUE_RATE_LIMIT_NETWORK", env, RateLimit(rate=50_000, burst=200_000)),
     )
 
 
@@ -157,3 +173,31 @@ def _positive(name: str, env: Mapping[str, str], default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name}: must be greater than 0, got {raw!r}")
     return value
+
+
+def _trusted_proxies(value: str) -> tuple[ProxyNetwork, ...]:
+    try:
+        return parse_trusted_proxies(value)
+    except ValueError as e:
+        raise SettingsError(f"ADDVALUE_TRUSTED_PROXIES: {e}") from None
+
+
+def _rate_limit(name: str, env: Mapping[str, str], default: RateLimit) -> RateLimit:
+    """``RATE/BURST`` in events, e.g. ``100/2000``; ``0`` turns the limit off."""
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if raw.strip() == "0":
+        return RateLimit(rate=0, burst=0)
+    rate, _, burst = raw.partition("/")
+    try:
+        limit = RateLimit(rate=float(rate), burst=float(burst))
+    except ValueError:
+        raise SettingsError(
+            f"{name}: write RATE/BURST in events, e.g. 100/5000, or 0 for no limit; got {raw!r}"
+        ) from None
+    if limit.rate <= 0 or limit.burst < MIN_BURST:
+        raise SettingsError(
+            f"{name}: the rate must be above 0 and the burst at least {MIN_BURST} (one full Segment batch); got {raw!r}"
+        )
+    return limit

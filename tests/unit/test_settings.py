@@ -71,3 +71,38 @@ def test_postgresql_settings_are_taken_as_given() -> None:
     )
     assert (settings.database.kind, settings.database.schema, settings.port) == ("postgresql", "analytics", 9000)
     assert settings.master_key == base64.b64decode(KEY)
+
+
+def test_ingestion_settings_are_read_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(
+        {
+            "ADDVALUE_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1",
+            "ADDVALUE_GEOIP_DATABASE": "/srv/geo/city.mmdb",
+            "ADDVALUE_SESSION_TIMEOUT_MINUTES": "45",
+            "ADDVALUE_RATE_LIMIT_USER": "50/5000",
+            "ADDVALUE_RATE_LIMIT_NETWORK": "0",
+        }
+    )
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "127.0.0.1/32"]
+    assert settings.geoip_database == "/srv/geo/city.mmdb"
+    assert settings.session_timeout_minutes == 45
+    assert (settings.rate_limit_user.rate, settings.rate_limit_user.burst) == (50, 5000)
+    assert not settings.rate_limit_network.enabled
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ADDVALUE_TRUSTED_PROXIES", "10.0.0.1/8"),
+        ("ADDVALUE_RATE_LIMIT_USER", "fast"),
+        ("ADDVALUE_RATE_LIMIT_USER", "100/10"),
+        ("ADDVALUE_SESSION_TIMEOUT_MINUTES", "-1"),
+    ],
+)
+def test_bad_ingestion_settings_name_their_variable(
+    name: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError, match=f"^{name}: "):
+        load_settings({name: value})
