@@ -77,9 +77,17 @@ async def load(url: str, token: str, users: list[uuid.UUID], args: argparse.Name
     stop_at = time.monotonic() + args.seconds
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
+    # --rate: requests leave on a fixed schedule (open loop), so latency is measured at
+    # that load rather than at whatever the server sustains.
+    interval = args.batch / args.rate if args.rate else 0.0
+    next_send = [time.monotonic()]
+
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal errors, accepted
         while time.monotonic() < stop_at:
+            if interval:
+                due, next_send[0] = next_send[0], next_send[0] + interval
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
             body = make_batch(users, args.batch, rng, mixed=args.mixed)
             started = time.perf_counter()
             try:
@@ -137,6 +145,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--mixed", action="store_true", help="each batch from random people (a server-side source)")
+    parser.add_argument("--rate", type=float, default=0, help="events per second to offer (0: as fast as answered)")
+    parser.add_argument(
+        "--projections-apart",
+        action="store_true",
+        help="run the projection jobs in their own process (addvalue project --follow), not in serve",
+    )
     args = parser.parse_args()
 
     if not args.port:
@@ -154,7 +168,14 @@ def main() -> None:
         "ADDVALUE_PORT": str(args.port),
         "ADDVALUE_LOG_LEVEL": "warning",
     }
+    if args.projections_apart:
+        env["ADDVALUE_SERVE_PROJECTIONS"] = "false"
     server = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "serve"], env=env, cwd=ROOT)
+    worker = (
+        subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "project", "--follow"], env=env, cwd=ROOT)
+        if args.projections_apart
+        else None
+    )
     try:
         wait_ready(url)
         token = JwtTokens(SECRET, issuer="addvalue", audience="addvalue-analytics").mint("bench", "service")
@@ -166,14 +187,18 @@ def main() -> None:
             ).raise_for_status()
         result = asyncio.run(load(url, token, users, args))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, worker):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
     floor = copy_rate(args.database_url, schema)
     with psycopg.connect(args.database_url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
         conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     shape = "mixed people per batch" if args.mixed else "one person and session per batch"
+    shape += ", projections in their own process" if args.projections_apart else ", projections in serve"
+    shape += f", offered {args.rate:,.0f} events/s" if args.rate else ""
     print(f"load: {args.seconds:.0f} s, batches of {args.batch} ({shape}), {args.concurrency} in flight")
     print(f"people: {args.users}")
     print(

@@ -92,6 +92,7 @@ def _decode_batch(body: bytes) -> Batch:
 def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
     """The service's HTTP app; ``run_jobs`` also starts the scheduled projection jobs."""
     settings = container.settings
+    run_jobs = run_jobs and settings.serve_projections
     guard = IngestGuard(
         trusted_proxies=settings.trusted_proxies,
         per_user=settings.rate_limit_user,

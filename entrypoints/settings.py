@@ -57,6 +57,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A MaxMind/DB-IP .mmdb file for country and region; None: no geo.
     geoip_database: str | None = None
     session_timeout_minutes: float = 30.0
+    # False when `addvalue project --follow` runs the projection jobs in a process of its own.
+    serve_projections: bool = True
     # Token buckets: events per second and burst, per person and per anonymized network (0: off).
     rate_limit_user: RateLimit = RateLimit(rate=100, burst=5_000)
     rate_limit_network: RateLimit = RateLimit(rate=50_000, burst=200_000)
@@ -86,6 +88,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_trusted_proxies(env.get("ADDVALUE_TRUSTED_PROXIES", "")),
         geoip_database=env.get("ADDVALUE_GEOIP_DATABASE") or None,
         session_timeout_minutes=_positive("ADDVALUE_SESSION_TIMEOUT_MINUTES", env, 30.0),
+        serve_projections=_flag("ADDVALUE_SERVE_PROJECTIONS", env, default=True),
         rate_limit_user=_rate_limit("ADDVALUE_RATE_LIMIT_USER", env, RateLimit(rate=100, burst=5_000)),
         rate_limit_network=_rate_limit("ADDVALUE_RATE_LIMIT_NETWORK", env, RateLimit(rate=50_000, burst=200_000)),
     )
@@ -201,3 +204,14 @@ def _rate_limit(name: str, env: Mapping[str, str], default: RateLimit) -> RateLi
             f"{name}: the rate must be above 0 and the burst at least {MIN_BURST} (one full Segment batch); got {raw!r}"
         )
     return limit
+
+
+def _flag(name: str, env: Mapping[str, str], *, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}: write true or false, got {raw!r}")

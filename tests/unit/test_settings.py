@@ -82,8 +82,10 @@ def test_ingestion_settings_are_read_and_checked(tmp_path: Path, monkeypatch: py
             "ADDVALUE_SESSION_TIMEOUT_MINUTES": "45",
             "ADDVALUE_RATE_LIMIT_USER": "50/5000",
             "ADDVALUE_RATE_LIMIT_NETWORK": "0",
+            "ADDVALUE_SERVE_PROJECTIONS": "false",
         }
     )
+    assert settings.serve_projections is False
     assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "127.0.0.1/32"]
     assert settings.geoip_database == "/srv/geo/city.mmdb"
     assert settings.session_timeout_minutes == 45
@@ -98,6 +100,7 @@ def test_ingestion_settings_are_read_and_checked(tmp_path: Path, monkeypatch: py
         ("ADDVALUE_RATE_LIMIT_USER", "fast"),
         ("ADDVALUE_RATE_LIMIT_USER", "100/10"),
         ("ADDVALUE_SESSION_TIMEOUT_MINUTES", "-1"),
+        ("ADDVALUE_SERVE_PROJECTIONS", "maybe"),
     ],
 )
 def test_bad_ingestion_settings_name_their_variable(
