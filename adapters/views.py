@@ -20,7 +20,7 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.persistence import Database, event_store_env
 
-__all__ = ["PostgresDailyCounts", "SqliteDailyCounts", "build_daily_counts"]
+__all__ = ["PostgresDailyCounts", "SqliteDailyCounts", "build_daily_counts", "factory_for"]
 
 UPSTREAM: Final = "AddValue"  # the event store application's name, as tracked
 DailyCounts = dict[tuple[date, str], int]
@@ -106,11 +106,11 @@ def build_daily_counts(db: Database) -> SqliteDailyCounts | PostgresDailyCounts:
     env.pop("APPLICATION_RECORDER_TOPIC")
     if db.kind == "sqlite":
         env["SQLITE_DBNAME"] = str(db.sibling("views"))
-        return cast(SqliteDailyCounts, _factory(env).tracking_recorder(SqliteDailyCounts))
+        return cast(SqliteDailyCounts, factory_for(env).tracking_recorder(SqliteDailyCounts))
     env["POSTGRES_POOL_SIZE"] = "2"
-    return cast(PostgresDailyCounts, _factory(env).tracking_recorder(PostgresDailyCounts))
+    return cast(PostgresDailyCounts, factory_for(env).tracking_recorder(PostgresDailyCounts))
 
 
-def _factory(env: dict[str, str]) -> InfrastructureFactory[Any]:
+def factory_for(env: dict[str, str], name: str = "daily_counts") -> InfrastructureFactory[Any]:
     # The environment's name prefixes PostgreSQL table names: daily_counts_tracking.
-    return InfrastructureFactory.construct(Environment("daily_counts", env))
+    return InfrastructureFactory.construct(Environment(name, env))

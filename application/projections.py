@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -20,17 +20,21 @@ from application.store import AnalyticsStore
 from domain.redacted import RedactedEvent
 from domain.session import Session
 
-__all__ = ["CatchUp", "DailyCountsProjection", "DailyCountsView"]
+__all__ = ["CatchUp", "DailyCountsProjection", "DailyCountsView", "PagedProjection", "TrackedView"]
 
 
-class DailyCountsView(Protocol):
-    """Tracked events per day (when they happened, UTC) and event name."""
+class TrackedView(Protocol):
+    """A read model that knows how far into the event log it has got."""
 
     def position(self) -> int: ...
 
-    def add(self, counts: Mapping[tuple[date, str], int], position: int) -> None: ...
-
     def reset(self) -> None: ...
+
+
+class DailyCountsView(TrackedView, Protocol):
+    """Tracked events per day (when they happened, UTC) and event name."""
+
+    def add(self, counts: Mapping[tuple[date, str], int], position: int) -> None: ...
 
     def counts(self) -> dict[tuple[date, str], int]: ...
 
@@ -46,29 +50,42 @@ class CatchUp(msgspec.Struct, frozen=True, kw_only=True):
 Progress = Callable[[int, int], None]  # (position reached, position to reach)
 
 
-class DailyCountsProjection:
-    def __init__(self, store: AnalyticsStore, view: DailyCountsView, *, page_size: int = 1000) -> None:
+class PagedProjection:
+    """Pulls the notification log in pages from its view's position; subclasses apply a page.
+
+    Each page's effect and the page's last position are written by the view in
+    one transaction, so every event counts once however often this stops.
+    """
+
+    name = "projection"
+
+    def __init__(self, store: AnalyticsStore, view: TrackedView, *, page_size: int = 1000) -> None:
         self._store = store
         self._view = view
         self._page_size = page_size
 
+    def position(self) -> int:
+        return self._view.position()
+
+    def target(self) -> int:
+        return self._store.recorder.max_notification_id() or 0
+
     def catch_up(self, on_progress: Progress | None = None) -> CatchUp:
-        position, target = self._view.position(), self._store.recorder.max_notification_id() or 0
+        position, target = self._view.position(), self.target()
         processed = skipped = 0
         while position < target:
             page = self._store.recorder.select_notifications(position + 1, self._page_size, stop=target)
             if not page:
                 break
-            counts: Counter[tuple[date, str]] = Counter()
+            events = []
             for notification in page:
                 event = self._store.mapper.to_domain_event(notification)
                 if isinstance(event, RedactedEvent):
                     skipped += 1
-                elif isinstance(event, Session.EventsTracked):
-                    for tracked in event.events:
-                        counts[(tracked.occurred_at.date(), tracked.event.name)] += 1
+                else:
+                    events.append(event)
             position = page[-1].id
-            self._view.add(counts, position)
+            self._apply_page(events, position)
             processed += len(page)
             if on_progress is not None:
                 on_progress(position, target)
@@ -78,3 +95,24 @@ class DailyCountsProjection:
         """Clear the view and its position, then replay the whole history."""
         self._view.reset()
         return self.catch_up(on_progress)
+
+    def _apply_page(self, events: list[Any], position: int) -> None:
+        raise NotImplementedError
+
+
+class DailyCountsProjection(PagedProjection):
+    """Collected events per UTC day and event name."""
+
+    name = "daily_counts"
+
+    def __init__(self, store: AnalyticsStore, view: DailyCountsView, *, page_size: int = 1000) -> None:
+        super().__init__(store, view, page_size=page_size)
+        self._counts_view = view
+
+    def _apply_page(self, events: list[Any], position: int) -> None:
+        counts: Counter[tuple[date, str]] = Counter()
+        for event in events:
+            if isinstance(event, Session.EventsTracked):
+                for tracked in event.events:
+                    counts[(tracked.occurred_at.date(), tracked.event.name)] += 1
+        self._counts_view.add(counts, position)

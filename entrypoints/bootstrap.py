@@ -12,6 +12,7 @@ from datetime import timedelta
 from adapters.clock import SystemClock
 from adapters.geo import MaxmindGeoLookup, NoGeoLookup, build_geo_lookup
 from adapters.keystore import PostgresKeyStore, SqliteKeyStore
+from adapters.live_views import PostgresLiveActivity, SqliteLiveActivity, build_live_activity
 from adapters.mapper import EncryptingMapper, subject_of_state
 from adapters.persistence import build_key_store, event_store_env, ping, prepare_database
 from adapters.tokens import JwtTokens
@@ -20,8 +21,9 @@ from application.erasure import Erasure
 from application.group_commit import GroupCommit
 from application.history import History
 from application.ingestion import Ingestion
+from application.live_activity import LiveActivityProjection
 from application.ports import Clock
-from application.projections import DailyCountsProjection
+from application.projections import DailyCountsProjection, PagedProjection
 from application.quarantine import QuarantineBook
 from application.segment import SegmentIntake, WriteKeys
 from application.store import AnalyticsStore
@@ -43,6 +45,8 @@ class Container:
     history: History
     daily_counts_view: SqliteDailyCounts | PostgresDailyCounts
     daily_counts: DailyCountsProjection
+    live_activity_view: SqliteLiveActivity | PostgresLiveActivity
+    live_activity: LiveActivityProjection
     clock: Clock
     geo: MaxmindGeoLookup | NoGeoLookup
     write_keys: WriteKeys
@@ -52,10 +56,16 @@ class Container:
         """True when the database answers a query on a fresh connection within 2 s (no retries)."""
         return ping(self.settings.database)
 
+    @property
+    def projections(self) -> dict[str, PagedProjection]:
+        """Every read model, by name: what the scheduler runs and the CLI rebuilds."""
+        return {p.name: p for p in (self.daily_counts, self.live_activity)}
+
     def close(self) -> None:
         self.store.close()
         self.geo.close()
         self.daily_counts_view.datastore.close()
+        self.live_activity_view.datastore.close()
         if isinstance(self.keys, PostgresKeyStore):
             self.keys.close()
 
@@ -66,6 +76,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     store = AnalyticsStore(event_store_env(settings.database), lambda: EncryptingMapper(keys))
     the_clock = clock or SystemClock()
     view = build_daily_counts(settings.database)
+    live_view = build_live_activity(settings.database)
     geo = build_geo_lookup(settings.geoip_database)
     ingestion = Ingestion(
         store, keys, the_clock, session_timeout=timedelta(minutes=settings.session_timeout_minutes), geo=geo
@@ -82,6 +93,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         history=History(store, subject_of_state),
         daily_counts_view=view,
         daily_counts=DailyCountsProjection(store, view),
+        live_activity_view=live_view,
+        live_activity=LiveActivityProjection(store, live_view, daily_counts=view),
         clock=the_clock,
         geo=geo,
         write_keys=WriteKeys(settings.write_keys),

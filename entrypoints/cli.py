@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -15,6 +16,7 @@ import structlog
 
 from application.erasure import UnknownUser
 from application.principals import Principal
+from application.projections import PagedProjection
 from application.quarantine import QuarantineNotFound
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.logging import configure_logging
@@ -42,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "erase": _erase,
         "project": _project,
         "quarantine": _quarantine,
+        "projections": _projections,
     }[args.command]
     return handler(settings, args)
 
@@ -77,6 +80,14 @@ def _parser() -> argparse.ArgumentParser:
     which = replay.add_mutually_exclusive_group(required=True)
     which.add_argument("id", nargs="?", type=uuid.UUID)
     which.add_argument("--all", action="store_true", help="every open entry that has its bytes")
+    projections = commands.add_parser("projections", help="the read models: status, catch up or rebuild one or all")
+    views = projections.add_subparsers(dest="action", required=True)
+    views.add_parser("status", help="each projection's position and how far behind the event log it is")
+    for action in ("catch-up", "rebuild"):
+        chosen = views.add_parser(action, help=f"{action} a projection by name, or --all")
+        pick = chosen.add_mutually_exclusive_group(required=True)
+        pick.add_argument("name", nargs="?")
+        pick.add_argument("--all", action="store_true")
     project = commands.add_parser("project", help="bring the read models up to date, or rebuild them")
     project.add_argument("--rebuild", action="store_true", help="clear and replay the whole history")
     project.add_argument(
@@ -235,7 +246,7 @@ def _follow_projections(container: Container) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     scheduler = ProjectionScheduler(
-        container.daily_counts,
+        list(container.projections.values()),
         catch_up_every=container.settings.projection_interval_seconds,
         rebuild_every=container.settings.rebuild_interval_hours * 3600,
     )
@@ -250,27 +261,58 @@ def _follow_projections(container: Container) -> int:
 
 
 def _project(settings: Settings, args: argparse.Namespace) -> int:
-    from rich.progress import Progress
-
     container = bootstrap(settings)
     if args.follow:
         return _follow_projections(container)
     try:
-        with Progress() as progress:
-            task = progress.add_task("daily_counts " + ("rebuild" if args.rebuild else "catch-up"), total=None)
-
-            def show(position: int, target: int) -> None:
-                progress.update(task, completed=position, total=target)
-
-            run = container.daily_counts.rebuild if args.rebuild else container.daily_counts.catch_up
-            result = run(show)
-        print(
-            f"daily_counts: {result.processed} events read, "
-            f"{result.redacted_skipped} redacted skipped, position {result.position}"
-        )
+        for projection in container.projections.values():
+            _run_projection(projection, rebuild=args.rebuild)
         return 0
     finally:
         container.close()
+
+
+def _projections(settings: Settings, args: argparse.Namespace) -> int:
+    container = bootstrap(settings)
+    try:
+        known = container.projections
+        if args.action == "status":
+            target = container.store.recorder.max_notification_id() or 0
+            for name, projection in known.items():
+                position = projection.position()
+                _print_json({"name": name, "position": position, "behind": target - position})
+            return 0
+        names = list(known) if args.all else [args.name]
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            print(
+                f"addvalue projections: unknown projection {unknown or names}; known: {sorted(known)}", file=sys.stderr
+            )
+            return 2
+        for name in names:
+            _run_projection(known[name], rebuild=args.action == "rebuild")
+        return 0
+    finally:
+        container.close()
+
+
+def _run_projection(projection: PagedProjection, *, rebuild: bool) -> None:
+    """One catch-up or rebuild with a progress bar, then what it did and how fast."""
+    from rich.progress import Progress
+
+    started = time.monotonic()
+    with Progress() as progress:
+        task = progress.add_task(f"{projection.name} " + ("rebuild" if rebuild else "catch-up"), total=None)
+
+        def show(position: int, target: int) -> None:
+            progress.update(task, completed=position, total=target)
+
+        result = (projection.rebuild if rebuild else projection.catch_up)(show)
+    elapsed = max(time.monotonic() - started, 1e-9)
+    print(
+        f"{projection.name}: {result.processed} events read, {result.redacted_skipped} redacted skipped, "
+        f"position {result.position}, {result.processed / elapsed:,.0f} events/s"
+    )
 
 
 if __name__ == "__main__":

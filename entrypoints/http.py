@@ -132,7 +132,7 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         return Response({"status": "database unreachable"}, status_code=HTTP_503_SERVICE_UNAVAILABLE)
 
     scheduler = ProjectionScheduler(
-        container.daily_counts,
+        list(container.projections.values()),
         catch_up_every=container.settings.projection_interval_seconds,
         rebuild_every=container.settings.rebuild_interval_hours * 3600,
     )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 import msgspec
 import structlog
 
-from application.projections import DailyCountsProjection
+from application.projections import PagedProjection
 
 __all__ = ["ProjectionScheduler"]
 
@@ -21,8 +22,10 @@ log = structlog.get_logger(__name__)
 
 
 class ProjectionScheduler:
-    def __init__(self, projection: DailyCountsProjection, *, catch_up_every: float, rebuild_every: float) -> None:
-        self._projection = projection
+    """Runs every projection: catch-up every few seconds, a full rebuild on a longer schedule."""
+
+    def __init__(self, projections: Sequence[PagedProjection], *, catch_up_every: float, rebuild_every: float) -> None:
+        self._projections = list(projections)
         self._catch_up_every = catch_up_every
         self._rebuild_every = rebuild_every
         self._stop = threading.Event()
@@ -38,15 +41,22 @@ class ProjectionScheduler:
     def _run(self) -> None:
         next_rebuild = time.monotonic() + self._rebuild_every
         while not self._stop.is_set():
-            try:
-                if time.monotonic() >= next_rebuild:
-                    result = self._projection.rebuild()
-                    next_rebuild = time.monotonic() + self._rebuild_every
-                    log.info("projection.rebuilt", view="daily_counts", **msgspec.structs.asdict(result))
-                else:
-                    result = self._projection.catch_up()
-                    if result.processed:
-                        log.debug("projection.caught_up", view="daily_counts", processed=result.processed)
-            except Exception:  # a failed run is logged and retried, never fatal to the service
-                log.exception("projection.failed", view="daily_counts")
+            rebuilding = time.monotonic() >= next_rebuild
+            for projection in self._projections:
+                self._run_one(projection, rebuild=rebuilding)
+            if rebuilding:
+                next_rebuild = time.monotonic() + self._rebuild_every
             self._stop.wait(self._catch_up_every)
+
+    @staticmethod
+    def _run_one(projection: PagedProjection, *, rebuild: bool) -> None:
+        try:
+            if rebuild:
+                result = projection.rebuild()
+                log.info("projection.rebuilt", view=projection.name, **msgspec.structs.asdict(result))
+            else:
+                result = projection.catch_up()
+                if result.processed:
+                    log.debug("projection.caught_up", view=projection.name, processed=result.processed)
+        except Exception:  # a failed run is logged and retried, never fatal to the service
+            log.exception("projection.failed", view=projection.name)

@@ -1,0 +1,112 @@
+"""Real-time activity (seed 3.1): who is active today, online now, in a Wave, mid-Activation.
+
+Built from the event history like every read model, a page at a time. Rows
+are per subject (the random internal id, never the app's user id); when a
+person is erased their rows are deleted (the readable ``User.Erased`` record
+says whose), and their events read as redacted, so a rebuild never brings
+them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any, Final, Protocol
+from uuid import UUID
+
+import msgspec
+
+from application.projections import DailyCountsView, PagedProjection, TrackedView
+from application.store import AnalyticsStore
+from domain.session import Session
+from domain.user import User
+
+__all__ = ["LiveActivityProjection", "LiveActivityView", "LiveChanges", "LiveSnapshot"]
+
+ONLINE_WITHIN: Final = timedelta(minutes=5)
+ACTIVATION_WINDOW: Final = timedelta(hours=24)
+
+
+class LiveChanges(msgspec.Struct, kw_only=True):
+    """One page's effect on the live read model, applied with the page's position."""
+
+    active_days: set[tuple[date, UUID]] = msgspec.field(default_factory=set)
+    last_seen: dict[UUID, datetime] = msgspec.field(default_factory=dict)
+    waves_joined: set[tuple[str, UUID]] = msgspec.field(default_factory=set)
+    waves_left: set[tuple[str, UUID]] = msgspec.field(default_factory=set)
+    activations_started: dict[tuple[UUID, str], datetime] = msgspec.field(default_factory=dict)
+    activations_ended: set[tuple[UUID, str]] = msgspec.field(default_factory=set)
+    erased: set[UUID] = msgspec.field(default_factory=set)
+
+
+class LiveSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    as_of: datetime
+    daily_active_users: int
+    online_now: int
+    microacts_today: int
+    wave_participants: dict[str, int]
+    activations_in_progress: int
+
+
+class LiveActivityView(TrackedView, Protocol):
+    def apply(self, changes: LiveChanges, position: int) -> None: ...
+
+    def snapshot(self, now: datetime, *, online_within: timedelta, activation_window: timedelta) -> LiveSnapshot: ...
+
+
+class LiveActivityProjection(PagedProjection):
+    name = "live_activity"
+
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        view: LiveActivityView,
+        *,
+        daily_counts: DailyCountsView | None = None,
+        page_size: int = 1000,
+    ) -> None:
+        super().__init__(store, view, page_size=page_size)
+        self._live_view = view
+        self._daily_counts = daily_counts
+
+    def snapshot(self, now: datetime) -> LiveSnapshot:
+        """The counters as of ``now`` (micro-acts today come from the daily counts)."""
+        live = self._live_view.snapshot(now, online_within=ONLINE_WITHIN, activation_window=ACTIVATION_WINDOW)
+        if self._daily_counts is None:
+            return live
+        microacts = self._daily_counts.counts().get((now.date(), "microact_created"), 0)
+        return msgspec.structs.replace(live, microacts_today=microacts)
+
+    def _apply_page(self, events: list[Any], position: int) -> None:
+        changes = LiveChanges()
+        for event in events:
+            if isinstance(event, Session.EventsTracked):
+                _collect(changes, event.subject_id, (t for t in event.events))
+            elif isinstance(event, User.Erased):
+                changes.erased.add(event.subject_id)
+        self._live_view.apply(changes, position)
+
+
+def _collect(changes: LiveChanges, subject: UUID, tracked_events: Iterable[Any]) -> None:
+    for tracked in tracked_events:
+        at: datetime = tracked.occurred_at
+        event = tracked.event
+        changes.active_days.add((at.date(), subject))
+        changes.last_seen[subject] = max(at, changes.last_seen.get(subject, at))
+        name = event.name
+        if name == "wave_joined":
+            key = (event.properties.wave_id, subject)
+            changes.waves_left.discard(key)
+            changes.waves_joined.add(key)
+        elif name == "wave_left":
+            key = (event.properties.wave_id, subject)
+            changes.waves_joined.discard(key)
+            changes.waves_left.add(key)
+        elif name == "activation_started":
+            started = (subject, event.properties.activation_id)
+            changes.activations_ended.discard(started)
+            changes.activations_started[started] = at
+        elif name == "activation_completed":
+            ended = (subject, event.properties.activation_id)
+            changes.activations_started.pop(ended, None)
+            changes.activations_ended.add(ended)

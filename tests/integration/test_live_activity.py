@@ -1,0 +1,92 @@
+"""Real-time counters on SQLite and PostgreSQL, against a straightforward count of what was sent."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from application.principals import Principal
+from entrypoints.bootstrap import Container
+from entrypoints.cli import main
+from tests.fakes import consent, event
+
+SERVICE = Principal(subject="tests", role="service")
+
+
+def send(container: Container, *raw: bytes) -> None:
+    report = container.ingestion.ingest(list(raw), sent_at=None, principal=SERVICE)
+    assert not report.rejected, report.rejected
+
+
+def test_live_counters_follow_what_happened(container: Container) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    early = max(now - timedelta(minutes=30), now.replace(hour=0, minute=0, second=1))
+    ana, ben, cleo = (uuid.uuid4() for _ in range(3))
+    for person in (ana, ben, cleo):
+        send(container, consent(person, analytics=True, at=early))
+    send(
+        container,
+        event("wave_joined", ana, {"wave_id": "w1"}, at=now - timedelta(minutes=2)),
+        event("activation_started", ana, {"activation_id": "a1"}, at=now - timedelta(minutes=1)),
+        event("microact_created", ana, {"microact_id": "m1", "category": "kindness"}, at=now),
+    )
+    send(
+        container,
+        event("wave_joined", ben, {"wave_id": "w1"}, at=early),
+        event("wave_left", ben, {"wave_id": "w1", "duration_seconds": 60}, at=early + timedelta(minutes=1)),
+        event("activation_started", ben, {"activation_id": "b1"}, at=early),
+        event("activation_completed", ben, {"activation_id": "b1", "duration_seconds": 60}, at=early),
+    )
+    send(container, event("wave_joined", cleo, {"wave_id": "w2"}, at=early))
+    container.daily_counts.catch_up()
+    container.live_activity.catch_up()
+
+    snapshot = container.live_activity.snapshot(now)
+    assert snapshot.daily_active_users == 3
+    assert snapshot.online_now == 1  # only ana did something in the last 5 minutes
+    assert snapshot.wave_participants == {"w1": 1, "w2": 1}
+    assert snapshot.activations_in_progress == 1
+    assert snapshot.microacts_today == 1
+
+
+def test_an_erased_person_leaves_the_live_counters_and_a_rebuild_does_not_bring_them_back(
+    container: Container,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    kept, erased = uuid.uuid4(), uuid.uuid4()
+    for person in (kept, erased):
+        send(container, consent(person, analytics=True, at=now), event("wave_joined", person, {"wave_id": "w"}, at=now))
+    container.live_activity.catch_up()
+    assert container.live_activity.snapshot(now).wave_participants == {"w": 2}
+
+    container.erasure.erase(erased, requested_by="test")
+    container.live_activity.catch_up()  # sees the readable User.Erased record
+    assert container.live_activity.snapshot(now).wave_participants == {"w": 1}
+    assert container.live_activity.snapshot(now).daily_active_users == 1
+    container.live_activity.rebuild()
+    assert container.live_activity.snapshot(now).wave_participants == {"w": 1}
+
+
+def test_projections_status_and_rebuild_from_the_command_line(
+    container: Container, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = container.settings.database
+    monkeypatch.setenv("ADDVALUE_DATABASE_URL", db.url if db.kind == "postgresql" else f"sqlite:///{db.sqlite_path}")
+    monkeypatch.setenv("ADDVALUE_DATABASE_SCHEMA", db.schema)
+
+    monkeypatch.setenv("ADDVALUE_MASTER_KEY", base64.b64encode(container.settings.master_key).decode())
+    monkeypatch.setenv("ADDVALUE_JWT_SECRET", container.settings.jwt_secret)
+    send(container, consent(uuid.uuid4(), analytics=True))
+    assert main(["projections", "status"]) == 0
+    status = {row["name"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert set(status) == {"daily_counts", "live_activity"}
+    assert all(row["behind"] > 0 for row in status.values())
+    assert main(["projections", "rebuild", "--all"]) == 0
+    assert "events/s" in capsys.readouterr().out
+    assert main(["projections", "status"]) == 0
+    assert all(json.loads(line)["behind"] == 0 for line in capsys.readouterr().out.splitlines())
+    assert main(["projections", "rebuild", "nope"]) == 2
