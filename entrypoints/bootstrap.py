@@ -16,6 +16,7 @@ from adapters.live_views import PostgresLiveActivity, SqliteLiveActivity, build_
 from adapters.mapper import EncryptingMapper, subject_of_state
 from adapters.persistence import build_key_store, event_store_env, ping, prepare_database
 from adapters.tokens import JwtTokens
+from adapters.user_days_views import PostgresUserDays, SqliteUserDays, build_user_days
 from adapters.views import PostgresDailyCounts, SqliteDailyCounts, build_daily_counts
 from application.erasure import Erasure
 from application.group_commit import GroupCommit
@@ -27,6 +28,7 @@ from application.projections import DailyCountsProjection, PagedProjection
 from application.quarantine import QuarantineBook
 from application.segment import SegmentIntake, WriteKeys
 from application.store import AnalyticsStore
+from application.user_days import UserDaysProjection
 from entrypoints.settings import Settings
 
 __all__ = ["Container", "bootstrap"]
@@ -47,6 +49,8 @@ class Container:
     daily_counts: DailyCountsProjection
     live_activity_view: SqliteLiveActivity | PostgresLiveActivity
     live_activity: LiveActivityProjection
+    user_days_view: SqliteUserDays | PostgresUserDays
+    user_days: UserDaysProjection
     clock: Clock
     geo: MaxmindGeoLookup | NoGeoLookup
     write_keys: WriteKeys
@@ -59,13 +63,14 @@ class Container:
     @property
     def projections(self) -> dict[str, PagedProjection]:
         """Every read model, by name: what the scheduler runs and the CLI rebuilds."""
-        return {p.name: p for p in (self.daily_counts, self.live_activity)}
+        return {p.name: p for p in (self.daily_counts, self.live_activity, self.user_days)}
 
     def close(self) -> None:
         self.store.close()
         self.geo.close()
         self.daily_counts_view.datastore.close()
         self.live_activity_view.datastore.close()
+        self.user_days_view.datastore.close()
         if isinstance(self.keys, PostgresKeyStore):
             self.keys.close()
 
@@ -77,6 +82,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     the_clock = clock or SystemClock()
     view = build_daily_counts(settings.database)
     live_view = build_live_activity(settings.database)
+    days_view = build_user_days(settings.database)
     geo = build_geo_lookup(settings.geoip_database)
     ingestion = Ingestion(
         store, keys, the_clock, session_timeout=timedelta(minutes=settings.session_timeout_minutes), geo=geo
@@ -95,6 +101,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         daily_counts=DailyCountsProjection(store, view),
         live_activity_view=live_view,
         live_activity=LiveActivityProjection(store, live_view, daily_counts=view),
+        user_days_view=days_view,
+        user_days=UserDaysProjection(store, days_view),
         clock=the_clock,
         geo=geo,
         write_keys=WriteKeys(settings.write_keys),

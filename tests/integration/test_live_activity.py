@@ -83,7 +83,7 @@ def test_projections_status_and_rebuild_from_the_command_line(
     send(container, consent(uuid.uuid4(), analytics=True))
     assert main(["projections", "status"]) == 0
     status = {row["name"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
-    assert set(status) == {"daily_counts", "live_activity"}
+    assert set(status) == {"daily_counts", "live_activity", "user_days"}
     assert all(row["behind"] > 0 for row in status.values())
     assert main(["projections", "rebuild", "--all"]) == 0
     assert "events/s" in capsys.readouterr().out

@@ -1,0 +1,172 @@
+"""The per-person-day read model (application.user_days) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import date
+from typing import Any, Final, cast
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.sql import SQL
+
+from adapters.persistence import Database, event_store_env
+from adapters.views import UPSTREAM, factory_for
+from application.user_days import DayMetrics, UserDaysChanges
+
+__all__ = ["PostgresUserDays", "SqliteUserDays", "build_user_days"]
+
+_TABLES: Final = (
+    "CREATE TABLE IF NOT EXISTS {p}user_day_counts (subject_id {uuid} NOT NULL, day {date} NOT NULL,"
+    " metric TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (subject_id, day, metric))",
+    "CREATE TABLE IF NOT EXISTS {p}user_day_moods (subject_id {uuid} NOT NULL, day {date} NOT NULL,"
+    " phase TEXT NOT NULL, mood INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS user_day_moods_by_subject ON {p}user_day_moods (subject_id, day)",
+)
+_NAMES: Final = ("user_day_counts", "user_day_moods")
+
+
+class _SharedSql:
+    """The statements, the same on both databases but for placeholders and value types."""
+
+    prefix = ""
+    mark = "?"
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("{p}", self.prefix).replace("?", self.mark)
+
+    def _v(self, value: Any) -> Any:
+        return value
+
+    def _cursor(self, *, commit: bool) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def _changes(self, cursor: Any, changes: UserDaysChanges) -> None:
+        counts = [(self._v(s), self._v(d), m, n) for (s, d, m), n in sorted(changes.counts.items())]
+        if counts:
+            cursor.executemany(
+                self._q(
+                    "INSERT INTO {p}user_day_counts VALUES (?, ?, ?, ?) ON CONFLICT (subject_id, day, metric)"
+                    " DO UPDATE SET n = {p}user_day_counts.n + excluded.n"
+                ),
+                counts,
+            )
+        if changes.moods:
+            cursor.executemany(
+                self._q("INSERT INTO {p}user_day_moods VALUES (?, ?, ?, ?)"),
+                [(self._v(s), self._v(d), phase, mood) for s, d, phase, mood in changes.moods],
+            )
+        for name in _NAMES:
+            for subject in changes.erased:
+                cursor.execute(self._q(f"DELETE FROM {{p}}{name} WHERE subject_id = ?"), (self._v(subject),))
+
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._cursor(commit=False) as cursor:
+            cursor.execute(self._q(sql), tuple(self._v(p) for p in params))
+            return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
+
+    def days_of(self, subject_id: UUID, first: date, last: date) -> list[DayMetrics]:
+        span = (subject_id, first, last)
+        counts = self._rows(
+            "SELECT day, metric, n FROM {p}user_day_counts WHERE subject_id = ? AND day >= ? AND day <= ?", span
+        )
+        moods = self._rows(
+            "SELECT day, phase, mood FROM {p}user_day_moods WHERE subject_id = ? AND day >= ? AND day <= ?", span
+        )
+        days: dict[date, tuple[dict[str, int], list[int], list[int]]] = {}
+        for day, metric, n in counts:
+            days.setdefault(_day(day), ({}, [], []))[0][metric] = int(n)
+        for day, phase, mood in moods:
+            _, starts, ends = days.setdefault(_day(day), ({}, [], []))
+            (starts if phase == "start" else ends).append(int(mood))
+        return [
+            DayMetrics(day=d, counts=c, moods_start=tuple(sorted(s)), moods_end=tuple(sorted(e)))
+            for d, (c, s, e) in sorted(days.items())
+        ]
+
+    def active_people(self, first: date, last: date) -> int:
+        found = self._rows(
+            "SELECT count(DISTINCT subject_id) FROM {p}user_day_counts"
+            " WHERE metric = 'events' AND day >= ? AND day <= ?",
+            (first, last),
+        )
+        return int(found[0][0])
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        tables = [t.format(p="", uuid="TEXT", date="TEXT") for t in _TABLES]
+        return [*super().construct_create_table_statements(), *tables]
+
+    def _v(self, value: Any) -> Any:
+        if isinstance(value, UUID):
+            return value.hex
+        if isinstance(value, date):
+            return value.isoformat()
+        return value
+
+    def _cursor(self, *, commit: bool) -> AbstractContextManager[Any]:
+        return self.datastore.transaction(commit=commit)
+
+    def position(self) -> int:
+        return self.max_tracking_id(UPSTREAM) or 0
+
+    def apply(self, changes: UserDaysChanges, position: int) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            self._changes(c, changes)
+            self._insert_tracking(c, Tracking(UPSTREAM, position))
+
+    def reset(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for name in _NAMES:
+                c.execute(f"DELETE FROM {name}")
+            c.execute("DELETE FROM tracking WHERE application_name=?", (UPSTREAM,))
+
+
+class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
+    mark = "%s"
+
+    def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
+        super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
+        self.prefix = f'"{datastore.schema}".'
+        self._tracking_table = f'"{datastore.schema}"."{tracking_table_name}"'
+        for table in _TABLES:
+            statement = table.format(p=self.prefix, uuid="uuid", date="date")
+            self.sql_create_statements.append(SQL(statement).format())
+
+    def _cursor(self, *, commit: bool) -> AbstractContextManager[Any]:
+        return cast(Callable[..., AbstractContextManager[Any]], self.datastore.transaction)(commit=commit)
+
+    def position(self) -> int:
+        return self.max_tracking_id(UPSTREAM) or 0
+
+    def apply(self, changes: UserDaysChanges, position: int) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._changes(curs, changes)
+            self._insert_tracking(curs, Tracking(UPSTREAM, position))
+
+    def reset(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            for name in _NAMES:
+                curs.execute(f"DELETE FROM {self.prefix}{name}")
+            curs.execute(
+                f"DELETE FROM {self._tracking_table} WHERE application_name = %s",
+                (UPSTREAM,),
+            )
+
+
+def build_user_days(db: Database) -> SqliteUserDays | PostgresUserDays:
+    env = event_store_env(db)
+    env.pop("APPLICATION_RECORDER_TOPIC")
+    if db.kind == "sqlite":
+        env["SQLITE_DBNAME"] = str(db.sibling("user_days"))
+        return cast(SqliteUserDays, factory_for(env, "user_days").tracking_recorder(SqliteUserDays))
+    env["POSTGRES_POOL_SIZE"] = "2"
+    return cast(PostgresUserDays, factory_for(env, "user_days").tracking_recorder(PostgresUserDays))

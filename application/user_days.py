@@ -1,0 +1,102 @@
+"""Per person and UTC day: what they did, counted, the input of streaks and the indices.
+
+One row per (subject, day, metric) with a count, plus each mood logged. Built
+from the event history a page at a time like every read model; rows are per
+subject and are deleted when the readable ``User.Erased`` record arrives.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any, Final, Protocol
+from uuid import UUID
+
+import msgspec
+
+from application.projections import PagedProjection, TrackedView
+from application.store import AnalyticsStore
+from domain.session import Session
+from domain.user import User
+
+__all__ = ["METRIC_OF", "DayMetrics", "UserDaysChanges", "UserDaysProjection", "UserDaysView"]
+
+# Which catalog event counts towards which per-day metric ("events" counts all of them).
+METRIC_OF: Final[dict[str, str]] = {
+    "activation_completed": "activations_completed",
+    "activation_round_completed": "rounds_completed",
+    "microact_created": "microacts_created",
+    "microact_shared": "microacts_shared",
+    "post_created": "posts_created",
+    "post_liked": "likes_given",
+    "post_commented": "comments_given",
+    "post_shared": "shares_given",
+    "user_followed": "follows_given",
+    "wave_joined": "waves_joined",
+    "wave_interaction": "wave_interactions",
+    "wave_microact_shared": "wave_microacts_shared",
+    "wave_feedback_submitted": "feedback_given",
+}
+
+
+class UserDaysChanges(msgspec.Struct, kw_only=True):
+    counts: Counter[tuple[UUID, date, str]] = msgspec.field(default_factory=Counter)
+    moods: list[tuple[UUID, date, str, int]] = msgspec.field(default_factory=list)
+    erased: set[UUID] = msgspec.field(default_factory=set)
+
+
+class DayMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    """One person's day: each metric's count, and the moods logged at the start and end of Activation Days."""
+
+    day: date
+    counts: dict[str, int]
+    moods_start: tuple[int, ...]
+    moods_end: tuple[int, ...]
+
+
+class UserDaysView(TrackedView, Protocol):
+    def apply(self, changes: UserDaysChanges, position: int) -> None: ...
+
+    def days_of(self, subject_id: UUID, first: date, last: date) -> list[DayMetrics]: ...
+
+    def active_people(self, first: date, last: date) -> int:
+        """Distinct people with at least one collected event on a day in [first, last]."""
+
+
+class UserDaysProjection(PagedProjection):
+    name = "user_days"
+
+    def __init__(self, store: AnalyticsStore, view: UserDaysView, *, page_size: int = 1000) -> None:
+        super().__init__(store, view, page_size=page_size)
+        self._days_view = view
+
+    def days_of(self, subject_id: UUID, first: date, last: date) -> list[DayMetrics]:
+        return self._days_view.days_of(subject_id, first, last)
+
+    def active_people(self, first: date, last: date) -> int:
+        return self._days_view.active_people(first, last)
+
+    def _apply_page(self, events: list[Any], position: int) -> None:
+        changes = UserDaysChanges()
+        for event in events:
+            if isinstance(event, Session.EventsTracked):
+                for tracked in event.events:
+                    _count(changes, event.subject_id, tracked)
+            elif isinstance(event, User.Erased):
+                changes.erased.add(event.subject_id)
+        self._days_view.apply(changes, position)
+
+
+def _count(changes: UserDaysChanges, subject: UUID, tracked: Any) -> None:
+    day = tracked.occurred_at.date()
+    event = tracked.event
+    changes.counts[(subject, day, "events")] += 1
+    metric = METRIC_OF.get(event.name)
+    if metric is not None:
+        changes.counts[(subject, day, metric)] += 1
+    if event.name == "wave_left":
+        changes.counts[(subject, day, "wave_seconds")] += event.properties.duration_seconds
+    elif event.name == "wave_feedback_submitted":
+        changes.counts[(subject, day, "feedback_rating_sum")] += event.properties.rating
+    elif event.name == "activation_mood_logged":
+        changes.moods.append((subject, day, event.properties.phase, event.properties.mood))

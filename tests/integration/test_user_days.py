@@ -1,0 +1,103 @@
+"""Per-person days on SQLite and PostgreSQL, against a plain count of the events that were sent."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from application.principals import Principal
+from application.user_days import METRIC_OF
+from entrypoints.bootstrap import Container
+from tests.fakes import consent, event
+
+SERVICE = Principal(subject="tests", role="service")
+
+
+def send(container: Container, *raw: bytes) -> None:
+    report = container.ingestion.ingest(list(raw), sent_at=None, principal=SERVICE)
+    assert report.accepted == len(raw), report
+
+
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)  # never in the future
+KINDS = {
+    "microact_created": {"microact_id": "m", "category": "kindness"},
+    "post_liked": {"post_id": "p"},
+    "wave_joined": {"wave_id": "w"},
+    "wave_left": {"wave_id": "w", "duration_seconds": 90},
+    "activation_completed": {"activation_id": "a", "duration_seconds": 600},
+    "wave_feedback_submitted": {"wave_id": "w", "rating": 4},
+}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    plan=st.lists(
+        st.tuples(st.sampled_from(sorted(KINDS)), st.integers(0, 20), st.integers(0, 2)), min_size=1, max_size=25
+    )
+)
+def test_each_persons_day_counts_what_they_did(container: Container, plan: list[tuple[str, int, int]]) -> None:
+    people = [uuid.uuid4() for _ in range(3)]
+    signed_up = NOW - timedelta(days=21)
+    expected: Counter[tuple[int, date, str]] = Counter()
+    for who, person in enumerate(people):
+        send(container, consent(person, analytics=True, at=signed_up))
+        expected[(who, signed_up.date(), "events")] += 1
+    for name, days_ago, who in plan:
+        at = NOW - timedelta(days=days_ago)
+        send(container, event(name, people[who], KINDS[name], at=at))
+        expected[(who, at.date(), "events")] += 1
+        if name in METRIC_OF:
+            expected[(who, at.date(), METRIC_OF[name])] += 1
+        if name == "wave_left":
+            expected[(who, at.date(), "wave_seconds")] += 90
+        if name == "wave_feedback_submitted":
+            expected[(who, at.date(), "feedback_rating_sum")] += 4
+    container.user_days.catch_up()
+
+    found: Counter[tuple[int, date, str]] = Counter()
+    for who, person in enumerate(people):
+        subject = container.keys.subject_for(person, create=False)
+        assert subject is not None
+        for day in container.user_days.days_of(subject, (NOW - timedelta(days=30)).date(), NOW.date()):
+            for metric, n in day.counts.items():
+                found[(who, day.day, metric)] += n
+    assert found == expected
+
+
+def test_active_people_counts_each_person_once_per_span(container: Container) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    send(container, consent(a, analytics=True, at=NOW - timedelta(days=10)), consent(b, analytics=True, at=NOW))
+    send(container, event("post_liked", a, {"post_id": "p"}, at=NOW - timedelta(days=3)))
+    send(container, event("post_liked", a, {"post_id": "q"}, at=NOW - timedelta(days=2)))
+    container.user_days.catch_up()
+    week = ((NOW - timedelta(days=6)).date(), NOW.date())
+    assert container.user_days.active_people(*week) == 2
+    assert container.user_days.active_people(NOW.date(), NOW.date()) == 1
+    assert container.user_days.active_people((NOW - timedelta(days=30)).date(), (NOW - timedelta(days=9)).date()) == 1
+
+
+def test_moods_are_kept_per_day_and_erasure_deletes_the_persons_days(container: Container) -> None:
+    person = uuid.uuid4()
+    container.ingestion.ingest(
+        [
+            consent(person, analytics=True, at=NOW),
+            event("activation_mood_logged", person, {"activation_id": "a", "phase": "start", "mood": 4}, at=NOW),
+            event("activation_mood_logged", person, {"activation_id": "a", "phase": "end", "mood": 8}, at=NOW),
+        ],
+        sent_at=None,
+        principal=SERVICE,
+    )
+    container.user_days.catch_up()
+    subject = container.keys.subject_for(person, create=False)
+    assert subject is not None
+    (day,) = container.user_days.days_of(subject, NOW.date(), NOW.date())
+    assert (day.moods_start, day.moods_end, day.counts["events"]) == ((4,), (8,), 3)
+    container.erasure.erase(person, requested_by="test")
+    container.user_days.catch_up()
+    assert container.user_days.days_of(subject, NOW.date(), NOW.date()) == []
+    container.user_days.rebuild()
+    assert container.user_days.days_of(subject, NOW.date(), NOW.date()) == []
