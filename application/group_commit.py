@@ -85,7 +85,8 @@ class GroupCommit:
                 for one in group:
                     self._write([one])
                 return
-            group[0][1].set_exception(error)
+            for _, future in group:  # every request of the group learns the write failed
+                future.set_exception(error)
             return
         self.groups_written += 1
         for (_, future), report in zip(group, reports, strict=True):

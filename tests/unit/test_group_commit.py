@@ -10,6 +10,7 @@ import pytest
 
 from application.group_commit import GroupCommit
 from application.ingestion import Ingestion, IngestReport, PreparedBatch
+from application.ports import StorageError
 from application.principals import Principal
 from application.store import AnalyticsStore
 from tests.fakes import FakeKeys, FixedClock, consent, feedback, in_memory_store
@@ -128,3 +129,26 @@ def test_a_request_with_only_rejected_events_is_written_for_their_quarantine(
     assert len(future.result(timeout=10).rejected) == 1
     writer.stop()
     assert store.recorder.max_notification_id() == 1
+
+
+def test_when_storage_fails_every_request_of_the_group_gets_the_error(
+    parts: tuple[AnalyticsStore, Ingestion, FixedClock],
+) -> None:
+    _, ingestion, clock = parts
+
+    def failing(batches: list[PreparedBatch]) -> list[IngestReport]:
+        raise StorageError("database unreachable")
+
+    ingestion.record = failing  # type: ignore[assignment,method-assign]
+    writer = GroupCommit(ingestion, max_wait=0.5)
+    futures = [
+        writer.submit(
+            ingestion.prepare([consent(uuid.uuid4(), analytics=True, at=clock.now())], sent_at=None, principal=SERVICE)
+        )
+        for _ in range(3)
+    ]
+    writer.start()
+    for future in futures:
+        with pytest.raises(StorageError, match="unreachable"):
+            future.result(timeout=10)
+    writer.stop()
