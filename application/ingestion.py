@@ -281,11 +281,15 @@ class Ingestion:
         if subject is None or not may_keep:
             subject = self._keys.orphan_subject()
         keep_bytes = may_keep or item.app_user_id is None
+        sender = batch.sender
+        # Under a key of its own, nothing may name a person: a 'user' token's subject is
+        # the app's user id, so it is kept only where erasure reaches it (the person's key).
+        sender_name = sender.subject if sender and (may_keep or sender.role == "service") else ""
         return QuarantinedEvent.keep(
             subject_id=subject,
             source=batch.source,
-            sender=batch.sender.subject if batch.sender else "",
-            sender_role=batch.sender.role if batch.sender else "",
+            sender=sender_name,
+            sender_role=sender.role if sender else "",
             received_at=batch.received_at,
             sent_at=batch.sent_at,
             reasons=item.errors,

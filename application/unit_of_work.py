@@ -3,10 +3,11 @@
 Between writes, aggregates that were saved stay in a :class:`StreamCache`, so
 the next event of a session needs no replay. The cache is owned by the
 process's single writer (see ``AnalyticsStore.write_lock``). Before each write,
-one query compares the cached versions of the streams it will touch with the
-store's, and drops any that another process has moved on (a consent changed
-elsewhere must count at once). A write that still races another process fails
-with IntegrityError; the cache is then cleared and the write retried.
+one query compares the cached versions of the write's ``Consent`` streams with
+the store's, and drops any that another process has moved on (a consent
+changed elsewhere must count at once, and causes no write conflict here).
+Other streams are appended to, so a stale one fails the save with
+IntegrityError; the cache is then cleared and the write retried.
 """
 
 from __future__ import annotations
