@@ -95,6 +95,18 @@ class _SharedSql:
         )
         return int(found[0][0])
 
+    def day_totals(self, day: date) -> dict[str, int]:
+        rows = self._rows("SELECT metric, sum(n) FROM {p}user_day_counts WHERE day = ? GROUP BY metric", (day,))
+        return {metric: int(total) for metric, total in rows}
+
+    def new_people(self, day: date) -> int:
+        rows = self._rows(
+            "SELECT count(*) FROM (SELECT subject_id FROM {p}user_day_counts WHERE metric = 'events'"
+            " GROUP BY subject_id HAVING min(day) = ?) AS first_days",
+            (day,),
+        )
+        return int(rows[0][0])
+
 
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)

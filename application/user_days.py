@@ -62,6 +62,12 @@ class UserDaysView(TrackedView, Protocol):
     def active_people(self, first: date, last: date) -> int:
         """Distinct people with at least one collected event on a day in [first, last]."""
 
+    def day_totals(self, day: date) -> dict[str, int]:
+        """Each metric summed over everyone, for one day."""
+
+    def new_people(self, day: date) -> int:
+        """People whose first day with a collected event is ``day``."""
+
 
 class UserDaysProjection(PagedProjection):
     name = "user_days"
@@ -75,6 +81,12 @@ class UserDaysProjection(PagedProjection):
 
     def active_people(self, first: date, last: date) -> int:
         return self._days_view.active_people(first, last)
+
+    def day_totals(self, day: date) -> dict[str, int]:
+        return self._days_view.day_totals(day)
+
+    def new_people(self, day: date) -> int:
+        return self._days_view.new_people(day)
 
     def _apply_page(self, events: list[Any], position: int) -> None:
         changes = UserDaysChanges()

@@ -22,6 +22,7 @@ from application.erasure import Erasure
 from application.group_commit import GroupCommit
 from application.history import History
 from application.ingestion import Ingestion
+from application.jobs import CloseDay, Jobs
 from application.live_activity import LiveActivityProjection
 from application.ports import Clock
 from application.projections import DailyCountsProjection, PagedProjection
@@ -51,6 +52,7 @@ class Container:
     live_activity: LiveActivityProjection
     user_days_view: SqliteUserDays | PostgresUserDays
     user_days: UserDaysProjection
+    jobs: Jobs
     clock: Clock
     geo: MaxmindGeoLookup | NoGeoLookup
     write_keys: WriteKeys
@@ -83,6 +85,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     view = build_daily_counts(settings.database)
     live_view = build_live_activity(settings.database)
     days_view = build_user_days(settings.database)
+    user_days = UserDaysProjection(store, days_view)
     geo = build_geo_lookup(settings.geoip_database)
     ingestion = Ingestion(
         store, keys, the_clock, session_timeout=timedelta(minutes=settings.session_timeout_minutes), geo=geo
@@ -102,7 +105,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         live_activity_view=live_view,
         live_activity=LiveActivityProjection(store, live_view, daily_counts=view),
         user_days_view=days_view,
-        user_days=UserDaysProjection(store, days_view),
+        user_days=user_days,
+        jobs=Jobs(store, [CloseDay(store, user_days)], the_clock),
         clock=the_clock,
         geo=geo,
         write_keys=WriteKeys(settings.write_keys),

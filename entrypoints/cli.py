@@ -8,16 +8,19 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import msgspec
 import structlog
 
 from application.erasure import UnknownUser
+from application.jobs import UnknownJob
+from application.ports import StorageError
 from application.principals import Principal
 from application.projections import PagedProjection
 from application.quarantine import QuarantineNotFound
+from domain.errors import SubjectErased
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, SettingsError, load_settings
@@ -45,8 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "project": _project,
         "quarantine": _quarantine,
         "projections": _projections,
+        "jobs": _jobs,
     }[args.command]
-    return handler(settings, args)
+    try:
+        return handler(settings, args)
+    except StorageError as e:
+        # A database or file named by a setting cannot be used (unreachable, wrong master key, bad .mmdb).
+        print(f"addvalue: {e}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,6 +97,13 @@ def _parser() -> argparse.ArgumentParser:
         pick = chosen.add_mutually_exclusive_group(required=True)
         pick.add_argument("name", nargs="?")
         pick.add_argument("--all", action="store_true")
+    jobs = commands.add_parser("jobs", help="batch jobs: list them, run one for a period, show past runs")
+    job_actions = jobs.add_subparsers(dest="action", required=True)
+    job_actions.add_parser("list", help="each job, its schedule (cron, UTC) and what it does")
+    run = job_actions.add_parser("run", help="run a job now for a period (default: the one its schedule would)")
+    run.add_argument("name")
+    run.add_argument("--date", type=date.fromisoformat, help="the period, YYYY-MM-DD")
+    job_actions.add_parser("history", help="every recorded run: period, status, rows, seconds")
     project = commands.add_parser("project", help="bring the read models up to date, or rebuild them")
     project.add_argument("--rebuild", action="store_true", help="clear and replay the whole history")
     project.add_argument(
@@ -223,7 +239,7 @@ def _quarantine(settings: Settings, args: argparse.Namespace) -> int:
             failed += len(report.rejected)
         print(f"replayed {len(targets)}, still rejected {failed}", file=sys.stderr)
         return 0 if failed == 0 else 1
-    except QuarantineNotFound as e:
+    except (QuarantineNotFound, SubjectErased) as e:
         print(f"addvalue quarantine: {e}", file=sys.stderr)
         return 1
     finally:
@@ -258,6 +274,27 @@ def _follow_projections(container: Container) -> int:
         scheduler.stop()
         container.close()
     return 0
+
+
+def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    container = bootstrap(settings)
+    try:
+        if args.action == "list":
+            for job in container.jobs.all():
+                _print_json({"name": job.name, "schedule": job.schedule, "description": job.description})
+            return 0
+        if args.action == "history":
+            for report in container.jobs.history():
+                _print_json(report)
+            return 0
+        report = container.jobs.run(args.name, args.date)
+        _print_json(report)
+        return 0 if report.status == "succeeded" else 1
+    except UnknownJob as e:
+        print(f"addvalue jobs: {e}", file=sys.stderr)
+        return 2
+    finally:
+        container.close()
 
 
 def _project(settings: Settings, args: argparse.Namespace) -> int:

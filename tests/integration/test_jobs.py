@@ -1,0 +1,73 @@
+"""Batch jobs on SQLite and PostgreSQL: close-day freezes totals, reruns are idempotent, runs are recorded."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from application.jobs import UnknownJob
+from application.principals import Principal
+from domain.platform import PlatformDay
+from entrypoints.bootstrap import Container
+from tests.fakes import consent, event
+
+SERVICE = Principal(subject="tests", role="service")
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+YESTERDAY = NOW - timedelta(days=1)
+
+
+def send(container: Container, *raw: bytes) -> None:
+    report = container.ingestion.ingest(list(raw), sent_at=None, principal=SERVICE)
+    assert report.accepted == len(raw), report
+
+
+def totals(container: Container) -> dict[str, int]:
+    day: PlatformDay = container.store.repository.get(PlatformDay.create_id(YESTERDAY.date()))
+    return day.totals
+
+
+def test_close_day_freezes_the_days_totals_and_erasure_does_not_change_them(container: Container) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    send(container, consent(a, analytics=True, at=YESTERDAY), event("post_liked", a, {"post_id": "p"}, at=YESTERDAY))
+    send(container, consent(b, analytics=True, at=YESTERDAY - timedelta(days=3)))
+    send(container, event("post_liked", b, {"post_id": "q"}, at=YESTERDAY))
+
+    report = container.jobs.run("close-day", YESTERDAY.date())
+    assert (report.status, report.rows) == ("succeeded", 1)
+    closed = totals(container)
+    assert closed["daily_active_people"] == 2
+    assert closed["new_people"] == 1  # b was first active three days earlier
+    assert closed["likes_given"] == 2
+
+    container.erasure.erase(a, requested_by="test")
+    container.user_days.rebuild()
+    assert totals(container) == closed  # the closed day is a record, not a recount
+    assert container.user_days.active_people(YESTERDAY.date(), YESTERDAY.date()) == 1  # while per-person rows went
+
+
+def test_running_twice_is_idempotent_and_a_late_event_recloses_the_day(container: Container) -> None:
+    a = uuid.uuid4()
+    send(container, consent(a, analytics=True, at=YESTERDAY))
+    assert container.jobs.run("close-day", YESTERDAY.date()).rows == 1
+    assert container.jobs.run("close-day", YESTERDAY.date()).rows == 0
+    send(container, event("microact_created", a, {"microact_id": "m", "category": "c"}, at=YESTERDAY))  # late
+    assert container.jobs.run("close-day", YESTERDAY.date()).rows == 1
+    assert totals(container)["microacts_created"] == 1
+    history = [r for r in container.jobs.history() if r.period == YESTERDAY.date().isoformat()]
+    assert [(r.status, r.rows) for r in history] == [("succeeded", 1), ("succeeded", 0), ("succeeded", 1)]
+
+
+def test_a_failed_run_is_recorded_and_visible(container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(period: object) -> int:
+        raise RuntimeError("the disk is full")
+
+    (close_day,) = container.jobs.all()
+    monkeypatch.setattr(close_day, "run", broken)
+    report = container.jobs.run("close-day", YESTERDAY.date())
+    assert report.status == "failed"
+    assert report.error == "RuntimeError: the disk is full"
+    assert any(r.status == "failed" and r.error for r in container.jobs.history())
+    with pytest.raises(UnknownJob, match="close-day"):
+        container.jobs.run("no-such-job")
