@@ -135,6 +135,7 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         list(container.projections.values()),
         catch_up_every=container.settings.projection_interval_seconds,
         rebuild_every=container.settings.rebuild_interval_hours * 3600,
+        jobs=container.jobs,
     )
     return Litestar(
         route_handlers=[ingest_events, health, ready, segment_router(container, guard)],

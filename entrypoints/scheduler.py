@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import msgspec
 import structlog
+from croniter import croniter
 
+from application.jobs import Jobs
 from application.projections import PagedProjection
 
 __all__ = ["ProjectionScheduler"]
@@ -24,8 +27,21 @@ log = structlog.get_logger(__name__)
 class ProjectionScheduler:
     """Runs every projection: catch-up every few seconds, a full rebuild on a longer schedule."""
 
-    def __init__(self, projections: Sequence[PagedProjection], *, catch_up_every: float, rebuild_every: float) -> None:
+    def __init__(
+        self,
+        projections: Sequence[PagedProjection],
+        *,
+        catch_up_every: float,
+        rebuild_every: float,
+        jobs: Jobs | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._projections = list(projections)
+        self._jobs = jobs
+        self._clock = clock
+        # Each job's next run, from its cron schedule (UTC); runs missed while stopped are not made up.
+        now = clock()
+        self._next_runs = {job.name: _next(job.schedule, now) for job in (jobs.all() if jobs else [])}
         self._catch_up_every = catch_up_every
         self._rebuild_every = rebuild_every
         self._stop = threading.Event()
@@ -46,7 +62,21 @@ class ProjectionScheduler:
                 self._run_one(projection, rebuild=rebuilding)
             if rebuilding:
                 next_rebuild = time.monotonic() + self._rebuild_every
+            self.run_due_jobs()
             self._stop.wait(self._catch_up_every)
+
+    def run_due_jobs(self) -> list[str]:
+        """Run every job whose scheduled time has come; the names of those run."""
+        if self._jobs is None:
+            return []
+        now, ran = self._clock(), []
+        for job in self._jobs.all():
+            if self._next_runs[job.name] <= now:
+                report = self._jobs.run(job.name, job.period_for(self._next_runs[job.name].date()))
+                log.info("job.ran", **msgspec.structs.asdict(report))
+                self._next_runs[job.name] = _next(job.schedule, now)
+                ran.append(job.name)
+        return ran
 
     @staticmethod
     def _run_one(projection: PagedProjection, *, rebuild: bool) -> None:
@@ -60,3 +90,8 @@ class ProjectionScheduler:
                     log.debug("projection.caught_up", view=projection.name, processed=result.processed)
         except Exception:  # a failed run is logged and retried, never fatal to the service
             log.exception("projection.failed", view=projection.name)
+
+
+def _next(schedule: str, after: datetime) -> datetime:
+    nxt: datetime = croniter(schedule, after).get_next(datetime)
+    return nxt
