@@ -20,7 +20,7 @@ from eventsourcing.utils import get_topic
 from application.ports import Clock
 from application.store import AnalyticsStore
 from application.user_days import UserDaysProjection
-from domain.platform import JobRun, PlatformDay
+from domain.platform import FINAL_AFTER, JobRun, PlatformDay
 
 __all__ = ["CloseDay", "Job", "JobReport", "Jobs", "UnknownJob"]
 
@@ -61,14 +61,17 @@ class CloseDay:
     schedule = "0 2 * * *"
     description = "freeze the previous UTC day's platform totals (DAU, WAU, MAU, new people, activity)"
 
-    def __init__(self, store: AnalyticsStore, user_days: UserDaysProjection) -> None:
+    def __init__(self, store: AnalyticsStore, user_days: UserDaysProjection, clock: Clock) -> None:
         self._store = store
         self._user_days = user_days
+        self._clock = clock
 
     def period_for(self, run_at: date) -> date:
         return run_at - timedelta(days=1)
 
     def run(self, period: date) -> int:
+        if self._clock.now().date() >= period + FINAL_AFTER:
+            return 0  # final: no event can arrive for it any more, and nothing recounts it
         self._user_days.catch_up()  # the day's events, up to now
         totals = self._user_days.day_totals(period)
         totals["daily_active_people"] = self._user_days.active_people(period, period)

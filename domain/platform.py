@@ -8,16 +8,18 @@ replays these records instead of recounting people who are gone.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Final
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-__all__ = ["PLATFORM_SUBJECT", "JobRun", "PlatformDay"]
+__all__ = ["FINAL_AFTER", "PLATFORM_SUBJECT", "JobRun", "PlatformDay"]
 
 # Events of non-personal streams still name a subject (the mapper's header); this one is no one.
 PLATFORM_SUBJECT: Final = UUID(int=0)
+# A day is final once no event may arrive for it any more (the catalog's 30 days, after correction).
+FINAL_AFTER: Final = timedelta(days=31)
 _DAY_NAMESPACE: Final = UUID("5d1e4a0c-2b7e-4c1a-9f3e-7a6b5c4d3e2f")
 _JOB_NAMESPACE: Final = UUID("a3c2e1f0-9b8a-4d7c-8e6f-5a4b3c2d1e0f")
 
@@ -55,11 +57,17 @@ class PlatformDay(Aggregate):
         self.totals = dict(totals)
         self.closures = 1
 
-    def reclose(self, totals: dict[str, int]) -> bool:
-        """Record new totals if they differ; False when nothing changed (a rerun is idempotent)."""
-        if totals == self.totals:
+    def reclose(self, recounted: dict[str, int]) -> bool:
+        """Keep, for each total, the larger of the recorded and the recounted value.
+
+        Late events can only raise a count; only an erasure lowers one, and a
+        closed day must not change when someone is erased (docs/metrics.md,
+        rule 4). False when nothing changed: a rerun is idempotent.
+        """
+        merged = {k: max(self.totals.get(k, 0), recounted.get(k, 0)) for k in self.totals.keys() | recounted.keys()}
+        if merged == self.totals:
             return False
-        self.trigger_event(self.Reclosed, subject_id=PLATFORM_SUBJECT, totals=totals)
+        self.trigger_event(self.Reclosed, subject_id=PLATFORM_SUBJECT, totals=merged)
         return True
 
 

@@ -106,7 +106,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         live_activity=LiveActivityProjection(store, live_view, daily_counts=view),
         user_days_view=days_view,
         user_days=user_days,
-        jobs=Jobs(store, [CloseDay(store, user_days)], the_clock),
+        jobs=Jobs(store, [CloseDay(store, user_days, the_clock)], the_clock),
         clock=the_clock,
         geo=geo,
         write_keys=WriteKeys(settings.write_keys),

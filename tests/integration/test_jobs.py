@@ -71,3 +71,21 @@ def test_a_failed_run_is_recorded_and_visible(container: Container, monkeypatch:
     assert any(r.status == "failed" and r.error for r in container.jobs.history())
     with pytest.raises(UnknownJob, match="close-day"):
         container.jobs.run("no-such-job")
+
+
+def test_a_rerun_after_an_erasure_keeps_the_closed_totals(container: Container) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    send(container, consent(a, analytics=True, at=YESTERDAY), consent(b, analytics=True, at=YESTERDAY))
+    container.jobs.run("close-day", YESTERDAY.date())
+    closed = totals(container)
+    container.erasure.erase(a, requested_by="test")
+    container.user_days.catch_up()
+    assert container.jobs.run("close-day", YESTERDAY.date()).rows == 0
+    assert totals(container) == closed
+
+
+def test_a_final_day_is_not_reclosed(container: Container) -> None:
+    long_ago = (NOW - timedelta(days=40)).date()
+    assert container.jobs.run("close-day", long_ago).rows == 0
+    with pytest.raises(Exception, match="not found"):
+        container.store.repository.get(PlatformDay.create_id(long_ago))
