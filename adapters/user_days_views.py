@@ -27,6 +27,11 @@ _TABLES: Final = (
     "CREATE INDEX IF NOT EXISTS user_day_moods_by_subject ON {p}user_day_moods (subject_id, day)",
 )
 _NAMES: Final = ("user_day_counts", "user_day_moods")
+# Written by the daily-indices job, not by the projection: a rebuild keeps them; an erasure does not.
+_INDICES_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS {p}user_day_indices (subject_id {uuid} NOT NULL, day {date} NOT NULL,"
+    " result TEXT NOT NULL, PRIMARY KEY (subject_id, day))"
+)
 
 
 class _SharedSql:
@@ -59,7 +64,7 @@ class _SharedSql:
                 self._q("INSERT INTO {p}user_day_moods VALUES (?, ?, ?, ?)"),
                 [(self._v(s), self._v(d), phase, mood) for s, d, phase, mood in changes.moods],
             )
-        for name in _NAMES:
+        for name in (*_NAMES, "user_day_indices"):
             for subject in changes.erased:
                 cursor.execute(self._q(f"DELETE FROM {{p}}{name} WHERE subject_id = ?"), (self._v(subject),))
 
@@ -95,6 +100,27 @@ class _SharedSql:
         )
         return int(found[0][0])
 
+    def people_active(self, first: date, last: date) -> list[UUID]:
+        rows = self._rows(
+            "SELECT DISTINCT subject_id FROM {p}user_day_counts WHERE metric = 'events' AND day >= ? AND day <= ?",
+            (first, last),
+        )
+        return sorted(UUID(str(r[0])) for r in rows)
+
+    def put_indices(self, day: date, results: dict[UUID, bytes]) -> None:
+        with self._cursor(commit=True) as cursor:
+            cursor.executemany(
+                self._q(
+                    "INSERT INTO {p}user_day_indices VALUES (?, ?, ?) ON CONFLICT (subject_id, day)"
+                    " DO UPDATE SET result = excluded.result"
+                ),
+                [(self._v(s), self._v(day), r.decode()) for s, r in sorted(results.items())],
+            )
+
+    def indices_of(self, subject_id: UUID, day: date) -> bytes | None:
+        rows = self._rows("SELECT result FROM {p}user_day_indices WHERE subject_id = ? AND day = ?", (subject_id, day))
+        return rows[0][0].encode() if rows else None
+
     def day_totals(self, day: date) -> dict[str, int]:
         rows = self._rows("SELECT metric, sum(n) FROM {p}user_day_counts WHERE day = ? GROUP BY metric", (day,))
         return {metric: int(total) for metric, total in rows}
@@ -114,7 +140,7 @@ def _day(value: Any) -> date:
 
 class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
-        tables = [t.format(p="", uuid="TEXT", date="TEXT") for t in _TABLES]
+        tables = [t.format(p="", uuid="TEXT", date="TEXT") for t in (*_TABLES, _INDICES_TABLE)]
         return [*super().construct_create_table_statements(), *tables]
 
     def _v(self, value: Any) -> Any:
@@ -149,7 +175,7 @@ class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
         self.prefix = f'"{datastore.schema}".'
         self._tracking_table = f'"{datastore.schema}"."{tracking_table_name}"'
-        for table in _TABLES:
+        for table in (*_TABLES, _INDICES_TABLE):
             statement = table.format(p=self.prefix, uuid="uuid", date="date")
             self.sql_create_statements.append(SQL(statement).format())
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Protocol
+from uuid import UUID
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError
@@ -19,10 +20,20 @@ from eventsourcing.utils import get_topic
 
 from application.ports import Clock
 from application.store import AnalyticsStore
-from application.user_days import UserDaysProjection
+from application.user_days import DayMetrics, UserDaysProjection
+from domain.indices import (
+    DEFAULT_WEIGHTS,
+    WINDOW_DAYS,
+    AddValueIndex,
+    FlourishIndex,
+    IndexWeights,
+    UserDay,
+    add_value,
+    flourish,
+)
 from domain.platform import FINAL_AFTER, JobRun, PlatformDay
 
-__all__ = ["CloseDay", "Job", "JobReport", "Jobs", "UnknownJob"]
+__all__ = ["CloseDay", "DailyIndices", "Job", "JobReport", "Jobs", "PersonIndices", "UnknownJob"]
 
 
 class UnknownJob(Exception):
@@ -151,3 +162,54 @@ class Jobs:
                 run = JobRun.start(job, period.isoformat())
             run.record(started_at=started_at, seconds=seconds, rows=rows, error=error)
             self._store.save(run)
+
+
+class PersonIndices(msgspec.Struct, frozen=True, kw_only=True):
+    """One person's indices for one day, with the weights used, so a value can be recomputed."""
+
+    flourish: FlourishIndex
+    add_value: AddValueIndex
+    weights: IndexWeights
+
+
+class DailyIndices:
+    """Daily, 02:30 UTC, for the day before: each active person's Flourish and Add-Value Index.
+
+    Everyone with activity in the 28 days ending on the day gets a row, kept
+    with its formula version and weights (docs/metrics.md). Rows are per
+    subject and go when the person is erased; a rerun replaces the day's rows.
+    """
+
+    name = "daily-indices"
+    schedule = "30 2 * * *"
+    description = "each person's Flourish and Add-Value Index for the previous UTC day"
+
+    def __init__(self, user_days: UserDaysProjection, weights: IndexWeights = DEFAULT_WEIGHTS) -> None:
+        self._user_days = user_days
+        self._weights = weights
+
+    def period_for(self, run_at: date) -> date:
+        return run_at - timedelta(days=1)
+
+    def run(self, period: date) -> int:
+        self._user_days.catch_up()
+        first = period - timedelta(days=WINDOW_DAYS - 1)
+        results: dict[UUID, bytes] = {}
+        for subject in self._user_days.view.people_active(first, period):
+            window = [_user_day(d) for d in self._user_days.days_of(subject, first, period)]
+            computed = PersonIndices(
+                flourish=flourish(window, period, self._weights),
+                add_value=add_value(window, period, self._weights),
+                weights=self._weights,
+            )
+            results[subject] = msgspec.json.encode(computed)
+        self._user_days.view.put_indices(period, results)
+        return len(results)
+
+    def of(self, subject_id: UUID, day: date) -> PersonIndices | None:
+        found = self._user_days.view.indices_of(subject_id, day)
+        return None if found is None else msgspec.json.decode(found, type=PersonIndices)
+
+
+def _user_day(metrics: DayMetrics) -> UserDay:
+    return UserDay(day=metrics.day, moods_start=metrics.moods_start, moods_end=metrics.moods_end, **metrics.counts)

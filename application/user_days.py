@@ -62,6 +62,14 @@ class UserDaysView(TrackedView, Protocol):
     def active_people(self, first: date, last: date) -> int:
         """Distinct people with at least one collected event on a day in [first, last]."""
 
+    def people_active(self, first: date, last: date) -> list[UUID]:
+        """The subjects with a collected event on a day in [first, last]."""
+
+    def put_indices(self, day: date, results: dict[UUID, bytes]) -> None:
+        """Store each subject's encoded index results for ``day`` (replacing earlier ones)."""
+
+    def indices_of(self, subject_id: UUID, day: date) -> bytes | None: ...
+
     def day_totals(self, day: date) -> dict[str, int]:
         """Each metric summed over everyone, for one day."""
 
@@ -84,6 +92,10 @@ class UserDaysProjection(PagedProjection):
 
     def day_totals(self, day: date) -> dict[str, int]:
         return self._days_view.day_totals(day)
+
+    @property
+    def view(self) -> UserDaysView:
+        return self._days_view
 
     def new_people(self, day: date) -> int:
         return self._days_view.new_people(day)

@@ -22,7 +22,7 @@ from application.erasure import Erasure
 from application.group_commit import GroupCommit
 from application.history import History
 from application.ingestion import Ingestion
-from application.jobs import CloseDay, Jobs
+from application.jobs import CloseDay, DailyIndices, Jobs
 from application.live_activity import LiveActivityProjection
 from application.ports import Clock
 from application.projections import DailyCountsProjection, PagedProjection
@@ -106,7 +106,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         live_activity=LiveActivityProjection(store, live_view, daily_counts=view),
         user_days_view=days_view,
         user_days=user_days,
-        jobs=Jobs(store, [CloseDay(store, user_days, the_clock)], the_clock),
+        jobs=Jobs(store, [CloseDay(store, user_days, the_clock), DailyIndices(user_days)], the_clock),
         clock=the_clock,
         geo=geo,
         write_keys=WriteKeys(settings.write_keys),

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from application.jobs import UnknownJob
+from application.jobs import DailyIndices, UnknownJob
 from application.principals import Principal
+from domain.indices import FORMULA_VERSION
 from domain.platform import PlatformDay
 from entrypoints.bootstrap import Container
 from tests.fakes import consent, event
@@ -63,7 +64,7 @@ def test_a_failed_run_is_recorded_and_visible(container: Container, monkeypatch:
     def broken(period: object) -> int:
         raise RuntimeError("the disk is full")
 
-    (close_day,) = container.jobs.all()
+    close_day = next(job for job in container.jobs.all() if job.name == "close-day")
     monkeypatch.setattr(close_day, "run", broken)
     report = container.jobs.run("close-day", YESTERDAY.date())
     assert report.status == "failed"
@@ -89,3 +90,33 @@ def test_a_final_day_is_not_reclosed(container: Container) -> None:
     assert container.jobs.run("close-day", long_ago).rows == 0
     with pytest.raises(Exception, match="not found"):
         container.store.repository.get(PlatformDay.create_id(long_ago))
+
+
+def test_daily_indices_give_each_active_person_their_scores_and_erasure_removes_them(container: Container) -> None:
+    active, idle = uuid.uuid4(), uuid.uuid4()
+    send(container, consent(active, analytics=True, at=YESTERDAY), consent(idle, analytics=True, at=YESTERDAY))
+    send(
+        container,
+        event("activation_mood_logged", active, {"activation_id": "a", "phase": "start", "mood": 5}, at=YESTERDAY),
+        event("activation_mood_logged", active, {"activation_id": "a", "phase": "end", "mood": 7}, at=YESTERDAY),
+        event("microact_shared", active, {"microact_id": "m", "audience": "community"}, at=YESTERDAY),
+    )
+    report = container.jobs.run("daily-indices", YESTERDAY.date())
+    assert (report.status, report.rows) == ("succeeded", 2)
+    indices = next(job for job in container.jobs.all() if isinstance(job, DailyIndices))
+    subject = container.keys.subject_for(active, create=False)
+    idle_subject = container.keys.subject_for(idle, create=False)
+    assert subject is not None
+    assert idle_subject is not None
+    mine, theirs = indices.of(subject, YESTERDAY.date()), indices.of(idle_subject, YESTERDAY.date())
+    assert mine is not None
+    assert theirs is not None
+    assert mine.flourish.formula_version == FORMULA_VERSION
+    assert mine.flourish.mood_score > 0
+    assert mine.add_value.sharing_score > theirs.add_value.sharing_score == 0
+    assert container.jobs.run("daily-indices", YESTERDAY.date()).rows == 2
+    assert indices.of(subject, YESTERDAY.date()) == mine  # a rerun gives the same rows
+
+    container.erasure.erase(active, requested_by="test")
+    container.user_days.catch_up()
+    assert indices.of(subject, YESTERDAY.date()) is None
