@@ -18,6 +18,7 @@ from adapters.persistence import build_key_store, event_store_env, ping, prepare
 from adapters.tokens import JwtTokens
 from adapters.user_days_views import PostgresUserDays, SqliteUserDays, build_user_days
 from adapters.views import PostgresDailyCounts, SqliteDailyCounts, build_daily_counts
+from adapters.wakeups import PostgresWakeups
 from application.erasure import Erasure
 from application.group_commit import GroupCommit
 from application.history import History
@@ -53,6 +54,7 @@ class Container:
     user_days_view: SqliteUserDays | PostgresUserDays
     user_days: UserDaysProjection
     jobs: Jobs
+    wakeups: PostgresWakeups | None
     clock: Clock
     geo: MaxmindGeoLookup | NoGeoLookup
     write_keys: WriteKeys
@@ -73,6 +75,8 @@ class Container:
         self.daily_counts_view.datastore.close()
         self.live_activity_view.datastore.close()
         self.user_days_view.datastore.close()
+        if self.wakeups is not None:
+            self.wakeups.close()
         if isinstance(self.keys, PostgresKeyStore):
             self.keys.close()
 
@@ -106,6 +110,9 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         live_activity=LiveActivityProjection(store, live_view, daily_counts=view),
         user_days_view=days_view,
         user_days=user_days,
+        wakeups=PostgresWakeups(settings.database.url, "addvalue_events")
+        if settings.database.kind == "postgresql"
+        else None,
         jobs=Jobs(store, [CloseDay(store, user_days, the_clock), DailyIndices(user_days)], the_clock),
         clock=the_clock,
         geo=geo,

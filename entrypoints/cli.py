@@ -266,6 +266,7 @@ def _follow_projections(container: Container) -> int:
         catch_up_every=container.settings.projection_interval_seconds,
         rebuild_every=container.settings.rebuild_interval_hours * 3600,
         jobs=container.jobs,
+        wakeups=container.wakeups,
     )
     scheduler.start()
     log.info("projections.following", interval_seconds=container.settings.projection_interval_seconds)

@@ -136,6 +136,7 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         catch_up_every=container.settings.projection_interval_seconds,
         rebuild_every=container.settings.rebuild_interval_hours * 3600,
         jobs=container.jobs,
+        wakeups=container.wakeups,
     )
     return Litestar(
         route_handlers=[ingest_events, health, ready, segment_router(container, guard)],

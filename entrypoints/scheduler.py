@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 import msgspec
 import structlog
@@ -24,6 +25,10 @@ __all__ = ["ProjectionScheduler"]
 log = structlog.get_logger(__name__)
 
 
+class Wakeups(Protocol):
+    def wait(self, timeout: float) -> bool: ...
+
+
 class ProjectionScheduler:
     """Runs every projection: catch-up every few seconds, a full rebuild on a longer schedule."""
 
@@ -35,7 +40,9 @@ class ProjectionScheduler:
         rebuild_every: float,
         jobs: Jobs | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wakeups: Wakeups | None = None,
     ) -> None:
+        self._wakeups = wakeups
         self._projections = list(projections)
         self._jobs = jobs
         self._clock = clock
@@ -63,7 +70,18 @@ class ProjectionScheduler:
             if rebuilding:
                 next_rebuild = time.monotonic() + self._rebuild_every
             self.run_due_jobs()
+            self._pause()
+
+    def _pause(self) -> None:
+        """Until events are committed (where the database says so), the interval passes, or stop()."""
+        if self._wakeups is None:
             self._stop.wait(self._catch_up_every)
+            return
+        deadline = time.monotonic() + self._catch_up_every
+        # In slices of at most a second, so that stop() is not kept waiting.
+        while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self._wakeups.wait(min(left, 1.0)):
+                return
 
     def run_due_jobs(self) -> list[str]:
         """Run every job whose scheduled time has come; the names of those run."""
