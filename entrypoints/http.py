@@ -137,6 +137,7 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         rebuild_every=container.settings.rebuild_interval_hours * 3600,
         jobs=container.jobs,
         wakeups=container.wakeups,
+        store=container.store,
     )
     return Litestar(
         route_handlers=[ingest_events, health, ready, segment_router(container, guard)],

@@ -18,7 +18,8 @@ import structlog
 from croniter import croniter
 
 from application.jobs import Jobs
-from application.projections import PagedProjection
+from application.projections import PagedProjection, catch_up_together
+from application.store import AnalyticsStore
 
 __all__ = ["ProjectionScheduler"]
 
@@ -41,8 +42,10 @@ class ProjectionScheduler:
         jobs: Jobs | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         wakeups: Wakeups | None = None,
+        store: AnalyticsStore | None = None,
     ) -> None:
         self._wakeups = wakeups
+        self._store = store
         self._projections = list(projections)
         self._jobs = jobs
         self._clock = clock
@@ -65,8 +68,9 @@ class ProjectionScheduler:
         next_rebuild = time.monotonic() + self._rebuild_every
         while not self._stop.is_set():
             rebuilding = time.monotonic() >= next_rebuild
-            for projection in self._projections:
-                self._run_one(projection, rebuild=rebuilding)
+            if rebuilding or self._store is None or not self._caught_up_together():
+                for projection in self._projections:
+                    self._run_one(projection, rebuild=rebuilding)
             if rebuilding:
                 next_rebuild = time.monotonic() + self._rebuild_every
             self.run_due_jobs()
@@ -95,6 +99,18 @@ class ProjectionScheduler:
                 self._next_runs[job.name] = _next(job.schedule, now)
                 ran.append(job.name)
         return ran
+
+    def _caught_up_together(self) -> bool:
+        """One pass for all projections (the log read and decrypted once); False if it failed."""
+        assert self._store is not None
+        try:
+            result = catch_up_together(self._store, self._projections)
+        except Exception:  # each projection is then tried on its own, so one broken view holds up no other
+            log.exception("projection.failed", view="all")
+            return False
+        if result.processed:
+            log.debug("projection.caught_up", view="all", processed=result.processed)
+        return True
 
     @staticmethod
     def _run_one(projection: PagedProjection, *, rebuild: bool) -> None:
