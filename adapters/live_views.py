@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
@@ -16,8 +16,8 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
-from adapters.persistence import Database, event_store_env
-from adapters.views import UPSTREAM, factory_for
+from adapters.persistence import Database
+from adapters.views import UPSTREAM, build_view
 from application.live_activity import LiveChanges, LiveSnapshot
 
 __all__ = ["PostgresLiveActivity", "SqliteLiveActivity", "build_live_activity"]
@@ -180,11 +180,4 @@ class PostgresLiveActivity(PostgresTrackingRecorder):
 
 
 def build_live_activity(db: Database) -> SqliteLiveActivity | PostgresLiveActivity:
-    """Its own tracking row: a separate file on SQLite, prefixed tables on PostgreSQL."""
-    env = event_store_env(db)
-    env.pop("APPLICATION_RECORDER_TOPIC")
-    if db.kind == "sqlite":
-        env["SQLITE_DBNAME"] = str(db.sibling("live"))
-        return cast(SqliteLiveActivity, factory_for(env, "live_activity").tracking_recorder(SqliteLiveActivity))
-    env["POSTGRES_POOL_SIZE"] = "2"
-    return cast(PostgresLiveActivity, factory_for(env, "live_activity").tracking_recorder(PostgresLiveActivity))
+    return build_view(db, "live_activity", "live", SqliteLiveActivity, PostgresLiveActivity)

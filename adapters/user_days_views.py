@@ -13,8 +13,8 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
-from adapters.persistence import Database, event_store_env
-from adapters.views import UPSTREAM, factory_for
+from adapters.persistence import Database
+from adapters.views import UPSTREAM, build_view
 from application.user_days import DayMetrics, UserDaysChanges
 
 __all__ = ["PostgresUserDays", "SqliteUserDays", "build_user_days"]
@@ -201,10 +201,4 @@ class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
 
 
 def build_user_days(db: Database) -> SqliteUserDays | PostgresUserDays:
-    env = event_store_env(db)
-    env.pop("APPLICATION_RECORDER_TOPIC")
-    if db.kind == "sqlite":
-        env["SQLITE_DBNAME"] = str(db.sibling("user_days"))
-        return cast(SqliteUserDays, factory_for(env, "user_days").tracking_recorder(SqliteUserDays))
-    env["POSTGRES_POOL_SIZE"] = "2"
-    return cast(PostgresUserDays, factory_for(env, "user_days").tracking_recorder(PostgresUserDays))
+    return build_view(db, "user_days", "user_days", SqliteUserDays, PostgresUserDays)

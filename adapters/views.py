@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Any, Final, cast
+from typing import Any, Final, TypeVar, cast
 
 from eventsourcing.persistence import InfrastructureFactory, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
@@ -20,9 +20,11 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.persistence import Database, event_store_env
 
-__all__ = ["PostgresDailyCounts", "SqliteDailyCounts", "build_daily_counts", "factory_for"]
+__all__ = ["PostgresDailyCounts", "SqliteDailyCounts", "build_daily_counts", "build_view", "factory_for"]
 
-UPSTREAM: Final = "AddValue"  # the event store application's name, as tracked
+UPSTREAM: Final = "AddValue"
+S = TypeVar("S", bound=SQLiteTrackingRecorder)
+P = TypeVar("P", bound=PostgresTrackingRecorder)  # the event store application's name, as tracked
 DailyCounts = dict[tuple[date, str], int]
 
 
@@ -102,13 +104,23 @@ class PostgresDailyCounts(PostgresTrackingRecorder):
 
 def build_daily_counts(db: Database) -> SqliteDailyCounts | PostgresDailyCounts:
     """The view on its own connection: a sibling file on SQLite, prefixed tables on PostgreSQL."""
+    return build_view(db, "daily_counts", "views", SqliteDailyCounts, PostgresDailyCounts)
+
+
+def build_view(db: Database, name: str, sqlite_file: str, on_sqlite: type[S], on_postgres: type[P]) -> S | P:
+    """A tracking-recorder view with a tracking row of its own.
+
+    SQLite: a sibling file (``addvalue.<sqlite_file>.db``), since the library's
+    SQLite tracking table has a fixed name. PostgreSQL: tables prefixed with
+    ``name`` in the service's schema, on a small pool of their own.
+    """
     env = event_store_env(db)
     env.pop("APPLICATION_RECORDER_TOPIC")
     if db.kind == "sqlite":
-        env["SQLITE_DBNAME"] = str(db.sibling("views"))
-        return cast(SqliteDailyCounts, factory_for(env).tracking_recorder(SqliteDailyCounts))
+        env["SQLITE_DBNAME"] = str(db.sibling(sqlite_file))
+        return cast(S, factory_for(env, name).tracking_recorder(on_sqlite))
     env["POSTGRES_POOL_SIZE"] = "2"
-    return cast(PostgresDailyCounts, factory_for(env).tracking_recorder(PostgresDailyCounts))
+    return cast(P, factory_for(env, name).tracking_recorder(on_postgres))
 
 
 def factory_for(env: dict[str, str], name: str = "daily_counts") -> InfrastructureFactory[Any]:

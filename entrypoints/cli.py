@@ -256,19 +256,12 @@ def _follow_projections(container: Container) -> int:
     import signal
     import threading
 
-    from entrypoints.scheduler import ProjectionScheduler
+    from entrypoints.scheduler import scheduler_for
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    scheduler = ProjectionScheduler(
-        list(container.projections.values()),
-        catch_up_every=container.settings.projection_interval_seconds,
-        rebuild_every=container.settings.rebuild_interval_hours * 3600,
-        jobs=container.jobs,
-        wakeups=container.wakeups,
-        store=container.store,
-    )
+    scheduler = scheduler_for(container)
     scheduler.start()
     log.info("projections.following", interval_seconds=container.settings.projection_interval_seconds)
     try:

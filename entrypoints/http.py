@@ -31,7 +31,7 @@ from application.principals import Principal
 from domain.catalog import AwareDatetime
 from entrypoints.bootstrap import Container
 from entrypoints.http_guard import BodyTooLarge, IngestGuard, gunzipped
-from entrypoints.scheduler import ProjectionScheduler
+from entrypoints.scheduler import scheduler_for
 from entrypoints.segment_http import segment_router
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "create_app"]
@@ -131,14 +131,7 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
             return Response({"status": "ready"})
         return Response({"status": "database unreachable"}, status_code=HTTP_503_SERVICE_UNAVAILABLE)
 
-    scheduler = ProjectionScheduler(
-        list(container.projections.values()),
-        catch_up_every=container.settings.projection_interval_seconds,
-        rebuild_every=container.settings.rebuild_interval_hours * 3600,
-        jobs=container.jobs,
-        wakeups=container.wakeups,
-        store=container.store,
-    )
+    scheduler = scheduler_for(container)
     return Litestar(
         route_handlers=[ingest_events, health, ready, segment_router(container, guard)],
         on_startup=[container.group_commit.start, *([scheduler.start] if run_jobs else [])],

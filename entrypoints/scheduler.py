@@ -20,6 +20,7 @@ from croniter import croniter
 from application.jobs import Jobs
 from application.projections import PagedProjection, catch_up_together
 from application.store import AnalyticsStore
+from entrypoints.bootstrap import Container
 
 __all__ = ["ProjectionScheduler"]
 
@@ -129,3 +130,15 @@ class ProjectionScheduler:
 def _next(schedule: str, after: datetime) -> datetime:
     nxt: datetime = croniter(schedule, after).get_next(datetime)
     return nxt
+
+
+def scheduler_for(container: Container) -> ProjectionScheduler:
+    """The service's scheduled work: every projection and every batch job, as configured."""
+    return ProjectionScheduler(
+        list(container.projections.values()),
+        catch_up_every=container.settings.projection_interval_seconds,
+        rebuild_every=container.settings.rebuild_interval_hours * 3600,
+        jobs=container.jobs,
+        wakeups=container.wakeups,
+        store=container.store,
+    )
