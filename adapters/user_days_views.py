@@ -125,6 +125,34 @@ class _SharedSql:
         rows = self._rows("SELECT metric, sum(n) FROM {p}user_day_counts WHERE day = ? GROUP BY metric", (day,))
         return {metric: int(total) for metric, total in rows}
 
+    def people_with(self, metric: str, first: date, last: date) -> int:
+        rows = self._rows(
+            "SELECT count(DISTINCT subject_id) FROM {p}user_day_counts WHERE metric = ? AND day >= ? AND day <= ?",
+            (metric, first, last),
+        )
+        return int(rows[0][0])
+
+    def first_days(self, since: date) -> dict[UUID, date]:
+        rows = self._rows(
+            "SELECT subject_id, min(day) FROM {p}user_day_counts WHERE metric = 'events'"
+            " GROUP BY subject_id HAVING min(day) >= ?",
+            (since,),
+        )
+        return {UUID(str(subject)): _day(first) for subject, first in rows}
+
+    def active_days(self, first: date, last: date) -> dict[UUID, set[date]]:
+        rows = self._rows(
+            "SELECT subject_id, day FROM {p}user_day_counts WHERE metric = 'events' AND day >= ? AND day <= ?",
+            (first, last),
+        )
+        found: dict[UUID, set[date]] = {}
+        for subject, day in rows:
+            found.setdefault(UUID(str(subject)), set()).add(_day(day))
+        return found
+
+    def indices_on(self, day: date) -> list[bytes]:
+        return [r[0].encode() for r in self._rows("SELECT result FROM {p}user_day_indices WHERE day = ?", (day,))]
+
     def new_people(self, day: date) -> int:
         rows = self._rows(
             "SELECT count(*) FROM (SELECT subject_id FROM {p}user_day_counts WHERE metric = 'events'"

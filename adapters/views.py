@@ -9,7 +9,7 @@ one transaction too.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Final, TypeVar, cast
 
 from eventsourcing.persistence import InfrastructureFactory, Tracking
@@ -38,24 +38,46 @@ class SqliteDailyCounts(SQLiteTrackingRecorder):
             "CREATE TABLE IF NOT EXISTS daily_event_counts ("
             " day TEXT NOT NULL, event_name TEXT NOT NULL, n INTEGER NOT NULL,"
             " PRIMARY KEY (day, event_name)) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS hourly_event_counts ("
+            " hour TEXT NOT NULL, name TEXT NOT NULL, n INTEGER NOT NULL,"
+            " PRIMARY KEY (hour, name)) WITHOUT ROWID",
         ]
 
     def position(self) -> int:
         return self.max_tracking_id(UPSTREAM) or 0
 
-    def add(self, counts: Mapping[tuple[date, str], int], position: int) -> None:
+    def add(
+        self,
+        counts: Mapping[tuple[date, str], int],
+        position: int,
+        hourly: Mapping[tuple[datetime, str], int] | None = None,
+    ) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.executemany(
                 "INSERT INTO daily_event_counts VALUES (?,?,?) "
                 "ON CONFLICT (day, event_name) DO UPDATE SET n = n + excluded.n",
                 [(day.isoformat(), name, n) for (day, name), n in counts.items()],
             )
+            c.executemany(
+                "INSERT INTO hourly_event_counts VALUES (?,?,?) "
+                "ON CONFLICT (hour, name) DO UPDATE SET n = n + excluded.n",
+                [(_hour_text(hour), name, n) for (hour, name), n in (hourly or {}).items()],
+            )
             self._insert_tracking(c, Tracking(UPSTREAM, position))
 
     def reset(self) -> None:
         with self.datastore.transaction(commit=True) as c:
             c.execute("DELETE FROM daily_event_counts")
+            c.execute("DELETE FROM hourly_event_counts")
             c.execute("DELETE FROM tracking WHERE application_name=?", (UPSTREAM,))
+
+    def hourly(self, first: datetime, last: datetime) -> dict[tuple[datetime, str], int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT hour, name, n FROM hourly_event_counts WHERE hour >= ? AND hour <= ?",
+                (_hour_text(first), _hour_text(last)),
+            )
+            return {(datetime.fromisoformat(r[0]), r[1]): r[2] for r in c.fetchall()}
 
     def counts(self) -> DailyCounts:
         with self.datastore.transaction(commit=False) as c:
@@ -68,6 +90,7 @@ class PostgresDailyCounts(PostgresTrackingRecorder):
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
         schema = Identifier(datastore.schema)
         self._table = SQL("{}.{}").format(schema, Identifier("daily_event_counts"))
+        self._hourly = SQL("{}.{}").format(schema, Identifier("hourly_event_counts"))
         self._tracking = SQL("{}.{}").format(schema, Identifier(tracking_table_name))
         self.sql_create_statements.append(
             SQL(
@@ -75,31 +98,64 @@ class PostgresDailyCounts(PostgresTrackingRecorder):
                 " n bigint NOT NULL, PRIMARY KEY (day, event_name))"
             ).format(self._table)
         )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (hour timestamptz NOT NULL, name text NOT NULL,"
+                " n bigint NOT NULL, PRIMARY KEY (hour, name))"
+            ).format(self._hourly)
+        )
 
     def position(self) -> int:
         return self.max_tracking_id(UPSTREAM) or 0
 
-    def add(self, counts: Mapping[tuple[date, str], int], position: int) -> None:
+    def add(
+        self,
+        counts: Mapping[tuple[date, str], int],
+        position: int,
+        hourly: Mapping[tuple[datetime, str], int] | None = None,
+    ) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            for (day, name), n in counts.items():
-                curs.execute(
+            if counts:
+                curs.executemany(
                     SQL(
                         "INSERT INTO {} AS t VALUES (%s, %s, %s) "
                         "ON CONFLICT (day, event_name) DO UPDATE SET n = t.n + excluded.n"
                     ).format(self._table),
-                    (day, name, n),
+                    [(day, name, n) for (day, name), n in sorted(counts.items())],
+                )
+            if hourly:
+                curs.executemany(
+                    SQL(
+                        "INSERT INTO {} AS t VALUES (%s, %s, %s) "
+                        "ON CONFLICT (hour, name) DO UPDATE SET n = t.n + excluded.n"
+                    ).format(self._hourly),
+                    [(hour, name, n) for (hour, name), n in sorted(hourly.items())],
                 )
             self._insert_tracking(curs, Tracking(UPSTREAM, position))
 
     def reset(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(SQL("DELETE FROM {}").format(self._table))
+            curs.execute(SQL("DELETE FROM {}").format(self._hourly))
             curs.execute(SQL("DELETE FROM {} WHERE application_name = %s").format(self._tracking), (UPSTREAM,))
+
+    def hourly(self, first: datetime, last: datetime) -> dict[tuple[datetime, str], int]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                SQL("SELECT hour, name, n FROM {} WHERE hour >= %s AND hour <= %s").format(self._hourly),
+                (first, last),
+            )
+            return {(r["hour"].astimezone(UTC), r["name"]): r["n"] for r in curs.fetchall()}
 
     def counts(self) -> DailyCounts:
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(SQL("SELECT day, event_name, n FROM {}").format(self._table))
             return {(r["day"], r["event_name"]): r["n"] for r in curs.fetchall()}
+
+
+def _hour_text(at: datetime) -> str:
+    """Sortable text of an hour's start in UTC, as SQLite stores it: 2026-11-25T13:00:00+00:00."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
 
 
 def build_daily_counts(db: Database) -> SqliteDailyCounts | PostgresDailyCounts:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import msgspec
 
 from application.store import AnalyticsStore
+from domain.catalog import MicroactCreated
 from domain.redacted import RedactedEvent
 from domain.session import Session
 
@@ -41,9 +42,15 @@ class TrackedView(Protocol):
 class DailyCountsView(TrackedView, Protocol):
     """Tracked events per day (when they happened, UTC) and event name."""
 
-    def add(self, counts: Mapping[tuple[date, str], int], position: int) -> None: ...
+    def add(
+        self, counts: Mapping[tuple[date, str], int], position: int, hourly: Mapping[tuple[datetime, str], int]
+    ) -> None:
+        """Add a page's counts per day and per hour, and its position, in one transaction."""
 
     def counts(self) -> dict[tuple[date, str], int]: ...
+
+    def hourly(self, first: datetime, last: datetime) -> dict[tuple[datetime, str], int]:
+        """Counts per hour (UTC, the hour's start) in [first, last], by event name or ``name/category:<id>``."""
 
 
 class CatchUp(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,7 +115,7 @@ class PagedProjection:
 
 
 class DailyCountsProjection(PagedProjection):
-    """Collected events per UTC day and event name."""
+    """Collected events per UTC day and event name, and per UTC hour (with micro-acts by category)."""
 
     name = "daily_counts"
 
@@ -118,11 +125,17 @@ class DailyCountsProjection(PagedProjection):
 
     def _apply_page(self, events: list[Any], position: int) -> None:
         counts: Counter[tuple[date, str]] = Counter()
+        hourly: Counter[tuple[datetime, str]] = Counter()
         for event in events:
             if isinstance(event, Session.EventsTracked):
                 for tracked in event.events:
-                    counts[(tracked.occurred_at.date(), tracked.event.name)] += 1
-        self._counts_view.add(counts, position)
+                    at, name = tracked.occurred_at, tracked.event.name
+                    counts[(at.date(), name)] += 1
+                    hour = at.replace(minute=0, second=0, microsecond=0)
+                    hourly[(hour, name)] += 1
+                    if isinstance(tracked.event, MicroactCreated):  # the hourly job reports them by category
+                        hourly[(hour, f"{name}/category:{tracked.event.properties.category}")] += 1
+        self._counts_view.add(counts, position, hourly)
 
 
 def catch_up_together(

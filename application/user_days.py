@@ -76,6 +76,18 @@ class UserDaysView(TrackedView, Protocol):
     def new_people(self, day: date) -> int:
         """People whose first day with a collected event is ``day``."""
 
+    def people_with(self, metric: str, first: date, last: date) -> int:
+        """Distinct people with a count of ``metric`` on a day in [first, last]."""
+
+    def first_days(self, since: date) -> dict[UUID, date]:
+        """Each person whose first day with a collected event is ``since`` or later, with that day."""
+
+    def active_days(self, first: date, last: date) -> dict[UUID, set[date]]:
+        """Each person active in [first, last], with their active days."""
+
+    def indices_on(self, day: date) -> list[bytes]:
+        """Every stored index result of ``day`` (encoded as put)."""
+
 
 class UserDaysProjection(PagedProjection):
     name = "user_days"

@@ -14,7 +14,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-__all__ = ["FINAL_AFTER", "PLATFORM_SUBJECT", "JobRun", "PlatformDay"]
+__all__ = ["FINAL_AFTER", "PLATFORM_SUBJECT", "JobRun", "PlatformDay", "PlatformReport"]
 
 # Events of non-personal streams still name a subject (the mapper's header); this one is no one.
 PLATFORM_SUBJECT: Final = UUID(int=0)
@@ -117,3 +117,65 @@ class JobRun(Aggregate):
             status="failed" if error else "succeeded",
             error=error,
         )
+
+
+_REPORT_NAMESPACE: Final = UUID("0c9f8e7d-6b5a-4c3d-8e2f-1a0b9c8d7e6f")
+
+
+class PlatformReport(Aggregate):
+    """A batch job's anonymous result for one period (an hour, a week, a month), as computed.
+
+    ``counts`` are numbers of events or people: a recomputation keeps the
+    larger of the recorded and the recounted value, for the reason a closed
+    day does (late events raise counts, only an erasure lowers them).
+    ``derived`` values (a forecast, a mean index) are computed from
+    anonymous inputs and replaced by each recomputation.
+    """
+
+    class Computed(Aggregate.Created):
+        is_personal: ClassVar[bool] = False
+        subject_id: UUID
+        job: str
+        period: str
+        counts: dict[str, int]
+        derived: dict[str, float]
+
+    class Recomputed(Aggregate.Event):
+        is_personal: ClassVar[bool] = False
+        subject_id: UUID
+        counts: dict[str, int]
+        derived: dict[str, float]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.counts = dict(self.counts)
+            aggregate.derived = dict(self.derived)
+
+    @classmethod
+    def create_id(cls, job: str, period: str) -> UUID:
+        return uuid5(_REPORT_NAMESPACE, f"{job}:{period}")
+
+    @classmethod
+    def compute(cls, job: str, period: str, counts: dict[str, int], derived: dict[str, float]) -> PlatformReport:
+        return cls._create(
+            cls.Computed,
+            id=cls.create_id(job, period),
+            subject_id=PLATFORM_SUBJECT,
+            job=job,
+            period=period,
+            counts=counts,
+            derived=derived,
+        )
+
+    def __init__(self, job: str, period: str, counts: dict[str, int], derived: dict[str, float]) -> None:
+        self.job = job
+        self.period = period
+        self.counts = dict(counts)
+        self.derived = dict(derived)
+
+    def recompute(self, counts: dict[str, int], derived: dict[str, float]) -> bool:
+        """Merge a recomputation (max rule for counts); False when nothing changed, so a rerun is idempotent."""
+        merged = {k: max(self.counts.get(k, 0), counts.get(k, 0)) for k in self.counts.keys() | counts.keys()}
+        if merged == self.counts and derived == self.derived:
+            return False
+        self.trigger_event(self.Recomputed, subject_id=PLATFORM_SUBJECT, counts=merged, derived=dict(derived))
+        return True

@@ -23,7 +23,16 @@ from application.erasure import Erasure
 from application.group_commit import GroupCommit
 from application.history import History
 from application.ingestion import Ingestion
-from application.jobs import CloseDay, DailyIndices, Jobs
+from application.jobs import (
+    CloseDay,
+    DailyIndices,
+    HourlyActivity,
+    Jobs,
+    LateEvents,
+    MonthlySummary,
+    Reports,
+    WeeklySummary,
+)
 from application.live_activity import LiveActivityProjection
 from application.ports import Clock
 from application.projections import DailyCountsProjection, PagedProjection
@@ -113,9 +122,32 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         wakeups=PostgresWakeups(settings.database.url, "addvalue_events")
         if settings.database.kind == "postgresql"
         else None,
-        jobs=Jobs(store, [CloseDay(store, user_days, the_clock), DailyIndices(user_days)], the_clock),
+        jobs=_jobs(store, user_days, view, the_clock),
         clock=the_clock,
         geo=geo,
         write_keys=WriteKeys(settings.write_keys),
         segment=SegmentIntake(ingestion, the_clock),
+    )
+
+
+def _jobs(
+    store: AnalyticsStore,
+    user_days: UserDaysProjection,
+    daily_counts: SqliteDailyCounts | PostgresDailyCounts,
+    clock: Clock,
+) -> Jobs:
+    reports = Reports(store)
+    close_day = CloseDay(store, user_days, clock)
+    counts = DailyCountsProjection(store, daily_counts)
+    return Jobs(
+        store,
+        [
+            HourlyActivity(reports, daily_counts, counts.catch_up),
+            close_day,
+            DailyIndices(user_days),
+            WeeklySummary(reports, user_days),
+            MonthlySummary(reports, user_days),
+            LateEvents(reports, close_day, user_days, clock),
+        ],
+        clock,
     )

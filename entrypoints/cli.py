@@ -8,14 +8,14 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import msgspec
 import structlog
 
 from application.erasure import UnknownUser
-from application.jobs import UnknownJob
+from application.jobs import PeriodError, UnknownJob
 from application.ports import StorageError
 from application.principals import Principal
 from application.projections import PagedProjection, catch_up_together
@@ -102,7 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     job_actions.add_parser("list", help="each job, its schedule (cron, UTC) and what it does")
     run = job_actions.add_parser("run", help="run a job now for a period (default: the one its schedule would)")
     run.add_argument("name")
-    run.add_argument("--date", type=date.fromisoformat, help="the period, YYYY-MM-DD")
+    run.add_argument(
+        "--date",
+        "--period",
+        dest="period",
+        help="the period: 2026-11-24T13 (hour), 2026-11-24 (day), 2026-W48 or a date in it (week), "
+        "2026-11 or a date in it (month)",
+    )
     job_actions.add_parser("history", help="every recorded run: period, status, rows, seconds")
     project = commands.add_parser("project", help="bring the read models up to date, or rebuild them")
     project.add_argument("--rebuild", action="store_true", help="clear and replay the whole history")
@@ -277,16 +283,18 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             for job in container.jobs.all():
-                _print_json({"name": job.name, "schedule": job.schedule, "description": job.description})
+                _print_json(
+                    {"name": job.name, "schedule": job.schedule, "period": job.cadence, "description": job.description}
+                )
             return 0
         if args.action == "history":
             for report in container.jobs.history():
                 _print_json(report)
             return 0
-        report = container.jobs.run(args.name, args.date)
+        report = container.jobs.run(args.name, args.period)
         _print_json(report)
         return 0 if report.status == "succeeded" else 1
-    except UnknownJob as e:
+    except (UnknownJob, PeriodError) as e:
         print(f"addvalue jobs: {e}", file=sys.stderr)
         return 2
     finally:

@@ -95,7 +95,7 @@ class ProjectionScheduler:
         now, ran = self._clock(), []
         for job in self._jobs.all():
             if self._next_runs[job.name] <= now:
-                report = self._jobs.run(job.name, job.period_for(self._next_runs[job.name].date()))
+                report = self._jobs.run(job.name, self._jobs.period_for(job.name, self._next_runs[job.name]))
                 log.info("job.ran", **msgspec.structs.asdict(report))
                 self._next_runs[job.name] = _next(job.schedule, now)
                 ran.append(job.name)

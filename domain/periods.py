@@ -1,0 +1,90 @@
+"""The periods batch jobs compute: an hour, a day, an ISO week or a calendar month, all in UTC.
+
+Each period has one canonical label, used in job runs, reports and the CLI:
+``2026-11-24T13`` (the hour 13:00 to 14:00), ``2026-11-24``, ``2026-W48`` (the
+ISO week, Monday to Sunday), ``2026-11``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Final, Literal
+
+__all__ = ["Cadence", "PeriodError", "days_of", "hour_of", "parse_period", "previous_period"]
+
+Cadence = Literal["hour", "day", "week", "month"]
+
+_HOUR: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}")
+_WEEK: Final = re.compile(r"(\d{4})-W(\d{2})")
+_MONTH: Final = re.compile(r"(\d{4})-(\d{2})")
+_EXAMPLE: Final = {"hour": "2026-11-24T13", "day": "2026-11-24", "week": "2026-W48", "month": "2026-11"}
+
+
+class PeriodError(ValueError):
+    """Not a period of this cadence; the message gives the expected form."""
+
+
+def previous_period(cadence: Cadence, at: datetime) -> str:
+    """The last complete period before ``at``: what a scheduled run at ``at`` computes."""
+    at = at.astimezone(UTC)
+    if cadence == "hour":
+        return _hour_label(at.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1))
+    today = at.date()
+    if cadence == "day":
+        return (today - timedelta(days=1)).isoformat()
+    if cadence == "week":
+        return _week_label(today - timedelta(days=today.weekday() + 7))
+    first_of_month = today.replace(day=1)
+    return (first_of_month - timedelta(days=1)).strftime("%Y-%m")
+
+
+def parse_period(cadence: Cadence, text: str) -> str:
+    """The canonical label of ``text``; a week or a month may also be named by any date inside it."""
+    text = text.strip()
+    try:
+        if cadence == "hour" and _HOUR.fullmatch(text):
+            return _hour_label(datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=UTC))
+        if cadence == "week" and (m := _WEEK.fullmatch(text)):
+            return _week_label(date.fromisocalendar(int(m[1]), int(m[2]), 1))
+        if cadence == "month" and (m := _MONTH.fullmatch(text)):
+            return date(int(m[1]), int(m[2]), 1).strftime("%Y-%m")
+        if cadence != "hour":
+            day = date.fromisoformat(text) if len(text) == 10 else None
+            if day is not None:
+                return {"day": day.isoformat(), "week": _week_label(day), "month": day.strftime("%Y-%m")}[cadence]
+    except ValueError:
+        pass
+    raise PeriodError(f"{text!r} is not a {cadence}; write it like {_EXAMPLE[cadence]}")
+
+
+def days_of(cadence: Cadence, label: str) -> tuple[date, date]:
+    """The first and last UTC day of a day, week or month label."""
+    if cadence == "day":
+        day = date.fromisoformat(label)
+        return day, day
+    if cadence == "week":
+        m = _WEEK.fullmatch(label)
+        assert m is not None
+        monday = date.fromisocalendar(int(m[1]), int(m[2]), 1)
+        return monday, monday + timedelta(days=6)
+    if cadence == "month":
+        first = date.fromisoformat(label + "-01")
+        following = (first + timedelta(days=32)).replace(day=1)
+        return first, following - timedelta(days=1)
+    start = hour_of(label)
+    return start.date(), start.date()
+
+
+def hour_of(label: str) -> datetime:
+    """The start (UTC) of an hour label."""
+    return datetime.strptime(label, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+
+
+def _hour_label(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H")
+
+
+def _week_label(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
