@@ -9,7 +9,7 @@ import msgspec
 
 __all__ = ["Principal", "Role"]
 
-Role = Literal["user", "service", "analyst", "admin"]
+Role = Literal["user", "service", "analyst", "admin", "auditor"]
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import get_args
 
 import msgspec
 import structlog
@@ -17,7 +18,7 @@ import structlog
 from application.erasure import UnknownUser
 from application.jobs import PeriodError, UnknownJob
 from application.ports import StorageError
-from application.principals import Principal
+from application.principals import Principal, Role
 from application.projections import PagedProjection, catch_up_together
 from application.quarantine import QuarantineNotFound
 from domain.errors import SubjectErased
@@ -70,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--if-empty", action="store_true", help="do nothing if the store already holds events")
     token = commands.add_parser("token", help="mint a development token from the configured secret")
     token.add_argument("--sub", required=True, help="the subject: the app's user id for role 'user'")
-    token.add_argument("--role", default="user", choices=["user", "service", "analyst", "admin"])
+    token.add_argument("--role", default="user", choices=sorted(get_args(Role)))
     token.add_argument("--hours", type=float, default=12.0)
     history = commands.add_parser("history", help="replay one person's history (decrypted, or redacted after erasure)")
     who = history.add_mutually_exclusive_group(required=True)

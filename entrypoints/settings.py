@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 import structlog
@@ -29,6 +31,8 @@ MIN_BURST = 2_500  # the largest batch a client may send (Segment's 2,500 messag
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MIN_WRITE_KEY_CHARS = 16
+_ROLE_CLAIM = re.compile(r"[^\s.]+(\.[^\s.]+)*")
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +49,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_secret: str
     jwt_issuer: str = "addvalue"
     jwt_audience: str = "addvalue-analytics"
+    # RS256/ES256 public keys: a JWKS file path or an https:// URL (Supabase: .../auth/v1/.well-known/jwks.json).
+    jwt_jwks: str | None = None
+    # The claim holding the role: a name, or a dotted path such as app_metadata.role (Supabase).
+    jwt_role_claim: str = "role"
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
@@ -79,6 +87,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_secret=_jwt_secret(env.get("ADDVALUE_JWT_SECRET"), local_dir),
         jwt_issuer=env.get("ADDVALUE_JWT_ISSUER", "addvalue"),
         jwt_audience=env.get("ADDVALUE_JWT_AUDIENCE", "addvalue-analytics"),
+        jwt_jwks=_jwks(env.get("ADDVALUE_JWT_JWKS", "").strip()),
+        jwt_role_claim=_role_claim(env.get("ADDVALUE_JWT_ROLE_CLAIM", "role")),
         host=env.get("ADDVALUE_HOST", "127.0.0.1"),
         port=port,
         log_level=env.get("ADDVALUE_LOG_LEVEL", "info").lower(),
@@ -127,6 +137,40 @@ def _jwt_secret(value: str | None, local_dir: Path | None) -> str:
         log.warning("jwt_secret.generated", path=str(path), hint="set ADDVALUE_JWT_SECRET in production")
         _write_secret(path, secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+def _jwks(value: str) -> str | None:
+    """An https:// URL (http:// only on this machine, for a local Supabase), or a readable JWKS file."""
+    if not value:
+        return None
+    if "://" in value:
+        if not _secure_url(value):
+            raise SettingsError(f"ADDVALUE_JWT_JWKS: write an https:// URL or a file path, got {value!r}")
+        return value
+    try:
+        keys = json.loads(Path(value).read_text()).get("keys")
+    except (OSError, ValueError, AttributeError) as e:
+        raise SettingsError(f"ADDVALUE_JWT_JWKS: cannot read a JWKS from the file {value!r}: {e}") from None
+    if not isinstance(keys, list) or not keys:
+        raise SettingsError(f'ADDVALUE_JWT_JWKS: the file {value!r} has no "keys" list; it must be a JWKS document')
+    return value
+
+
+def _secure_url(value: str) -> bool:
+    try:
+        url = urlsplit(value)
+    except ValueError:
+        return False
+    local = url.scheme == "http" and url.hostname in _LOOPBACK_HOSTS
+    return bool(url.hostname) and (url.scheme == "https" or local)
+
+
+def _role_claim(value: str) -> str:
+    if not _ROLE_CLAIM.fullmatch(value):
+        raise SettingsError(
+            f"ADDVALUE_JWT_ROLE_CLAIM: write a claim name or a dotted path like app_metadata.role, got {value!r}"
+        )
+    return value
 
 
 def _write_secret(path: Path, value: str) -> None:

@@ -109,3 +109,38 @@ def test_bad_ingestion_settings_name_their_variable(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SettingsError, match=f"^{name}: "):
         load_settings({name: value})
+
+
+def test_token_settings_take_a_jwks_url_or_file_and_a_role_claim_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert (load_settings({}).jwt_jwks, load_settings({}).jwt_role_claim) == (None, "role")
+    url = "https://project.supabase.co/auth/v1/.well-known/jwks.json"
+    settings = load_settings({"ADDVALUE_JWT_JWKS": url, "ADDVALUE_JWT_ROLE_CLAIM": "app_metadata.role"})
+    assert (settings.jwt_jwks, settings.jwt_role_claim) == (url, "app_metadata.role")
+    local = "http://127.0.0.1:54321/auth/v1/.well-known/jwks.json"  # a local Supabase (supabase start)
+    assert load_settings({"ADDVALUE_JWT_JWKS": local}).jwt_jwks == local
+    Path("jwks.json").write_text('{"keys": [{"kty": "EC", "kid": "k"}]}')
+    assert load_settings({"ADDVALUE_JWT_JWKS": "jwks.json"}).jwt_jwks == "jwks.json"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ADDVALUE_JWT_JWKS", "http://project.supabase.co/auth/v1/.well-known/jwks.json"),
+        ("ADDVALUE_JWT_JWKS", "file:///etc/jwks.json"),
+        ("ADDVALUE_JWT_JWKS", "https://"),
+        ("ADDVALUE_JWT_JWKS", "missing.json"),
+        ("ADDVALUE_JWT_JWKS", "empty.json"),
+        ("ADDVALUE_JWT_ROLE_CLAIM", "app_metadata..role"),
+        ("ADDVALUE_JWT_ROLE_CLAIM", ""),
+    ],
+)
+def test_bad_token_settings_name_their_variable(
+    name: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("empty.json").write_text('{"keys": []}')
+    with pytest.raises(SettingsError, match=f"^{name}: "):
+        load_settings({name: value})
