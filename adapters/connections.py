@@ -1,0 +1,90 @@
+"""Connections for the small stores beside the event store (access log, API rate counters).
+
+``SqliteFile``: one connection per thread to a file of its own, in WAL mode so
+a long read (``addvalue audit verify``) never blocks the writers; writes take
+``BEGIN IMMEDIATE``, which SQLite serializes across processes.
+``postgres_pool``: a small pool, checked before use and quick to give up, as
+for the event store (see adapters.persistence).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+
+from application.ports import StorageError
+
+__all__ = ["SqliteFile", "postgres_pool", "run_in_transaction"]
+
+T = TypeVar("T")
+
+
+class SqliteFile:
+    def __init__(self, path: Path, *, what: str, synchronous: str = "FULL") -> None:
+        self._path, self._what, self._synchronous = path, what, synchronous
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            # check_same_thread=False only so close() can close every thread's connection.
+            db = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._local.db = db
+            with self._lock:
+                self._opened.append(db)
+        return db
+
+    @contextmanager
+    def transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """``write``: BEGIN IMMEDIATE (one writer at a time); else a read snapshot."""
+        try:
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.Error as e:
+            raise StorageError(f"{self._what} {self._path}: {e}") from e
+        try:
+            yield db
+            db.execute("COMMIT")
+        except BaseException as e:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if isinstance(e, sqlite3.Error):
+                raise StorageError(f"{self._what} {self._path}: {e}") from e
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for db in opened:
+            db.close()
+
+
+def postgres_pool(url: str) -> psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
+    return psycopg_pool.ConnectionPool(
+        url, min_size=1, max_size=4, open=True, timeout=2.0, check=psycopg_pool.ConnectionPool.check_connection
+    )
+
+
+def run_in_transaction(
+    pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]],
+    what: str,
+    work: Callable[[psycopg.Connection[tuple[Any, ...]]], T],
+) -> T:
+    """``work`` in one transaction: committed when it returns, rolled back when it raises."""
+    try:
+        with pool.connection() as conn, conn.transaction():
+            return work(conn)
+    except psycopg.Error as e:
+        raise StorageError(f"{what}: {e}") from e

@@ -1,0 +1,109 @@
+"""Per-user API quota: a sliding-window counter kept in the database, so every worker sees one count.
+
+Time is cut into fixed windows of ``window_seconds`` aligned on the Unix epoch;
+each (user key, window start) has one counter. A request at elapsed fraction
+``f`` of the current window sees
+
+    used = previous window's count * (1 - f) + current window's count
+
+and is allowed when ``used``, this request included, is at most ``limit``.
+Allowed requests are counted; refused ones are not, so a client that keeps
+retrying is let in as soon as the window has slid far enough.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from typing import Annotated, Final, Protocol
+
+import msgspec
+
+__all__ = ["ApiQuota", "ApiRateCounter", "QuotaDecision", "Window", "current_window", "decide"]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO: Final = timedelta(microseconds=1)
+
+
+class ApiQuota(msgspec.Struct, frozen=True, kw_only=True):
+    """At most ``limit`` requests per user in any ``window_seconds`` (sliding, as the module says)."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    window_seconds: Annotated[int, msgspec.Meta(ge=1)] = 3600
+
+
+class QuotaDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to one request, with what the RateLimit-* and Retry-After headers need.
+
+    ``remaining``: requests still allowed now. ``reset_seconds``: whole seconds
+    until the window has slid enough to give back one more request (ceiling;
+    at least 1). ``retry_after``: for a refused request, the same number; None
+    when allowed.
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+    retry_after: int | None = None
+
+
+class Window(msgspec.Struct, frozen=True, kw_only=True):
+    """The window a moment falls in: its start (Unix seconds) and how far into it (microseconds)."""
+
+    start: int
+    elapsed_us: int
+    seconds: int
+
+    @property
+    def previous_start(self) -> int:
+        return self.start - self.seconds
+
+
+class ApiRateCounter(Protocol):
+    """Counts one request of the user behind ``principal_key`` (already a keyed hash) and decides on it."""
+
+    def hit(self, principal_key: str, now: datetime) -> QuotaDecision: ...
+
+
+def current_window(now: datetime, quota: ApiQuota) -> Window:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware: pass the Clock's time (UTC)")
+    since_epoch = (now - _EPOCH) // _MICRO
+    start_us, elapsed_us = divmod(since_epoch, quota.window_seconds * 1_000_000)
+    return Window(start=start_us * quota.window_seconds, elapsed_us=elapsed_us, seconds=quota.window_seconds)
+
+
+def decide(quota: ApiQuota, window: Window, previous: int, current: int) -> QuotaDecision:
+    """``current`` counts this request; when refused, the caller takes it back out of the count."""
+    weight = 1 - Fraction(window.elapsed_us, window.seconds * 1_000_000)
+    allowed = previous * weight + current <= quota.limit
+    if not allowed:
+        current -= 1
+    used = previous * weight + current
+    remaining = max(0, math.floor(quota.limit - used))
+    wait = _seconds_until(quota.limit - remaining - 1, previous, current, window)
+    return QuotaDecision(
+        allowed=allowed,
+        limit=quota.limit,
+        remaining=remaining,
+        reset_seconds=wait,
+        retry_after=None if allowed else wait,
+    )
+
+
+def _seconds_until(target: int, previous: int, current: int, window: Window) -> int:
+    """Whole seconds until ``used`` falls to ``target`` if no request comes meanwhile.
+
+    Until this window ends the previous count fades linearly; then this
+    window's count becomes the previous one and fades over the next window.
+    """
+    size = Fraction(window.seconds)
+    elapsed = Fraction(window.elapsed_us, 1_000_000)
+    if current <= target:
+        fade = 1 - Fraction(target - current, previous) if previous else Fraction(0)
+        exact = size * fade - elapsed
+    else:
+        exact = size - elapsed + size * (1 - Fraction(target, current))
+    return max(1, math.ceil(exact))

@@ -1,0 +1,204 @@
+"""The API access log: one record per request, each chained by hash to the one before.
+
+A record holds who (a keyed hash or a role-level label, never a name), the
+role, the method, the route template, the status, the outcome and the time;
+never a concrete path, a query value or any other personal data.
+
+Record ``seq`` (1, 2, 3, …) carries ``prev_hash``, the ``hash`` of record
+``seq - 1`` (64 zeros for record 1), and its own ``hash``: the hex SHA-256, or
+HMAC-SHA256 when the log has a key, of the canonical encoding of every other
+field (see ``canonical_bytes``). The store also keeps a head, the last
+``seq`` and ``hash``, updated in the same transaction as each append, so that
+removing the newest records shows too. ``verify_chain`` checks all of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Final, Literal, Protocol
+
+import msgspec
+
+from application.ports import StorageError
+
+__all__ = [
+    "GENESIS_HASH",
+    "AccessEntry",
+    "AccessLog",
+    "AccessRecord",
+    "ChainHead",
+    "Outcome",
+    "UnreadableRecord",
+    "VerifyReport",
+    "canonical_bytes",
+    "chain_hash",
+    "seal",
+    "verify_chain",
+]
+
+GENESIS_HASH: Final = "0" * 64
+OUTCOMES: Final = frozenset({"allowed", "denied", "error", "rate_limited"})
+Outcome = Literal["allowed", "denied", "error", "rate_limited"]
+
+
+class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One API request, as the HTTP layer describes it; the log adds seq and hashes.
+
+    ``principal`` is already safe to keep (a keyed hash of the subject, or a
+    label such as ``"service"``); ``route`` is the route template
+    (``/api/metrics/flourish-index``), never the requested path or its query.
+    """
+
+    at: datetime
+    principal: str
+    role: str
+    method: str
+    route: str
+    status: int
+    outcome: Outcome
+
+
+class AccessRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored entry: its place in the log and its link to the record before."""
+
+    seq: int
+    at: datetime
+    principal: str
+    role: str
+    method: str
+    route: str
+    status: int
+    outcome: Outcome
+    prev_hash: str
+    hash: str
+
+
+class _Hashed(msgspec.Struct, frozen=True, kw_only=True):
+    # The canonical form: AccessRecord's fields in its order, without ``hash``.
+    seq: int
+    at: datetime
+    principal: str
+    role: str
+    method: str
+    route: str
+    status: int
+    outcome: str
+    prev_hash: str
+
+
+class ChainHead(msgspec.Struct, frozen=True, kw_only=True):
+    """The last record's seq and hash, as the store keeps them beside the log (0 and zeros when empty)."""
+
+    seq: int
+    hash: str
+
+
+class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of ``AccessLog.verify``.
+
+    ``records``: how many were checked and found good before the first problem.
+    ``first_bad_seq``: the seq where the chain first breaks (for a missing
+    record, the seq that should have been there). ``head_hash``: the verified
+    head; kept elsewhere, it lets a later check see a log truncated to empty.
+    """
+
+    ok: bool
+    records: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    head_hash: str = GENESIS_HASH
+
+
+class UnreadableRecord(StorageError):
+    """A stored row no longer decodes into an ``AccessRecord`` (it was altered); ``verify`` reports it."""
+
+    def __init__(self, seq: int, reason: str) -> None:
+        super().__init__(f"record {seq} cannot be read: {reason}")
+        self.seq = seq
+
+
+class AccessLog(Protocol):
+    """The tamper-evident API access log (SQLite or PostgreSQL)."""
+
+    def append(self, entry: AccessEntry) -> AccessRecord:
+        """Store ``entry`` as the next record; safe across threads and processes."""
+
+    def page(self, after_seq: int, limit: int) -> list[AccessRecord]:
+        """Up to ``limit`` records with seq above ``after_seq``, oldest first."""
+
+    def verify(self) -> VerifyReport:
+        """Check every record's hash and link, and the head, in one consistent read."""
+
+
+def canonical_bytes(record: AccessRecord) -> bytes:
+    """What the hash covers: msgspec JSON of all fields but ``hash``, in field order, ``at`` in UTC."""
+    fields = msgspec.structs.asdict(record)
+    del fields["hash"]
+    return msgspec.json.encode(_Hashed(**fields))
+
+
+def chain_hash(body: bytes, key: bytes | None) -> str:
+    if key is None:
+        return hashlib.sha256(body).hexdigest()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def seal(entry: AccessEntry, head: ChainHead, key: bytes | None) -> AccessRecord:
+    """The record that follows ``head``; ValueError says what in ``entry`` may not be logged."""
+    _check(entry)
+    fields = msgspec.structs.asdict(entry)
+    fields["at"] = entry.at.astimezone(UTC)
+    unsealed = AccessRecord(seq=head.seq + 1, prev_hash=head.hash, hash="", **fields)
+    return msgspec.structs.replace(unsealed, hash=chain_hash(canonical_bytes(unsealed), key))
+
+
+def _check(entry: AccessEntry) -> None:
+    if entry.at.tzinfo is None:
+        raise ValueError("AccessEntry.at must be timezone-aware: pass the Clock's time (UTC)")
+    if entry.outcome not in OUTCOMES:
+        raise ValueError(f"AccessEntry.outcome {entry.outcome!r} is not one of {sorted(OUTCOMES)}")
+    if not entry.route.startswith("/") or "?" in entry.route or "#" in entry.route:
+        raise ValueError("AccessEntry.route must be the route template (/api/...), without a query")
+
+
+def verify_chain(records: Iterable[AccessRecord], head: ChainHead | None, key: bytes | None) -> VerifyReport:
+    """Check ``records`` (in seq order, all of them) against each other and against ``head``."""
+    last = ChainHead(seq=0, hash=GENESIS_HASH)
+    try:
+        for record in records:
+            problem = _link_problem(record, last, key)
+            if problem is not None:
+                return _broken(last, last.seq + 1, problem)
+            last = ChainHead(seq=record.seq, hash=record.hash)
+    except UnreadableRecord as e:
+        return _broken(last, e.seq, str(e))
+    if head is None:
+        return _broken(last, last.seq + 1, "the head row is missing: it was deleted")
+    if head.seq > last.seq:
+        return _broken(last, last.seq + 1, f"the head names record {head.seq} but the log ends at {last.seq}")
+    if head.seq < last.seq:
+        return _broken(
+            head, head.seq + 1, f"records {head.seq + 1}–{last.seq} come after the head: added behind its back"
+        )
+    if head.hash != last.hash:
+        return _broken(last, head.seq, f"the head (record {head.seq}) does not match the log's last record")
+    return VerifyReport(ok=True, records=last.seq, head_hash=last.hash)
+
+
+def _link_problem(record: AccessRecord, last: ChainHead, key: bytes | None) -> str | None:
+    expected = last.seq + 1
+    if record.seq != expected:
+        return f"record {expected} is missing (the next stored record is {record.seq})"
+    if record.prev_hash != last.hash:
+        return f"record {expected} does not link to record {last.seq}: one was changed, removed or inserted"
+    if not hmac.compare_digest(chain_hash(canonical_bytes(record), key), record.hash):
+        hint = " (or the log was written with another key, or none)" if expected == 1 else ""
+        return f"record {expected} does not match its hash: it was changed{hint}"
+    return None
+
+
+def _broken(last: ChainHead, seq: int, problem: str) -> VerifyReport:
+    return VerifyReport(ok=False, records=last.seq, first_bad_seq=seq, problem=problem, head_hash=last.hash)

@@ -1,0 +1,250 @@
+"""The API access log on SQLite and PostgreSQL: tampering behind its back shows in verify()."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+
+from adapters.audit_log import MAX_PAGE, PostgresAccessLog, SqliteAccessLog, build_access_log
+from adapters.persistence import Database
+from application.audit import GENESIS_HASH, AccessEntry, AccessRecord, Outcome, canonical_bytes
+from application.ports import StorageError
+from entrypoints.settings import Settings
+
+KEY = b"audit-key-" + b"x" * 22
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+Log = SqliteAccessLog | PostgresAccessLog
+
+
+def entry(n: int = 0, *, outcome: Outcome = "allowed") -> AccessEntry:
+    return AccessEntry(
+        at=T0 + timedelta(seconds=n),
+        principal=f"sub-{n % 3}",
+        role="auditor",
+        method="GET",
+        route="/api/metrics/flourish-index",
+        status=200 if outcome == "allowed" else 403,
+        outcome=outcome,
+    )
+
+
+def raw(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    """One statement on the log's tables, behind its back; ``{log}``, ``{head}`` and ``?`` as in SQLite."""
+    if db.kind == "sqlite":
+        with sqlite3.connect(db.sibling("audit")) as conn:
+            return conn.execute(sql.format(log="api_access_log", head="api_access_head"), params).fetchall()
+    pg = sql.format(log=f'"{db.schema}".api_access_log', head=f'"{db.schema}".api_access_head').replace("?", "%s")
+    with psycopg.connect(db.url) as conn:
+        cur = conn.execute(pg, params)
+        return cur.fetchall() if cur.description else []
+
+
+@pytest.fixture
+def db(settings: Settings) -> Database:
+    return settings.database
+
+
+@pytest.fixture
+def log(db: Database) -> Iterator[Log]:
+    built = build_access_log(db, None)
+    yield built
+    built.close()
+
+
+def filled(log: Log, n: int) -> list[AccessRecord]:
+    return [log.append(entry(i)) for i in range(n)]
+
+
+def test_a_new_log_verifies_empty(log: Log) -> None:
+    report = log.verify()
+    assert (report.ok, report.records, report.first_bad_seq, report.head_hash) == (True, 0, None, GENESIS_HASH)
+
+
+def test_appended_records_chain_page_in_order_and_verify(log: Log) -> None:
+    written = filled(log, 7)
+    assert [r.seq for r in written] == list(range(1, 8))
+    assert written[0].prev_hash == GENESIS_HASH
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(written))
+    assert log.page(0, 3) == written[:3]
+    assert log.page(3, MAX_PAGE) == written[3:]
+    assert log.page(7, 10) == []
+    assert log.verify().ok
+    assert log.verify().records == 7
+
+
+def test_the_chain_goes_on_across_restarts_and_with_the_key_it_was_started_with(db: Database) -> None:
+    first = build_access_log(db, KEY)
+    filled(first, 2)
+    first.close()
+    second = build_access_log(db, KEY)
+    try:
+        assert second.append(entry(9)).seq == 3
+        assert second.verify().ok
+    finally:
+        second.close()
+    unkeyed = build_access_log(db, None)
+    try:
+        report = unkeyed.verify()
+        assert (report.ok, report.first_bad_seq) == (False, 1)
+    finally:
+        unkeyed.close()
+
+
+def test_a_page_too_large_or_empty_is_refused(log: Log) -> None:
+    for limit in (0, MAX_PAGE + 1):
+        with pytest.raises(ValueError, match="limit"):
+            log.page(0, limit)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("principal", "someone-else"), ("route", "/api/admin"), ("status", 500), ("outcome", "denied"), ("role", "admin")],
+)
+def test_editing_a_field_of_a_middle_record_fails_verification_at_that_seq(
+    log: Log, db: Database, column: str, value: object
+) -> None:
+    filled(log, 6)
+    raw(db, f"UPDATE {{log}} SET {column} = ? WHERE seq = 3", (value,))
+    report = log.verify()
+    assert (report.ok, report.first_bad_seq, report.records) == (False, 3, 2)
+
+
+def test_editing_the_time_of_a_record_is_detected(log: Log, db: Database) -> None:
+    filled(log, 4)
+    if db.kind == "sqlite":
+        raw(db, "UPDATE {log} SET at = ? WHERE seq = 2", ("2030-01-01T00:00:01.5+00:00",))
+    else:
+        raw(db, "UPDATE {log} SET at = at + interval '1 millisecond' WHERE seq = 2")
+    assert log.verify().first_bad_seq == 2
+
+
+def test_a_time_that_no_longer_reads_as_a_time_is_reported_not_raised(log: Log, db: Database) -> None:
+    if db.kind != "sqlite":
+        pytest.skip("PostgreSQL's timestamptz column holds only timestamps")
+    filled(log, 3)
+    raw(db, "UPDATE {log} SET at = 'yesterday' WHERE seq = 2")
+    report = log.verify()
+    assert (report.ok, report.first_bad_seq) == (False, 2)
+    assert "cannot be read" in (report.problem or "")
+
+
+def test_a_record_edited_together_with_its_hash_breaks_the_link_to_the_next(log: Log, db: Database) -> None:
+    written = filled(log, 5)
+    forged = AccessRecord(**{**_fields(written[2]), "route": "/api/other", "hash": ""})
+    raw(db, "UPDATE {log} SET route = ?, hash = ? WHERE seq = 3", ("/api/other", _sha(forged)))
+    assert log.verify().first_bad_seq == 4
+
+
+def test_deleting_a_middle_record_is_detected(log: Log, db: Database) -> None:
+    filled(log, 6)
+    raw(db, "DELETE FROM {log} WHERE seq = 4")
+    report = log.verify()
+    assert (report.ok, report.first_bad_seq) == (False, 4)
+    assert "missing" in (report.problem or "")
+
+
+@pytest.mark.parametrize("removed", [1, 2])
+def test_deleting_the_last_records_is_detected_by_the_head(log: Log, db: Database, removed: int) -> None:
+    filled(log, 5)
+    raw(db, "DELETE FROM {log} WHERE seq > ?", (5 - removed,))
+    report = log.verify()
+    assert (report.ok, report.first_bad_seq, report.records) == (False, 6 - removed, 5 - removed)
+    assert "head" in (report.problem or "")
+
+
+def test_deleting_the_head_is_detected_and_stops_appends(log: Log, db: Database) -> None:
+    filled(log, 2)
+    raw(db, "DELETE FROM {head}")
+    assert log.verify().first_bad_seq == 3
+    with pytest.raises(StorageError, match="head row is missing"):
+        log.append(entry())
+
+
+def test_swapping_two_records_is_detected(log: Log, db: Database) -> None:
+    filled(log, 5)
+    raw(db, "UPDATE {log} SET seq = CASE seq WHEN 2 THEN -3 ELSE -2 END WHERE seq IN (2, 3)")
+    raw(db, "UPDATE {log} SET seq = -seq WHERE seq < 0")
+    assert log.verify().first_bad_seq == 2
+
+
+def test_inserting_a_record_in_the_middle_is_detected(log: Log, db: Database) -> None:
+    written = filled(log, 4)
+    raw(db, "UPDATE {log} SET seq = seq + 1000 WHERE seq >= 3")
+    raw(db, "UPDATE {log} SET seq = seq - 999 WHERE seq > 1000")
+    forged = AccessRecord(**{**_fields(written[2]), "principal": "nobody", "hash": ""})
+    _insert(db, AccessRecord(**{**_fields(forged), "hash": _sha(forged)}))
+    raw(db, "UPDATE {head} SET seq = 5")
+    assert log.verify().first_bad_seq == 4
+
+
+def test_a_record_added_after_the_head_is_detected(log: Log, db: Database) -> None:
+    written = filled(log, 3)
+    extra = AccessRecord(**{**_fields(written[2]), "seq": 4, "prev_hash": written[2].hash, "hash": ""})
+    _insert(db, AccessRecord(**{**_fields(extra), "hash": _sha(extra)}))
+    assert log.verify().first_bad_seq == 4
+
+
+def test_only_the_key_stops_someone_with_database_access_from_extending_the_chain(db: Database) -> None:
+    for key, detected in ((None, False), (KEY, True)):
+        log = build_access_log(db, key)
+        try:
+            raw(db, "DELETE FROM {log}")
+            raw(db, "UPDATE {head} SET seq = 0, hash = ?", (GENESIS_HASH,))
+            last = log.append(entry())
+            extra = AccessRecord(**{**_fields(last), "seq": 2, "prev_hash": last.hash, "hash": ""})
+            _insert(db, AccessRecord(**{**_fields(extra), "hash": _sha(extra)}))
+            raw(db, "UPDATE {head} SET seq = 2, hash = ?", (_sha(extra),))
+            assert log.verify().ok is not detected
+        finally:
+            log.close()
+
+
+def test_concurrent_appends_from_threads_and_two_instances_form_one_gap_free_chain(db: Database) -> None:
+    logs = [build_access_log(db, KEY), build_access_log(db, KEY)]
+    errors: list[BaseException] = []
+
+    def append_many(log: Log, base: int) -> None:
+        try:
+            for i in range(40):
+                log.append(entry(base + i, outcome="denied" if i % 5 == 0 else "allowed"))
+        except BaseException as e:  # reported below, not lost in the thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=append_many, args=(logs[t % 2], t * 100)) for t in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        report = logs[0].verify()
+        assert (report.ok, report.records) == (True, 160)
+        assert [r.seq for r in logs[1].page(0, MAX_PAGE)] == list(range(1, 161))
+    finally:
+        for log in logs:
+            log.close()
+
+
+def _fields(record: AccessRecord) -> dict[str, Any]:
+    return {f: getattr(record, f) for f in record.__struct_fields__}
+
+
+def _sha(record: AccessRecord) -> str:
+    return hashlib.sha256(canonical_bytes(record)).hexdigest()
+
+
+def _insert(db: Database, r: AccessRecord) -> None:
+    at = r.at.isoformat() if db.kind == "sqlite" else r.at
+    raw(
+        db,
+        "INSERT INTO {log} VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (r.seq, at, r.principal, r.role, r.method, r.route, r.status, r.outcome, r.prev_hash, r.hash),
+    )
