@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -38,8 +39,9 @@ class History:
         self._store = store
         self._subject_of = subject_of
 
-    def of_subject(self, subject_id: UUID) -> Iterator[HistoryEntry]:
-        start = 1
+    def of_subject(self, subject_id: UUID, *, after: int = 0) -> Iterator[HistoryEntry]:
+        """The subject's events in log order, from position ``after`` on."""
+        start = after + 1
         while True:
             page = self._store.recorder.select_notifications(start, _PAGE)
             for stored in page:
@@ -48,6 +50,14 @@ class History:
             if len(page) < _PAGE:
                 return
             start = page[-1].id + 1
+
+    def page_of_subject(self, subject_id: UUID, *, after: int = 0, limit: int = 100) -> list[HistoryEntry]:
+        return list(itertools.islice(self.of_subject(subject_id, after=after), limit))
+
+    def of_stream(self, stream_id: UUID) -> list[HistoryEntry]:
+        """One aggregate's events with their versions (position 0: read by stream, not from the log)."""
+        stored = self._store.recorder.select_events(stream_id)
+        return [self._entry(0, self._store.mapper.to_domain_event(event)) for event in stored]
 
     @staticmethod
     def _entry(position: int, event: Any) -> HistoryEntry:

@@ -6,9 +6,13 @@ any dependency through keyword arguments.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
+from adapters.api_rate_limits import PostgresApiRateCounter, SqliteApiRateCounter, build_api_rate_counter
+from adapters.audit_log import PostgresAccessLog, SqliteAccessLog, build_access_log
 from adapters.clock import SystemClock
 from adapters.geo import MaxmindGeoLookup, NoGeoLookup, build_geo_lookup
 from adapters.keystore import PostgresKeyStore, SqliteKeyStore
@@ -19,6 +23,8 @@ from adapters.tokens import JwtTokens
 from adapters.user_days_views import PostgresUserDays, SqliteUserDays, build_user_days
 from adapters.views import PostgresDailyCounts, SqliteDailyCounts, build_daily_counts
 from adapters.wakeups import PostgresWakeups
+from application.analytics import Analytics
+from application.api_limits import ApiQuota
 from application.erasure import Erasure
 from application.group_commit import GroupCommit
 from application.history import History
@@ -68,6 +74,9 @@ class Container:
     geo: MaxmindGeoLookup | NoGeoLookup
     write_keys: WriteKeys
     segment: SegmentIntake
+    analytics: Analytics
+    access_log: SqliteAccessLog | PostgresAccessLog
+    api_rate: SqliteApiRateCounter | PostgresApiRateCounter
 
     def database_ready(self) -> bool:
         """True when the database answers a query on a fresh connection within 2 s (no retries)."""
@@ -84,6 +93,8 @@ class Container:
         self.daily_counts_view.datastore.close()
         self.live_activity_view.datastore.close()
         self.user_days_view.datastore.close()
+        self.access_log.close()
+        self.api_rate.close()
         if self.wakeups is not None:
             self.wakeups.close()
         if isinstance(self.keys, PostgresKeyStore):
@@ -103,6 +114,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     ingestion = Ingestion(
         store, keys, the_clock, session_timeout=timedelta(minutes=settings.session_timeout_minutes), geo=geo
     )
+    jobs = _jobs(store, user_days, view, the_clock)
+    live_activity = LiveActivityProjection(store, live_view, daily_counts=view)
     return Container(
         settings=settings,
         store=store,
@@ -122,18 +135,38 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         daily_counts_view=view,
         daily_counts=DailyCountsProjection(store, view),
         live_activity_view=live_view,
-        live_activity=LiveActivityProjection(store, live_view, daily_counts=view),
+        live_activity=live_activity,
         user_days_view=days_view,
         user_days=user_days,
         wakeups=PostgresWakeups(settings.database.url, "addvalue_events")
         if settings.database.kind == "postgresql"
         else None,
-        jobs=_jobs(store, user_days, view, the_clock),
+        jobs=jobs,
         clock=the_clock,
         geo=geo,
         write_keys=WriteKeys(settings.write_keys),
         segment=SegmentIntake(ingestion, the_clock),
+        analytics=Analytics(
+            keys=keys,
+            reports=Reports(store),
+            user_days=user_days,
+            indices=next(job for job in jobs.all() if isinstance(job, DailyIndices)),
+            live=live_activity,
+            clock=the_clock,
+        ),
+        access_log=build_access_log(settings.database, _derived_key(settings.master_key, b"addvalue access log")),
+        api_rate=build_api_rate_counter(
+            settings.database, ApiQuota(limit=settings.api_requests_per_hour, window_seconds=API_WINDOW_SECONDS)
+        ),
     )
+
+
+API_WINDOW_SECONDS = 3600  # the API quota is per hour (ADDVALUE_API_REQUESTS_PER_HOUR)
+
+
+def _derived_key(master_key: bytes, purpose: bytes) -> bytes:
+    """A key for one purpose, derived from the master key so that one secret is configured, not several."""
+    return hmac.new(master_key, purpose, hashlib.sha256).digest()
 
 
 def _jobs(

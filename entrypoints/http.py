@@ -29,6 +29,7 @@ from application.ingestion import IngestReport
 from application.ports import StorageError
 from application.principals import Principal
 from domain.catalog import AwareDatetime
+from entrypoints.api import api_router
 from entrypoints.bootstrap import Container
 from entrypoints.http_guard import BodyTooLarge, IngestGuard, gunzipped
 from entrypoints.scheduler import scheduler_for
@@ -133,7 +134,7 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
 
     scheduler = scheduler_for(container)
     return Litestar(
-        route_handlers=[ingest_events, health, ready, segment_router(container, guard)],
+        route_handlers=[ingest_events, health, ready, segment_router(container, guard), api_router(container)],
         on_startup=[container.group_commit.start, *([scheduler.start] if run_jobs else [])],
         on_shutdown=[*([scheduler.stop] if run_jobs else []), container.group_commit.stop],
         request_max_body_size=MAX_BATCH_BYTES,

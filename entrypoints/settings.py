@@ -70,6 +70,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Token buckets: events per second and burst, per person and per anonymized network (0: off).
     rate_limit_user: RateLimit = RateLimit(rate=100, burst=5_000)
     rate_limit_network: RateLimit = RateLimit(rate=50_000, burst=200_000)
+    # Analytics API requests per user per hour (sliding window, counted in the database).
+    api_requests_per_hour: int = 1000
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +103,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         serve_projections=_flag("ADDVALUE_SERVE_PROJECTIONS", env, default=True),
         rate_limit_user=_rate_limit("ADDVALUE_RATE_LIMIT_USER", env, RateLimit(rate=100, burst=5_000)),
         rate_limit_network=_rate_limit("ADDVALUE_RATE_LIMIT_NETWORK", env, RateLimit(rate=50_000, burst=200_000)),
+        api_requests_per_hour=_whole("ADDVALUE_API_REQUESTS_PER_HOUR", env, 1000),
     )
 
 
@@ -220,6 +223,15 @@ def _positive(name: str, env: Mapping[str, str], default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name}: must be greater than 0, got {raw!r}")
     return value
+
+
+def _whole(name: str, env: Mapping[str, str], default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise SettingsError(f"{name}: must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
 
 
 def _trusted_proxies(value: str) -> tuple[ProxyNetwork, ...]:

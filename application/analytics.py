@@ -1,0 +1,298 @@
+"""Use cases of the Analytics API: each metric answer, read from the read models and recorded reports.
+
+Every answer says how far it can be trusted (``confidence``):
+
+- ``final``: a closed period that no event can change any more (older than
+  the catalog's 30-day bound; see domain.platform.FINAL_AFTER);
+- ``closed``: a closed period, recomputed only if late events arrive;
+- ``provisional``: computed now from the live read models (today, or a
+  period whose job has not run yet).
+
+Per-person answers take the app's user id; it is turned into the internal
+subject here and never leaves this layer. Nothing here decides who may ask:
+that is the policy (application.access), applied by the HTTP layer.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, Final, Literal
+from uuid import UUID
+
+import msgspec
+
+from application.jobs import DailyIndices, Reports
+from application.live_activity import LiveActivityProjection, LiveSnapshot
+from application.ports import Clock, SubjectKeys
+from application.user_days import UserDaysProjection
+from domain.indices import FORMULA_VERSION, streak
+from domain.periods import days_of, parse_period
+from domain.platform import FINAL_AFTER
+
+__all__ = ["MAX_RANGE_DAYS", "Analytics", "Answer", "BadQuery", "Confidence", "NotFound"]
+
+MAX_RANGE_DAYS: Final = 366
+Confidence = Literal["final", "closed", "provisional"]
+
+
+class BadQuery(Exception):
+    """A parameter is malformed or out of bounds; the message says which and what is allowed."""
+
+
+class NotFound(Exception):
+    """Nothing is held for what was asked (an unknown user, a day not computed yet)."""
+
+
+class Answer(msgspec.Struct, frozen=True, kw_only=True):
+    """One metric answer: ``data`` as the API shows it, and the metadata it is sent with."""
+
+    data: dict[str, Any]
+    calculated_at: datetime
+    data_points: int
+    confidence: Confidence
+    formula_version: str | None = None
+
+    @property
+    def cacheable(self) -> bool:
+        return self.confidence != "provisional"
+
+
+class Analytics:
+    def __init__(
+        self,
+        *,
+        keys: SubjectKeys,
+        reports: Reports,
+        user_days: UserDaysProjection,
+        indices: DailyIndices,
+        live: LiveActivityProjection,
+        clock: Clock,
+    ) -> None:
+        self._keys = keys
+        self._reports = reports
+        self._user_days = user_days
+        self._indices = indices
+        self._live = live
+        self._clock = clock
+
+    # --- per person -------------------------------------------------------------------------------
+
+    def flourish_index(self, user_id: UUID, day: date) -> Answer:
+        return self._index(user_id, day, "flourish_index")
+
+    def add_value_index(self, user_id: UUID, day: date) -> Answer:
+        return self._index(user_id, day, "add_value_index")
+
+    def _index(self, user_id: UUID, day: date, metric: str) -> Answer:
+        subject = self._subject(user_id)
+        found = self._indices.of(subject, day)
+        if found is None:
+            raise NotFound(f"no {metric} for this user on {day.isoformat()}: the daily job has not computed it")
+        index = found.flourish if metric == "flourish_index" else found.add_value
+        breakdown = {k: v for k, v in msgspec.structs.asdict(index).items() if k not in ("value", "formula_version")}
+        return Answer(
+            data={"metric": metric, "value": index.value, "date": day.isoformat(), "breakdown": breakdown},
+            calculated_at=self._clock.now(),
+            data_points=len(self._user_days.days_of(subject, day - timedelta(days=27), day)),
+            confidence=self._confidence_of_day(day),
+            formula_version=index.formula_version,
+        )
+
+    def user_activity(self, user_id: UUID, first: date, last: date) -> Answer:
+        _check_range(first, last)
+        subject = self._subject(user_id)
+        days = self._user_days.days_of(subject, first, last)
+        active = [d.day for d in days if d.counts.get("events", 0)]
+        return Answer(
+            data={
+                "metric": "user_activity",
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "value": len(active),
+                "current_streak": streak(active, last),
+                "days": [{"date": d.day.isoformat(), **d.counts} for d in days],
+            },
+            calculated_at=self._clock.now(),
+            data_points=len(days),
+            confidence="provisional" if last >= self._clock.now().date() else "closed",
+        )
+
+    def _subject(self, user_id: UUID) -> UUID:
+        subject = self._keys.subject_for(user_id, create=False)
+        if subject is None:
+            raise NotFound("no data is held for this user (never seen, or erased)")
+        return subject
+
+    # --- platform -----------------------------------------------------------------------------------
+
+    def platform_summary(self, day: date) -> Answer:
+        closed = self._reports.day(day)
+        if closed is None:
+            raise NotFound(f"{day.isoformat()} is not closed yet: its totals are computed at 02:00 UTC the day after")
+        return Answer(
+            data={
+                "metric": "platform_summary",
+                "date": day.isoformat(),
+                "value": closed.totals.get("daily_active_people", 0),
+                "breakdown": dict(sorted(closed.totals.items())),
+            },
+            calculated_at=self._clock.now(),
+            data_points=closed.totals.get("events", 0),
+            confidence=self._confidence_of_day(day),
+        )
+
+    def active_people_series(self, first: date, last: date) -> Answer:
+        """DAU, WAU (7 days to the day) and MAU (30 days to the day) of each closed day in the range."""
+        series = self._closed_days(first, last)
+        return self._series(
+            "active_people",
+            first,
+            last,
+            [
+                {
+                    "date": d.isoformat(),
+                    "dau": totals.get("daily_active_people", 0),
+                    "wau": totals.get("weekly_active_people", 0),
+                    "mau": totals.get("monthly_active_people", 0),
+                    "new_people": totals.get("new_people", 0),
+                }
+                for d, totals in series
+            ],
+        )
+
+    def wave_participation(self, first: date, last: date) -> Answer:
+        metrics = ("waves_joined", "wave_interactions", "wave_microacts_shared", "feedback_given", "wave_seconds")
+        series = self._closed_days(first, last)
+        points = [{"date": d.isoformat(), **{m: totals.get(m, 0) for m in metrics}} for d, totals in series]
+        return self._series("wave_participation", first, last, points)
+
+    def index_dashboard(self, metric: Literal["flourish", "add_value"], first: date, last: date) -> Answer:
+        """Per day: how many people have the index, their mean and quartiles (no one's own value)."""
+        _check_range(first, last)
+        points = []
+        day = first
+        while day <= last:
+            values = sorted(msgspec.json.decode(raw)[metric]["value"] for raw in self._user_days.view.indices_on(day))
+            if values:
+                points.append(
+                    {
+                        "date": day.isoformat(),
+                        "people": len(values),
+                        "mean": sum(values) / len(values),
+                        "p25": _quantile(values, 0.25),
+                        "median": _quantile(values, 0.5),
+                        "p75": _quantile(values, 0.75),
+                    }
+                )
+            day += timedelta(days=1)
+        answer = self._series(f"{metric}_index", first, last, points)
+        return msgspec.structs.replace(answer, formula_version=FORMULA_VERSION)
+
+    def retention_cohorts(self, week: str) -> Answer:
+        label = self._parse("week", week)
+        report = self._reports.get("weekly-summary", label)
+        if report is None:
+            raise NotFound(f"the weekly summary of {label} has not been computed (Mondays 03:00 UTC)")
+        cohorts: dict[str, dict[str, int]] = {}
+        for key, n in report.counts.items():
+            if key.startswith("cohort:"):
+                _, cohort, offset = key.split(":")
+                cohorts.setdefault(cohort, {})[offset] = n
+        table: list[dict[str, Any]] = []
+        for cohort, weeks in sorted(cohorts.items()):
+            span = 1 + max(int(offset.removeprefix("week")) for offset in weeks)
+            active = [weeks.get(f"week{k}", 0) for k in range(span)]
+            table.append({"cohort": cohort, "size": weeks.get("week0", 0), "active_by_week": active})
+        _, sunday = days_of("week", label)
+        return Answer(
+            data={"metric": "retention_cohorts", "week": label, "value": len(table), "cohorts": table},
+            calculated_at=self._clock.now(),
+            data_points=sum(weeks.get("week0", 0) for weeks in cohorts.values()),
+            confidence=self._confidence_of_day(sunday),
+        )
+
+    def weekly_summary(self, week: str) -> Answer:
+        return self._report("weekly-summary", "week", week)
+
+    def monthly_summary(self, month: str) -> Answer:
+        return self._report("monthly-summary", "month", month)
+
+    def executive_summary(self, month: str | None) -> Answer:
+        label = month or self._latest_month_with("executive-summary")
+        return self._report("executive-summary", "month", label)
+
+    def _latest_month_with(self, job: str) -> str:
+        today = self._clock.now().date()
+        month_start = today.replace(day=1)
+        for _ in range(24):
+            month_start = (month_start - timedelta(days=1)).replace(day=1)
+            label = month_start.strftime("%Y-%m")
+            if self._reports.get(job, label) is not None:
+                return label
+        raise NotFound(f"no {job} has been computed in the last 24 months (the 1st of each month, 04:00 UTC)")
+
+    def _report(self, job: str, cadence: Literal["week", "month"], text: str) -> Answer:
+        label = self._parse(cadence, text)
+        report = self._reports.get(job, label)
+        if report is None:
+            raise NotFound(f"the {job} of {label} has not been computed yet")
+        _, last = days_of(cadence, label)
+        return Answer(
+            data={"metric": job.replace("-", "_"), "period": label, "breakdown": {**report.counts, **report.derived}},
+            calculated_at=self._clock.now(),
+            data_points=len(report.counts),
+            confidence=self._confidence_of_day(last),
+        )
+
+    # --- real time ---------------------------------------------------------------------------------
+
+    def realtime(self) -> LiveSnapshot:
+        return self._live.snapshot(self._clock.now())
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _closed_days(self, first: date, last: date) -> list[tuple[date, dict[str, int]]]:
+        _check_range(first, last)
+        found = []
+        day = first
+        while day <= last:
+            closed = self._reports.day(day)
+            if closed is not None:
+                found.append((day, closed.totals))
+            day += timedelta(days=1)
+        return found
+
+    def _series(self, metric: str, first: date, last: date, points: list[dict[str, Any]]) -> Answer:
+        today = self._clock.now().date()
+        return Answer(
+            data={"metric": metric, "from": first.isoformat(), "to": last.isoformat(), "series": points},
+            calculated_at=self._clock.now(),
+            data_points=len(points),
+            confidence="provisional" if last >= today - timedelta(days=1) else self._confidence_of_day(last),
+        )
+
+    def _confidence_of_day(self, day: date) -> Confidence:
+        """Of a closed day: final once no event can change it any more."""
+        return "final" if self._clock.now().date() >= day + FINAL_AFTER else "closed"
+
+    @staticmethod
+    def _parse(cadence: Literal["week", "month"], text: str) -> str:
+        try:
+            return parse_period(cadence, text)
+        except ValueError as e:
+            raise BadQuery(str(e)) from None
+
+
+def _check_range(first: date, last: date) -> None:
+    if last < first:
+        raise BadQuery(f"'to' ({last.isoformat()}) is before 'from' ({first.isoformat()})")
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        raise BadQuery(f"the range spans {(last - first).days + 1} days; at most {MAX_RANGE_DAYS} are allowed")
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), on sorted values."""
+    position = (len(ordered) - 1) * q
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

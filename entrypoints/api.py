@@ -1,0 +1,612 @@
+"""The Analytics API (Litestar): metrics, dashboards, real time and audit, under /api.
+
+Every request passes the same gate, in this order: a valid bearer token
+(401), the policy table of application.access (403), the per-user quota
+counted in the database (429). Every answer, errors included, is the seed's
+envelope (``status``, ``data`` or ``error``, ``metadata``), and every request
+that reaches a route is written to the tamper-evident access log before its
+answer leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Final, Literal
+from uuid import UUID
+
+import anyio.to_thread
+import msgspec
+import structlog
+from eventsourcing.persistence import PersistenceError
+from litestar import MediaType, Request, Response, Router, WebSocket, get, websocket
+from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, WebSocketDisconnect
+from litestar.middleware import ASGIMiddleware
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.status_codes import (
+    HTTP_304_NOT_MODIFIED,
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_429_TOO_MANY_REQUESTS,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from adapters.tokens import InvalidToken
+from application.access import decide
+from application.analytics import Answer, BadQuery, NotFound
+from application.audit import AccessEntry
+from application.ports import StorageError
+from application.principals import Principal
+from entrypoints.bootstrap import API_WINDOW_SECONDS, Container
+
+__all__ = ["api_router", "principal_key"]
+
+log = structlog.get_logger(__name__)
+
+_ENCODER: Final = msgspec.json.Encoder()
+_MAX_PAGE: Final = 1000
+
+
+From = Annotated[str | None, QueryParameter(name="from", description="first day, e.g. 2026-11-01")]
+To = Annotated[str | None, QueryParameter(description="last day, e.g. 2026-11-24")]
+
+
+class ApiError(HTTPException):
+    """An error answered in the envelope: ``code`` is stable, the message says what to do."""
+
+    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code=status_code, detail=message, headers=headers)
+        self.code = code
+
+
+def principal_key(secret: bytes, principal: Principal) -> str:
+    """A keyed hash of who is calling: stable per person, meaningless without the service's key."""
+    return hmac.new(secret, f"{principal.role}:{principal.subject}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _metadata(answer: Answer | None = None) -> dict[str, Any]:
+    if answer is None:
+        return {"calculated_at": datetime.now(UTC).isoformat()}
+    return {
+        "calculated_at": answer.calculated_at.isoformat(),
+        "data_points": answer.data_points,
+        "confidence": answer.confidence,
+        "formula_version": answer.formula_version,
+    }
+
+
+def _cache_control(answer: Answer) -> str:
+    if answer.confidence == "final":
+        return "private, max-age=86400"
+    if answer.confidence == "closed":
+        return "private, max-age=300"
+    return "no-store"
+
+
+def _answer(request: Request[Any, Any, Any], answer: Answer) -> Response[bytes]:
+    """The envelope; closed periods get an ETag and may be cached, live figures may not."""
+    body = _ENCODER.encode({"status": "success", "data": answer.data, "metadata": _metadata(answer)})
+    headers = {"Cache-Control": _cache_control(answer)}
+    if answer.cacheable:
+        # The ETag covers the figures, not the moment they were read.
+        tag = '"' + hashlib.sha256(_ENCODER.encode([answer.data, answer.confidence])).hexdigest()[:32] + '"'
+        headers["ETag"] = tag
+        if tag in request.headers.get("if-none-match", ""):
+            return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(body, media_type=MediaType.JSON, headers=headers)
+
+
+def _data(value: dict[str, Any], *, data_points: int) -> Response[bytes]:
+    body = {"status": "success", "data": value, "metadata": {**_metadata(), "data_points": data_points}}
+    return Response(_ENCODER.encode(body), media_type=MediaType.JSON, headers={"Cache-Control": "no-store"})
+
+
+def _day(name: str, value: str | None, default: date) -> date:
+    if value is None:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(HTTP_400_BAD_REQUEST, "bad_parameter", f"{name}: expected a date like 2026-11-24") from None
+
+
+def _uuid(name: str, value: str | None) -> UUID:
+    if value is None:
+        raise ApiError(HTTP_400_BAD_REQUEST, "missing_parameter", f"{name} is required (a UUID)")
+    try:
+        return UUID(value)
+    except ValueError:
+        raise ApiError(HTTP_400_BAD_REQUEST, "bad_parameter", f"{name}: expected a UUID") from None
+
+
+def _limit(value: int) -> int:
+    if not 1 <= value <= _MAX_PAGE:
+        raise ApiError(HTTP_400_BAD_REQUEST, "bad_parameter", f"limit: must be 1 to {_MAX_PAGE}")
+    return value
+
+
+class Gate:
+    """Authentication, the policy and the quota, for every route; remembers who called for the access log."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._secret = hmac.new(container.settings.master_key, b"addvalue api principal", hashlib.sha256).digest()
+        self._window = API_WINDOW_SECONDS
+
+    def authenticate(self, headers: Any, query: Any = None) -> Principal:
+        header = headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            token = (query or {}).get("access_token", "")  # browsers cannot set headers on a WebSocket
+            if not token:
+                raise ApiError(HTTP_401_UNAUTHORIZED, "unauthenticated", "send 'Authorization: Bearer <token>'")
+        try:
+            return self._container.tokens.verify(token.strip())
+        except InvalidToken as e:
+            raise ApiError(HTTP_401_UNAUTHORIZED, "unauthenticated", str(e)) from None
+
+    async def admit(
+        self,
+        request: Request[Any, Any, Any],
+        route: str,
+        user_id: FromQuery[str | None] = None,
+        *,
+        about_user: bool = False,
+    ) -> tuple[Principal, UUID | None]:
+        """Who calls, allowed by the policy and within quota; the ``user_id`` asked about, parsed."""
+        principal = self.authenticate(request.headers)
+        key = principal_key(self._secret, principal)
+        request.scope["state"]["audit"] = (key, principal.role)
+        about = _uuid("user_id", user_id) if about_user else None
+        decision = decide(route, principal, about)
+        if not decision.allowed:
+            raise ApiError(HTTP_403_FORBIDDEN, "forbidden", decision.reason)
+        now = datetime.now(UTC)
+        quota = await anyio.to_thread.run_sync(self._container.api_rate.hit, key, now)
+        # Reset: when the current hour-long window ends (the sliding count has shed most of it by then).
+        window_end = self._window - int(now.timestamp()) % self._window
+        headers = {
+            "RateLimit-Limit": str(quota.limit),
+            "RateLimit-Remaining": str(quota.remaining),
+            "RateLimit-Reset": str(quota.retry_after if not quota.allowed and quota.retry_after else window_end),
+        }
+        request.scope["state"]["rate_headers"] = headers
+        if not quota.allowed:
+            retry = str(quota.retry_after or quota.reset_seconds)
+            raise ApiError(
+                HTTP_429_TOO_MANY_REQUESTS,
+                "rate_limited",
+                f"at most {quota.limit} requests per hour; retry in {retry} s",
+                headers={**headers, "Retry-After": retry},
+            )
+        return principal, about
+
+
+class AccessLogMiddleware(ASGIMiddleware):
+    """Writes each request's access record before its answer is sent; adds the quota headers."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AccessLogMiddleware:
+        return self  # Litestar copies a router when it is registered; the container is shared, not copied
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await next_app(scope, receive, send)
+            return
+
+        async def send_after_logging(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                state = scope.get("state", {})
+                await self._append(scope, state, status)
+                extra = [(k.lower().encode(), v.encode()) for k, v in state.get("rate_headers", {}).items()]
+                known = {name for name, _ in message.get("headers", [])}
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), *(h for h in extra if h[0] not in known)],
+                }
+            await send(message)
+
+        await next_app(scope, receive, send_after_logging)
+
+    async def _append(self, scope: Scope, state: dict[str, Any], status: int) -> None:
+        principal, role = state.get("audit", ("anonymous", "-"))
+        handler = scope.get("route_handler")
+        # The route's template (/api/audit/streams/{stream_id:str}), never the path asked for.
+        template = "/api" + min(getattr(handler, "paths", None) or {"/unknown"})
+        outcome: Literal["allowed", "denied", "error", "rate_limited"]
+        if status == HTTP_429_TOO_MANY_REQUESTS:
+            outcome = "rate_limited"
+        elif status in (HTTP_401_UNAUTHORIZED, HTTP_403_FORBIDDEN):
+            outcome = "denied"
+        elif status >= HTTP_500_INTERNAL_SERVER_ERROR:
+            outcome = "error"
+        else:
+            outcome = "allowed"
+        entry = AccessEntry(
+            at=datetime.now(UTC),
+            principal=principal,
+            role=role,
+            method=str(scope.get("method", "GET")),
+            route=template,
+            status=status,
+            outcome=outcome,
+        )
+        try:
+            await anyio.to_thread.run_sync(self._container.access_log.append, entry)
+        except Exception:  # the answer still goes; a gap in the log is loud, not silent
+            log.exception("audit.append_failed", route=template, status=status)
+
+
+class LiveFeed:
+    """One poller of the real-time counters for all WebSocket clients; each gets a change within 0.5 s."""
+
+    def __init__(self, container: Container, *, every: float = 0.5) -> None:
+        self._container = container
+        self._every = every
+        self._latest: bytes | None = None
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._listeners = 0
+
+    async def subscribe(self) -> bytes:
+        """The current snapshot; starts the poller with the first client."""
+        self._listeners += 1
+        if self._task is None or self._task.done():
+            self._latest = await self._read()
+            self._task = asyncio.create_task(self._poll())
+        assert self._latest is not None
+        return self._latest
+
+    def unsubscribe(self) -> None:
+        self._listeners -= 1
+        if self._listeners == 0 and self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def next_change(self, seen: bytes) -> bytes:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._latest is not None and self._latest != seen)
+            assert self._latest is not None
+            return self._latest
+
+    async def _read(self) -> bytes:
+        snapshot = await anyio.to_thread.run_sync(self._container.analytics.realtime)
+        return _ENCODER.encode({"status": "success", "data": msgspec.to_builtins(snapshot), "metadata": _metadata()})
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._every)
+            try:
+                fresh = await self._read()
+            except Exception:  # the database may be away for a while; clients keep the last snapshot
+                log.warning("realtime.read_failed", exc_info=True)
+                continue
+            if _without_time(fresh) != _without_time(self._latest):
+                async with self._changed:
+                    self._latest = fresh
+                    self._changed.notify_all()
+
+
+def _without_time(snapshot: bytes | None) -> Any:
+    if snapshot is None:
+        return None
+    decoded = msgspec.json.decode(snapshot)
+    decoded["data"].pop("as_of", None)
+    decoded.pop("metadata", None)
+    return decoded
+
+
+def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lists every route
+    gate = Gate(container)
+    analytics = container.analytics
+    feed = LiveFeed(container)
+
+    async def run(call: Callable[..., Answer], *args: Any) -> Answer:
+        return await anyio.to_thread.run_sync(call, *args)
+
+    def yesterday() -> date:
+        return container.clock.now().date() - timedelta(days=1)
+
+    # --- per person ---------------------------------------------------------------------------------
+
+    @get("/metrics/flourish-index", name="flourish_index")
+    async def flourish_index(
+        request: Request[Any, Any, Any], user_id: FromQuery[str | None] = None, date: FromQuery[str | None] = None
+    ) -> Response[bytes]:
+        """One person's Flourish Index (0-100) for a day, with its breakdown. Default day: yesterday."""
+        _, who = await gate.admit(request, "flourish_index", user_id, about_user=True)
+        assert who is not None
+        return _answer(request, await run(analytics.flourish_index, who, _day("date", date, yesterday())))
+
+    @get("/metrics/add-value-index", name="add_value_index")
+    async def add_value_index(
+        request: Request[Any, Any, Any], user_id: FromQuery[str | None] = None, date: FromQuery[str | None] = None
+    ) -> Response[bytes]:
+        """One person's Add-Value Index (0-100) for a day, with its breakdown. Default day: yesterday."""
+        _, who = await gate.admit(request, "add_value_index", user_id, about_user=True)
+        assert who is not None
+        return _answer(request, await run(analytics.add_value_index, who, _day("date", date, yesterday())))
+
+    @get("/metrics/user-activity", name="user_activity")
+    async def user_activity(
+        request: Request[Any, Any, Any],
+        user_id: FromQuery[str | None] = None,
+        from_: From = None,
+        to: To = None,
+    ) -> Response[bytes]:
+        """One person's activity per day in [from, to] (default: the last 30 days) and current streak."""
+        _, who = await gate.admit(request, "user_activity", user_id, about_user=True)
+        assert who is not None
+        last = _day("to", to, container.clock.now().date())
+        first = _day("from", from_, last - timedelta(days=29))
+        return _answer(request, await run(analytics.user_activity, who, first, last))
+
+    # --- platform -----------------------------------------------------------------------------------
+
+    @get("/metrics/platform-summary", name="platform_summary")
+    async def platform_summary(request: Request[Any, Any, Any], date: FromQuery[str | None] = None) -> Response[bytes]:
+        """A closed day's platform totals (default: yesterday): DAU, WAU, MAU, new people, activity."""
+        await gate.admit(request, "platform_summary")
+        return _answer(request, await run(analytics.platform_summary, _day("date", date, yesterday())))
+
+    def _range(from_: str | None, to: str | None) -> tuple[date, date]:
+        last = _day("to", to, yesterday())
+        return _day("from", from_, last - timedelta(days=29)), last
+
+    @get("/dashboard/flourish", name="dashboard_flourish")
+    async def dashboard_flourish(request: Request[Any, Any, Any], from_: From = None, to: To = None) -> Response[bytes]:
+        """Per day in [from, to]: people with a Flourish Index, its mean and quartiles."""
+        await gate.admit(request, "dashboard_flourish")
+        return _answer(request, await run(analytics.index_dashboard, "flourish", *_range(from_, to)))
+
+    @get("/dashboard/add-value", name="dashboard_add_value")
+    async def dashboard_add_value(
+        request: Request[Any, Any, Any], from_: From = None, to: To = None
+    ) -> Response[bytes]:
+        """Per day in [from, to]: people with an Add-Value Index, its mean and quartiles."""
+        await gate.admit(request, "dashboard_add_value")
+        return _answer(request, await run(analytics.index_dashboard, "add_value", *_range(from_, to)))
+
+    @get("/dashboard/wave-participation", name="dashboard_wave_participation")
+    async def dashboard_wave_participation(
+        request: Request[Any, Any, Any], from_: From = None, to: To = None
+    ) -> Response[bytes]:
+        """Per closed day in [from, to]: Waves joined, interactions, micro-acts shared in Waves, feedback."""
+        await gate.admit(request, "dashboard_wave_participation")
+        return _answer(request, await run(analytics.wave_participation, *_range(from_, to)))
+
+    @get("/dashboard/active-users", name="dashboard_active_people")
+    async def dashboard_active_people(
+        request: Request[Any, Any, Any], from_: From = None, to: To = None
+    ) -> Response[bytes]:
+        """Per closed day in [from, to]: DAU, WAU, MAU and new people."""
+        await gate.admit(request, "dashboard_active_people")
+        return _answer(request, await run(analytics.active_people_series, *_range(from_, to)))
+
+    @get("/dashboard/executive-summary", name="dashboard_executive_summary")
+    async def dashboard_executive_summary(
+        request: Request[Any, Any, Any], month: FromQuery[str | None] = None
+    ) -> Response[bytes]:
+        """A month's headline figures (default: the latest month computed)."""
+        await gate.admit(request, "dashboard_executive_summary")
+        return _answer(request, await run(analytics.executive_summary, month))
+
+    @get("/dashboard/retention", name="dashboard_retention")
+    async def dashboard_retention(
+        request: Request[Any, Any, Any], week: FromQuery[str | None] = None
+    ) -> Response[bytes]:
+        """Retention cohorts (signup week x weeks since) as of an ISO week (default: last week)."""
+        await gate.admit(request, "dashboard_retention")
+        chosen = week or (container.clock.now().date() - timedelta(days=7)).isoformat()
+        return _answer(request, await run(analytics.retention_cohorts, chosen))
+
+    @get("/dashboard/weekly", name="dashboard_weekly")
+    async def dashboard_weekly(request: Request[Any, Any, Any], week: FromQuery[str | None] = None) -> Response[bytes]:
+        """A week's summary: WAU, Wave participation, DAU trend and 14-day forecast (default: last week)."""
+        await gate.admit(request, "dashboard_weekly")
+        chosen = week or (container.clock.now().date() - timedelta(days=7)).isoformat()
+        return _answer(request, await run(analytics.weekly_summary, chosen))
+
+    @get("/dashboard/monthly", name="dashboard_monthly")
+    async def dashboard_monthly(
+        request: Request[Any, Any, Any], month: FromQuery[str | None] = None
+    ) -> Response[bytes]:
+        """A month's MAU, churn and growth (default: last month)."""
+        await gate.admit(request, "dashboard_monthly")
+        chosen = month or (container.clock.now().date().replace(day=1) - timedelta(days=1)).isoformat()
+        return _answer(request, await run(analytics.monthly_summary, chosen))
+
+    # --- real time ----------------------------------------------------------------------------------
+
+    async def _live(
+        request: Request[Any, Any, Any], route: str, pick: Callable[[Any], dict[str, Any]]
+    ) -> Response[bytes]:
+        await gate.admit(request, route)
+        snapshot = await anyio.to_thread.run_sync(analytics.realtime)
+        return _data({"as_of": snapshot.as_of.isoformat(), **pick(snapshot)}, data_points=1)
+
+    @get("/realtime/dau", name="realtime_dau")
+    async def realtime_dau(request: Request[Any, Any, Any]) -> Response[bytes]:
+        """People active so far today (UTC)."""
+        return await _live(request, "realtime_dau", lambda s: {"metric": "dau", "value": s.daily_active_users})
+
+    @get("/realtime/active-sessions", name="realtime_active_sessions")
+    async def realtime_active_sessions(request: Request[Any, Any, Any]) -> Response[bytes]:
+        """People active in the last 5 minutes, Activation Days in progress, micro-acts today."""
+        return await _live(
+            request,
+            "realtime_active_sessions",
+            lambda s: {
+                "metric": "active_sessions",
+                "value": s.online_now,
+                "breakdown": {
+                    "activations_in_progress": s.activations_in_progress,
+                    "microacts_today": s.microacts_today,
+                },
+            },
+        )
+
+    @get("/realtime/live-waves", name="realtime_live_waves")
+    async def realtime_live_waves(request: Request[Any, Any, Any]) -> Response[bytes]:
+        """Participants of each live Wave (joined and not left)."""
+        return await _live(
+            request,
+            "realtime_live_waves",
+            lambda s: {
+                "metric": "live_waves",
+                "value": sum(s.wave_participants.values()),
+                "breakdown": dict(s.wave_participants),
+            },
+        )
+
+    @websocket("/realtime/metrics", name="realtime_metrics")
+    async def realtime_metrics(socket: WebSocket[Any, Any, Any]) -> None:
+        """A snapshot of every real-time counter on connect, then each change within a second."""
+        try:
+            principal = gate.authenticate(socket.headers, socket.query_params)
+        except ApiError as e:
+            await socket.close(code=4401, reason=str(e.detail)[:120])
+            return
+        decision = decide("realtime_metrics", principal)
+        if not decision.allowed:
+            await socket.close(code=4403, reason=decision.reason[:120])
+            return
+        await socket.accept()
+        seen = await feed.subscribe()
+
+        async def push(seen: bytes) -> None:
+            await socket.send_bytes(seen)
+            while True:
+                seen = await feed.next_change(seen)
+                await socket.send_bytes(seen)
+
+        pushing = asyncio.create_task(push(seen))
+        try:
+            while not pushing.done():  # the client says nothing; reading is how its leaving is noticed
+                await socket.receive_data("text")
+        except (WebSocketDisconnect, OSError):
+            pass
+        finally:
+            pushing.cancel()
+            feed.unsubscribe()
+
+    # --- audit --------------------------------------------------------------------------------------
+
+    @get("/audit/access-log", name="audit_access_log")
+    async def audit_access_log(
+        request: Request[Any, Any, Any], after: FromQuery[int] = 0, limit: FromQuery[int] = 100
+    ) -> Response[bytes]:
+        """Access records after sequence number ``after``, oldest first (at most ``limit``)."""
+        await gate.admit(request, "audit_access_log")
+        records = await anyio.to_thread.run_sync(container.access_log.page, max(after, 0), _limit(limit))
+        return _data({"records": msgspec.to_builtins(records)}, data_points=len(records))
+
+    @get("/audit/users/{user_id:str}/history", name="audit_user_history")
+    async def audit_user_history(
+        request: Request[Any, Any, Any], user_id: FromPath[str], after: FromQuery[int] = 0, limit: FromQuery[int] = 100
+    ) -> Response[bytes]:
+        """One person's event history, decrypted (redacted after erasure), from log position ``after``."""
+        _, who = await gate.admit(request, "audit_user_history", user_id, about_user=True)
+        assert who is not None
+        subject = await anyio.to_thread.run_sync(lambda: container.keys.subject_for(who, create=False))
+        if subject is None:
+            raise ApiError(
+                HTTP_404_NOT_FOUND,
+                "not_found",
+                "no data is held for this user (never seen, or erased: replay an erased person by the "
+                "subject id of their erasure receipt, GET /api/audit/streams/{subject_id})",
+            )
+        entries = await anyio.to_thread.run_sync(
+            lambda: container.history.page_of_subject(subject, after=max(after, 0), limit=_limit(limit))
+        )
+        return _data({"subject_id": str(subject), "events": msgspec.to_builtins(entries)}, data_points=len(entries))
+
+    @get("/audit/streams/{stream_id:str}", name="audit_stream")
+    async def audit_stream(request: Request[Any, Any, Any], stream_id: FromPath[str]) -> Response[bytes]:
+        """Any aggregate's history with versions (decrypted, or redacted when its key is gone)."""
+        await gate.admit(request, "audit_stream")
+        stream = _uuid("stream_id", stream_id)
+        entries = await anyio.to_thread.run_sync(container.history.of_stream, stream)
+        if not entries:
+            raise ApiError(HTTP_404_NOT_FOUND, "not_found", "no stream has this id")
+        return _data({"stream_id": str(stream), "events": msgspec.to_builtins(entries)}, data_points=len(entries))
+
+    return Router(
+        "/api",
+        route_handlers=[
+            flourish_index,
+            add_value_index,
+            user_activity,
+            platform_summary,
+            dashboard_flourish,
+            dashboard_add_value,
+            dashboard_wave_participation,
+            dashboard_active_people,
+            dashboard_executive_summary,
+            dashboard_retention,
+            dashboard_weekly,
+            dashboard_monthly,
+            realtime_dau,
+            realtime_active_sessions,
+            realtime_live_waves,
+            realtime_metrics,
+            audit_access_log,
+            audit_user_history,
+            audit_stream,
+        ],
+        middleware=[AccessLogMiddleware(container)],
+        exception_handlers={
+            ApiError: _api_error,
+            BadQuery: lambda r, e: _envelope_error(r, HTTP_400_BAD_REQUEST, "bad_parameter", str(e)),
+            NotFound: lambda r, e: _envelope_error(r, HTTP_404_NOT_FOUND, "not_found", str(e)),
+            NotAuthorizedException: lambda r, e: _envelope_error(r, HTTP_401_UNAUTHORIZED, "unauthenticated", e.detail),
+            PermissionDeniedException: lambda r, e: _envelope_error(r, HTTP_403_FORBIDDEN, "forbidden", e.detail),
+            HTTPException: lambda r, e: _envelope_error(r, e.status_code, "bad_request", e.detail),
+            StorageError: _unavailable,
+            Exception: _unexpected,
+        },
+        tags=["analytics"],
+    )
+
+
+def _envelope_error(
+    _: Request[Any, Any, Any], status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response[bytes]:
+    body = {"status": "error", "error": {"code": code, "message": message}, "metadata": _metadata()}
+    all_headers = {"Cache-Control": "no-store", **(headers or {})}
+    if status == HTTP_401_UNAUTHORIZED:
+        all_headers["WWW-Authenticate"] = 'Bearer realm="addvalue"'
+    return Response(_ENCODER.encode(body), status_code=status, media_type=MediaType.JSON, headers=all_headers)
+
+
+def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
+    return _envelope_error(request, exc.status_code, exc.code, exc.detail, dict(exc.headers or {}))
+
+
+def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.error("storage.unavailable", error=str(exc))
+    return _envelope_error(
+        request,
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the database is unreachable; retry later",
+        {"Retry-After": "1"},
+    )
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if isinstance(exc, PersistenceError):
+        return _unavailable(request, exc)
+    log.exception("api.failed", route=request.scope.get("route_handler", None) and request.route_handler.name)
+    return _envelope_error(request, HTTP_500_INTERNAL_SERVER_ERROR, "internal", "the request failed on our side")
