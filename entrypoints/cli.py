@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import msgspec
 import structlog
@@ -50,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quarantine": _quarantine,
         "projections": _projections,
         "jobs": _jobs,
+        "worker": _worker,
+        "audit": _audit,
     }[args.command]
     try:
         return handler(settings, args)
@@ -118,7 +120,25 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep catching up (and rebuild on schedule) until stopped: the projection worker process",
     )
+    _add_operator_commands(commands)
     return parser
+
+
+def _add_operator_commands(commands: Any) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run projections and scheduled jobs in this process until stopped (with ADDVALUE_SERVE_PROJECTIONS=false "
+        "on the servers)",
+    )
+    worker.add_argument(
+        "--projections",
+        default="",
+        help="comma-separated names to run here (default: all); give each projection to one worker only",
+    )
+    worker.add_argument("--no-jobs", action="store_true", help="leave the batch jobs to another worker")
+    audit = commands.add_parser("audit", help="the API access log")
+    audit_actions = audit.add_subparsers(dest="action", required=True)
+    audit_actions.add_parser("verify", help="check the hash chain of the whole log; exit 1 if a record was altered")
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -258,7 +278,34 @@ def _print_json(value: object) -> None:
     sys.stdout.flush()
 
 
-def _follow_projections(container: Container) -> int:
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    container = bootstrap(settings)
+    names = [n.strip() for n in args.projections.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(container.projections))
+    if unknown:
+        container.close()
+        print(f"addvalue worker: unknown projection {unknown}; known: {sorted(container.projections)}", file=sys.stderr)
+        return 2
+    return _follow_projections(container, projections=names or None, with_jobs=not args.no_jobs)
+
+
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    assert args.action == "verify"  # the only action; argparse refuses others
+    container = bootstrap(settings)
+    try:
+        report = container.access_log.verify()
+    finally:
+        container.close()
+    _print_json(report)
+    if not report.ok:
+        print(f"addvalue audit: the access log was altered: {report.problem}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _follow_projections(
+    container: Container, *, projections: Sequence[str] | None = None, with_jobs: bool = True
+) -> int:
     """Run the scheduled projection jobs in this process until SIGINT or SIGTERM."""
     import signal
     import threading
@@ -268,7 +315,7 @@ def _follow_projections(container: Container) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    scheduler = scheduler_for(container)
+    scheduler = scheduler_for(container, projections=projections, with_jobs=with_jobs)
     scheduler.start()
     log.info("projections.following", interval_seconds=container.settings.projection_interval_seconds)
     try:

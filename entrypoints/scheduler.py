@@ -132,13 +132,17 @@ def _next(schedule: str, after: datetime) -> datetime:
     return nxt
 
 
-def scheduler_for(container: Container) -> ProjectionScheduler:
-    """The service's scheduled work: every projection and every batch job, as configured."""
+def scheduler_for(
+    container: Container, *, projections: Sequence[str] | None = None, with_jobs: bool = True
+) -> ProjectionScheduler:
+    """The service's scheduled work: the named projections (default: all) and, unless told not to, the jobs."""
+    known = container.projections
+    chosen = [known[name] for name in (projections or known)]
     return ProjectionScheduler(
-        list(container.projections.values()),
+        chosen,
         catch_up_every=container.settings.projection_interval_seconds,
         rebuild_every=container.settings.rebuild_interval_hours * 3600,
-        jobs=container.jobs,
+        jobs=container.jobs if with_jobs else None,
         wakeups=container.wakeups,
         store=container.store,
     )

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from application.audit import AccessEntry
 from application.principals import Principal
 from entrypoints.bootstrap import bootstrap
 from entrypoints.cli import main
@@ -115,10 +118,11 @@ def test_quarantine_list_show_and_replay_from_the_command_line(
     assert main(["quarantine", "show", str(uuid.uuid4())]) == 1
 
 
-def test_project_follow_is_a_worker_that_keeps_up_and_stops_on_sigterm(workdir: Path) -> None:
+def test_a_worker_runs_the_projections_it_is_given_and_stops_on_sigterm(workdir: Path) -> None:
     assert main(["demo", "--users", "2", "--days", "1"]) == 0
     env = {**os.environ, "ADDVALUE_PROJECTION_INTERVAL_SECONDS": "0.1", "PYTHONPATH": str(Path(__file__).parents[2])}
-    worker = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "project", "--follow"], env=env, cwd=workdir)
+    command = [sys.executable, "-m", "entrypoints.cli", "worker", "--projections", "daily_counts", "--no-jobs"]
+    worker = subprocess.Popen(command, env=env, cwd=workdir)
     try:
         container = bootstrap(load_settings())
         try:
@@ -127,8 +131,43 @@ def test_project_follow_is_a_worker_that_keeps_up_and_stops_on_sigterm(workdir: 
             while time.monotonic() < deadline and container.daily_counts_view.position() < target:
                 time.sleep(0.1)
             assert container.daily_counts_view.position() == target
+            assert container.user_days_view.position() == 0  # left to another worker
         finally:
             container.close()
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=20) == 0
+
+
+def test_a_worker_refuses_an_unknown_projection(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["worker", "--projections", "daily_counts,nonesuch"]) == 2
+    assert "nonesuch" in capsys.readouterr().err
+
+
+def test_audit_verify_passes_an_intact_log_and_fails_an_edited_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    container = bootstrap(load_settings())
+    try:
+        for status in (200, 403, 200):
+            container.access_log.append(
+                AccessEntry(
+                    at=datetime.now(UTC),
+                    principal="p" * 32,
+                    role="analyst",
+                    method="GET",
+                    route="/api/realtime/dau",
+                    status=status,
+                    outcome="allowed" if status == 200 else "denied",
+                )
+            )
+    finally:
+        container.close()
+    assert main(["audit", "verify"]) == 0
+    assert json.loads(capsys.readouterr().out)["records"] == 3
+
+    with sqlite3.connect(workdir / "var" / "addvalue.audit.db") as db:
+        db.execute("UPDATE api_access_log SET status = 200 WHERE seq = 2")  # hide a refusal
+    assert main(["audit", "verify"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["ok"], report["first_bad_seq"]) == (False, 2)
