@@ -16,14 +16,14 @@ that is the policy (application.access), applied by the HTTP layer.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 from uuid import UUID
 
 import msgspec
 
 from application.jobs import DailyIndices, Reports
 from application.live_activity import LiveActivityProjection, LiveSnapshot
-from application.ports import Clock, SubjectKeys
+from application.ports import Clock
 from application.user_days import UserDaysProjection
 from domain.indices import FORMULA_VERSION, streak
 from domain.periods import days_of, parse_period
@@ -41,6 +41,12 @@ class BadQuery(Exception):
 
 class NotFound(Exception):
     """Nothing is held for what was asked (an unknown user, a day not computed yet)."""
+
+
+class SubjectLookup(Protocol):
+    """The subject of an app user for reading; None when unknown or erased (application.erasure.ActiveSubjects)."""
+
+    def subject_for(self, app_user_id: UUID, *, create: bool = False) -> UUID | None: ...
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,7 +67,7 @@ class Analytics:
     def __init__(
         self,
         *,
-        keys: SubjectKeys,
+        keys: SubjectLookup,
         reports: Reports,
         user_days: UserDaysProjection,
         indices: DailyIndices,

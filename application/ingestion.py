@@ -18,6 +18,7 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import IntegrityError
 
+from application.erasure import ErasureRegister
 from application.ports import Clock, GeoLookup, IngestMarks, SubjectKeys
 from application.principals import Principal
 from application.store import AnalyticsStore
@@ -128,12 +129,14 @@ class Ingestion:
         *,
         session_timeout: timedelta = DEFAULT_SESSION_TIMEOUT,
         geo: GeoLookup | None = None,
+        erasures: ErasureRegister | None = None,
     ) -> None:
         self._store = store
         self._keys = keys
         self._clock = clock
         self._session_timeout = session_timeout
         self._geo = geo
+        self._erasures = erasures
 
     def ingest(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> IngestReport:
         """Prepare and record one request on its own (CLI, demo, tests)."""
@@ -217,7 +220,10 @@ class Ingestion:
         events = [e for b in batches for e, _ in b.valid]
         known = self._store.ledger.known_event_ids(e.event_id for e in events)
         rejected_users = [q.app_user_id for b in batches for q in b.quarantine if q.app_user_id]
-        subjects = self._keys.subjects_for([*(e.user_id for e in events), *rejected_users])
+        senders = [*(e.user_id for e in events), *rejected_users]
+        # People who asked to be erased: nothing of theirs is collected again, not even a new consent.
+        erased = self._erasures.blocked(senders) if self._erasures is not None else set()
+        subjects = self._keys.subjects_for([u for u in senders if u not in erased])
         self._drop_stale_consent(subjects)
         unit = UnitOfWork(self._store.streams, subjects)
         stored_ids: list[UUID] = []
@@ -232,7 +238,7 @@ class Ingestion:
                     continue
                 known.add(event.event_id)
                 bursting = per_minute[(event.user_id, _minute(timing.occurred_at))] > BURST_PER_MINUTE
-                if self._apply(unit, event, timing, batch, bursting=bursting):
+                if event.user_id not in erased and self._apply(unit, event, timing, batch, bursting=bursting):
                     stored_ids.append(event.event_id)
                     outcome.accepted += 1
                 else:

@@ -18,6 +18,7 @@ import msgspec
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import get_topic
 
+from application.erasure import Erasure
 from application.ports import Clock
 from application.projections import DailyCountsView
 from application.store import AnalyticsStore
@@ -39,6 +40,7 @@ from domain.platform import FINAL_AFTER, JobRun, PlatformDay, PlatformReport
 __all__ = [
     "CloseDay",
     "DailyIndices",
+    "ErasureDue",
     "HourlyActivity",
     "Job",
     "JobReport",
@@ -361,6 +363,21 @@ class LateEvents:
                 if self._reports.get(job, label) is not None:
                     rows += self.rerun(job, label).rows
         return rows
+
+
+class ErasureDue:
+    """Hourly, at :10: destroy the keys of erasures whose grace period is over (application.erasure)."""
+
+    name = "erasure-due"
+    schedule = "10 * * * *"
+    cadence: Cadence = "hour"
+    description = "destroy the data keys and id mappings of people whose erasure grace period is over"
+
+    def __init__(self, erasure: Erasure) -> None:
+        self._erasure = erasure
+
+    def run(self, period: str) -> int:  # noqa: ARG002 - every erasure due by now, whatever the hour
+        return self._erasure.complete_due()
 
 
 class Jobs:

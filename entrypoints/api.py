@@ -22,11 +22,17 @@ import anyio.to_thread
 import msgspec
 import structlog
 from eventsourcing.persistence import PersistenceError
-from litestar import MediaType, Request, Response, Router, WebSocket, get, websocket
+from litestar import MediaType, Request, Response, Router, WebSocket, delete, get, put, websocket
 from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException, WebSocketDisconnect
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+    WebSocketDisconnect,
+)
 from litestar.middleware import ASGIMiddleware
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import (
     HTTP_304_NOT_MODIFIED,
     HTTP_400_BAD_REQUEST,
@@ -43,8 +49,10 @@ from adapters.tokens import InvalidToken
 from application.access import decide
 from application.analytics import Answer, BadQuery, NotFound
 from application.audit import AccessEntry
+from application.erasure import UnknownUser
 from application.ports import StorageError
 from application.principals import Principal
+from domain.consent import ConsentChoice
 from entrypoints.bootstrap import API_WINDOW_SECONDS, Container
 
 __all__ = ["api_router", "principal_key"]
@@ -57,6 +65,15 @@ _MAX_PAGE: Final = 1000
 
 From = Annotated[str | None, QueryParameter(name="from", description="first day, e.g. 2026-11-01")]
 To = Annotated[str | None, QueryParameter(description="last day, e.g. 2026-11-24")]
+
+
+class ConsentUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A new consent choice: every purpose, true or false."""
+
+    analytics: bool
+    personalization: bool
+    marketing: bool
+    location: bool
 
 
 class ApiError(HTTPException):
@@ -352,6 +369,75 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
         first = _day("from", from_, last - timedelta(days=29))
         return _answer(request, await run(analytics.user_activity, who, first, last))
 
+    # --- the person's own data: consent, export, erasure (GDPR Art. 7, 15, 17, 20) -----------------
+
+    @get("/users/{user_id:str}/consent", name="user_consent")
+    async def user_consent(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
+        """The person's current consent per purpose."""
+        _, who = await gate.admit(request, "user_consent", user_id, about_user=True)
+        assert who is not None
+        state = await anyio.to_thread.run_sync(container.consent.current, who)
+        return _data({"metric": "consent", **msgspec.to_builtins(state)}, data_points=1)
+
+    @put("/users/{user_id:str}/consent", name="user_consent_change", status_code=200)
+    async def user_consent_change(
+        request: Request[Any, Any, Any], user_id: FromPath[str], data: JSONBody[ConsentUpdate]
+    ) -> Response[bytes]:
+        """Set the person's consent: every purpose given (analytics, personalization, marketing, location)."""
+        principal, who = await gate.admit(request, "user_consent_change", user_id, about_user=True)
+        assert who is not None
+        changed_by = "user" if principal.role == "user" else principal.role
+        choice = ConsentChoice(**msgspec.structs.asdict(data))
+        state = await anyio.to_thread.run_sync(lambda: container.consent.change(who, choice, changed_by=changed_by))
+        return _data({"metric": "consent", **msgspec.to_builtins(state)}, data_points=1)
+
+    @get("/users/{user_id:str}/consent/history", name="user_consent_history")
+    async def user_consent_history(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
+        """Every consent change: the choice, when it took effect, from which source, by whom."""
+        _, who = await gate.admit(request, "user_consent_history", user_id, about_user=True)
+        assert who is not None
+        changes = await anyio.to_thread.run_sync(container.consent.history, who)
+        return _data({"metric": "consent_history", "changes": changes}, data_points=len(changes))
+
+    @get("/users/{user_id:str}/export", name="user_export")
+    async def user_export(
+        request: Request[Any, Any, Any], user_id: FromPath[str], format: FromQuery[str] = "json"
+    ) -> Response[bytes]:
+        """Everything held about the person: JSON, or (format=zip) JSON plus one CSV per event type."""
+        _, who = await gate.admit(request, "user_export", user_id, about_user=True)
+        assert who is not None
+        if format not in ("json", "zip"):
+            raise ApiError(HTTP_400_BAD_REQUEST, "bad_parameter", "format: json or zip")
+        bundle = await anyio.to_thread.run_sync(container.export.bundle, who)
+        if format == "zip":
+            return Response(
+                container.export.to_zip(bundle),
+                media_type="application/zip",
+                headers={
+                    "Content-Disposition": 'attachment; filename="addvalue-export.zip"',
+                    "Cache-Control": "no-store",
+                },
+            )
+        return _data(bundle, data_points=len(bundle["events"]))
+
+    @delete("/users/{user_id:str}", name="user_erase", status_code=200)
+    async def user_erase(
+        request: Request[Any, Any, Any], user_id: FromPath[str], now: FromQuery[bool] = False
+    ) -> Response[bytes]:
+        """Erase the person: out of every use at once; their key destroyed after the grace period
+        (admins may pass now=true to destroy it at once). Answers with a receipt."""
+        principal, who = await gate.admit(request, "user_erase", user_id, about_user=True)
+        assert who is not None
+        if now and principal.role != "admin":
+            raise ApiError(HTTP_403_FORBIDDEN, "forbidden", "only an admin may skip the grace period")
+        try:
+            receipt = await anyio.to_thread.run_sync(
+                lambda: container.erasure.request(who, requested_by=principal.role, grace=timedelta(0) if now else None)
+            )
+        except UnknownUser:
+            raise ApiError(HTTP_404_NOT_FOUND, "not_found", "no data is held for this user") from None
+        return _data({"metric": "erasure_receipt", **msgspec.to_builtins(receipt)}, data_points=1)
+
     # --- platform -----------------------------------------------------------------------------------
 
     @get("/metrics/platform-summary", name="platform_summary")
@@ -519,7 +605,7 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
         """One person's event history, decrypted (redacted after erasure), from log position ``after``."""
         _, who = await gate.admit(request, "audit_user_history", user_id, about_user=True)
         assert who is not None
-        subject = await anyio.to_thread.run_sync(lambda: container.keys.subject_for(who, create=False))
+        subject = await anyio.to_thread.run_sync(lambda: container.subjects.subject_for(who))
         if subject is None:
             raise ApiError(
                 HTTP_404_NOT_FOUND,
@@ -548,6 +634,11 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
             flourish_index,
             add_value_index,
             user_activity,
+            user_consent,
+            user_consent_change,
+            user_consent_history,
+            user_export,
+            user_erase,
             platform_summary,
             dashboard_flourish,
             dashboard_add_value,
@@ -572,6 +663,7 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
             NotFound: lambda r, e: _envelope_error(r, HTTP_404_NOT_FOUND, "not_found", str(e)),
             NotAuthorizedException: lambda r, e: _envelope_error(r, HTTP_401_UNAUTHORIZED, "unauthenticated", e.detail),
             PermissionDeniedException: lambda r, e: _envelope_error(r, HTTP_403_FORBIDDEN, "forbidden", e.detail),
+            ValidationException: _invalid,
             HTTPException: lambda r, e: _envelope_error(r, e.status_code, "bad_request", e.detail),
             StorageError: _unavailable,
             Exception: _unexpected,
@@ -588,6 +680,15 @@ def _envelope_error(
     if status == HTTP_401_UNAUTHORIZED:
         all_headers["WWW-Authenticate"] = 'Bearer realm="addvalue"'
     return Response(_ENCODER.encode(body), status_code=status, media_type=MediaType.JSON, headers=all_headers)
+
+
+def _invalid(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
+    """Litestar's parameter and body checks, with what each broken field needs."""
+    problems = [
+        f"{item.get('key') or 'body'}: {item.get('message')}" for item in (exc.extra or []) if isinstance(item, dict)
+    ]
+    message = "; ".join(problems) or exc.detail
+    return _envelope_error(request, HTTP_400_BAD_REQUEST, "bad_parameter", message)
 
 
 def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:

@@ -14,6 +14,7 @@ from datetime import timedelta
 from adapters.api_rate_limits import PostgresApiRateCounter, SqliteApiRateCounter, build_api_rate_counter
 from adapters.audit_log import PostgresAccessLog, SqliteAccessLog, build_access_log
 from adapters.clock import SystemClock
+from adapters.erasure_register import PostgresErasureRegister, SqliteErasureRegister, build_erasure_register
 from adapters.geo import MaxmindGeoLookup, NoGeoLookup, build_geo_lookup
 from adapters.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.live_views import PostgresLiveActivity, SqliteLiveActivity, build_live_activity
@@ -25,13 +26,16 @@ from adapters.views import PostgresDailyCounts, SqliteDailyCounts, build_daily_c
 from adapters.wakeups import PostgresWakeups
 from application.analytics import Analytics
 from application.api_limits import ApiQuota
-from application.erasure import Erasure
+from application.consent import ConsentBook
+from application.erasure import ActiveSubjects, Erasure
+from application.export import Export
 from application.group_commit import GroupCommit
 from application.history import History
 from application.ingestion import Ingestion
 from application.jobs import (
     CloseDay,
     DailyIndices,
+    ErasureDue,
     HourlyActivity,
     Jobs,
     LateEvents,
@@ -61,6 +65,10 @@ class Container:
     group_commit: GroupCommit
     quarantine: QuarantineBook
     erasure: Erasure
+    consent: ConsentBook
+    export: Export
+    erasures: SqliteErasureRegister | PostgresErasureRegister
+    subjects: ActiveSubjects
     history: History
     daily_counts_view: SqliteDailyCounts | PostgresDailyCounts
     daily_counts: DailyCountsProjection
@@ -94,6 +102,7 @@ class Container:
         self.live_activity_view.datastore.close()
         self.user_days_view.datastore.close()
         self.access_log.close()
+        self.erasures.close()
         self.api_rate.close()
         if self.wakeups is not None:
             self.wakeups.close()
@@ -104,6 +113,7 @@ class Container:
 def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     prepare_database(settings.database)
     keys = build_key_store(settings.database, settings.master_key)
+    erasures = build_erasure_register(settings.database, _derived_key(settings.master_key, b"addvalue erasures"))
     store = AnalyticsStore(event_store_env(settings.database), lambda: EncryptingMapper(keys))
     the_clock = clock or SystemClock()
     view = build_daily_counts(settings.database)
@@ -112,9 +122,19 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     user_days = UserDaysProjection(store, days_view)
     geo = build_geo_lookup(settings.geoip_database)
     ingestion = Ingestion(
-        store, keys, the_clock, session_timeout=timedelta(minutes=settings.session_timeout_minutes), geo=geo
+        store,
+        keys,
+        the_clock,
+        session_timeout=timedelta(minutes=settings.session_timeout_minutes),
+        geo=geo,
+        erasures=erasures,
     )
-    jobs = _jobs(store, user_days, view, the_clock)
+    erasure = Erasure(store, keys, erasures, the_clock, grace=timedelta(days=settings.erasure_grace_days))
+    jobs = _jobs(store, user_days, view, the_clock, erasure)
+    readers = ActiveSubjects(keys, erasures)
+    consent = ConsentBook(store, keys, readers, the_clock)
+    history = History(store, subject_of_state)
+    indices = next(job for job in jobs.all() if isinstance(job, DailyIndices))
     live_activity = LiveActivityProjection(store, live_view, daily_counts=view)
     return Container(
         settings=settings,
@@ -130,8 +150,19 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         ingestion=ingestion,
         group_commit=GroupCommit(ingestion),
         quarantine=QuarantineBook(store, ingestion),
-        erasure=Erasure(store, keys),
-        history=History(store, subject_of_state),
+        erasure=erasure,
+        erasures=erasures,
+        subjects=readers,
+        history=history,
+        consent=consent,
+        export=Export(
+            readers=readers,
+            history=history,
+            consent=consent,
+            user_days=user_days,
+            indices=indices,
+            clock=the_clock,
+        ),
         daily_counts_view=view,
         daily_counts=DailyCountsProjection(store, view),
         live_activity_view=live_view,
@@ -147,10 +178,10 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         write_keys=WriteKeys(settings.write_keys),
         segment=SegmentIntake(ingestion, the_clock),
         analytics=Analytics(
-            keys=keys,
+            keys=readers,
             reports=Reports(store),
             user_days=user_days,
-            indices=next(job for job in jobs.all() if isinstance(job, DailyIndices)),
+            indices=indices,
             live=live_activity,
             clock=the_clock,
         ),
@@ -174,6 +205,7 @@ def _jobs(
     user_days: UserDaysProjection,
     daily_counts: SqliteDailyCounts | PostgresDailyCounts,
     clock: Clock,
+    erasure: Erasure,
 ) -> Jobs:
     reports = Reports(store)
     close_day = CloseDay(store, user_days, clock)
@@ -187,6 +219,7 @@ def _jobs(
             WeeklySummary(reports, user_days),
             MonthlySummary(reports, user_days),
             LateEvents(reports, close_day, user_days, clock),
+            ErasureDue(erasure),
         ],
         clock,
     )

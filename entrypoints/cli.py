@@ -15,6 +15,7 @@ from typing import Any, get_args
 import msgspec
 import structlog
 
+from application.analytics import NotFound
 from application.erasure import UnknownUser
 from application.jobs import PeriodError, UnknownJob
 from application.ports import StorageError
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "projections": _projections,
         "jobs": _jobs,
         "worker": _worker,
+        "users": _users,
         "audit": _audit,
     }[args.command]
     try:
@@ -125,6 +127,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_operator_commands(commands: Any) -> None:
+    users = commands.add_parser("users", help="one person's data: export it, or erase them")
+    user_actions = users.add_subparsers(dest="action", required=True)
+    export = user_actions.add_parser("export", help="everything held about a user, as JSON (or a zip with CSVs)")
+    export.add_argument("user", type=uuid.UUID, help="the app's user id")
+    export.add_argument("--out", type=Path, help="write here instead of stdout; a .zip name gives the zip bundle")
+    erase = user_actions.add_parser("erase", help="erase a user: out of use at once, key destroyed after the grace")
+    erase.add_argument("user", type=uuid.UUID, help="the app's user id")
+    erase.add_argument("--now", action="store_true", help="destroy the key now instead of after the grace period")
+    erase.add_argument("--requested-by", default="operator")
     worker = commands.add_parser(
         "worker",
         help="run projections and scheduled jobs in this process until stopped (with ADDVALUE_SERVE_PROJECTIONS=false "
@@ -276,6 +287,29 @@ def _quarantine(settings: Settings, args: argparse.Namespace) -> int:
 def _print_json(value: object) -> None:
     sys.stdout.buffer.write(msgspec.json.encode(value) + b"\n")
     sys.stdout.flush()
+
+
+def _users(settings: Settings, args: argparse.Namespace) -> int:
+    container = bootstrap(settings)
+    try:
+        if args.action == "erase":
+            grace = timedelta(0) if args.now else None
+            receipt = container.erasure.request(args.user, requested_by=args.requested_by, grace=grace)
+            _print_json(receipt)
+            return 0
+        bundle = container.export.bundle(args.user)
+    except (UnknownUser, NotFound) as e:
+        print(f"addvalue users {args.action}: {e}", file=sys.stderr)
+        return 1
+    finally:
+        container.close()
+    if args.out is None:
+        _print_json(bundle)
+    elif args.out.suffix == ".zip":
+        args.out.write_bytes(container.export.to_zip(bundle))
+    else:
+        args.out.write_bytes(msgspec.json.format(msgspec.json.encode(bundle)))
+    return 0
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:

@@ -72,6 +72,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_network: RateLimit = RateLimit(rate=50_000, burst=200_000)
     # Analytics API requests per user per hour (sliding window, counted in the database).
     api_requests_per_hour: int = 1000
+    # Days between an erasure request and the destruction of the person's key (0: at once).
+    erasure_grace_days: float = 30.0
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +106,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_user=_rate_limit("ADDVALUE_RATE_LIMIT_USER", env, RateLimit(rate=100, burst=5_000)),
         rate_limit_network=_rate_limit("ADDVALUE_RATE_LIMIT_NETWORK", env, RateLimit(rate=50_000, burst=200_000)),
         api_requests_per_hour=_whole("ADDVALUE_API_REQUESTS_PER_HOUR", env, 1000),
+        erasure_grace_days=_not_negative("ADDVALUE_ERASURE_GRACE_DAYS", env, 30.0),
     )
 
 
@@ -222,6 +225,19 @@ def _positive(name: str, env: Mapping[str, str], default: float) -> float:
         raise SettingsError(f"{name}: must be a number, got {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"{name}: must be greater than 0, got {raw!r}")
+    return value
+
+
+def _not_negative(name: str, env: Mapping[str, str], default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: must be a number, got {raw!r}") from None
+    if not 0 <= value <= 3650:
+        raise SettingsError(f"{name}: must be between 0 and 3650 days, got {raw!r}")
     return value
 
 
