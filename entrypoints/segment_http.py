@@ -18,15 +18,26 @@ from http import HTTPStatus
 from typing import Any, Final
 
 import msgspec
+import structlog
+from eventsourcing.persistence import PersistenceError
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import ClientException, HTTPException, NotAuthorizedException, NotFoundException
 from litestar.params import FromPath
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_401_UNAUTHORIZED, HTTP_413_REQUEST_ENTITY_TOO_LARGE
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 
 from application.ingestion import IngestReport, PreparedBatch, Rejection
+from application.ports import StorageError
 from application.segment import InvalidSegmentRequest, SegmentRequest, parse_batch, parse_message
 from entrypoints.bootstrap import Container
 from entrypoints.http_guard import BodyTooLarge, IngestGuard, gunzipped
+
+log = structlog.get_logger(__name__)
 
 __all__ = ["MAX_SEGMENT_BODY_BYTES", "SegmentReport", "segment_router"]
 
@@ -95,7 +106,12 @@ def segment_router(container: Container, guard: IngestGuard) -> Router:
         path="/",
         route_handlers=[batch, one_message, sdk_settings],
         request_max_body_size=MAX_SEGMENT_BODY_BYTES,
-        exception_handlers={HTTPException: _segment_problem},
+        exception_handlers={
+            HTTPException: _segment_problem,
+            StorageError: _segment_unavailable,
+            PersistenceError: _segment_unavailable,
+            Exception: _segment_failure,
+        },
     )
 
 
@@ -151,6 +167,18 @@ def _bad_request(detail: str) -> ClientException:
 
 def _too_large() -> str:
     return f"request body is over {MAX_SEGMENT_BODY_BYTES} bytes (500 KiB), before or after gzip; send smaller batches"
+
+
+def _segment_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[SegmentProblem]:
+    log.error("storage.unavailable", error=str(exc))
+    problem = SegmentProblem(success=False, error="storage unavailable", detail="nothing was stored; retry later")
+    return Response(problem, status_code=HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
+
+
+def _segment_failure(request: Request[Any, Any, Any], exc: Exception) -> Response[SegmentProblem]:
+    log.exception("request.failed", path=request.url.path, error=repr(exc))
+    problem = SegmentProblem(success=False, error="internal error", detail="the request failed on our side")
+    return Response(problem, status_code=HTTP_500_INTERNAL_SERVER_ERROR)
 
 
 def _segment_problem(_: Request[Any, Any, Any], exc: HTTPException) -> Response[SegmentProblem]:

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
+from application.ports import StorageError
 from application.segment_mapping import MESSAGE_ID_NAMESPACE
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http import create_app
@@ -238,3 +239,19 @@ def test_the_mobile_sdks_settings_call_enables_their_segment_destination_for_a_k
     assert known.status_code == 200
     assert known.json() == {"integrations": {"Segment.io": {"apiKey": KEY}}}
     assert client.get("/v1/projects/not-a-configured-key-0000/settings").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("failure", "status"), [(StorageError("database unreachable"), 503), (RuntimeError("a bug"), 500)]
+)
+def test_a_failure_on_our_side_is_answered_in_segments_shape_with_success_false(
+    client: Client, container: Container, monkeypatch: pytest.MonkeyPatch, failure: Exception, status: int
+) -> None:
+    def broken(prepared: object) -> object:
+        raise failure
+
+    monkeypatch.setattr(container.group_commit, "submit", broken)
+    answer = client.post("/v1/batch", content=body(track("post_liked", {"post_id": "p"})), headers=basic(KEY))
+    assert answer.status_code == status
+    assert answer.json()["success"] is False
+    assert ("retry-after" in answer.headers) is (status == 503)
