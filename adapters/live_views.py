@@ -97,6 +97,10 @@ def _live_snapshot(
 
 
 class SqliteLiveActivity(SQLiteTrackingRecorder):
+    VIEW_NAME = "live_activity"
+    SQLITE_FILE = "live"
+    PROJECTION_TABLES = _LIVE_NAMES
+
     """SQLite stores dates and times as ISO text, which sorts as time does (all UTC)."""
 
     def construct_create_table_statements(self) -> list[str]:
@@ -141,6 +145,9 @@ def _sqlite_value(value: Any) -> Any:
 
 
 class PostgresLiveActivity(PostgresTrackingRecorder):
+    VIEW_NAME = "live_activity"
+    PROJECTION_TABLES = _LIVE_NAMES
+
     def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
         self._prefix = f'"{datastore.schema}".'

@@ -167,6 +167,10 @@ def _day(value: Any) -> date:
 
 
 class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder):
+    VIEW_NAME = "user_days"
+    SQLITE_FILE = "user_days"
+    PROJECTION_TABLES = _NAMES
+
     def construct_create_table_statements(self) -> list[str]:
         tables = [t.format(p="", uuid="TEXT", date="TEXT") for t in (*_TABLES, _INDICES_TABLE)]
         return [*super().construct_create_table_statements(), *tables]
@@ -197,6 +201,9 @@ class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder):
 
 
 class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
+    VIEW_NAME = "user_days"
+    PROJECTION_TABLES = _NAMES
+
     mark = "%s"
 
     def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Final, TypeVar, cast
 
+import msgspec
+import psycopg
 from eventsourcing.persistence import InfrastructureFactory, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
@@ -20,7 +23,14 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.persistence import Database, event_store_env
 
-__all__ = ["PostgresDailyCounts", "SqliteDailyCounts", "build_daily_counts", "build_view", "factory_for"]
+__all__ = [
+    "PostgresDailyCounts",
+    "ShadowView",
+    "SqliteDailyCounts",
+    "build_daily_counts",
+    "build_view",
+    "factory_for",
+]
 
 UPSTREAM: Final = "AddValue"
 S = TypeVar("S", bound=SQLiteTrackingRecorder)
@@ -29,6 +39,10 @@ DailyCounts = dict[tuple[date, str], int]
 
 
 class SqliteDailyCounts(SQLiteTrackingRecorder):
+    VIEW_NAME = "daily_counts"
+    SQLITE_FILE = "views"
+    PROJECTION_TABLES = ("daily_event_counts", "hourly_event_counts")
+
     def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
 
@@ -86,6 +100,9 @@ class SqliteDailyCounts(SQLiteTrackingRecorder):
 
 
 class PostgresDailyCounts(PostgresTrackingRecorder):
+    VIEW_NAME = "daily_counts"
+    PROJECTION_TABLES = ("daily_event_counts", "hourly_event_counts")
+
     def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
         schema = Identifier(datastore.schema)
@@ -182,3 +199,95 @@ def build_view(db: Database, name: str, sqlite_file: str, on_sqlite: type[S], on
 def factory_for(env: dict[str, str], name: str = "daily_counts") -> InfrastructureFactory[Any]:
     # The environment's name prefixes PostgreSQL table names: daily_counts_tracking.
     return InfrastructureFactory.construct(Environment(name, env))
+
+
+class ShadowView:
+    """A view built beside a live one, from nothing, then swapped in: blue/green rebuilds.
+
+    The shadow has the live view's class and tables, in a schema of its own on
+    PostgreSQL (``<schema>_rebuild_<view>``) or a file of its own on SQLite
+    (``addvalue.<file>.rebuild.db``). ``promote`` replaces the live view's rows
+    and position by the shadow's in one transaction, so readers see the old
+    read model until the commit and the new one after, never a partial one.
+    Rows the live view gained meanwhile are not lost: the live position moves
+    back to the shadow's, and the next catch-up applies them again.
+    """
+
+    def __init__(self, db: Database, live: SQLiteTrackingRecorder | PostgresTrackingRecorder) -> None:
+        self._db = db
+        self._live = live
+        self._tables: tuple[str, ...] = live.PROJECTION_TABLES  # type: ignore[union-attr]
+        self._name: str = live.VIEW_NAME  # type: ignore[union-attr]
+        if db.kind == "sqlite":
+            self._path = db.sibling(f"{live.SQLITE_FILE}.rebuild")  # type: ignore[union-attr]
+            for leftover in (self._path, Path(f"{self._path}-wal"), Path(f"{self._path}-shm")):
+                leftover.unlink(missing_ok=True)
+            env = event_store_env(db)
+            env.pop("APPLICATION_RECORDER_TOPIC")
+            env["SQLITE_DBNAME"] = str(self._path)
+        else:
+            self._schema = f"{db.schema}_rebuild_{self._name}"  # one per view: several may rebuild at once
+            with psycopg.connect(db.url, autocommit=True) as conn:
+                conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(self._schema)))
+                conn.execute(SQL("CREATE SCHEMA {}").format(Identifier(self._schema)))
+            env = event_store_env(msgspec.structs.replace(db, schema=self._schema))
+            env.pop("APPLICATION_RECORDER_TOPIC")
+            env["POSTGRES_POOL_SIZE"] = "1"
+        self.view: Any = factory_for(env, self._name).tracking_recorder(type(live))
+
+    def promote(self) -> None:
+        if self._db.kind == "sqlite":
+            self._promote_sqlite()
+        else:
+            self._promote_postgres()
+
+    def _promote_sqlite(self) -> None:
+        live = cast(SQLiteTrackingRecorder, self._live)
+        with live.datastore.get_connection(commit=True) as conn:
+            conn.cursor().execute("ATTACH DATABASE ? AS shadow", (str(self._path),))
+            try:
+                with conn.transaction(commit=True) as c:
+                    for table in self._tables:
+                        c.execute(f"DELETE FROM main.{table}")
+                        c.execute(f"INSERT INTO main.{table} SELECT * FROM shadow.{table}")
+                    c.execute("DELETE FROM main.tracking WHERE application_name = ?", (UPSTREAM,))
+                    c.execute(
+                        "INSERT INTO main.tracking SELECT * FROM shadow.tracking WHERE application_name = ?",
+                        (UPSTREAM,),
+                    )
+            finally:
+                conn.cursor().execute("DETACH DATABASE shadow")
+
+    def _promote_postgres(self) -> None:
+        live = cast(PostgresTrackingRecorder, self._live)
+        live_schema, tracking = Identifier(self._db.schema), Identifier(f"{self._name}_tracking")
+        shadow_schema = Identifier(self._schema)
+        with live.datastore.transaction(commit=True) as curs:
+            for name in (*self._tables, f"{self._name}_tracking"):
+                table = Identifier(name)
+                curs.execute(SQL("LOCK TABLE {}.{} IN EXCLUSIVE MODE").format(live_schema, table))
+            for name in self._tables:
+                table = Identifier(name)
+                curs.execute(SQL("DELETE FROM {}.{}").format(live_schema, table))
+                curs.execute(
+                    SQL("INSERT INTO {}.{} SELECT * FROM {}.{}").format(live_schema, table, shadow_schema, table)
+                )
+            curs.execute(
+                SQL("DELETE FROM {}.{} WHERE application_name = %s").format(live_schema, tracking), (UPSTREAM,)
+            )
+            curs.execute(
+                SQL("INSERT INTO {}.{} SELECT * FROM {}.{} WHERE application_name = %s").format(
+                    live_schema, tracking, shadow_schema, tracking
+                ),
+                (UPSTREAM,),
+            )
+
+    def discard(self) -> None:
+        """Close the shadow and remove its file or schema."""
+        self.view.datastore.close()
+        if self._db.kind == "sqlite":
+            for leftover in (self._path, Path(f"{self._path}-wal"), Path(f"{self._path}-shm")):
+                leftover.unlink(missing_ok=True)
+        else:
+            with psycopg.connect(self._db.url, autocommit=True) as conn:
+                conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(self._schema)))

@@ -69,6 +69,10 @@ class LiveActivityProjection(PagedProjection):
         self._live_view = view
         self._daily_counts = daily_counts
 
+    def _rebind(self, view: TrackedView) -> None:
+        super()._rebind(view)
+        self._live_view = view  # type: ignore[assignment]
+
     def snapshot(self, now: datetime) -> LiveSnapshot:
         """The counters as of ``now`` (micro-acts today come from the daily counts)."""
         live = self._live_view.snapshot(now, online_within=ONLINE_WITHIN, activation_window=ACTIVATION_WINDOW)

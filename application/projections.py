@@ -9,6 +9,7 @@ still advances past them.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -26,6 +27,7 @@ __all__ = [
     "DailyCountsProjection",
     "DailyCountsView",
     "PagedProjection",
+    "Shadow",
     "TrackedView",
     "catch_up_together",
 ]
@@ -53,6 +55,17 @@ class DailyCountsView(TrackedView, Protocol):
         """Counts per hour (UTC, the hour's start) in [first, last], by event name or ``name/category:<id>``."""
 
 
+class Shadow(Protocol):
+    """An empty view beside a live one (adapters.views.ShadowView): rebuilt, then swapped in."""
+
+    view: Any
+
+    def promote(self) -> None:
+        """Make the shadow's rows and position the live view's, in one transaction."""
+
+    def discard(self) -> None: ...
+
+
 class CatchUp(msgspec.Struct, frozen=True, kw_only=True):
     """What one catch-up did: events seen, skipped because redacted, and where it stopped."""
 
@@ -77,6 +90,8 @@ class PagedProjection:
         self._store = store
         self._view = view
         self._page_size = page_size
+        # Builds an empty view beside the live one; without it a rebuild clears the live view in place.
+        self.shadows: Callable[[], Shadow] | None = None
 
     def position(self) -> int:
         return self._view.position()
@@ -106,9 +121,32 @@ class PagedProjection:
         return CatchUp(processed=processed, redacted_skipped=skipped, position=position)
 
     def rebuild(self, on_progress: Progress | None = None) -> CatchUp:
-        """Clear the view and its position, then replay the whole history."""
-        self._view.reset()
-        return self.catch_up(on_progress)
+        """Replay the whole history into a new view beside the live one, then swap it in.
+
+        Readers see the old read model until the swap and the rebuilt one after
+        it. Without a shadow factory (unit tests), the view is cleared in place.
+        """
+        if self.shadows is None:
+            self._view.reset()
+            return self.catch_up(on_progress)
+        shadow = self.shadows()
+        try:
+            result = self.beside(shadow.view).catch_up(on_progress)
+            shadow.promote()
+        finally:
+            shadow.discard()
+        self.catch_up()  # what arrived during the rebuild
+        return result
+
+    def beside(self, view: TrackedView) -> PagedProjection:
+        """This projection writing to another view (a shadow being rebuilt)."""
+        clone = copy.copy(self)
+        clone._rebind(view)
+        clone.shadows = None
+        return clone
+
+    def _rebind(self, view: TrackedView) -> None:
+        self._view = view
 
     def _apply_page(self, events: list[Any], position: int) -> None:
         raise NotImplementedError
@@ -122,6 +160,10 @@ class DailyCountsProjection(PagedProjection):
     def __init__(self, store: AnalyticsStore, view: DailyCountsView, *, page_size: int = 1000) -> None:
         super().__init__(store, view, page_size=page_size)
         self._counts_view = view
+
+    def _rebind(self, view: TrackedView) -> None:
+        super()._rebind(view)
+        self._counts_view = view  # type: ignore[assignment]
 
     def _apply_page(self, events: list[Any], position: int) -> None:
         counts: Counter[tuple[date, str]] = Counter()
@@ -145,10 +187,33 @@ def catch_up_together(
 
     Each page goes to every projection still behind it, and each projection
     writes it with its own position, so stopping half way loses nothing.
+    ``rebuild``: every projection is rebuilt beside its live view (or in place
+    without a shadow factory) and swapped in at the end.
     """
-    if rebuild:
-        for projection in projections:
-            projection._view.reset()
+    if not rebuild:
+        return _one_pass(store, projections, page_size)
+    shadows = [p.shadows() if p.shadows is not None else None for p in projections]
+    try:
+        targets = []
+        for projection, shadow in zip(projections, shadows, strict=True):
+            if shadow is None:
+                projection._view.reset()
+                targets.append(projection)
+            else:
+                targets.append(projection.beside(shadow.view))
+        result = _one_pass(store, targets, page_size)
+        for shadow in shadows:
+            if shadow is not None:
+                shadow.promote()
+    finally:
+        for shadow in shadows:
+            if shadow is not None:
+                shadow.discard()
+    _one_pass(store, projections, page_size)  # what arrived during the rebuild
+    return result
+
+
+def _one_pass(store: AnalyticsStore, projections: list[PagedProjection], page_size: int) -> CatchUp:
     target = store.recorder.max_notification_id() or 0
     position = min((p.position() for p in projections), default=target)
     processed = skipped = 0

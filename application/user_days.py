@@ -96,6 +96,10 @@ class UserDaysProjection(PagedProjection):
         super().__init__(store, view, page_size=page_size)
         self._days_view = view
 
+    def _rebind(self, view: TrackedView) -> None:
+        super()._rebind(view)
+        self._days_view = view  # type: ignore[assignment]
+
     def days_of(self, subject_id: UUID, first: date, last: date) -> list[DayMetrics]:
         return self._days_view.days_of(subject_id, first, last)
 

@@ -6,6 +6,7 @@ any dependency through keyword arguments.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from adapters.mapper import EncryptingMapper, subject_of_state
 from adapters.persistence import build_key_store, event_store_env, ping, prepare_database
 from adapters.tokens import JwtTokens
 from adapters.user_days_views import PostgresUserDays, SqliteUserDays, build_user_days
-from adapters.views import PostgresDailyCounts, SqliteDailyCounts, build_daily_counts
+from adapters.views import PostgresDailyCounts, ShadowView, SqliteDailyCounts, build_daily_counts
 from adapters.wakeups import PostgresWakeups
 from application.analytics import Analytics
 from application.api_limits import ApiQuota
@@ -136,6 +137,10 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     history = History(store, subject_of_state)
     indices = next(job for job in jobs.all() if isinstance(job, DailyIndices))
     live_activity = LiveActivityProjection(store, live_view, daily_counts=view)
+    daily_counts = DailyCountsProjection(store, view)
+    # Rebuilds build each view anew beside the live one, then swap it in (adapters.views.ShadowView).
+    for projection, live in ((daily_counts, view), (live_activity, live_view), (user_days, days_view)):
+        projection.shadows = functools.partial(ShadowView, settings.database, live)
     return Container(
         settings=settings,
         store=store,
@@ -164,7 +169,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
             clock=the_clock,
         ),
         daily_counts_view=view,
-        daily_counts=DailyCountsProjection(store, view),
+        daily_counts=daily_counts,
         live_activity_view=live_view,
         live_activity=live_activity,
         user_days_view=days_view,
