@@ -14,7 +14,7 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["KEY_BYTES", "NONCE_BYTES", "Tampered", "lookup_hash", "new_data_key", "seal", "unseal"]
+__all__ = ["KEY_BYTES", "NONCE_BYTES", "Tampered", "derive", "lookup_hash", "new_data_key", "seal", "unseal"]
 
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12
@@ -41,7 +41,15 @@ def unseal(key: bytes, sealed: bytes, associated_data: bytes) -> bytes:
         raise Tampered("authentication tag mismatch: the ciphertext was altered or moved") from None
 
 
-def lookup_hash(master_key: bytes, app_user_id: bytes) -> bytes:
-    """Keyed hash of the app's user id, so the key store never holds the id in clear."""
-    index_key = hmac.new(master_key, b"addvalue/subject-lookup/v1", hashlib.sha256).digest()
-    return hmac.new(index_key, app_user_id, hashlib.sha256).digest()
+def derive(root_secret: bytes, purpose: bytes) -> bytes:
+    """A 256-bit key for one purpose: ``HMAC-SHA256(root secret, purpose)``."""
+    return hmac.new(root_secret, purpose, hashlib.sha256).digest()
+
+
+def lookup_hash(root_secret: bytes, app_user_id: bytes) -> bytes:
+    """Keyed hash of the app's user id, so the key store never holds the id in clear.
+
+    Keyed by the key store's root secret, which survives master-key rotations
+    (the user id is never stored, so a digest could not be computed again).
+    """
+    return hmac.new(derive(root_secret, b"addvalue/subject-lookup/v1"), app_user_id, hashlib.sha256).digest()

@@ -75,13 +75,13 @@ def _live_snapshot(
     p: str,
     mark: str,
     now: datetime,
+    today: date,
     online_within: timedelta,
     activation_window: timedelta,
 ) -> LiveSnapshot:
     def q(sql: str) -> str:
         return sql.replace("{p}", p).replace("?", mark)
 
-    today = now.date()
     return LiveSnapshot(
         as_of=now,
         daily_active_users=rows(q("SELECT count(*) FROM {p}live_active_days WHERE day = ?"), (today,))[0][0],
@@ -123,14 +123,22 @@ class SqliteLiveActivity(SQLiteTrackingRecorder):
                 c.execute(f"DELETE FROM {name}")
             c.execute("DELETE FROM tracking WHERE application_name=?", (UPSTREAM,))
 
-    def snapshot(self, now: datetime, *, online_within: timedelta, activation_window: timedelta) -> LiveSnapshot:
+    def snapshot(
+        self, now: datetime, *, today: date | None = None, online_within: timedelta, activation_window: timedelta
+    ) -> LiveSnapshot:
         def rows(sql: str, params: tuple[Any, ...]) -> list[Any]:
             with self.datastore.transaction(commit=False) as c:
                 c.execute(sql, tuple(_sqlite_value(v) for v in params))
                 return [tuple(r) for r in c.fetchall()]
 
         return _live_snapshot(
-            rows, p="", mark="?", now=now, online_within=online_within, activation_window=activation_window
+            rows,
+            p="",
+            mark="?",
+            now=now,
+            today=today or now.date(),
+            online_within=online_within,
+            activation_window=activation_window,
         )
 
 
@@ -175,14 +183,22 @@ class PostgresLiveActivity(PostgresTrackingRecorder):
                 (UPSTREAM,),
             )
 
-    def snapshot(self, now: datetime, *, online_within: timedelta, activation_window: timedelta) -> LiveSnapshot:
+    def snapshot(
+        self, now: datetime, *, today: date | None = None, online_within: timedelta, activation_window: timedelta
+    ) -> LiveSnapshot:
         def rows(sql: str, params: tuple[Any, ...]) -> list[Any]:
             with self.datastore.transaction(commit=False) as curs:
                 curs.execute(sql.encode(), params)
                 return [tuple(r.values()) for r in curs.fetchall()]
 
         return _live_snapshot(
-            rows, p=self._prefix, mark="%s", now=now, online_within=online_within, activation_window=activation_window
+            rows,
+            p=self._prefix,
+            mark="%s",
+            now=now,
+            today=today or now.date(),
+            online_within=online_within,
+            activation_window=activation_window,
         )
 
 

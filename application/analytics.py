@@ -26,7 +26,7 @@ from application.live_activity import LiveActivityProjection, LiveSnapshot
 from application.ports import Clock
 from application.user_days import UserDaysProjection
 from domain.indices import FORMULA_VERSION, streak
-from domain.periods import days_of, parse_period
+from domain.periods import day_of, days_of, parse_period
 from domain.platform import FINAL_AFTER
 
 __all__ = ["MAX_RANGE_DAYS", "Analytics", "Answer", "BadQuery", "Confidence", "NotFound"]
@@ -81,6 +81,10 @@ class Analytics:
         self._live = live
         self._clock = clock
 
+    def today(self) -> date:
+        """Today in the reporting time zone (UTC unless configured)."""
+        return day_of(self._clock.now(), self._user_days.zone)
+
     # --- per person -------------------------------------------------------------------------------
 
     def flourish_index(self, user_id: UUID, day: date) -> Answer:
@@ -120,7 +124,7 @@ class Analytics:
             },
             calculated_at=self._clock.now(),
             data_points=len(days),
-            confidence="provisional" if last >= self._clock.now().date() else "closed",
+            confidence="provisional" if last >= self.today() else "closed",
         )
 
     def _subject(self, user_id: UUID) -> UUID:
@@ -228,7 +232,7 @@ class Analytics:
         return self._report("executive-summary", "month", label)
 
     def _latest_month_with(self, job: str) -> str:
-        today = self._clock.now().date()
+        today = self.today()
         month_start = today.replace(day=1)
         for _ in range(24):
             month_start = (month_start - timedelta(days=1)).replace(day=1)
@@ -269,7 +273,7 @@ class Analytics:
         return found
 
     def _series(self, metric: str, first: date, last: date, points: list[dict[str, Any]]) -> Answer:
-        today = self._clock.now().date()
+        today = self.today()
         return Answer(
             data={"metric": metric, "from": first.isoformat(), "to": last.isoformat(), "series": points},
             calculated_at=self._clock.now(),
@@ -279,7 +283,7 @@ class Analytics:
 
     def _confidence_of_day(self, day: date) -> Confidence:
         """Of a closed day: final once no event can change it any more."""
-        return "final" if self._clock.now().date() >= day + FINAL_AFTER else "closed"
+        return "final" if self.today() >= day + FINAL_AFTER else "closed"
 
     @staticmethod
     def _parse(cadence: Literal["week", "month"], text: str) -> str:

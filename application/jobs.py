@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Final, Protocol
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError
@@ -34,7 +35,7 @@ from domain.indices import (
     add_value,
     flourish,
 )
-from domain.periods import Cadence, PeriodError, days_of, hour_of, parse_period, previous_period
+from domain.periods import UTC_ZONE, Cadence, PeriodError, day_of, days_of, hour_of, parse_period, previous_period
 from domain.platform import FINAL_AFTER, JobRun, PlatformDay, PlatformReport
 
 __all__ = [
@@ -130,7 +131,7 @@ class CloseDay:
 
     def run(self, period: str) -> int:
         day = date.fromisoformat(period)
-        if self._clock.now().date() >= day + FINAL_AFTER:
+        if day_of(self._clock.now(), self._user_days.zone) >= day + FINAL_AFTER:
             return 0  # final: no event can arrive for it any more, and nothing recounts it
         self._user_days.catch_up()  # the day's events, up to now
         totals = self.recount(day)
@@ -348,7 +349,7 @@ class LateEvents:
     def run(self, period: str) -> int:  # noqa: ARG002 - every day still open is looked at, whatever the hour
         assert self.rerun is not None, "LateEvents runs inside Jobs"
         self._user_days.catch_up()
-        today = self._clock.now().date()
+        today = day_of(self._clock.now(), self._user_days.zone)
         rows = 0
         for back in range(1, FINAL_AFTER.days):
             day = today - timedelta(days=back)
@@ -381,10 +382,11 @@ class ErasureDue:
 
 
 class Jobs:
-    def __init__(self, store: AnalyticsStore, jobs: Sequence[Job], clock: Clock) -> None:
+    def __init__(self, store: AnalyticsStore, jobs: Sequence[Job], clock: Clock, zone: ZoneInfo = UTC_ZONE) -> None:
         self._store = store
         self._jobs = {job.name: job for job in jobs}
         self._clock = clock
+        self._zone = zone
         for job in jobs:
             if isinstance(job, LateEvents):
                 job.rerun = self.run
@@ -394,7 +396,7 @@ class Jobs:
 
     def period_for(self, name: str, at: datetime) -> str:
         """The period a scheduled run of the job at ``at`` computes: the last complete one."""
-        return previous_period(self._job(name).cadence, at)
+        return previous_period(self._job(name).cadence, at, self._zone)
 
     def run(self, name: str, period: str | date | None = None) -> JobReport:
         """Run one job for one period (by default the one its schedule would run now); record the run.
@@ -404,7 +406,7 @@ class Jobs:
         """
         job = self._job(name)
         if period is None:
-            chosen = previous_period(job.cadence, self._clock.now())
+            chosen = previous_period(job.cadence, self._clock.now(), self._zone)
         else:
             chosen = parse_period(job.cadence, period.isoformat() if isinstance(period, date) else period)
         started_at, started = self._clock.now(), time.monotonic()

@@ -13,11 +13,13 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any, Final, Protocol
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from application.projections import DailyCountsView, PagedProjection, TrackedView
 from application.store import AnalyticsStore
+from domain.periods import UTC_ZONE, day_of
 from domain.session import Session
 from domain.user import User
 
@@ -51,7 +53,9 @@ class LiveSnapshot(msgspec.Struct, frozen=True, kw_only=True):
 class LiveActivityView(TrackedView, Protocol):
     def apply(self, changes: LiveChanges, position: int) -> None: ...
 
-    def snapshot(self, now: datetime, *, online_within: timedelta, activation_window: timedelta) -> LiveSnapshot: ...
+    def snapshot(
+        self, now: datetime, *, today: date, online_within: timedelta, activation_window: timedelta
+    ) -> LiveSnapshot: ...
 
 
 class LiveActivityProjection(PagedProjection):
@@ -64,10 +68,12 @@ class LiveActivityProjection(PagedProjection):
         *,
         daily_counts: DailyCountsView | None = None,
         page_size: int = 1000,
+        zone: ZoneInfo = UTC_ZONE,
     ) -> None:
         super().__init__(store, view, page_size=page_size)
         self._live_view = view
         self._daily_counts = daily_counts
+        self._zone = zone
 
     def _rebind(self, view: TrackedView) -> None:
         super()._rebind(view)
@@ -75,27 +81,30 @@ class LiveActivityProjection(PagedProjection):
 
     def snapshot(self, now: datetime) -> LiveSnapshot:
         """The counters as of ``now`` (micro-acts today come from the daily counts)."""
-        live = self._live_view.snapshot(now, online_within=ONLINE_WITHIN, activation_window=ACTIVATION_WINDOW)
+        today = day_of(now, self._zone)
+        live = self._live_view.snapshot(
+            now, today=today, online_within=ONLINE_WITHIN, activation_window=ACTIVATION_WINDOW
+        )
         if self._daily_counts is None:
             return live
-        microacts = self._daily_counts.counts().get((now.date(), "microact_created"), 0)
+        microacts = self._daily_counts.counts().get((today, "microact_created"), 0)
         return msgspec.structs.replace(live, microacts_today=microacts)
 
     def _apply_page(self, events: list[Any], position: int) -> None:
         changes = LiveChanges()
         for event in events:
             if isinstance(event, Session.EventsTracked):
-                _collect(changes, event.subject_id, (t for t in event.events))
+                _collect(changes, event.subject_id, (t for t in event.events), self._zone)
             elif isinstance(event, User.Erased):
                 changes.erased.add(event.subject_id)
         self._live_view.apply(changes, position)
 
 
-def _collect(changes: LiveChanges, subject: UUID, tracked_events: Iterable[Any]) -> None:
+def _collect(changes: LiveChanges, subject: UUID, tracked_events: Iterable[Any], zone: ZoneInfo) -> None:
     for tracked in tracked_events:
         at: datetime = tracked.occurred_at
         event = tracked.event
-        changes.active_days.add((at.date(), subject))
+        changes.active_days.add((day_of(at, zone), subject))
         changes.last_seen[subject] = max(at, changes.last_seen.get(subject, at))
         name = event.name
         if name == "wave_joined":

@@ -14,11 +14,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from application.store import AnalyticsStore
 from domain.catalog import MicroactCreated
+from domain.periods import UTC_ZONE, day_of
 from domain.redacted import RedactedEvent
 from domain.session import Session
 
@@ -157,9 +159,12 @@ class DailyCountsProjection(PagedProjection):
 
     name = "daily_counts"
 
-    def __init__(self, store: AnalyticsStore, view: DailyCountsView, *, page_size: int = 1000) -> None:
+    def __init__(
+        self, store: AnalyticsStore, view: DailyCountsView, *, page_size: int = 1000, zone: ZoneInfo = UTC_ZONE
+    ) -> None:
         super().__init__(store, view, page_size=page_size)
         self._counts_view = view
+        self._zone = zone
 
     def _rebind(self, view: TrackedView) -> None:
         super()._rebind(view)
@@ -172,7 +177,7 @@ class DailyCountsProjection(PagedProjection):
             if isinstance(event, Session.EventsTracked):
                 for tracked in event.events:
                     at, name = tracked.occurred_at, tracked.event.name
-                    counts[(at.date(), name)] += 1
+                    counts[(day_of(at, self._zone), name)] += 1
                     hour = at.replace(minute=0, second=0, microsecond=0)
                     hourly[(hour, name)] += 1
                     if isinstance(tracked.event, MicroactCreated):  # the hourly job reports them by category

@@ -11,11 +11,13 @@ from collections import Counter
 from datetime import date
 from typing import Any, Final, Protocol
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from application.projections import PagedProjection, TrackedView
 from application.store import AnalyticsStore
+from domain.periods import UTC_ZONE, day_of
 from domain.session import Session
 from domain.user import User
 
@@ -92,9 +94,12 @@ class UserDaysView(TrackedView, Protocol):
 class UserDaysProjection(PagedProjection):
     name = "user_days"
 
-    def __init__(self, store: AnalyticsStore, view: UserDaysView, *, page_size: int = 1000) -> None:
+    def __init__(
+        self, store: AnalyticsStore, view: UserDaysView, *, page_size: int = 1000, zone: ZoneInfo = UTC_ZONE
+    ) -> None:
         super().__init__(store, view, page_size=page_size)
         self._days_view = view
+        self.zone = zone
 
     def _rebind(self, view: TrackedView) -> None:
         super()._rebind(view)
@@ -121,14 +126,14 @@ class UserDaysProjection(PagedProjection):
         for event in events:
             if isinstance(event, Session.EventsTracked):
                 for tracked in event.events:
-                    _count(changes, event.subject_id, tracked)
+                    _count(changes, event.subject_id, tracked, self.zone)
             elif isinstance(event, User.Erased):
                 changes.erased.add(event.subject_id)
         self._days_view.apply(changes, position)
 
 
-def _count(changes: UserDaysChanges, subject: UUID, tracked: Any) -> None:
-    day = tracked.occurred_at.date()
+def _count(changes: UserDaysChanges, subject: UUID, tracked: Any, zone: ZoneInfo) -> None:
+    day = day_of(tracked.occurred_at, zone)
     event = tracked.event
     changes.counts[(subject, day, "events")] += 1
     metric = METRIC_OF.get(event.name)

@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
+from zoneinfo import ZoneInfo
 
-__all__ = ["Cadence", "PeriodError", "days_of", "hour_of", "parse_period", "previous_period"]
+__all__ = ["UTC_ZONE", "Cadence", "PeriodError", "day_of", "days_of", "hour_of", "parse_period", "previous_period"]
+
+UTC_ZONE: Final = ZoneInfo("UTC")
 
 Cadence = Literal["hour", "day", "week", "month"]
 
@@ -25,12 +28,20 @@ class PeriodError(ValueError):
     """Not a period of this cadence; the message gives the expected form."""
 
 
-def previous_period(cadence: Cadence, at: datetime) -> str:
-    """The last complete period before ``at``: what a scheduled run at ``at`` computes."""
-    at = at.astimezone(UTC)
+def day_of(at: datetime, zone: ZoneInfo = UTC_ZONE) -> date:
+    """The reporting day of an instant: its date in the reporting time zone (UTC unless configured)."""
+    return at.astimezone(zone).date()
+
+
+def previous_period(cadence: Cadence, at: datetime, zone: ZoneInfo = UTC_ZONE) -> str:
+    """The last complete period before ``at``: what a scheduled run at ``at`` computes.
+
+    Days, weeks and months are those of the reporting time zone; hours are UTC hours.
+    """
     if cadence == "hour":
+        at = at.astimezone(UTC)
         return _hour_label(at.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1))
-    today = at.date()
+    today = day_of(at, zone)
     if cadence == "day":
         return (today - timedelta(days=1)).isoformat()
     if cadence == "week":

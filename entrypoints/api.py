@@ -155,7 +155,8 @@ class Gate:
 
     def __init__(self, container: Container) -> None:
         self._container = container
-        self._secret = hmac.new(container.settings.master_key, b"addvalue api principal", hashlib.sha256).digest()
+        # From the key store's root secret, which stays the same when the master key is rotated.
+        self._secret = container.keys.derived_secret(b"addvalue api principal")
         self._window = API_WINDOW_SECONDS
 
     def authenticate(self, headers: Any, query: Any = None) -> Principal:
@@ -333,7 +334,7 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
         return await anyio.to_thread.run_sync(call, *args)
 
     def yesterday() -> date:
-        return container.clock.now().date() - timedelta(days=1)
+        return analytics.today() - timedelta(days=1)
 
     # --- per person ---------------------------------------------------------------------------------
 
@@ -365,7 +366,7 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
         """One person's activity per day in [from, to] (default: the last 30 days) and current streak."""
         _, who = await gate.admit(request, "user_activity", user_id, about_user=True)
         assert who is not None
-        last = _day("to", to, container.clock.now().date())
+        last = _day("to", to, analytics.today())
         first = _day("from", from_, last - timedelta(days=29))
         return _answer(request, await run(analytics.user_activity, who, first, last))
 
@@ -494,14 +495,14 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
     ) -> Response[bytes]:
         """Retention cohorts (signup week x weeks since) as of an ISO week (default: last week)."""
         await gate.admit(request, "dashboard_retention")
-        chosen = week or (container.clock.now().date() - timedelta(days=7)).isoformat()
+        chosen = week or (analytics.today() - timedelta(days=7)).isoformat()
         return _answer(request, await run(analytics.retention_cohorts, chosen))
 
     @get("/dashboard/weekly", name="dashboard_weekly")
     async def dashboard_weekly(request: Request[Any, Any, Any], week: FromQuery[str | None] = None) -> Response[bytes]:
         """A week's summary: WAU, Wave participation, DAU trend and 14-day forecast (default: last week)."""
         await gate.admit(request, "dashboard_weekly")
-        chosen = week or (container.clock.now().date() - timedelta(days=7)).isoformat()
+        chosen = week or (analytics.today() - timedelta(days=7)).isoformat()
         return _answer(request, await run(analytics.weekly_summary, chosen))
 
     @get("/dashboard/monthly", name="dashboard_monthly")
@@ -510,7 +511,7 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
     ) -> Response[bytes]:
         """A month's MAU, churn and growth (default: last month)."""
         await gate.admit(request, "dashboard_monthly")
-        chosen = month or (container.clock.now().date().replace(day=1) - timedelta(days=1)).isoformat()
+        chosen = month or (analytics.today().replace(day=1) - timedelta(days=1)).isoformat()
         return _answer(request, await run(analytics.monthly_summary, chosen))
 
     # --- real time ----------------------------------------------------------------------------------

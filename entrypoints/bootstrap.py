@@ -7,10 +7,9 @@ any dependency through keyword arguments.
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from adapters.api_rate_limits import PostgresApiRateCounter, SqliteApiRateCounter, build_api_rate_counter
 from adapters.audit_log import PostgresAccessLog, SqliteAccessLog, build_access_log
@@ -114,13 +113,14 @@ class Container:
 def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     prepare_database(settings.database)
     keys = build_key_store(settings.database, settings.master_key)
-    erasures = build_erasure_register(settings.database, _derived_key(settings.master_key, b"addvalue erasures"))
+    erasures = build_erasure_register(settings.database, keys.derived_secret(b"addvalue erasures"))
     store = AnalyticsStore(event_store_env(settings.database), lambda: EncryptingMapper(keys))
     the_clock = clock or SystemClock()
     view = build_daily_counts(settings.database)
     live_view = build_live_activity(settings.database)
     days_view = build_user_days(settings.database)
-    user_days = UserDaysProjection(store, days_view)
+    zone = ZoneInfo(settings.reporting_timezone)
+    user_days = UserDaysProjection(store, days_view, zone=zone)
     geo = build_geo_lookup(settings.geoip_database)
     ingestion = Ingestion(
         store,
@@ -136,8 +136,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     consent = ConsentBook(store, keys, readers, the_clock)
     history = History(store, subject_of_state)
     indices = next(job for job in jobs.all() if isinstance(job, DailyIndices))
-    live_activity = LiveActivityProjection(store, live_view, daily_counts=view)
-    daily_counts = DailyCountsProjection(store, view)
+    live_activity = LiveActivityProjection(store, live_view, daily_counts=view, zone=zone)
+    daily_counts = DailyCountsProjection(store, view, zone=zone)
     # Rebuilds build each view anew beside the live one, then swap it in (adapters.views.ShadowView).
     for projection, live in ((daily_counts, view), (live_activity, live_view), (user_days, days_view)):
         projection.shadows = functools.partial(ShadowView, settings.database, live)
@@ -190,7 +190,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
             live=live_activity,
             clock=the_clock,
         ),
-        access_log=build_access_log(settings.database, _derived_key(settings.master_key, b"addvalue access log")),
+        access_log=build_access_log(settings.database, keys.derived_secret(b"addvalue access log")),
         api_rate=build_api_rate_counter(
             settings.database, ApiQuota(limit=settings.api_requests_per_hour, window_seconds=API_WINDOW_SECONDS)
         ),
@@ -198,11 +198,6 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
 
 
 API_WINDOW_SECONDS = 3600  # the API quota is per hour (ADDVALUE_API_REQUESTS_PER_HOUR)
-
-
-def _derived_key(master_key: bytes, purpose: bytes) -> bytes:
-    """A key for one purpose, derived from the master key so that one secret is configured, not several."""
-    return hmac.new(master_key, purpose, hashlib.sha256).digest()
 
 
 def _jobs(
@@ -214,7 +209,7 @@ def _jobs(
 ) -> Jobs:
     reports = Reports(store)
     close_day = CloseDay(store, user_days, clock)
-    counts = DailyCountsProjection(store, daily_counts)
+    counts = DailyCountsProjection(store, daily_counts, zone=user_days.zone)
     return Jobs(
         store,
         [
@@ -227,4 +222,5 @@ def _jobs(
             ErasureDue(erasure),
         ],
         clock,
+        user_days.zone,
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import os
 import sys
 import time
@@ -54,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker": _worker,
         "users": _users,
         "audit": _audit,
+        "keys": _keys,
     }[args.command]
     try:
         return handler(settings, args)
@@ -150,6 +153,13 @@ def _add_operator_commands(commands: Any) -> None:
     audit = commands.add_parser("audit", help="the API access log")
     audit_actions = audit.add_subparsers(dest="action", required=True)
     audit_actions.add_parser("verify", help="check the hash chain of the whole log; exit 1 if a record was altered")
+    keys = commands.add_parser("keys", help="the master key")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    key_actions.add_parser(
+        "rotate-master",
+        help="rewrap every data key under the new master key given in ADDVALUE_NEW_MASTER_KEY (never on the "
+        "command line), in one transaction; then give every process the new key and destroy the old one",
+    )
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -335,6 +345,69 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
         print(f"addvalue audit: the access log was altered: {report.problem}", file=sys.stderr)
         return 1
     return 0
+
+
+def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    assert args.action == "rotate-master"  # the only action; argparse refuses others
+    try:
+        new_key = _new_master_key(os.environ.get("ADDVALUE_NEW_MASTER_KEY"))
+    except ValueError as e:
+        print(f"addvalue keys rotate-master: {e}", file=sys.stderr)
+        return 2
+    container = bootstrap(settings)
+    try:
+        report = container.keys.rotate_master(new_key)
+    except ValueError as e:  # the new key is the current one
+        print(f"addvalue keys rotate-master: ADDVALUE_NEW_MASTER_KEY: {e}", file=sys.stderr)
+        return 2
+    finally:
+        container.close()
+    _print_json(report)
+    key_file = _development_key_file(settings)
+    if key_file is not None:  # without ADDVALUE_MASTER_KEY the key came from this file: keep it usable
+        temporary = key_file.with_suffix(".new")
+        temporary.unlink(missing_ok=True)
+        temporary.touch(mode=0o600)
+        temporary.write_text(base64.b64encode(new_key).decode())
+        temporary.replace(key_file)
+    first = (
+        f"{key_file} now holds the new key (ADDVALUE_MASTER_KEY is not set); restart every process"
+        if key_file is not None
+        else "set ADDVALUE_MASTER_KEY to the value of ADDVALUE_NEW_MASTER_KEY on every process (serve, worker, "
+        "scheduled commands) and restart them: until then they fail on keys not in their 30 s cache and "
+        "cannot add people"
+    )
+    print(
+        f"master key rotated. Next steps:\n  1. {first}\n"
+        "  2. destroy the old master key wherever it is kept (secret store, deploy variables, shell history)\n"
+        "  3. back up the key store again: once the old key is destroyed, every backup and WAL archive made before "
+        "this rotation holds only keys wrapped by a destroyed master key (docs/privacy.md, Master key rotation)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _new_master_key(value: str | None) -> bytes:
+    if not value:
+        raise ValueError(
+            "set ADDVALUE_NEW_MASTER_KEY to base64 of 32 new random bytes "
+            '(python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"); '
+            "it is read from the environment only, so it shows in no process list or shell history"
+        )
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except binascii.Error:
+        raise ValueError("ADDVALUE_NEW_MASTER_KEY: not valid base64") from None
+    if len(key) != 32:
+        raise ValueError(f"ADDVALUE_NEW_MASTER_KEY: must be base64 of 32 bytes, got {len(key)} bytes")
+    return key
+
+
+def _development_key_file(settings: Settings) -> Path | None:
+    """``master.key`` beside the SQLite database when ADDVALUE_MASTER_KEY is unset (see entrypoints.settings)."""
+    if "ADDVALUE_MASTER_KEY" in os.environ or settings.database.sqlite_path is None:
+        return None
+    return settings.database.sqlite_path.parent / "master.key"
 
 
 def _follow_projections(

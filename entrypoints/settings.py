@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 import structlog
@@ -72,6 +73,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_network: RateLimit = RateLimit(rate=50_000, burst=200_000)
     # Analytics API requests per user per hour (sliding window, counted in the database).
     api_requests_per_hour: int = 1000
+    # The time zone whose days, weeks and months the metrics count (an IANA name); changing it needs a rebuild.
+    reporting_timezone: str = "UTC"
     # Days between an erasure request and the destruction of the person's key (0: at once).
     erasure_grace_days: float = 30.0
 
@@ -106,6 +109,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_user=_rate_limit("ADDVALUE_RATE_LIMIT_USER", env, RateLimit(rate=100, burst=5_000)),
         rate_limit_network=_rate_limit("ADDVALUE_RATE_LIMIT_NETWORK", env, RateLimit(rate=50_000, burst=200_000)),
         api_requests_per_hour=_whole("ADDVALUE_API_REQUESTS_PER_HOUR", env, 1000),
+        reporting_timezone=_timezone(env.get("ADDVALUE_REPORTING_TIMEZONE", "UTC")),
         erasure_grace_days=_not_negative("ADDVALUE_ERASURE_GRACE_DAYS", env, 30.0),
     )
 
@@ -225,6 +229,16 @@ def _positive(name: str, env: Mapping[str, str], default: float) -> float:
         raise SettingsError(f"{name}: must be a number, got {raw!r}") from None
     if value <= 0:
         raise SettingsError(f"{name}: must be greater than 0, got {raw!r}")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"ADDVALUE_REPORTING_TIMEZONE: {value!r} is not an IANA time zone; write e.g. UTC or Europe/London"
+        ) from None
     return value
 
 

@@ -38,6 +38,7 @@ pytestmark = pytest.mark.skipif(
 PROMPT_SECONDS = 3.0
 # After the database is back: time for the pools to reconnect, resending as Retry-After asks.
 RECOVERY_SECONDS = 10.0
+MASTER_KEY = os.urandom(32)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,8 @@ class Service:
 def service(cluster: PgCluster) -> Iterator[Service]:
     if not cluster.running():
         cluster.start()
-    settings = Settings(database=parse_database_url(cluster.url), master_key=os.urandom(32), jwt_secret="x" * 40)
+    # One master key for the module: the tests share the cluster's key store, which checks the key at start.
+    settings = Settings(database=parse_database_url(cluster.url), master_key=MASTER_KEY, jwt_secret="x" * 40)
     container = bootstrap(settings)
     threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="outage-client")
     headers = {"Authorization": f"Bearer {container.tokens.mint('outage-test', 'service')}"}

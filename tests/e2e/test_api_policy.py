@@ -1,0 +1,132 @@
+"""Every API route x role x own/other user, walked from the app's OpenAPI document, against a table written here.
+
+The table is the issue's policy restated, not imported from application.access,
+so that a change to either shows up as a difference. A route that appears in
+the OpenAPI document without an entry here fails the walk.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any, Final, Literal
+
+import pytest
+from litestar.exceptions import WebSocketDisconnect
+
+from application.principals import Role
+from entrypoints.settings import Settings
+from tests.e2e.api_support import ROLES, Api, running_api
+
+Reach = Literal["own", "any"]  # "own": only about the caller's own user id
+
+_PERSONAL: Final[dict[Role, Reach]] = {"user": "own", "admin": "any"}
+_AGGREGATE: Final[dict[Role, Reach]] = {"analyst": "any", "admin": "any"}
+_AUDIT: Final[dict[Role, Reach]] = {"auditor": "any", "admin": "any"}
+
+EXPECTED: Final[dict[str, dict[Role, Reach]]] = {
+    "/api/metrics/flourish-index": _PERSONAL,
+    "/api/metrics/add-value-index": _PERSONAL,
+    "/api/metrics/user-activity": _PERSONAL,
+    "/api/users/{user_id}": _PERSONAL,  # DELETE: erasure
+    "/api/users/{user_id}/consent": _PERSONAL,  # GET and PUT
+    "/api/users/{user_id}/consent/history": _PERSONAL,
+    "/api/users/{user_id}/export": _PERSONAL,
+    "/api/metrics/platform-summary": _AGGREGATE,
+    "/api/dashboard/flourish": _AGGREGATE,
+    "/api/dashboard/add-value": _AGGREGATE,
+    "/api/dashboard/wave-participation": _AGGREGATE,
+    "/api/dashboard/active-users": _AGGREGATE,
+    "/api/dashboard/executive-summary": _AGGREGATE,
+    "/api/dashboard/retention": _AGGREGATE,
+    "/api/dashboard/weekly": _AGGREGATE,
+    "/api/dashboard/monthly": _AGGREGATE,
+    "/api/realtime/dau": _AGGREGATE,
+    "/api/realtime/active-sessions": _AGGREGATE,
+    "/api/realtime/live-waves": _AGGREGATE,
+    "/api/audit/access-log": _AUDIT,
+    "/api/audit/users/{user_id}/history": _AUDIT,
+    "/api/audit/streams/{stream_id}": _AUDIT,
+}
+LIVE_FEED: Final[dict[Role, Reach]] = _AGGREGATE  # the WebSocket, which OpenAPI does not describe
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[Api]:
+    with running_api(settings) as running:
+        yield running
+
+
+def _allowed(rule: dict[Role, Reach], role: Role, own: bool) -> bool:
+    return role in rule and (rule[role] == "any" or own)
+
+
+def _request(path: str, operation: dict[str, Any], about: str) -> tuple[str, dict[str, str]]:
+    """The concrete URL and query for asking about ``about``: user ids from the walk, other ids made up."""
+    query: dict[str, str] = {}
+    for parameter in operation.get("parameters", []):
+        name, where = parameter["name"], parameter["in"]
+        value = about if name == "user_id" else str(uuid.uuid4())
+        if where == "path":
+            path = path.replace("{" + name + "}", value)
+        elif where == "query" and name == "user_id":
+            query[name] = value
+    assert "{" not in path, f"{path}: a path parameter the walk cannot fill"
+    return path, query
+
+
+def _example(schema: dict[str, Any], components: dict[str, Any]) -> Any:
+    """A smallest valid JSON value for ``schema``, so that a body's shape never decides the outcome."""
+    if "$ref" in schema:
+        return _example(components[schema["$ref"].rsplit("/", 1)[-1]], components)
+    kind = schema.get("type")
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {name: _example(properties[name], components) for name in schema.get("required", [])}
+    assert kind in _SCALARS, f"the walk cannot make a {schema}"
+    return _SCALARS[kind]
+
+
+_SCALARS: Final[dict[str, Any]] = {"boolean": False, "string": "x", "integer": 0, "number": 0, "array": []}
+
+
+def _body(operation: dict[str, Any], components: dict[str, Any]) -> Any:
+    content = operation.get("requestBody", {}).get("content", {})
+    return _example(content["application/json"]["schema"], components) if content else None
+
+
+def test_every_route_role_and_own_or_other_user_gets_what_the_policy_says(api: Api) -> None:
+    spec = api.client.get("/schema/openapi.json").json()
+    routes = {path: item for path, item in spec["paths"].items() if path.startswith("/api/")}
+    components = spec.get("components", {}).get("schemas", {})
+    assert set(routes) == set(EXPECTED), "a route without a policy entry here (or an entry without a route)"
+
+    wrong = []
+    for template, item in routes.items():
+        for method, operation in item.items():
+            for role in ROLES:
+                for own in (True, False):
+                    me = str(uuid.uuid4())
+                    url, query = _request(template, operation, me if own else str(uuid.uuid4()))
+                    headers = {"Authorization": f"Bearer {api.token(me, role)}"}
+                    body = _body(operation, components)
+                    response = api.client.request(method.upper(), url, params=query, headers=headers, json=body)
+                    allowed = _allowed(EXPECTED[template], role, own)
+                    if allowed != (response.status_code not in (401, 403)) or response.status_code >= 500:
+                        whose = "own" if own else "other"
+                        wrong.append(f"{method.upper()} {template} as {role} ({whose}): {response.status_code}")
+                    elif not allowed:
+                        assert response.json()["error"]["code"] == "forbidden"
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_live_feed_is_for_analysts_and_admins_only(api: Api) -> None:
+    for role in ROLES:
+        live = f"/api/realtime/metrics?access_token={api.token(str(uuid.uuid4()), role)}"
+        if _allowed(LIVE_FEED, role, own=True):
+            with api.client.websocket_connect(live) as socket:
+                assert socket.receive_json(mode="binary", timeout=5)["status"] == "success"
+            continue
+        with pytest.raises(WebSocketDisconnect) as closed, api.client.websocket_connect(live):
+            pass
+        assert closed.value.code == 4403, role
