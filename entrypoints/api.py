@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, cast
 from uuid import UUID
 
 import anyio.to_thread
@@ -23,6 +23,7 @@ import msgspec
 import structlog
 from eventsourcing.persistence import PersistenceError
 from litestar import MediaType, Request, Response, Router, WebSocket, delete, get, put, websocket
+from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.exceptions import (
     HTTPException,
@@ -31,7 +32,9 @@ from litestar.exceptions import (
     ValidationException,
     WebSocketDisconnect,
 )
+from litestar.handlers import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import (
     HTTP_304_NOT_MODIFIED,
@@ -46,7 +49,7 @@ from litestar.status_codes import (
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.tokens import InvalidToken
-from application.access import decide
+from application.access import POLICY, decide
 from application.analytics import Answer, BadQuery, NotFound
 from application.audit import AccessEntry
 from application.erasure import UnknownUser
@@ -76,6 +79,45 @@ class ConsentUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     location: bool
 
 
+class Metadata(msgspec.Struct, frozen=True):
+    calculated_at: str
+    data_points: int | None
+    confidence: Literal["final", "closed", "provisional"] | None
+    formula_version: str | None
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """Every successful answer: ``data`` holds ``metric``, ``value``, ``date``, ``breakdown`` where they apply."""
+
+    status: Literal["success"]
+    data: dict[str, Any]
+    metadata: Metadata
+
+
+class ErrorDetail(msgspec.Struct, frozen=True):
+    code: str
+    message: str
+
+
+class ErrorEnvelope(msgspec.Struct, frozen=True):
+    status: Literal["error"]
+    error: ErrorDetail
+    metadata: dict[str, str]
+
+
+ERRORS: Final = {
+    status: ResponseSpec(data_container=ErrorEnvelope, description=description)
+    for status, description in (
+        (400, "a parameter or the body is malformed or out of bounds"),
+        (401, "no valid bearer token"),
+        (403, "the token's role may not call this, or not about this user"),
+        (404, "nothing is held for what was asked"),
+        (429, "over the hourly quota; see Retry-After"),
+        (503, "the database is unreachable; see Retry-After"),
+    )
+}
+
+
 class ApiError(HTTPException):
     """An error answered in the envelope: ``code`` is stable, the message says what to do."""
 
@@ -91,7 +133,7 @@ def principal_key(secret: bytes, principal: Principal) -> str:
 
 def _metadata(answer: Answer | None = None) -> dict[str, Any]:
     if answer is None:
-        return {"calculated_at": datetime.now(UTC).isoformat()}
+        return {"calculated_at": datetime.now(UTC).isoformat()}  # errors
     return {
         "calculated_at": answer.calculated_at.isoformat(),
         "data_points": answer.data_points,
@@ -108,7 +150,7 @@ def _cache_control(answer: Answer) -> str:
     return "no-store"
 
 
-def _answer(request: Request[Any, Any, Any], answer: Answer) -> Response[bytes]:
+def _answer(request: Request[Any, Any, Any], answer: Answer) -> Response[Envelope]:
     """The envelope; closed periods get an ETag and may be cached, live figures may not."""
     body = _ENCODER.encode({"status": "success", "data": answer.data, "metadata": _metadata(answer)})
     headers = {"Cache-Control": _cache_control(answer)}
@@ -117,13 +159,25 @@ def _answer(request: Request[Any, Any, Any], answer: Answer) -> Response[bytes]:
         tag = '"' + hashlib.sha256(_ENCODER.encode([answer.data, answer.confidence])).hexdigest()[:32] + '"'
         headers["ETag"] = tag
         if tag in request.headers.get("if-none-match", ""):
-            return Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(body, media_type=MediaType.JSON, headers=headers)
+            return cast(Response[Envelope], Response(b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers))
+    return _json(body, headers=headers)
 
 
-def _data(value: dict[str, Any], *, data_points: int) -> Response[bytes]:
-    body = {"status": "success", "data": value, "metadata": {**_metadata(), "data_points": data_points}}
-    return Response(_ENCODER.encode(body), media_type=MediaType.JSON, headers={"Cache-Control": "no-store"})
+def _data(value: dict[str, Any], *, data_points: int) -> Response[Envelope]:
+    """A live answer (real time, audit, the person's own records): provisional, never cached."""
+    metadata = {
+        "calculated_at": datetime.now(UTC).isoformat(),
+        "data_points": data_points,
+        "confidence": "provisional",
+        "formula_version": None,
+    }
+    body = {"status": "success", "data": value, "metadata": metadata}
+    return _json(_ENCODER.encode(body), headers={"Cache-Control": "no-store"})
+
+
+def _json(body: bytes, *, headers: dict[str, str], status: int = 200) -> Response[Envelope]:
+    # Encoded here once with msgspec; the annotation tells OpenAPI the shape of what is sent.
+    return cast(Response[Envelope], Response(body, status_code=status, media_type=MediaType.JSON, headers=headers))
 
 
 def _day(name: str, value: str | None, default: date) -> date:
@@ -159,6 +213,9 @@ class Gate:
         self._secret = container.keys.derived_secret(b"addvalue api principal")
         self._window = API_WINDOW_SECONDS
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Gate:
+        return self  # Litestar copies a router's guards when it is registered; the container is shared
+
     def authenticate(self, headers: Any, query: Any = None) -> Principal:
         header = headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -171,19 +228,17 @@ class Gate:
         except InvalidToken as e:
             raise ApiError(HTTP_401_UNAUTHORIZED, "unauthenticated", str(e)) from None
 
-    async def admit(
-        self,
-        request: Request[Any, Any, Any],
-        route: str,
-        user_id: FromQuery[str | None] = None,
-        *,
-        about_user: bool = False,
-    ) -> tuple[Principal, UUID | None]:
-        """Who calls, allowed by the policy and within quota; the ``user_id`` asked about, parsed."""
-        principal = self.authenticate(request.headers)
+    async def guard(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        """Litestar guard, run before parameters and body are read: token (401), user_id (400), policy (403),
+        quota (429). The WebSocket route checks its own token, to close with a code instead."""
+        if connection.scope["type"] == ScopeType.WEBSOCKET:
+            return
+        route = handler.handler_name
+        principal = self.authenticate(connection.headers)
         key = principal_key(self._secret, principal)
-        request.scope["state"]["audit"] = (key, principal.role)
-        about = _uuid("user_id", user_id) if about_user else None
+        connection.scope["state"]["audit"] = (key, principal.role)
+        asked = connection.path_params.get("user_id") or connection.query_params.get("user_id")
+        about = _uuid("user_id", asked) if asked is not None or POLICY[route].own_only else None
         decision = decide(route, principal, about)
         if not decision.allowed:
             raise ApiError(HTTP_403_FORBIDDEN, "forbidden", decision.reason)
@@ -196,7 +251,7 @@ class Gate:
             "RateLimit-Remaining": str(quota.remaining),
             "RateLimit-Reset": str(quota.retry_after if not quota.allowed and quota.retry_after else window_end),
         }
-        request.scope["state"]["rate_headers"] = headers
+        connection.scope["state"]["rate_headers"] = headers
         if not quota.allowed:
             retry = str(quota.retry_after or quota.reset_seconds)
             raise ApiError(
@@ -205,7 +260,13 @@ class Gate:
                 f"at most {quota.limit} requests per hour; retry in {retry} s",
                 headers={**headers, "Retry-After": retry},
             )
-        return principal, about
+        connection.scope["state"]["admitted"] = (principal, about)
+
+    @staticmethod
+    def admitted(request: Request[Any, Any, Any]) -> tuple[Principal, UUID | None]:
+        """Who the guard let in, and the user id they asked about."""
+        admitted: tuple[Principal, UUID | None] = request.scope["state"]["admitted"]
+        return admitted
 
 
 class AccessLogMiddleware(ASGIMiddleware):
@@ -338,33 +399,33 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
 
     # --- per person ---------------------------------------------------------------------------------
 
-    @get("/metrics/flourish-index", name="flourish_index")
+    @get("/metrics/flourish-index", name="flourish_index", responses=ERRORS)
     async def flourish_index(
         request: Request[Any, Any, Any], user_id: FromQuery[str | None] = None, date: FromQuery[str | None] = None
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """One person's Flourish Index (0-100) for a day, with its breakdown. Default day: yesterday."""
-        _, who = await gate.admit(request, "flourish_index", user_id, about_user=True)
+        _, who = gate.admitted(request)
         assert who is not None
         return _answer(request, await run(analytics.flourish_index, who, _day("date", date, yesterday())))
 
-    @get("/metrics/add-value-index", name="add_value_index")
+    @get("/metrics/add-value-index", name="add_value_index", responses=ERRORS)
     async def add_value_index(
         request: Request[Any, Any, Any], user_id: FromQuery[str | None] = None, date: FromQuery[str | None] = None
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """One person's Add-Value Index (0-100) for a day, with its breakdown. Default day: yesterday."""
-        _, who = await gate.admit(request, "add_value_index", user_id, about_user=True)
+        _, who = gate.admitted(request)
         assert who is not None
         return _answer(request, await run(analytics.add_value_index, who, _day("date", date, yesterday())))
 
-    @get("/metrics/user-activity", name="user_activity")
+    @get("/metrics/user-activity", name="user_activity", responses=ERRORS)
     async def user_activity(
         request: Request[Any, Any, Any],
         user_id: FromQuery[str | None] = None,
         from_: From = None,
         to: To = None,
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """One person's activity per day in [from, to] (default: the last 30 days) and current streak."""
-        _, who = await gate.admit(request, "user_activity", user_id, about_user=True)
+        _, who = gate.admitted(request)
         assert who is not None
         last = _day("to", to, analytics.today())
         first = _day("from", from_, last - timedelta(days=29))
@@ -372,62 +433,65 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
 
     # --- the person's own data: consent, export, erasure (GDPR Art. 7, 15, 17, 20) -----------------
 
-    @get("/users/{user_id:str}/consent", name="user_consent")
-    async def user_consent(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
+    @get("/users/{user_id:str}/consent", name="user_consent", responses=ERRORS)
+    async def user_consent(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[Envelope]:
         """The person's current consent per purpose."""
-        _, who = await gate.admit(request, "user_consent", user_id, about_user=True)
+        _, who = gate.admitted(request)
         assert who is not None
         state = await anyio.to_thread.run_sync(container.consent.current, who)
         return _data({"metric": "consent", **msgspec.to_builtins(state)}, data_points=1)
 
-    @put("/users/{user_id:str}/consent", name="user_consent_change", status_code=200)
+    @put("/users/{user_id:str}/consent", name="user_consent_change", status_code=200, responses=ERRORS)
     async def user_consent_change(
         request: Request[Any, Any, Any], user_id: FromPath[str], data: JSONBody[ConsentUpdate]
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """Set the person's consent: every purpose given (analytics, personalization, marketing, location)."""
-        principal, who = await gate.admit(request, "user_consent_change", user_id, about_user=True)
+        principal, who = gate.admitted(request)
         assert who is not None
         changed_by = "user" if principal.role == "user" else principal.role
         choice = ConsentChoice(**msgspec.structs.asdict(data))
         state = await anyio.to_thread.run_sync(lambda: container.consent.change(who, choice, changed_by=changed_by))
         return _data({"metric": "consent", **msgspec.to_builtins(state)}, data_points=1)
 
-    @get("/users/{user_id:str}/consent/history", name="user_consent_history")
-    async def user_consent_history(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[bytes]:
+    @get("/users/{user_id:str}/consent/history", name="user_consent_history", responses=ERRORS)
+    async def user_consent_history(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[Envelope]:
         """Every consent change: the choice, when it took effect, from which source, by whom."""
-        _, who = await gate.admit(request, "user_consent_history", user_id, about_user=True)
+        _, who = gate.admitted(request)
         assert who is not None
         changes = await anyio.to_thread.run_sync(container.consent.history, who)
         return _data({"metric": "consent_history", "changes": changes}, data_points=len(changes))
 
-    @get("/users/{user_id:str}/export", name="user_export")
+    @get("/users/{user_id:str}/export", name="user_export", responses=ERRORS)
     async def user_export(
         request: Request[Any, Any, Any], user_id: FromPath[str], format: FromQuery[str] = "json"
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """Everything held about the person: JSON, or (format=zip) JSON plus one CSV per event type."""
-        _, who = await gate.admit(request, "user_export", user_id, about_user=True)
+        _, who = gate.admitted(request)
         assert who is not None
         if format not in ("json", "zip"):
             raise ApiError(HTTP_400_BAD_REQUEST, "bad_parameter", "format: json or zip")
         bundle = await anyio.to_thread.run_sync(container.export.bundle, who)
         if format == "zip":
-            return Response(
-                container.export.to_zip(bundle),
-                media_type="application/zip",
-                headers={
-                    "Content-Disposition": 'attachment; filename="addvalue-export.zip"',
-                    "Cache-Control": "no-store",
-                },
+            return cast(
+                Response[Envelope],
+                Response(
+                    container.export.to_zip(bundle),
+                    media_type="application/zip",
+                    headers={
+                        "Content-Disposition": 'attachment; filename="addvalue-export.zip"',
+                        "Cache-Control": "no-store",
+                    },
+                ),
             )
         return _data(bundle, data_points=len(bundle["events"]))
 
-    @delete("/users/{user_id:str}", name="user_erase", status_code=200)
+    @delete("/users/{user_id:str}", name="user_erase", status_code=200, responses=ERRORS)
     async def user_erase(
         request: Request[Any, Any, Any], user_id: FromPath[str], now: FromQuery[bool] = False
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """Erase the person: out of every use at once; their key destroyed after the grace period
         (admins may pass now=true to destroy it at once). Answers with a receipt."""
-        principal, who = await gate.admit(request, "user_erase", user_id, about_user=True)
+        principal, who = gate.admitted(request)
         assert who is not None
         if now and principal.role != "admin":
             raise ApiError(HTTP_403_FORBIDDEN, "forbidden", "only an admin may skip the grace period")
@@ -441,99 +505,91 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
 
     # --- platform -----------------------------------------------------------------------------------
 
-    @get("/metrics/platform-summary", name="platform_summary")
-    async def platform_summary(request: Request[Any, Any, Any], date: FromQuery[str | None] = None) -> Response[bytes]:
+    @get("/metrics/platform-summary", name="platform_summary", responses=ERRORS)
+    async def platform_summary(
+        request: Request[Any, Any, Any], date: FromQuery[str | None] = None
+    ) -> Response[Envelope]:
         """A closed day's platform totals (default: yesterday): DAU, WAU, MAU, new people, activity."""
-        await gate.admit(request, "platform_summary")
         return _answer(request, await run(analytics.platform_summary, _day("date", date, yesterday())))
 
     def _range(from_: str | None, to: str | None) -> tuple[date, date]:
         last = _day("to", to, yesterday())
         return _day("from", from_, last - timedelta(days=29)), last
 
-    @get("/dashboard/flourish", name="dashboard_flourish")
-    async def dashboard_flourish(request: Request[Any, Any, Any], from_: From = None, to: To = None) -> Response[bytes]:
+    @get("/dashboard/flourish", name="dashboard_flourish", responses=ERRORS)
+    async def dashboard_flourish(
+        request: Request[Any, Any, Any], from_: From = None, to: To = None
+    ) -> Response[Envelope]:
         """Per day in [from, to]: people with a Flourish Index, its mean and quartiles."""
-        await gate.admit(request, "dashboard_flourish")
         return _answer(request, await run(analytics.index_dashboard, "flourish", *_range(from_, to)))
 
-    @get("/dashboard/add-value", name="dashboard_add_value")
+    @get("/dashboard/add-value", name="dashboard_add_value", responses=ERRORS)
     async def dashboard_add_value(
         request: Request[Any, Any, Any], from_: From = None, to: To = None
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """Per day in [from, to]: people with an Add-Value Index, its mean and quartiles."""
-        await gate.admit(request, "dashboard_add_value")
         return _answer(request, await run(analytics.index_dashboard, "add_value", *_range(from_, to)))
 
-    @get("/dashboard/wave-participation", name="dashboard_wave_participation")
+    @get("/dashboard/wave-participation", name="dashboard_wave_participation", responses=ERRORS)
     async def dashboard_wave_participation(
         request: Request[Any, Any, Any], from_: From = None, to: To = None
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """Per closed day in [from, to]: Waves joined, interactions, micro-acts shared in Waves, feedback."""
-        await gate.admit(request, "dashboard_wave_participation")
         return _answer(request, await run(analytics.wave_participation, *_range(from_, to)))
 
-    @get("/dashboard/active-users", name="dashboard_active_people")
+    @get("/dashboard/active-users", name="dashboard_active_people", responses=ERRORS)
     async def dashboard_active_people(
         request: Request[Any, Any, Any], from_: From = None, to: To = None
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """Per closed day in [from, to]: DAU, WAU, MAU and new people."""
-        await gate.admit(request, "dashboard_active_people")
         return _answer(request, await run(analytics.active_people_series, *_range(from_, to)))
 
-    @get("/dashboard/executive-summary", name="dashboard_executive_summary")
+    @get("/dashboard/executive-summary", name="dashboard_executive_summary", responses=ERRORS)
     async def dashboard_executive_summary(
         request: Request[Any, Any, Any], month: FromQuery[str | None] = None
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """A month's headline figures (default: the latest month computed)."""
-        await gate.admit(request, "dashboard_executive_summary")
         return _answer(request, await run(analytics.executive_summary, month))
 
-    @get("/dashboard/retention", name="dashboard_retention")
+    @get("/dashboard/retention", name="dashboard_retention", responses=ERRORS)
     async def dashboard_retention(
         request: Request[Any, Any, Any], week: FromQuery[str | None] = None
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """Retention cohorts (signup week x weeks since) as of an ISO week (default: last week)."""
-        await gate.admit(request, "dashboard_retention")
         chosen = week or (analytics.today() - timedelta(days=7)).isoformat()
         return _answer(request, await run(analytics.retention_cohorts, chosen))
 
-    @get("/dashboard/weekly", name="dashboard_weekly")
-    async def dashboard_weekly(request: Request[Any, Any, Any], week: FromQuery[str | None] = None) -> Response[bytes]:
+    @get("/dashboard/weekly", name="dashboard_weekly", responses=ERRORS)
+    async def dashboard_weekly(
+        request: Request[Any, Any, Any], week: FromQuery[str | None] = None
+    ) -> Response[Envelope]:
         """A week's summary: WAU, Wave participation, DAU trend and 14-day forecast (default: last week)."""
-        await gate.admit(request, "dashboard_weekly")
         chosen = week or (analytics.today() - timedelta(days=7)).isoformat()
         return _answer(request, await run(analytics.weekly_summary, chosen))
 
-    @get("/dashboard/monthly", name="dashboard_monthly")
+    @get("/dashboard/monthly", name="dashboard_monthly", responses=ERRORS)
     async def dashboard_monthly(
         request: Request[Any, Any, Any], month: FromQuery[str | None] = None
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """A month's MAU, churn and growth (default: last month)."""
-        await gate.admit(request, "dashboard_monthly")
         chosen = month or (analytics.today().replace(day=1) - timedelta(days=1)).isoformat()
         return _answer(request, await run(analytics.monthly_summary, chosen))
 
     # --- real time ----------------------------------------------------------------------------------
 
-    async def _live(
-        request: Request[Any, Any, Any], route: str, pick: Callable[[Any], dict[str, Any]]
-    ) -> Response[bytes]:
-        await gate.admit(request, route)
+    async def _live(pick: Callable[[Any], dict[str, Any]]) -> Response[Envelope]:
         snapshot = await anyio.to_thread.run_sync(analytics.realtime)
         return _data({"as_of": snapshot.as_of.isoformat(), **pick(snapshot)}, data_points=1)
 
-    @get("/realtime/dau", name="realtime_dau")
-    async def realtime_dau(request: Request[Any, Any, Any]) -> Response[bytes]:
+    @get("/realtime/dau", name="realtime_dau", responses=ERRORS)
+    async def realtime_dau(request: Request[Any, Any, Any]) -> Response[Envelope]:
         """People active so far today (UTC)."""
-        return await _live(request, "realtime_dau", lambda s: {"metric": "dau", "value": s.daily_active_users})
+        return await _live(lambda s: {"metric": "dau", "value": s.daily_active_users})
 
-    @get("/realtime/active-sessions", name="realtime_active_sessions")
-    async def realtime_active_sessions(request: Request[Any, Any, Any]) -> Response[bytes]:
+    @get("/realtime/active-sessions", name="realtime_active_sessions", responses=ERRORS)
+    async def realtime_active_sessions(request: Request[Any, Any, Any]) -> Response[Envelope]:
         """People active in the last 5 minutes, Activation Days in progress, micro-acts today."""
         return await _live(
-            request,
-            "realtime_active_sessions",
             lambda s: {
                 "metric": "active_sessions",
                 "value": s.online_now,
@@ -544,12 +600,10 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
             },
         )
 
-    @get("/realtime/live-waves", name="realtime_live_waves")
-    async def realtime_live_waves(request: Request[Any, Any, Any]) -> Response[bytes]:
+    @get("/realtime/live-waves", name="realtime_live_waves", responses=ERRORS)
+    async def realtime_live_waves(request: Request[Any, Any, Any]) -> Response[Envelope]:
         """Participants of each live Wave (joined and not left)."""
         return await _live(
-            request,
-            "realtime_live_waves",
             lambda s: {
                 "metric": "live_waves",
                 "value": sum(s.wave_participants.values()),
@@ -590,21 +644,18 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
 
     # --- audit --------------------------------------------------------------------------------------
 
-    @get("/audit/access-log", name="audit_access_log")
-    async def audit_access_log(
-        request: Request[Any, Any, Any], after: FromQuery[int] = 0, limit: FromQuery[int] = 100
-    ) -> Response[bytes]:
+    @get("/audit/access-log", name="audit_access_log", responses=ERRORS)
+    async def audit_access_log(after: FromQuery[int] = 0, limit: FromQuery[int] = 100) -> Response[Envelope]:
         """Access records after sequence number ``after``, oldest first (at most ``limit``)."""
-        await gate.admit(request, "audit_access_log")
         records = await anyio.to_thread.run_sync(container.access_log.page, max(after, 0), _limit(limit))
         return _data({"records": msgspec.to_builtins(records)}, data_points=len(records))
 
-    @get("/audit/users/{user_id:str}/history", name="audit_user_history")
+    @get("/audit/users/{user_id:str}/history", name="audit_user_history", responses=ERRORS)
     async def audit_user_history(
         request: Request[Any, Any, Any], user_id: FromPath[str], after: FromQuery[int] = 0, limit: FromQuery[int] = 100
-    ) -> Response[bytes]:
+    ) -> Response[Envelope]:
         """One person's event history, decrypted (redacted after erasure), from log position ``after``."""
-        _, who = await gate.admit(request, "audit_user_history", user_id, about_user=True)
+        _, who = gate.admitted(request)
         assert who is not None
         subject = await anyio.to_thread.run_sync(lambda: container.subjects.subject_for(who))
         if subject is None:
@@ -619,10 +670,9 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
         )
         return _data({"subject_id": str(subject), "events": msgspec.to_builtins(entries)}, data_points=len(entries))
 
-    @get("/audit/streams/{stream_id:str}", name="audit_stream")
-    async def audit_stream(request: Request[Any, Any, Any], stream_id: FromPath[str]) -> Response[bytes]:
+    @get("/audit/streams/{stream_id:str}", name="audit_stream", responses=ERRORS)
+    async def audit_stream(stream_id: FromPath[str]) -> Response[Envelope]:
         """Any aggregate's history with versions (decrypted, or redacted when its key is gone)."""
-        await gate.admit(request, "audit_stream")
         stream = _uuid("stream_id", stream_id)
         entries = await anyio.to_thread.run_sync(container.history.of_stream, stream)
         if not entries:
@@ -658,6 +708,8 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
             audit_stream,
         ],
         middleware=[AccessLogMiddleware(container)],
+        guards=[gate.guard],
+        security=[{"BearerToken": []}],
         exception_handlers={
             ApiError: _api_error,
             BadQuery: lambda r, e: _envelope_error(r, HTTP_400_BAD_REQUEST, "bad_parameter", str(e)),
@@ -675,15 +727,15 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
 
 def _envelope_error(
     _: Request[Any, Any, Any], status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> Response[bytes]:
+) -> Response[Envelope]:
     body = {"status": "error", "error": {"code": code, "message": message}, "metadata": _metadata()}
     all_headers = {"Cache-Control": "no-store", **(headers or {})}
     if status == HTTP_401_UNAUTHORIZED:
         all_headers["WWW-Authenticate"] = 'Bearer realm="addvalue"'
-    return Response(_ENCODER.encode(body), status_code=status, media_type=MediaType.JSON, headers=all_headers)
+    return _json(_ENCODER.encode(body), headers=all_headers, status=status)
 
 
-def _invalid(request: Request[Any, Any, Any], exc: ValidationException) -> Response[bytes]:
+def _invalid(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Envelope]:
     """Litestar's parameter and body checks, with what each broken field needs."""
     problems = [
         f"{item.get('key') or 'body'}: {item.get('message')}" for item in (exc.extra or []) if isinstance(item, dict)
@@ -692,11 +744,11 @@ def _invalid(request: Request[Any, Any, Any], exc: ValidationException) -> Respo
     return _envelope_error(request, HTTP_400_BAD_REQUEST, "bad_parameter", message)
 
 
-def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:
+def _api_error(request: Request[Any, Any, Any], exc: ApiError) -> Response[Envelope]:
     return _envelope_error(request, exc.status_code, exc.code, exc.detail, dict(exc.headers or {}))
 
 
-def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Envelope]:
     log.error("storage.unavailable", error=str(exc))
     return _envelope_error(
         request,
@@ -707,7 +759,7 @@ def _unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[by
     )
 
 
-def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Envelope]:
     if isinstance(exc, PersistenceError):
         return _unavailable(request, exc)
     log.exception("api.failed", route=request.scope.get("route_handler", None) and request.route_handler.name)

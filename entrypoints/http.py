@@ -16,6 +16,8 @@ import structlog
 from eventsourcing.persistence import PersistenceError
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_401_UNAUTHORIZED,
@@ -145,6 +147,13 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
             Exception: _unexpected_problem,
         },
         debug=False,
+        openapi_config=OpenAPIConfig(
+            title="AddValue Analytics",
+            version="1",
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+        ),
     )
 
 

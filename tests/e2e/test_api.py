@@ -61,11 +61,6 @@ def test_a_closed_days_platform_summary_is_in_the_envelope(api: Api) -> None:
     assert body["metadata"]["confidence"] == "closed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="entrypoints/api.py _data(): real-time (and audit) answers' metadata has only calculated_at and "
-    "data_points; the envelope asks for confidence ('provisional') and formula_version too",
-)
 def test_real_time_answers_carry_the_full_metadata(api: Api) -> None:
     body = api.get("/api/realtime/dau", "analyst").json()
     assert body["data"]["metric"] == "dau"
@@ -155,12 +150,6 @@ def test_expired_foreign_audience_and_unsigned_tokens_get_401_in_the_envelope(ap
         assert error_of(api.client.get(path), 401)["message"] == "send 'Authorization: Bearer <token>'"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="entrypoints/api.py user_consent_change: Litestar validates the JSONBody[ConsentUpdate] before the "
-    "handler calls gate.admit, so a request without a token (or from a role the policy refuses) and a bad body "
-    "gets 400 with the body's field names instead of 401/403",
-)
 def test_the_token_is_checked_before_the_body(api: Api) -> None:
     path = f"/api/users/{uuid.uuid4()}/consent"
     assert error_of(api.client.put(path, json={"nonsense": 1}), 401)["code"] == "unauthenticated"
