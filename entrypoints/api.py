@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, cast
@@ -64,6 +65,7 @@ log = structlog.get_logger(__name__)
 
 _ENCODER: Final = msgspec.json.Encoder()
 _MAX_PAGE: Final = 1000
+_PATH_TYPE: Final = re.compile(r"\{(\w+):\w+\}")  # {stream_id:str} -> {stream_id}, as OpenAPI spells it
 
 
 From = Annotated[str | None, QueryParameter(name="from", description="first day, e.g. 2026-11-01")]
@@ -302,7 +304,7 @@ class AccessLogMiddleware(ASGIMiddleware):
         principal, role = state.get("audit", ("anonymous", "-"))
         handler = scope.get("route_handler")
         # The route's template (/api/audit/streams/{stream_id:str}), never the path asked for.
-        template = "/api" + min(getattr(handler, "paths", None) or {"/unknown"})
+        template = _PATH_TYPE.sub(r"{\1}", "/api" + min(getattr(handler, "paths", None) or {"/unknown"}))
         outcome: Literal["allowed", "denied", "error", "rate_limited"]
         if status == HTTP_429_TOO_MANY_REQUESTS:
             outcome = "rate_limited"
