@@ -73,7 +73,7 @@ class SqliteFile:
 
 def postgres_pool(url: str) -> psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
     return psycopg_pool.ConnectionPool(
-        url, min_size=1, max_size=4, open=True, timeout=2.0, check=psycopg_pool.ConnectionPool.check_connection
+        url, min_size=1, max_size=2, open=True, timeout=2.0, check=psycopg_pool.ConnectionPool.check_connection
     )
 
 
