@@ -56,6 +56,7 @@ POLICY: Final[dict[str, Rule]] = {
     "dashboard_executive_summary": _AGGREGATE,
     "dashboard_active_people": _AGGREGATE,
     "dashboard_retention": _AGGREGATE,
+    "dashboard_segments": _AGGREGATE,
     "dashboard_weekly": _AGGREGATE,
     "dashboard_monthly": _AGGREGATE,
     "realtime_dau": _AGGREGATE,

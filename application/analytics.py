@@ -28,6 +28,7 @@ from application.user_days import UserDaysProjection
 from domain.indices import FORMULA_VERSION, streak
 from domain.periods import day_of, days_of, parse_period
 from domain.platform import FINAL_AFTER
+from domain.segments import classify
 
 __all__ = ["MAX_RANGE_DAYS", "Analytics", "Answer", "BadQuery", "Confidence", "NotFound"]
 
@@ -113,13 +114,16 @@ class Analytics:
         subject = self._subject(user_id)
         days = self._user_days.days_of(subject, first, last)
         active = [d.day for d in days if d.counts.get("events", 0)]
+        # Streak and segment look back past ``first``: they depend on every active day up to ``last``.
+        ever = [d.day for d in self._user_days.days_of(subject, date.min, last) if d.counts.get("events", 0)]
         return Answer(
             data={
                 "metric": "user_activity",
                 "from": first.isoformat(),
                 "to": last.isoformat(),
                 "value": len(active),
-                "current_streak": streak(active, last),
+                "current_streak": streak(ever, last),
+                "segment": classify(ever, last),
                 "days": [{"date": d.day.isoformat(), **d.counts} for d in days],
             },
             calculated_at=self._clock.now(),
@@ -197,6 +201,24 @@ class Analytics:
             day += timedelta(days=1)
         answer = self._series(f"{metric}_index", first, last, points)
         return msgspec.structs.replace(answer, formula_version=FORMULA_VERSION)
+
+    def segments(self, day: date) -> Answer:
+        """How many people are new, active, returning, at risk and dormant on a closed day."""
+        report = self._reports.get("segments", day.isoformat())
+        if report is None:
+            raise NotFound(f"{day.isoformat()} is not closed yet: segments are counted when the day is closed")
+        breakdown = {k.removeprefix("segment:"): int(v) for k, v in report.derived.items()}
+        return Answer(
+            data={
+                "metric": "segments",
+                "date": day.isoformat(),
+                "value": sum(breakdown.values()),
+                "breakdown": breakdown,
+            },
+            calculated_at=self._clock.now(),
+            data_points=sum(breakdown.values()),
+            confidence=self._confidence_of_day(day),
+        )
 
     def retention_cohorts(self, week: str) -> Answer:
         label = self._parse("week", week)

@@ -37,6 +37,7 @@ from domain.indices import (
 )
 from domain.periods import UTC_ZONE, Cadence, PeriodError, day_of, days_of, hour_of, parse_period, previous_period
 from domain.platform import FINAL_AFTER, JobRun, PlatformDay, PlatformReport
+from domain.segments import SEGMENTS, classify
 
 __all__ = [
     "CloseDay",
@@ -135,17 +136,36 @@ class CloseDay:
             return 0  # final: no event can arrive for it any more, and nothing recounts it
         self._user_days.catch_up()  # the day's events, up to now
         totals = self.recount(day)
+        segments = Reports(self._store).record("segments", period, {}, self.segments(day))
         found: PlatformDay
         with self._store.write_lock:
             try:
                 found = self._store.repository.get(PlatformDay.create_id(day))
             except AggregateNotFoundError:
                 self._store.save(PlatformDay.close(day, totals))
-                return 1
+                return 1 + segments
             if found.reclose(totals):
                 self._store.save(found)
-                return 1
-        return 0
+                return 1 + segments
+        return segments
+
+    def segments(self, day: date) -> dict[str, float]:
+        """How many people are in each segment (domain.segments) on ``day``.
+
+        Recorded as derived values of a ``segments`` report: a late event can
+        move a person from one segment to another, so these counts are
+        replaced by each recomputation rather than kept at their maximum.
+        """
+        view = self._user_days.view
+        recent = view.active_days(day - timedelta(days=13), day)
+        counts = dict.fromkeys(SEGMENTS, 0.0)
+        for subject, first in view.first_days(date.min).items():
+            if first > day:
+                continue
+            segment = classify({first, *recent.get(subject, set())}, day)
+            if segment is not None:
+                counts[segment] += 1
+        return {f"segment:{name}": n for name, n in counts.items()}
 
     def recount(self, day: date) -> dict[str, int]:
         totals = self._user_days.day_totals(day)

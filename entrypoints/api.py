@@ -561,6 +561,13 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
         chosen = week or (analytics.today() - timedelta(days=7)).isoformat()
         return _answer(request, await run(analytics.retention_cohorts, chosen))
 
+    @get("/dashboard/segments", name="dashboard_segments", responses=ERRORS)
+    async def dashboard_segments(
+        request: Request[Any, Any, Any], date: FromQuery[str | None] = None
+    ) -> Response[Envelope]:
+        """People per segment (new, active, returning, at_risk, dormant) on a closed day (default: yesterday)."""
+        return _answer(request, await run(analytics.segments, _day("date", date, yesterday())))
+
     @get("/dashboard/weekly", name="dashboard_weekly", responses=ERRORS)
     async def dashboard_weekly(
         request: Request[Any, Any, Any], week: FromQuery[str | None] = None
@@ -699,6 +706,7 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
             dashboard_active_people,
             dashboard_executive_summary,
             dashboard_retention,
+            dashboard_segments,
             dashboard_weekly,
             dashboard_monthly,
             realtime_dau,

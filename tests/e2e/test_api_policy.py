@@ -39,6 +39,7 @@ EXPECTED: Final[dict[str, dict[Role, Reach]]] = {
     "/api/dashboard/active-users": _AGGREGATE,
     "/api/dashboard/executive-summary": _AGGREGATE,
     "/api/dashboard/retention": _AGGREGATE,
+    "/api/dashboard/segments": _AGGREGATE,
     "/api/dashboard/weekly": _AGGREGATE,
     "/api/dashboard/monthly": _AGGREGATE,
     "/api/realtime/dau": _AGGREGATE,

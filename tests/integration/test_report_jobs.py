@@ -161,3 +161,27 @@ def test_late_events_recompute_the_closed_day_and_its_week(service: Container) -
 def test_a_period_of_the_wrong_form_is_refused_before_anything_runs(service: Container) -> None:
     with pytest.raises(PeriodError, match="2026-11-24T13"):
         service.jobs.run("hourly-activity", "2026-02-20")
+
+
+def test_closing_a_day_counts_people_per_segment(service: Container) -> None:
+    fresh, steady, back, fading, gone = (uuid.uuid4() for _ in range(5))
+    day = at(26).date()
+
+    def active(person: uuid.UUID, *days: int) -> None:
+        send(service, *(event("post_liked", person, {"post_id": f"{d}"}, at=at(d)) for d in days))
+
+    send(service, *(consent(p, analytics=True, at=at(2)) for p in (steady, back, fading, gone)))
+    send(service, consent(fresh, analytics=True, at=at(24)))  # first seen this week: new
+    active(steady, 16, 25)  # both weeks: active
+    active(back, 25)  # this week, not last, but earlier (the 2nd): returning
+    active(fading, 15)  # last week only: at risk
+    service.jobs.run("close-day", day.isoformat())  # gone: only the 2nd, over two weeks ago: dormant
+    counts, derived = report(service, "segments", day.isoformat())
+    assert counts == {}
+    assert derived == {
+        "segment:new": 1,
+        "segment:active": 1,
+        "segment:returning": 1,
+        "segment:at_risk": 1,
+        "segment:dormant": 1,
+    }
