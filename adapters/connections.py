@@ -12,16 +12,16 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import psycopg
 import psycopg_pool
 
 from application.ports import StorageError
 
-__all__ = ["SqliteFile", "postgres_pool", "run_in_transaction"]
+__all__ = ["SharedPool", "SqliteFile", "postgres_pool", "run_in_transaction"]
 
 T = TypeVar("T")
 
@@ -71,14 +71,54 @@ class SqliteFile:
             db.close()
 
 
-def postgres_pool(url: str) -> psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
-    return psycopg_pool.ConnectionPool(
-        url, min_size=1, max_size=2, open=True, timeout=2.0, check=psycopg_pool.ConnectionPool.check_connection
-    )
+class SharedPool:
+    """One small pool per database URL and process, shared by the small stores (access log, API quota,
+    erasure register): each would otherwise hold connections of its own, and PostgreSQL's are few
+    (100 by default, for every process of the service). Closed when the last store using it closes."""
+
+    _pools: ClassVar[dict[str, tuple[psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]], int]]] = {}
+    _guard: ClassVar = threading.Lock()
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._closed = False
+        with self._guard:
+            pool, users = self._pools.get(url) or (
+                psycopg_pool.ConnectionPool(
+                    url,
+                    min_size=1,
+                    max_size=3,
+                    open=True,
+                    timeout=2.0,
+                    check=psycopg_pool.ConnectionPool.check_connection,
+                ),
+                0,
+            )
+            self._pools[url] = (pool, users + 1)
+        self._pool = pool
+
+    def connection(self) -> AbstractContextManager[psycopg.Connection[tuple[Any, ...]]]:
+        return self._pool.connection()
+
+    def close(self) -> None:
+        with self._guard:
+            if self._closed:
+                return
+            self._closed = True
+            pool, users = self._pools[self._url]
+            if users == 1:
+                del self._pools[self._url]
+                pool.close()
+            else:
+                self._pools[self._url] = (pool, users - 1)
+
+
+def postgres_pool(url: str) -> SharedPool:
+    return SharedPool(url)
 
 
 def run_in_transaction(
-    pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]],
+    pool: SharedPool,
     what: str,
     work: Callable[[psycopg.Connection[tuple[Any, ...]]], T],
 ) -> T:

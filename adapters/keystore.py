@@ -368,7 +368,7 @@ class PostgresKeyStore(_CachingKeyStore):
         super().__init__(master_key, cache_seconds=cache_seconds)
         # Short waits and a check before use, as for the event store (see adapters.persistence).
         self._pool = psycopg_pool.ConnectionPool(
-            conninfo, min_size=1, max_size=4, open=True, timeout=2.0, check=psycopg_pool.ConnectionPool.check_connection
+            conninfo, min_size=1, max_size=2, open=True, timeout=2.0, check=psycopg_pool.ConnectionPool.check_connection
         )
         self._table, self._meta = f"{schema}.subject_keys", f"{schema}.key_store_meta"
         try:

@@ -17,6 +17,7 @@ from adapters.clock import SystemClock
 from adapters.erasure_register import PostgresErasureRegister, SqliteErasureRegister, build_erasure_register
 from adapters.geo import MaxmindGeoLookup, NoGeoLookup, build_geo_lookup
 from adapters.keystore import PostgresKeyStore, SqliteKeyStore
+from adapters.leases import FileLeases, PostgresLeases, build_leases
 from adapters.live_views import PostgresLiveActivity, SqliteLiveActivity, build_live_activity
 from adapters.mapper import EncryptingMapper, subject_of_state
 from adapters.persistence import build_key_store, event_store_env, ping, prepare_database
@@ -78,6 +79,7 @@ class Container:
     user_days: UserDaysProjection
     jobs: Jobs
     wakeups: PostgresWakeups | None
+    leases: PostgresLeases | FileLeases
     clock: Clock
     geo: MaxmindGeoLookup | NoGeoLookup
     write_keys: WriteKeys
@@ -106,6 +108,7 @@ class Container:
         self.api_rate.close()
         if self.wakeups is not None:
             self.wakeups.close()
+        self.leases.close()
         if isinstance(self.keys, PostgresKeyStore):
             self.keys.close()
 
@@ -178,6 +181,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         if settings.database.kind == "postgresql"
         else None,
         jobs=jobs,
+        leases=build_leases(settings.database),
         clock=the_clock,
         geo=geo,
         write_keys=WriteKeys(settings.write_keys),

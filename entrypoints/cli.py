@@ -461,11 +461,26 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
     if args.follow:
         return _follow_projections(container)
     try:
+        if busy := _held_elsewhere(container, list(container.projections)):
+            return busy
         for projection in container.projections.values():
             _run_projection(projection, rebuild=args.rebuild)
         return 0
     finally:
         container.close()
+
+
+def _held_elsewhere(container: Container, names: list[str]) -> int:
+    """2 (and a message) when another process runs one of these projections; 0 when this one may."""
+    elsewhere = [name for name in names if not container.leases.hold(name)]
+    if elsewhere:
+        print(
+            f"addvalue: {', '.join(elsewhere)} is being run by another process (serve or worker), which keeps "
+            "it current and rebuilds it on schedule; stop that process first to run it here",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
 
 
 def _projections(settings: Settings, args: argparse.Namespace) -> int:
@@ -485,6 +500,8 @@ def _projections(settings: Settings, args: argparse.Namespace) -> int:
                 f"addvalue projections: unknown projection {unknown or names}; known: {sorted(known)}", file=sys.stderr
             )
             return 2
+        if busy := _held_elsewhere(container, names):
+            return busy
         if len(names) > 1:
             started = time.monotonic()
             result = catch_up_together(container.store, [known[n] for n in names], rebuild=args.action == "rebuild")

@@ -31,6 +31,11 @@ class Wakeups(Protocol):
     def wait(self, timeout: float) -> bool: ...
 
 
+class Leases(Protocol):
+    def hold(self, name: str) -> bool:
+        """True while this process may run ``name`` (a projection, or "jobs"); no other process may then."""
+
+
 class ProjectionScheduler:
     """Runs every projection: catch-up every few seconds, a full rebuild on a longer schedule."""
 
@@ -44,7 +49,10 @@ class ProjectionScheduler:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         wakeups: Wakeups | None = None,
         store: AnalyticsStore | None = None,
+        leases: Leases | None = None,
     ) -> None:
+        self._leases = leases
+        self._waiting: set[str] = set()  # held by another process, already logged
         self._wakeups = wakeups
         self._store = store
         self._projections = list(projections)
@@ -70,7 +78,7 @@ class ProjectionScheduler:
         while not self._stop.is_set():
             rebuilding = time.monotonic() >= next_rebuild
             if rebuilding or self._store is None or not self._caught_up_together():
-                for projection in self._projections:
+                for projection in self._leased():
                     self._run_one(projection, rebuild=rebuilding)
             if rebuilding:
                 next_rebuild = time.monotonic() + self._rebuild_every
@@ -90,7 +98,7 @@ class ProjectionScheduler:
 
     def run_due_jobs(self) -> list[str]:
         """Run every job whose scheduled time has come; the names of those run."""
-        if self._jobs is None:
+        if self._jobs is None or not self._may_run("jobs"):
             return []
         now, ran = self._clock(), []
         for job in self._jobs.all():
@@ -105,13 +113,27 @@ class ProjectionScheduler:
         """One pass for all projections (the log read and decrypted once); False if it failed."""
         assert self._store is not None
         try:
-            result = catch_up_together(self._store, self._projections)
+            result = catch_up_together(self._store, self._leased())
         except Exception:  # each projection is then tried on its own, so one broken view holds up no other
             log.exception("projection.failed", view="all")
             return False
         if result.processed:
             log.debug("projection.caught_up", view="all", processed=result.processed)
         return True
+
+    def _leased(self) -> list[PagedProjection]:
+        return [p for p in self._projections if self._may_run(p.name)]
+
+    def _may_run(self, name: str) -> bool:
+        if self._leases is None or self._leases.hold(name):
+            if name in self._waiting:
+                log.info("lease.taken", name=name)
+                self._waiting.discard(name)
+            return True
+        if name not in self._waiting:
+            log.info("lease.held_elsewhere", name=name, hint="another process runs it; this one waits")
+            self._waiting.add(name)
+        return False
 
     @staticmethod
     def _run_one(projection: PagedProjection, *, rebuild: bool) -> None:
@@ -145,4 +167,5 @@ def scheduler_for(
         jobs=container.jobs if with_jobs else None,
         wakeups=container.wakeups,
         store=container.store,
+        leases=container.leases,
     )

@@ -171,3 +171,15 @@ def test_audit_verify_passes_an_intact_log_and_fails_an_edited_one(
     assert main(["audit", "verify"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert (report["ok"], report["first_bad_seq"]) == (False, 2)
+
+
+def test_a_projection_run_by_another_process_is_not_run_here(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--users", "2", "--days", "1"]) == 0
+    holder = bootstrap(load_settings())
+    try:
+        assert holder.leases.hold("user_days")
+        assert main(["projections", "rebuild", "user_days"]) == 2
+        assert "another process" in capsys.readouterr().err
+        assert main(["projections", "rebuild", "daily_counts"]) == 0
+    finally:
+        holder.close()
