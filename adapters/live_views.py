@@ -27,12 +27,23 @@ _LIVE_TABLES: Final = (
     "CREATE TABLE IF NOT EXISTS {p}live_active_days (day {date} NOT NULL, subject_id {uuid} NOT NULL,"
     " PRIMARY KEY (day, subject_id))",
     "CREATE TABLE IF NOT EXISTS {p}live_last_seen (subject_id {uuid} PRIMARY KEY, last_event_at {ts} NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS {p}live_wave_participants (wave_id TEXT NOT NULL, subject_id {uuid} NOT NULL,"
-    " PRIMARY KEY (wave_id, subject_id))",
-    "CREATE TABLE IF NOT EXISTS {p}live_activations (subject_id {uuid} NOT NULL, activation_id TEXT NOT NULL,"
-    " started_at {ts} NOT NULL, PRIMARY KEY (subject_id, activation_id))",
+    # Latest join and leave of each person in each Wave: in the Wave while the join is the later.
+    "CREATE TABLE IF NOT EXISTS {p}live_wave_presence (wave_id TEXT NOT NULL, subject_id {uuid} NOT NULL,"
+    " joined_at {ts}, left_at {ts}, PRIMARY KEY (wave_id, subject_id))",
+    # Latest start and completion of each Activation: in progress while the start is the later.
+    "CREATE TABLE IF NOT EXISTS {p}live_activation_spans (subject_id {uuid} NOT NULL, activation_id TEXT NOT NULL,"
+    " started_at {ts}, ended_at {ts}, PRIMARY KEY (subject_id, activation_id))",
 )
-_LIVE_NAMES: Final = ("live_active_days", "live_last_seen", "live_wave_participants", "live_activations")
+_LIVE_NAMES: Final = ("live_active_days", "live_last_seen", "live_wave_presence", "live_activation_spans")
+
+
+def _later(table: str, column: str) -> str:
+    """Keep the later of the stored and the new time (either may be missing)."""
+    return (
+        f"{column} = CASE WHEN excluded.{column} IS NULL THEN {table}.{column}"
+        f" WHEN {table}.{column} IS NULL OR excluded.{column} > {table}.{column} THEN excluded.{column}"
+        f" ELSE {table}.{column} END"
+    )
 
 
 def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
@@ -52,18 +63,30 @@ def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[tuple[str,
             ),
             sorted(changes.last_seen.items()),
         ),
-        (q("DELETE FROM {p}live_wave_participants WHERE wave_id = ? AND subject_id = ?"), sorted(changes.waves_left)),
-        (q("INSERT INTO {p}live_wave_participants VALUES (?, ?) ON CONFLICT DO NOTHING"), sorted(changes.waves_joined)),
         (
-            q("DELETE FROM {p}live_activations WHERE subject_id = ? AND activation_id = ?"),
-            sorted(changes.activations_ended),
+            q(
+                "INSERT INTO {p}live_wave_presence VALUES (?, ?, ?, ?) ON CONFLICT (wave_id, subject_id) DO UPDATE SET "
+                + _later(f"{p}live_wave_presence", "joined_at")
+                + ", "
+                + _later(f"{p}live_wave_presence", "left_at")
+            ),
+            [
+                (w, s, changes.waves_joined.get((w, s)), changes.waves_left.get((w, s)))
+                for w, s in sorted(changes.waves_joined.keys() | changes.waves_left.keys())
+            ],
         ),
         (
             q(
-                "INSERT INTO {p}live_activations VALUES (?, ?, ?) ON CONFLICT (subject_id, activation_id)"
-                " DO UPDATE SET started_at = excluded.started_at"
+                "INSERT INTO {p}live_activation_spans VALUES (?, ?, ?, ?) ON CONFLICT (subject_id, activation_id)"
+                " DO UPDATE SET "
+                + _later(f"{p}live_activation_spans", "started_at")
+                + ", "
+                + _later(f"{p}live_activation_spans", "ended_at")
             ),
-            [(s, a, at) for (s, a), at in sorted(changes.activations_started.items())],
+            [
+                (s, a, changes.activations_started.get((s, a)), changes.activations_ended.get((s, a)))
+                for s, a in sorted(changes.activations_started.keys() | changes.activations_ended.keys())
+            ],
         ),
         *((q(f"DELETE FROM {{p}}{name} WHERE subject_id = ?"), erased) for name in _LIVE_NAMES),
     ]
@@ -89,9 +112,21 @@ def _live_snapshot(
             0
         ][0],
         microacts_today=0,  # from the daily counts: see LiveActivityProjection.snapshot
-        wave_participants=dict(rows(q("SELECT wave_id, count(*) FROM {p}live_wave_participants GROUP BY wave_id"), ())),
+        wave_participants=dict(
+            rows(
+                q(
+                    "SELECT wave_id, count(*) FROM {p}live_wave_presence WHERE joined_at IS NOT NULL"
+                    " AND (left_at IS NULL OR joined_at > left_at) GROUP BY wave_id"
+                ),
+                (),
+            )
+        ),
         activations_in_progress=rows(
-            q("SELECT count(*) FROM {p}live_activations WHERE started_at >= ?"), (now - activation_window,)
+            q(
+                "SELECT count(*) FROM {p}live_activation_spans WHERE started_at >= ?"
+                " AND (ended_at IS NULL OR started_at > ended_at)"
+            ),
+            (now - activation_window,),
         )[0][0],
     )
 

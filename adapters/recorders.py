@@ -6,16 +6,25 @@ the ids of stored events and the not-collected counts commit atomically with
 the events: a resend after a crash is either a duplicate or a first write.
 A plain INSERT (no ON CONFLICT) makes a concurrent writer of the same id fail
 with IntegrityError instead of storing the event twice.
+
+With an archive attached (``use_archive``), the log reads (``select_notifications``,
+``max_notification_id``, ``select_events``) show archived and hot rows as one
+log, so projections and history need no change; ``archived_streams`` says which
+streams have archived rows, and where in the log (see adapters.archive).
 """
 
 from __future__ import annotations
 
+import functools
+import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import date
+from typing import Any, Final
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
@@ -23,7 +32,11 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from application.ports import IngestMarks
+from adapters.archive import ParquetArchive, merge_events, needs_archive, read_merged
+from application.archive import MovedToArchive
+from application.ports import IngestMarks, StorageError
+
+_RECHECK_SECONDS: Final = 60.0
 
 __all__ = ["PostgresIngestRecorder", "SqliteIngestRecorder"]
 
@@ -33,7 +46,83 @@ def _marks(kwargs: dict[str, Any]) -> IngestMarks | None:
     return marks if isinstance(marks, IngestMarks) else None
 
 
-class SqliteIngestRecorder(SQLiteApplicationRecorder):
+def _as_uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
+def _spans(rows: Sequence[Notification]) -> list[tuple[UUID, int, int, int]]:
+    """Per stream: its first and last notification id among the rows, and its last version."""
+    spans: dict[UUID, tuple[int, int, int]] = {}
+    for r in rows:
+        stream = _as_uuid(r.originator_id)
+        first, last, version = spans.get(stream, (r.id, r.id, r.originator_version))
+        spans[stream] = (min(first, r.id), max(last, r.id), max(version, r.originator_version))
+    return [(k, *v) for k, v in spans.items()]
+
+
+class _Archived:
+    """The archive side shared by both recorders; they supply the SQL."""
+
+    archive: ParquetArchive | None = None
+    _archived_before = False  # once the store says it has archived rows, it always will
+    _checked_at = -_RECHECK_SECONDS
+
+    def use_archive(self, archive: ParquetArchive) -> None:
+        """Read the log as archive plus hot store from now on, and allow moving rows to the archive."""
+        self.archive = archive
+
+    def _archive_in_sight(self, archive: ParquetArchive) -> ParquetArchive:
+        """The archive, after checking that its folder is the one this store's events were moved to.
+
+        A process whose ADDVALUE_ARCHIVE_DIR differs from the archive run's would
+        otherwise read a log with the archived events silently missing.
+        """
+        if archive.files():
+            return archive
+        now = time.monotonic()
+        if not self._archived_before and now - self._checked_at >= _RECHECK_SECONDS:
+            self._checked_at = now
+            self._archived_before = self._any_archived()
+        if self._archived_before:
+            raise StorageError(
+                f"ADDVALUE_ARCHIVE_DIR: this event store has moved events to an archive, but {archive.folder} "
+                "holds no archive file; set it to the folder 'addvalue archive run' writes to, on every process"
+            )
+        return archive
+
+    def _any_archived(self) -> bool:
+        raise NotImplementedError
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        return self._cold().exclusive()
+
+    def _cold(self) -> ParquetArchive:
+        if self.archive is None:
+            raise RuntimeError("no archive attached: call use_archive() first")
+        return self.archive
+
+    def _with_archived(
+        self,
+        hot: Sequence[StoredEvent],
+        originator_id: UUID | str,
+        span: Callable[[], tuple[int, int] | None],
+        *,
+        gt: int | None,
+        lte: int | None,
+        desc: bool,
+        limit: int | None,
+    ) -> Sequence[StoredEvent]:
+        """The hot rows, completed from the archive when the stream has archived rows that the request reaches."""
+        if self.archive is None or not needs_archive(hot, gt=gt, desc=desc, limit=limit):
+            return hot
+        found = span()
+        if found is None:
+            return hot
+        cold = self.archive.stream(_as_uuid(originator_id), *found)
+        return merge_events(hot, cold, gt=gt, lte=lte, desc=desc, limit=limit)
+
+
+class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
 
@@ -44,7 +133,86 @@ class SqliteIngestRecorder(SQLiteApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS not_collected ("
             " day TEXT NOT NULL, event_name TEXT NOT NULL, n INTEGER NOT NULL,"
             " PRIMARY KEY (day, event_name))",
+            "CREATE TABLE IF NOT EXISTS archived_streams (originator_id TEXT PRIMARY KEY,"
+            " first_id INTEGER NOT NULL, last_id INTEGER NOT NULL, last_version INTEGER NOT NULL) WITHOUT ROWID",
         ]
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        first = (start or 0) + (0 if inclusive_of_start and start is not None else 1)
+        if self.archive is None:
+            return self.select_hot(first, limit, stop=stop, topics=topics)
+        return read_merged(
+            self._archive_in_sight(self.archive),
+            lambda n, bound: self.select_hot(first, n, stop=bound, topics=topics),
+            start=first,
+            stop=stop,
+            limit=limit,
+            topics=topics,
+        )
+
+    def select_hot(
+        self, start: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
+    ) -> Sequence[Notification]:
+        return super().select_notifications(start, limit, stop, topics)
+
+    def max_notification_id(self) -> int:
+        return max(self.hot_max_id(), self.archive.max_id() if self.archive else 0)
+
+    def hot_max_id(self) -> int:
+        return super().max_notification_id() or 0
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        hot = super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        if self.archive is None or not self.archive.files():
+            return hot
+        stream = _as_uuid(originator_id)
+        span = functools.partial(self._archived_span, stream)
+        return self._with_archived(hot, stream, span, gt=gt, lte=lte, desc=desc, limit=limit)
+
+    def _any_archived(self) -> bool:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT 1 FROM archived_streams LIMIT 1")
+            return c.fetchone() is not None
+
+    def _archived_span(self, originator_id: UUID) -> tuple[int, int] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT first_id, last_id FROM archived_streams WHERE originator_id=?", (originator_id.hex,))
+            row = c.fetchone()
+            return (row[0], row[1]) if row else None
+
+    def move_to_archive(self, rows: Sequence[Notification]) -> MovedToArchive:
+        path, size = self._cold().write(rows)
+        with self.datastore.transaction(commit=True) as c:
+            c.executemany(
+                "INSERT INTO archived_streams VALUES (?,?,?,?) ON CONFLICT (originator_id) DO UPDATE SET"
+                " first_id = min(first_id, excluded.first_id), last_id = max(last_id, excluded.last_id),"
+                " last_version = max(last_version, excluded.last_version)",
+                [(s.hex, first, last, version) for s, first, last, version in _spans(rows)],
+            )
+            c.executemany(f"DELETE FROM {self.events_table_name} WHERE rowid=?", [(r.id,) for r in rows])
+            deleted = c.sqlite_cursor.rowcount
+        return MovedToArchive(file=str(path), bytes=size, deleted=deleted)
+
+    def purge_not_collected(self, before: date) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM not_collected WHERE day < ?", (before.isoformat(),))
+            return int(c.sqlite_cursor.rowcount)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -92,13 +260,15 @@ class SqliteIngestRecorder(SQLiteApplicationRecorder):
             return int(c.fetchone()[0])
 
 
-class PostgresIngestRecorder(PostgresApplicationRecorder):
+class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         prefix = events_table_name.removesuffix("_events")
         schema = Identifier(datastore.schema)
         self._ids_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_ingested_event_ids"))
         self._dropped_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_not_collected"))
+        self._archived_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_archived_streams"))
+        self._events_table = SQL("{}.{}").format(schema, Identifier(events_table_name))
         self._copy_events = SQL(
             "COPY {}.{} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
         ).format(schema, Identifier(events_table_name))
@@ -108,7 +278,134 @@ class PostgresIngestRecorder(PostgresApplicationRecorder):
                 "CREATE TABLE IF NOT EXISTS {} (day date NOT NULL, event_name text NOT NULL,"
                 " n bigint NOT NULL, PRIMARY KEY (day, event_name))"
             ).format(self._dropped_table),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (originator_id uuid PRIMARY KEY, first_id bigint NOT NULL,"
+                " last_id bigint NOT NULL, last_version bigint NOT NULL)"
+            ).format(self._archived_table),
         ]
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        first = (start or 0) + (0 if inclusive_of_start and start is not None else 1)
+        if self.archive is None:
+            return self.select_hot(first, limit, stop=stop, topics=topics)
+        return read_merged(
+            self._archive_in_sight(self.archive),
+            lambda n, bound: self.select_hot(first, n, stop=bound, topics=topics),
+            start=first,
+            stop=stop,
+            limit=limit,
+            topics=topics,
+        )
+
+    def select_hot(
+        self, start: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
+    ) -> Sequence[Notification]:
+        rows: Sequence[Notification] = super().select_notifications(start, limit, stop, list(topics))
+        return rows
+
+    def max_notification_id(self) -> int | None:
+        top = max(self.hot_max_id(), self.archive.max_id() if self.archive else 0)
+        return top or None
+
+    def hot_max_id(self) -> int:
+        return super().max_notification_id() or 0
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        if self.archive is None or not self.archive.files():
+            events: Sequence[StoredEvent] = super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+            return events
+        stream = _as_uuid(originator_id)
+        hot, span = self._select_with_span(stream, gt=gt, lte=lte, desc=desc, limit=limit)
+        return self._with_archived(hot, stream, lambda: span, gt=gt, lte=lte, desc=desc, limit=limit)
+
+    def _any_archived(self) -> bool:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT 1 FROM {} LIMIT 1").format(self._archived_table))
+            return curs.fetchone() is not None
+
+    def _select_with_span(
+        self, originator_id: UUID, *, gt: int | None, lte: int | None, desc: bool, limit: int | None
+    ) -> tuple[list[StoredEvent], tuple[int, int] | None]:
+        """The hot rows and, in the same round trip, the log range of the stream's archived rows (if it has any).
+
+        A new session's stream is read once before its first write, so this
+        keeps ingestion at one query per new session while an archive exists.
+        """
+        conditions = [SQL("originator_id = %(id)s")]
+        if gt is not None:
+            conditions.append(SQL("originator_version > %(gt)s"))
+        if lte is not None:
+            conditions.append(SQL("originator_version <= %(lte)s"))
+        where = SQL(" AND ").join(conditions)
+        statement = SQL(
+            "(SELECT originator_version, topic, state, NULL::bigint AS first_id, NULL::bigint AS last_id"
+            " FROM {} WHERE {} ORDER BY originator_version {}{})"
+            " UNION ALL (SELECT NULL, NULL, NULL, first_id, last_id FROM {} WHERE originator_id = %(id)s)"
+        ).format(
+            self._events_table,
+            where,
+            SQL("DESC") if desc else SQL("ASC"),
+            SQL(" LIMIT %(limit)s") if limit is not None else SQL(""),
+            self._archived_table,
+        )
+        params = {"id": originator_id, "gt": gt, "lte": lte, "limit": limit}
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            rows = curs.fetchall()
+        hot = [
+            StoredEvent(
+                originator_id=originator_id,
+                originator_version=r["originator_version"],
+                topic=r["topic"],
+                state=bytes(r["state"]),
+            )
+            for r in rows
+            if r["originator_version"] is not None
+        ]
+        hot.sort(key=lambda e: e.originator_version, reverse=desc)
+        span = next(((r["first_id"], r["last_id"]) for r in rows if r["originator_version"] is None), None)
+        return hot, span
+
+    def move_to_archive(self, rows: Sequence[Notification]) -> MovedToArchive:
+        path, size = self._cold().write(rows)
+        spans = _spans(rows)
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL(
+                    "INSERT INTO {0} AS t SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::bigint[])"
+                    " ON CONFLICT (originator_id) DO UPDATE SET first_id = least(t.first_id, excluded.first_id),"
+                    " last_id = greatest(t.last_id, excluded.last_id),"
+                    " last_version = greatest(t.last_version, excluded.last_version)"
+                ).format(self._archived_table),
+                [list(column) for column in zip(*spans, strict=True)],
+            )
+            curs.execute(
+                SQL("DELETE FROM {} WHERE notification_id = ANY(%s::bigint[])").format(self._events_table),
+                ([r.id for r in rows],),
+            )
+            deleted = curs.rowcount
+        return MovedToArchive(file=str(path), bytes=size, deleted=deleted)
+
+    def purge_not_collected(self, before: date) -> int:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("DELETE FROM {} WHERE day < %s").format(self._dropped_table), (before,))
+            return curs.rowcount
 
     # No @retry, unlike the library's: pooled connections are checked before use
     # (POSTGRES_PRE_PING), and a retry here would hold the single writer, and every

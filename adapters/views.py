@@ -8,7 +8,7 @@ one transaction too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
@@ -65,13 +65,15 @@ class SqliteDailyCounts(SQLiteTrackingRecorder):
         counts: Mapping[tuple[date, str], int],
         position: int,
         hourly: Mapping[tuple[datetime, str], int] | None = None,
+        later: Sequence[tuple[Mapping[tuple[date, str], int], Mapping[tuple[date, str], int]]] = (),
     ) -> None:
+        upsert = "INSERT INTO daily_event_counts VALUES (?,?,?) ON CONFLICT (day, event_name) DO UPDATE SET "
+        add, floor = upsert + "n = n + excluded.n", upsert + "n = max(n, excluded.n)"
         with self.datastore.transaction(commit=True) as c:
-            c.executemany(
-                "INSERT INTO daily_event_counts VALUES (?,?,?) "
-                "ON CONFLICT (day, event_name) DO UPDATE SET n = n + excluded.n",
-                [(day.isoformat(), name, n) for (day, name), n in counts.items()],
-            )
+            c.executemany(add, [(day.isoformat(), name, n) for (day, name), n in counts.items()])
+            for floors, after in later:
+                c.executemany(floor, [(day.isoformat(), name, n) for (day, name), n in floors.items()])
+                c.executemany(add, [(day.isoformat(), name, n) for (day, name), n in after.items()])
             c.executemany(
                 "INSERT INTO hourly_event_counts VALUES (?,?,?) "
                 "ON CONFLICT (hour, name) DO UPDATE SET n = n + excluded.n",
@@ -130,16 +132,20 @@ class PostgresDailyCounts(PostgresTrackingRecorder):
         counts: Mapping[tuple[date, str], int],
         position: int,
         hourly: Mapping[tuple[datetime, str], int] | None = None,
+        later: Sequence[tuple[Mapping[tuple[date, str], int], Mapping[tuple[date, str], int]]] = (),
     ) -> None:
+        add = SQL(
+            "INSERT INTO {} AS t VALUES (%s, %s, %s) ON CONFLICT (day, event_name) DO UPDATE SET n = t.n + excluded.n"
+        ).format(self._table)
+        floor = SQL(
+            "INSERT INTO {} AS t VALUES (%s, %s, %s)"
+            " ON CONFLICT (day, event_name) DO UPDATE SET n = GREATEST(t.n, excluded.n)"
+        ).format(self._table)
         with self.datastore.transaction(commit=True) as curs:
-            if counts:
-                curs.executemany(
-                    SQL(
-                        "INSERT INTO {} AS t VALUES (%s, %s, %s) "
-                        "ON CONFLICT (day, event_name) DO UPDATE SET n = t.n + excluded.n"
-                    ).format(self._table),
-                    [(day, name, n) for (day, name), n in sorted(counts.items())],
-                )
+            steps = [(add, counts)] + [step for floors, after in later for step in ((floor, floors), (add, after))]
+            for statement, rows in steps:
+                if rows:
+                    curs.executemany(statement, [(day, name, n) for (day, name), n in sorted(rows.items())])
             if hourly:
                 curs.executemany(
                     SQL(

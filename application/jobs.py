@@ -19,9 +19,10 @@ import msgspec
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import get_topic
 
+from application.archive import Archiving
 from application.erasure import Erasure
 from application.ports import Clock
-from application.projections import DailyCountsView
+from application.projections import DailyCountsProjection, DailyCountsView
 from application.store import AnalyticsStore
 from application.user_days import DayMetrics, UserDaysProjection
 from domain.forecast import dau_trend, forecast_dau
@@ -40,6 +41,7 @@ from domain.platform import FINAL_AFTER, JobRun, PlatformDay, PlatformReport
 from domain.segments import SEGMENTS, classify
 
 __all__ = [
+    "ArchiveSessions",
     "CloseDay",
     "DailyIndices",
     "ErasureDue",
@@ -125,10 +127,17 @@ class CloseDay:
     cadence: Cadence = "day"
     description = "freeze the previous UTC day's platform totals (DAU, WAU, MAU, new people, activity)"
 
-    def __init__(self, store: AnalyticsStore, user_days: UserDaysProjection, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        user_days: UserDaysProjection,
+        clock: Clock,
+        daily_counts: DailyCountsProjection | None = None,
+    ) -> None:
         self._store = store
         self._user_days = user_days
         self._clock = clock
+        self._daily_counts = daily_counts
 
     def run(self, period: str) -> int:
         day = date.fromisoformat(period)
@@ -136,18 +145,18 @@ class CloseDay:
             return 0  # final: no event can arrive for it any more, and nothing recounts it
         self._user_days.catch_up()  # the day's events, up to now
         totals = self.recount(day)
-        segments = Reports(self._store).record("segments", period, {}, self.segments(day))
+        Reports(self._store).record("segments", period, {}, self.segments(day))  # a rerun replaces it
         found: PlatformDay
         with self._store.write_lock:
             try:
                 found = self._store.repository.get(PlatformDay.create_id(day))
             except AggregateNotFoundError:
                 self._store.save(PlatformDay.close(day, totals))
-                return 1 + segments
+                return 1
             if found.reclose(totals):
                 self._store.save(found)
-                return 1 + segments
-        return segments
+                return 1
+        return 0
 
     def segments(self, day: date) -> dict[str, float]:
         """How many people are in each segment (domain.segments) on ``day``.
@@ -173,6 +182,11 @@ class CloseDay:
         totals["weekly_active_people"] = self._user_days.active_people(day - timedelta(days=6), day)
         totals["monthly_active_people"] = self._user_days.active_people(day - timedelta(days=29), day)
         totals["new_people"] = self._user_days.new_people(day)
+        if self._daily_counts is not None:
+            # Each event name's count too, so that rebuilding daily_event_counts keeps the closed day's.
+            self._daily_counts.catch_up()
+            counts = self._daily_counts.view.counts()
+            totals |= {f"event:{name}": n for (d, name), n in counts.items() if d == day}
         return totals
 
 
@@ -399,6 +413,21 @@ class ErasureDue:
 
     def run(self, period: str) -> int:  # noqa: ARG002 - every erasure due by now, whatever the hour
         return self._erasure.complete_due()
+
+
+class ArchiveSessions:
+    """Daily, 03:30 UTC: closed sessions past ADDVALUE_HOT_DAYS to the archive; metrics past two years purged."""
+
+    name = "archive"
+    schedule = "30 3 * * *"
+    cadence: Cadence = "day"
+    description = "move closed sessions older than ADDVALUE_HOT_DAYS to the archive; purge metrics older than 2 years"
+
+    def __init__(self, archiving: Archiving) -> None:
+        self._archiving = archiving
+
+    def run(self, period: str) -> int:  # noqa: ARG002 - everything old enough by now, whatever the day
+        return self._archiving.run().events
 
 
 class Jobs:

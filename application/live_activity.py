@@ -34,10 +34,12 @@ class LiveChanges(msgspec.Struct, kw_only=True):
 
     active_days: set[tuple[date, UUID]] = msgspec.field(default_factory=set)
     last_seen: dict[UUID, datetime] = msgspec.field(default_factory=dict)
-    waves_joined: set[tuple[str, UUID]] = msgspec.field(default_factory=set)
-    waves_left: set[tuple[str, UUID]] = msgspec.field(default_factory=set)
+    # Latest join and leave per (Wave, person), and latest start and completion per (person, Activation):
+    # whether someone is in a Wave is decided by when these happened, not by the order they arrived.
+    waves_joined: dict[tuple[str, UUID], datetime] = msgspec.field(default_factory=dict)
+    waves_left: dict[tuple[str, UUID], datetime] = msgspec.field(default_factory=dict)
     activations_started: dict[tuple[UUID, str], datetime] = msgspec.field(default_factory=dict)
-    activations_ended: set[tuple[UUID, str]] = msgspec.field(default_factory=set)
+    activations_ended: dict[tuple[UUID, str], datetime] = msgspec.field(default_factory=dict)
     erased: set[UUID] = msgspec.field(default_factory=set)
 
 
@@ -107,19 +109,11 @@ def _collect(changes: LiveChanges, subject: UUID, tracked_events: Iterable[Any],
         changes.active_days.add((day_of(at, zone), subject))
         changes.last_seen[subject] = max(at, changes.last_seen.get(subject, at))
         name = event.name
-        if name == "wave_joined":
-            key = (event.properties.wave_id, subject)
-            changes.waves_left.discard(key)
-            changes.waves_joined.add(key)
-        elif name == "wave_left":
-            key = (event.properties.wave_id, subject)
-            changes.waves_joined.discard(key)
-            changes.waves_left.add(key)
-        elif name == "activation_started":
-            started = (subject, event.properties.activation_id)
-            changes.activations_ended.discard(started)
-            changes.activations_started[started] = at
-        elif name == "activation_completed":
-            ended = (subject, event.properties.activation_id)
-            changes.activations_started.pop(ended, None)
-            changes.activations_ended.add(ended)
+        if name in ("wave_joined", "wave_left"):
+            times = changes.waves_joined if name == "wave_joined" else changes.waves_left
+            wave = (event.properties.wave_id, subject)
+            times[wave] = max(at, times.get(wave, at))
+        elif name in ("activation_started", "activation_completed"):
+            spans = changes.activations_started if name == "activation_started" else changes.activations_ended
+            activation = (subject, event.properties.activation_id)
+            spans[activation] = max(at, spans.get(activation, at))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ import msgspec
 from application.store import AnalyticsStore
 from domain.catalog import MicroactCreated
 from domain.periods import UTC_ZONE, day_of
+from domain.platform import PlatformDay
 from domain.redacted import RedactedEvent
 from domain.session import Session
 
@@ -47,9 +48,17 @@ class DailyCountsView(TrackedView, Protocol):
     """Tracked events per day (when they happened, UTC) and event name."""
 
     def add(
-        self, counts: Mapping[tuple[date, str], int], position: int, hourly: Mapping[tuple[datetime, str], int]
+        self,
+        counts: Mapping[tuple[date, str], int],
+        position: int,
+        hourly: Mapping[tuple[datetime, str], int],
+        later: Sequence[tuple[Mapping[tuple[date, str], int], Mapping[tuple[date, str], int]]] = (),
     ) -> None:
-        """Add a page's counts per day and per hour, and its position, in one transaction."""
+        """Add a page's counts per day and per hour, and its position, in one transaction.
+
+        ``later``: for each closing record in the page, in order, its recorded counts (a count
+        below one is raised to it) and then the counts of the events after it.
+        """
 
     def counts(self) -> dict[tuple[date, str], int]: ...
 
@@ -94,6 +103,8 @@ class PagedProjection:
         self._page_size = page_size
         # Builds an empty view beside the live one; without it a rebuild clears the live view in place.
         self.shadows: Callable[[], Shadow] | None = None
+        # True while this process may write the view (adapters.leases); None: always (tests, shadows).
+        self.lease: Callable[[], bool] | None = None
 
     def position(self) -> int:
         return self._view.position()
@@ -102,6 +113,9 @@ class PagedProjection:
         return self._store.recorder.max_notification_id() or 0
 
     def catch_up(self, on_progress: Progress | None = None) -> CatchUp:
+        """Apply every event after the view's position; nothing when another process holds the lease."""
+        if self.lease is not None and not self.lease():
+            return CatchUp(processed=0, redacted_skipped=0, position=self._view.position())
         position, target = self._view.position(), self.target()
         processed = skipped = 0
         while position < target:
@@ -145,6 +159,7 @@ class PagedProjection:
         clone = copy.copy(self)
         clone._rebind(view)
         clone.shadows = None
+        clone.lease = None
         return clone
 
     def _rebind(self, view: TrackedView) -> None:
@@ -170,10 +185,27 @@ class DailyCountsProjection(PagedProjection):
         super()._rebind(view)
         self._counts_view = view  # type: ignore[assignment]
 
+    @property
+    def view(self) -> DailyCountsView:
+        return self._counts_view
+
     def _apply_page(self, events: list[Any], position: int) -> None:
-        counts: Counter[tuple[date, str]] = Counter()
+        first: Counter[tuple[date, str]] = Counter()
+        counts = first
         hourly: Counter[tuple[datetime, str]] = Counter()
+        later: list[tuple[dict[tuple[date, str], int], Counter[tuple[date, str]]]] = []
         for event in events:
+            if isinstance(event, (PlatformDay.Closed, PlatformDay.Reclosed)):
+                # A closed day's counts, as recorded: a rebuild that can no longer read an erased
+                # person's events still counts them (docs/metrics.md, rule 3).
+                day = getattr(event, "day", None)
+                if day is not None:
+                    recorded = {
+                        (day, k.removeprefix("event:")): n for k, n in event.totals.items() if k[:6] == "event:"
+                    }
+                    counts = Counter()
+                    later.append((recorded, counts))
+                continue
             if isinstance(event, Session.EventsTracked):
                 for tracked in event.events:
                     at, name = tracked.occurred_at, tracked.event.name
@@ -182,7 +214,7 @@ class DailyCountsProjection(PagedProjection):
                     hourly[(hour, name)] += 1
                     if isinstance(tracked.event, MicroactCreated):  # the hourly job reports them by category
                         hourly[(hour, f"{name}/category:{tracked.event.properties.category}")] += 1
-        self._counts_view.add(counts, position, hourly)
+        self._counts_view.add(first, position, hourly, later)
 
 
 def catch_up_together(

@@ -38,6 +38,7 @@ class PlatformDay(Aggregate):
 
         is_personal: ClassVar[bool] = False
         subject_id: UUID
+        day: date  # so a reader of the log alone knows which day (records before 2026-11-26 lack it)
         totals: dict[str, int]
 
         def apply(self, aggregate: Any) -> None:
@@ -67,7 +68,7 @@ class PlatformDay(Aggregate):
         merged = {k: max(self.totals.get(k, 0), recounted.get(k, 0)) for k in self.totals.keys() | recounted.keys()}
         if merged == self.totals:
             return False
-        self.trigger_event(self.Reclosed, subject_id=PLATFORM_SUBJECT, totals=merged)
+        self.trigger_event(self.Reclosed, subject_id=PLATFORM_SUBJECT, day=self.day, totals=merged)
         return True
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from adapters.api_rate_limits import PostgresApiRateCounter, SqliteApiRateCounter, build_api_rate_counter
+from adapters.archive import ParquetArchive, ReadModelRetention, default_archive_dir
 from adapters.audit_log import PostgresAccessLog, SqliteAccessLog, build_access_log
 from adapters.clock import SystemClock
 from adapters.erasure_register import PostgresErasureRegister, SqliteErasureRegister, build_erasure_register
@@ -21,12 +23,14 @@ from adapters.leases import FileLeases, PostgresLeases, build_leases
 from adapters.live_views import PostgresLiveActivity, SqliteLiveActivity, build_live_activity
 from adapters.mapper import EncryptingMapper, subject_of_state
 from adapters.persistence import build_key_store, event_store_env, ping, prepare_database
+from adapters.recorders import PostgresIngestRecorder, SqliteIngestRecorder
 from adapters.tokens import JwtTokens
 from adapters.user_days_views import PostgresUserDays, SqliteUserDays, build_user_days
 from adapters.views import PostgresDailyCounts, ShadowView, SqliteDailyCounts, build_daily_counts
 from adapters.wakeups import PostgresWakeups
 from application.analytics import Analytics
 from application.api_limits import ApiQuota
+from application.archive import Archiving
 from application.consent import ConsentBook
 from application.erasure import ActiveSubjects, Erasure
 from application.export import Export
@@ -34,6 +38,7 @@ from application.group_commit import GroupCommit
 from application.history import History
 from application.ingestion import Ingestion
 from application.jobs import (
+    ArchiveSessions,
     CloseDay,
     DailyIndices,
     ErasureDue,
@@ -78,6 +83,7 @@ class Container:
     user_days_view: SqliteUserDays | PostgresUserDays
     user_days: UserDaysProjection
     jobs: Jobs
+    archiving: Archiving
     wakeups: PostgresWakeups | None
     leases: PostgresLeases | FileLeases
     clock: Clock
@@ -122,6 +128,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     view = build_daily_counts(settings.database)
     live_view = build_live_activity(settings.database)
     days_view = build_user_days(settings.database)
+    archiving = _archiving(settings, store, [v.datastore for v in (view, live_view, days_view)], the_clock)
     zone = ZoneInfo(settings.reporting_timezone)
     user_days = UserDaysProjection(store, days_view, zone=zone)
     geo = build_geo_lookup(settings.geoip_database)
@@ -134,16 +141,19 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         erasures=erasures,
     )
     erasure = Erasure(store, keys, erasures, the_clock, grace=timedelta(days=settings.erasure_grace_days))
-    jobs = _jobs(store, user_days, view, the_clock, erasure)
+    daily_counts = DailyCountsProjection(store, view, zone=zone)
+    jobs = _jobs(store, user_days, daily_counts, the_clock, erasure=erasure, archiving=archiving)
     readers = ActiveSubjects(keys, erasures)
     consent = ConsentBook(store, keys, readers, the_clock)
     history = History(store, subject_of_state)
     indices = next(job for job in jobs.all() if isinstance(job, DailyIndices))
     live_activity = LiveActivityProjection(store, live_view, daily_counts=view, zone=zone)
-    daily_counts = DailyCountsProjection(store, view, zone=zone)
-    # Rebuilds build each view anew beside the live one, then swap it in (adapters.views.ShadowView).
+    leases = build_leases(settings.database)
     for projection, live in ((daily_counts, view), (live_activity, live_view), (user_days, days_view)):
+        # Rebuilds build each view anew beside the live one, then swap it in (adapters.views.ShadowView).
         projection.shadows = functools.partial(ShadowView, settings.database, live)
+        # Only the process holding a projection's lease writes its view, jobs' catch-ups included.
+        projection.lease = functools.partial(leases.hold, projection.name)
     return Container(
         settings=settings,
         store=store,
@@ -181,7 +191,8 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         if settings.database.kind == "postgresql"
         else None,
         jobs=jobs,
-        leases=build_leases(settings.database),
+        leases=leases,
+        archiving=archiving,
         clock=the_clock,
         geo=geo,
         write_keys=WriteKeys(settings.write_keys),
@@ -204,26 +215,44 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
 API_WINDOW_SECONDS = 3600  # the API quota is per hour (ADDVALUE_API_REQUESTS_PER_HOUR)
 
 
+def _archiving(settings: Settings, store: AnalyticsStore, view_datastores: list[Any], clock: Clock) -> Archiving:
+    """Attach the archive to the event store (its reads include it from now on) and build the archive run."""
+    recorder = store.recorder
+    assert isinstance(recorder, SqliteIngestRecorder | PostgresIngestRecorder)
+    recorder.use_archive(ParquetArchive(settings.archive_dir or default_archive_dir(settings.database)))
+    retention = ReadModelRetention(view_datastores, also=[recorder.purge_not_collected])
+    return Archiving(
+        store,
+        recorder,
+        retention,
+        clock,
+        hot_for=timedelta(days=settings.hot_days),
+        session_timeout=timedelta(minutes=settings.session_timeout_minutes),
+    )
+
+
 def _jobs(
     store: AnalyticsStore,
     user_days: UserDaysProjection,
-    daily_counts: SqliteDailyCounts | PostgresDailyCounts,
+    daily_counts: DailyCountsProjection,
     clock: Clock,
+    *,
     erasure: Erasure,
+    archiving: Archiving,
 ) -> Jobs:
     reports = Reports(store)
-    close_day = CloseDay(store, user_days, clock)
-    counts = DailyCountsProjection(store, daily_counts, zone=user_days.zone)
+    close_day = CloseDay(store, user_days, clock, daily_counts)
     return Jobs(
         store,
         [
-            HourlyActivity(reports, daily_counts, counts.catch_up),
+            HourlyActivity(reports, daily_counts.view, daily_counts.catch_up),
             close_day,
             DailyIndices(user_days),
             WeeklySummary(reports, user_days),
             MonthlySummary(reports, user_days),
             LateEvents(reports, close_day, user_days, clock),
             ErasureDue(erasure),
+            ArchiveSessions(archiving),
         ],
         clock,
         user_days.zone,

@@ -17,7 +17,10 @@ from typing import Any, get_args
 import msgspec
 import structlog
 
+from adapters.archive import default_archive_dir
+from adapters.backup import BackupError, create_backup, restore_backup
 from application.analytics import NotFound
+from application.archive import ArchiveBusy
 from application.erasure import UnknownUser
 from application.jobs import PeriodError, UnknownJob
 from application.ports import StorageError
@@ -57,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "users": _users,
         "audit": _audit,
         "keys": _keys,
+        "archive": _archive,
+        "backup": _backup,
     }[args.command]
     try:
         return handler(settings, args)
@@ -160,6 +165,24 @@ def _add_operator_commands(commands: Any) -> None:
         help="rewrap every data key under the new master key given in ADDVALUE_NEW_MASTER_KEY (never on the "
         "command line), in one transaction; then give every process the new key and destroy the old one",
     )
+    _add_retention_commands(commands)
+
+
+def _add_retention_commands(commands: Any) -> None:
+    archive = commands.add_parser("archive", help="the cold archive of raw events (docs/privacy.md, Retention)")
+    archive_actions = archive.add_subparsers(dest="action", required=True)
+    run = archive_actions.add_parser(
+        "run",
+        help="move closed sessions older than ADDVALUE_HOT_DAYS to the archive's Parquet files, and purge "
+        "aggregated metrics older than two years (schedule daily)",
+    )
+    run.add_argument("--older-than-days", type=float, help="this run's limit instead of ADDVALUE_HOT_DAYS")
+    backup = commands.add_parser("backup", help="back up or restore the event store and archive, without the keys")
+    backup_actions = backup.add_subparsers(dest="action", required=True)
+    create = backup_actions.add_parser("create", help="write a backup into a new folder")
+    create.add_argument("path", type=Path)
+    restore = backup_actions.add_parser("restore", help="restore a backup into an empty event store (service stopped)")
+    restore.add_argument("path", type=Path)
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -536,6 +559,45 @@ def _run_projection(projection: PagedProjection, *, rebuild: bool) -> None:
         f"{projection.name}: {result.processed} events read, {result.redacted_skipped} redacted skipped, "
         f"position {result.position}, {result.processed / elapsed:,.0f} events/s"
     )
+
+
+def _archive(settings: Settings, args: argparse.Namespace) -> int:
+    assert args.action == "run"  # the only action; argparse refuses others
+    if args.older_than_days is not None and args.older_than_days <= 0:
+        print("addvalue archive run: --older-than-days must be greater than 0", file=sys.stderr)
+        return 2
+    container = bootstrap(settings)
+    try:
+        report = container.archiving.run(
+            hot_for=timedelta(days=args.older_than_days) if args.older_than_days is not None else None
+        )
+    except ArchiveBusy as e:
+        print(f"addvalue archive run: {e}", file=sys.stderr)
+        return 1
+    finally:
+        container.close()
+    _print_json(report)
+    return 0
+
+
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    archive_dir = settings.archive_dir or default_archive_dir(settings.database)
+    try:
+        if args.action == "create":
+            manifest = create_backup(settings.database, archive_dir, args.path)
+        else:
+            manifest = restore_backup(settings.database, archive_dir, args.path)
+    except BackupError as e:
+        print(f"addvalue backup {args.action}: {e}", file=sys.stderr)
+        return 1
+    _print_json({"action": args.action, "path": str(args.path), "files": sorted(manifest.files), "keys": False})
+    print(
+        "the key store and the master key are not in this backup: events in it are readable only with the live "
+        "key store. Back the key store up on its own, with short retention (docs/privacy.md, Retention, archive "
+        "and backups)",
+        file=sys.stderr,
+    )
+    return 0
 
 
 if __name__ == "__main__":

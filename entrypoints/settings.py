@@ -77,6 +77,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     reporting_timezone: str = "UTC"
     # Days between an erasure request and the destruction of the person's key (0: at once).
     erasure_grace_days: float = 30.0
+    # Closed sessions older than this move from the hot event store to the archive (`addvalue archive run`).
+    hot_days: float = 90.0
+    # Where the archive's Parquet files go; None: archive/ beside the SQLite files, or var/archive/<schema>.
+    archive_dir: Path | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +115,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         api_requests_per_hour=_whole("ADDVALUE_API_REQUESTS_PER_HOUR", env, 1000),
         reporting_timezone=_timezone(env.get("ADDVALUE_REPORTING_TIMEZONE", "UTC")),
         erasure_grace_days=_not_negative("ADDVALUE_ERASURE_GRACE_DAYS", env, 30.0),
+        hot_days=_positive("ADDVALUE_HOT_DAYS", env, 90.0),
+        archive_dir=Path(env["ADDVALUE_ARCHIVE_DIR"]) if env.get("ADDVALUE_ARCHIVE_DIR") else None,
     )
 
 

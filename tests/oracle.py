@@ -200,6 +200,8 @@ class Oracle:
             "weekly_active_people": self.active_people(day - 6 * DAY, day),
             "monthly_active_people": self.active_people(day - 29 * DAY, day),
             "new_people": self.new_people(day),
+            # Each event name's count as the live daily counts hold it (an erased person's share included).
+            **{f"event:{name}": n for (d, name), n in self.daily_counts(erased_too=True).items() if d == day},
         }
 
     # --- live activity ------------------------------------------------------------------------
