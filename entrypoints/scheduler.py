@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol
 
 import msgspec
 import structlog
@@ -25,6 +25,10 @@ from entrypoints.bootstrap import Container
 __all__ = ["ProjectionScheduler"]
 
 log = structlog.get_logger(__name__)
+
+# A failed job run is tried again this much later, this many times (each run is recorded).
+RETRY_AFTER: Final = timedelta(minutes=10)
+RETRIES: Final = 3
 
 
 class Wakeups(Protocol):
@@ -61,6 +65,8 @@ class ProjectionScheduler:
         # Each job's next run, from its cron schedule (UTC); runs missed while stopped are not made up.
         now = clock()
         self._next_runs = {job.name: _next(job.schedule, now) for job in (jobs.all() if jobs else [])}
+        # Failed runs to try again: (job, period) -> (when, attempt number).
+        self._retries: dict[tuple[str, str], tuple[datetime, int]] = {}
         self._catch_up_every = catch_up_every
         self._rebuild_every = rebuild_every
         self._stop = threading.Event()
@@ -103,11 +109,25 @@ class ProjectionScheduler:
         now, ran = self._clock(), []
         for job in self._jobs.all():
             if self._next_runs[job.name] <= now:
-                report = self._jobs.run(job.name, self._jobs.period_for(job.name, self._next_runs[job.name]))
-                log.info("job.ran", **msgspec.structs.asdict(report))
+                period = self._jobs.period_for(job.name, self._next_runs[job.name])
+                self._run_job(job.name, period, attempt=1, now=now)
                 self._next_runs[job.name] = _next(job.schedule, now)
                 ran.append(job.name)
+        for (name, period), (due, attempt) in sorted(self._retries.items()):
+            if due <= now:
+                del self._retries[(name, period)]
+                self._run_job(name, period, attempt=attempt, now=now)
+                ran.append(name)
         return ran
+
+    def _run_job(self, name: str, period: str, *, attempt: int, now: datetime) -> None:
+        """Run once; a failure is logged and, up to RETRIES times, tried again RETRY_AFTER later."""
+        assert self._jobs is not None
+        report = self._jobs.run(name, period)
+        log.info("job.ran", attempt=attempt, **msgspec.structs.asdict(report))
+        if report.status == "failed" and attempt <= RETRIES:
+            self._retries[(name, period)] = (now + RETRY_AFTER, attempt + 1)
+            log.warning("job.retry_scheduled", job=name, period=period, attempt=attempt + 1, after=str(RETRY_AFTER))
 
     def _caught_up_together(self) -> bool:
         """One pass for all projections (the log read and decrypted once); False if it failed."""

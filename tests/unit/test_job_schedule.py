@@ -8,7 +8,7 @@ import pytest
 
 from application.jobs import JobReport
 from domain.periods import Cadence, PeriodError, days_of, parse_period, previous_period
-from entrypoints.scheduler import ProjectionScheduler
+from entrypoints.scheduler import RETRY_AFTER, ProjectionScheduler
 
 
 class RecordingJobs:
@@ -101,3 +101,39 @@ def test_periods_are_parsed_to_one_label_and_span_their_days(
 def test_a_bad_period_is_refused_with_the_form_expected(cadence: Cadence, text: str) -> None:
     with pytest.raises(PeriodError, match="write it like"):
         parse_period(cadence, text)
+
+
+class FailingJobs(RecordingJobs):
+    """close-day fails its first two runs of a period, then succeeds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures_left = 2
+
+    def all(self) -> list[RecordingJobs.Daily | RecordingJobs.Hourly]:
+        return [self.Daily()]
+
+    def run(self, name: str, period: str | None = None) -> JobReport:
+        assert period is not None
+        self.runs.append((name, period))
+        if self.failures_left:
+            self.failures_left -= 1
+            return JobReport(job=name, period=period, status="failed", rows=0, seconds=0.0, error="DB down")
+        return JobReport(job=name, period=period, status="succeeded", rows=1, seconds=0.0)
+
+
+def test_a_failed_run_is_tried_again_for_the_same_period_until_it_succeeds() -> None:
+    now = [datetime(2026, 11, 25, 2, 0, 1, tzinfo=UTC)]
+    jobs = FailingJobs()
+    scheduler = ProjectionScheduler([], catch_up_every=1, rebuild_every=3600, jobs=jobs, clock=lambda: now[0])  # type: ignore[arg-type]
+    scheduler._next_runs["close-day"] = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)
+    assert scheduler.run_due_jobs() == ["close-day"]  # fails
+    now[0] += RETRY_AFTER / 2
+    assert scheduler.run_due_jobs() == []  # not yet
+    now[0] += RETRY_AFTER
+    assert scheduler.run_due_jobs() == ["close-day"]  # fails again
+    now[0] += RETRY_AFTER
+    assert scheduler.run_due_jobs() == ["close-day"]  # succeeds
+    now[0] += RETRY_AFTER
+    assert scheduler.run_due_jobs() == []  # nothing left to retry
+    assert jobs.runs == [("close-day", "2026-11-24")] * 3
