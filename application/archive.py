@@ -131,7 +131,7 @@ class Archiving:
     def run(self, *, hot_for: timedelta | None = None) -> ArchiveRun:
         started = time.monotonic()
         now = self._clock.now()
-        cutoff = now - (hot_for or self._hot_for) - self._timeout
+        cutoff = now - (self._hot_for if hot_for is None else hot_for) - self._timeout
         with self._cold.exclusive():
             scanned, moved = self._archive(cutoff)
         metrics_before = (now - self._metrics_for).date()

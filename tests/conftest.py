@@ -40,7 +40,12 @@ def settings(backend: str, tmp_path: Path) -> Iterator[Settings]:
         return
     assert POSTGRES_URL is not None
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    yield Settings(database=parse_database_url(POSTGRES_URL, schema=schema), master_key=master_key, jwt_secret=secret)
+    yield Settings(
+        database=parse_database_url(POSTGRES_URL, schema=schema),
+        master_key=master_key,
+        jwt_secret=secret,
+        archive_dir=tmp_path / "archive",  # not ./var/archive/<schema> in the working folder
+    )
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
