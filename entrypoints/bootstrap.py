@@ -56,6 +56,7 @@ from application.quarantine import QuarantineBook
 from application.segment import SegmentIntake, WriteKeys
 from application.store import AnalyticsStore
 from application.user_days import UserDaysProjection
+from domain.indices import IndexWeights
 from entrypoints.settings import Settings
 
 __all__ = ["Container", "bootstrap"]
@@ -142,7 +143,15 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
     )
     erasure = Erasure(store, keys, erasures, the_clock, grace=timedelta(days=settings.erasure_grace_days))
     daily_counts = DailyCountsProjection(store, view, zone=zone)
-    jobs = _jobs(store, user_days, daily_counts, the_clock, erasure=erasure, archiving=archiving)
+    jobs = _jobs(
+        store,
+        user_days,
+        daily_counts,
+        the_clock,
+        erasure=erasure,
+        archiving=archiving,
+        weights=IndexWeights(**settings.index_weights),
+    )
     readers = ActiveSubjects(keys, erasures)
     consent = ConsentBook(store, keys, readers, the_clock)
     history = History(store, subject_of_state)
@@ -239,6 +248,7 @@ def _jobs(
     *,
     erasure: Erasure,
     archiving: Archiving,
+    weights: IndexWeights,
 ) -> Jobs:
     reports = Reports(store)
     close_day = CloseDay(store, user_days, clock, daily_counts)
@@ -247,7 +257,7 @@ def _jobs(
         [
             HourlyActivity(reports, daily_counts.view, daily_counts.catch_up),
             close_day,
-            DailyIndices(user_days),
+            DailyIndices(user_days, weights),
             WeeklySummary(reports, user_days),
             MonthlySummary(reports, user_days),
             LateEvents(reports, close_day, user_days, clock),

@@ -21,6 +21,7 @@ import structlog
 
 from adapters.persistence import Database, parse_database_url
 from application.rate_limits import RateLimit
+from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
@@ -75,6 +76,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_requests_per_hour: int = 1000
     # The time zone whose days, weeks and months the metrics count (an IANA name); changing it needs a rebuild.
     reporting_timezone: str = "UTC"
+    # Overrides of the index weights (domain.indices.IndexWeights), by name; the rest keep their defaults.
+    index_weights: dict[str, float] = msgspec.field(default_factory=dict)
     # Days between an erasure request and the destruction of the person's key (0: at once).
     erasure_grace_days: float = 30.0
     # Closed sessions older than this move from the hot event store to the archive (`addvalue archive run`).
@@ -114,6 +117,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_network=_rate_limit("ADDVALUE_RATE_LIMIT_NETWORK", env, RateLimit(rate=50_000, burst=200_000)),
         api_requests_per_hour=_whole("ADDVALUE_API_REQUESTS_PER_HOUR", env, 1000),
         reporting_timezone=_timezone(env.get("ADDVALUE_REPORTING_TIMEZONE", "UTC")),
+        index_weights=_index_weights(env.get("ADDVALUE_INDEX_WEIGHTS", "")),
         erasure_grace_days=_not_negative("ADDVALUE_ERASURE_GRACE_DAYS", env, 30.0),
         hot_days=_positive("ADDVALUE_HOT_DAYS", env, 90.0),
         archive_dir=Path(env["ADDVALUE_ARCHIVE_DIR"]) if env.get("ADDVALUE_ARCHIVE_DIR") else None,
@@ -236,6 +240,25 @@ def _positive(name: str, env: Mapping[str, str], default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name}: must be greater than 0, got {raw!r}")
     return value
+
+
+def _index_weights(value: str) -> dict[str, float]:
+    """``flourish_mood=0.4,add_value_wave=0.3``: names of IndexWeights fields and numbers ≥ 0."""
+    known = IndexWeights.__struct_fields__
+    weights: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, number = (part.strip() for part in item.partition("="))
+        if name not in known:
+            raise SettingsError(f"ADDVALUE_INDEX_WEIGHTS: unknown weight {name!r}; the weights are {', '.join(known)}")
+        try:
+            weights[name] = float(number)
+        except ValueError:
+            raise SettingsError(f"ADDVALUE_INDEX_WEIGHTS: {name} must be a number, got {number!r}") from None
+    try:
+        IndexWeights(**weights)
+    except IndexInputRejected as e:
+        raise SettingsError(f"ADDVALUE_INDEX_WEIGHTS: {e}") from None
+    return weights
 
 
 def _timezone(value: str) -> str:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from application.jobs import Reports
@@ -185,3 +186,25 @@ def test_closing_a_day_counts_people_per_segment(service: Container) -> None:
         "segment:at_risk": 1,
         "segment:dormant": 1,
     }
+
+
+def test_configured_index_weights_are_used_and_stored_with_each_value(settings: Settings) -> None:
+    weighted = msgspec.structs.replace(settings, index_weights={"flourish_mood": 1.0, "flourish_microact": 0.0})
+    service = bootstrap(weighted, clock=FixedClock(NOW))
+    try:
+        person = uuid.uuid4()
+        send(service, consent(person, analytics=True, at=at(20)))
+        send(
+            service,
+            event("activation_mood_logged", person, {"activation_id": "a", "phase": "start", "mood": 5}, at=at(20)),
+            event("microact_created", person, {"microact_id": "m", "category": "c"}, at=at(20)),
+        )
+        assert service.jobs.run("daily-indices", "2026-02-20").rows == 1
+        subject = service.keys.subject_for(person, create=False)
+        assert subject is not None
+        stored = service.analytics._indices.of(subject, at(20).date())
+        assert stored is not None
+        assert (stored.weights.flourish_mood, stored.weights.flourish_microact) == (1.0, 0.0)
+        assert stored.weights.add_value_wave == 0.25  # not configured: the default
+    finally:
+        service.close()

@@ -144,3 +144,17 @@ def test_bad_token_settings_name_their_variable(
     Path("empty.json").write_text('{"keys": []}')
     with pytest.raises(SettingsError, match=f"^{name}: "):
         load_settings({name: value})
+
+
+def test_index_weights_are_configurable_and_checked(tmp_path: Path) -> None:
+    env = {"ADDVALUE_DATABASE_URL": f"sqlite:///{tmp_path}/a.db"}
+    chosen = load_settings({**env, "ADDVALUE_INDEX_WEIGHTS": "flourish_mood=0.5, add_value_wave=0"})
+    assert chosen.index_weights == {"flourish_mood": 0.5, "add_value_wave": 0.0}
+    for bad, message in (
+        ("flourish_happiness=1", "unknown weight"),
+        ("flourish_mood=lots", "must be a number"),
+        ("flourish_mood=-1", "≥ 0"),
+        ("flourish_mood=0,flourish_microact=0,flourish_community=0,flourish_consistency=0", "all 0"),
+    ):
+        with pytest.raises(SettingsError, match=message):
+            load_settings({**env, "ADDVALUE_INDEX_WEIGHTS": bad})
