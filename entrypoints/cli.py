@@ -28,6 +28,7 @@ from application.principals import Principal, Role
 from application.projections import PagedProjection, catch_up_together
 from application.quarantine import QuarantineNotFound
 from domain.errors import SubjectErased
+from domain.periods import days_of, parse_period
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.logging import configure_logging
 from entrypoints.settings import Settings, SettingsError, load_settings
@@ -245,9 +246,26 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
                 totals["duplicates"] += report.duplicates
                 progress.advance(task)
         print(", ".join(f"{k} {v}" for k, v in totals.items()))
+        _close_demo_days(container, args.days)
         return 0 if totals["rejected"] == 0 else 1
     finally:
         container.close()
+
+
+def _close_demo_days(container: Container, days: int) -> None:
+    """Run the jobs for the demo's past days now, so the dashboards have closed days to show at once."""
+    today = container.analytics.today()
+    past = [today - timedelta(days=back) for back in range(days, 0, -1)]
+    for day in past:
+        for job in ("close-day", "daily-indices"):
+            container.jobs.run(job, day)
+    weeks = {parse_period("week", day.isoformat()) for day in past}
+    for week in sorted(w for w in weeks if days_of("week", w)[1] < today):  # complete weeks only
+        container.jobs.run("weekly-summary", week)
+    months = {parse_period("month", day.isoformat()) for day in past}
+    for month in sorted(m for m in months if days_of("month", m)[1] < today):
+        container.jobs.run("monthly-summary", month)
+    print(f"closed {len(past)} days and ran their jobs (addvalue jobs history lists the runs)")
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
