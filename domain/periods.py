@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 __all__ = ["UTC_ZONE", "Cadence", "PeriodError", "day_of", "days_of", "hour_of", "parse_period", "previous_period"]
 
 UTC_ZONE: Final = ZoneInfo("UTC")
+_NO_OFFSET: Final = timedelta(0)
 
 Cadence = Literal["hour", "day", "week", "month"]
 
@@ -30,6 +31,8 @@ class PeriodError(ValueError):
 
 def day_of(at: datetime, zone: ZoneInfo = UTC_ZONE) -> date:
     """The reporting day of an instant: its date in the reporting time zone (UTC unless configured)."""
+    if zone is UTC_ZONE and at.utcoffset() == _NO_OFFSET:
+        return at.date()  # the common case, on every event of every projection: no conversion
     return at.astimezone(zone).date()
 
 
