@@ -12,12 +12,14 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import msgspec
 
+from application.archive import METRICS_DAYS
+from application.ports import Clock
 from application.store import AnalyticsStore
 from domain.catalog import MicroactCreated
 from domain.periods import UTC_ZONE, day_of
@@ -105,6 +107,9 @@ class PagedProjection:
         self.shadows: Callable[[], Shadow] | None = None
         # True while this process may write the view (adapters.leases); None: always (tests, shadows).
         self.lease: Callable[[], bool] | None = None
+        # The time now, for the metrics' retention: events older than METRICS_DAYS are not counted,
+        # so a rebuild from the archive does not bring back what `archive run` purged. None: no limit.
+        self.clock: Clock | None = None
 
     def position(self) -> int:
         return self._view.position()
@@ -159,11 +164,17 @@ class PagedProjection:
         clone = copy.copy(self)
         clone._rebind(view)
         clone.shadows = None
-        clone.lease = None
+        clone.lease = None  # the shadow is this process's own; the clock (retention) stays
         return clone
 
     def _rebind(self, view: TrackedView) -> None:
         self._view = view
+
+    def oldest_day(self) -> date:
+        """The first day still counted: METRICS_DAYS before today (date.min without a clock)."""
+        if self.clock is None:
+            return date.min
+        return (self.clock.now() - timedelta(days=METRICS_DAYS)).date()
 
     def _apply_page(self, events: list[Any], position: int) -> None:
         raise NotImplementedError
@@ -194,12 +205,13 @@ class DailyCountsProjection(PagedProjection):
         counts = first
         hourly: Counter[tuple[datetime, str]] = Counter()
         later: list[tuple[dict[tuple[date, str], int], Counter[tuple[date, str]]]] = []
+        oldest = self.oldest_day()
         for event in events:
             if isinstance(event, (PlatformDay.Closed, PlatformDay.Reclosed)):
                 # A closed day's counts, as recorded: a rebuild that can no longer read an erased
                 # person's events still counts them (docs/metrics.md, rule 3).
                 day = getattr(event, "day", None)
-                if day is not None:
+                if day is not None and day >= oldest:
                     recorded = {
                         (day, k.removeprefix("event:")): n for k, n in event.totals.items() if k[:6] == "event:"
                     }
@@ -209,6 +221,8 @@ class DailyCountsProjection(PagedProjection):
             if isinstance(event, Session.EventsTracked):
                 for tracked in event.events:
                     at, name = tracked.occurred_at, tracked.event.name
+                    if at.date() < oldest:
+                        continue  # past the metrics' retention (archive run purged its rows)
                     counts[(day_of(at, self._zone), name)] += 1
                     hour = at.replace(minute=0, second=0, microsecond=0)
                     hourly[(hour, name)] += 1

@@ -123,10 +123,12 @@ class UserDaysProjection(PagedProjection):
 
     def _apply_page(self, events: list[Any], position: int) -> None:
         changes = UserDaysChanges()
+        oldest = self.oldest_day()
         for event in events:
             if isinstance(event, Session.EventsTracked):
                 for tracked in event.events:
-                    _count(changes, event.subject_id, tracked, self.zone)
+                    if tracked.occurred_at.date() >= oldest:  # else past the metrics' retention
+                        _count(changes, event.subject_id, tracked, self.zone)
             elif isinstance(event, User.Erased):
                 changes.erased.add(event.subject_id)
         self._days_view.apply(changes, position)

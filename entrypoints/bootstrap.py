@@ -163,6 +163,7 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         projection.shadows = functools.partial(ShadowView, settings.database, live)
         # Only the process holding a projection's lease writes its view, jobs' catch-ups included.
         projection.lease = functools.partial(leases.hold, projection.name)
+        projection.clock = the_clock  # events past the metrics' retention (2 years) are not counted
     return Container(
         settings=settings,
         store=store,

@@ -216,6 +216,12 @@ def test_metrics_older_than_two_years_are_purged_and_newer_ones_kept(service: Co
     left = service.daily_counts_view.counts()
     assert left == {k: v for k, v in counts.items() if k[0] >= run.metrics_before}
     assert left
+    recent_people = service.user_days.active_people(run.metrics_before, date.max)
+    for projection in service.projections.values():  # a rebuild from archive + hot brings nothing back
+        projection.rebuild()
+    assert service.daily_counts_view.counts() == left
+    assert service.user_days.active_people(date.min, run.metrics_before - timedelta(days=1)) == 0
+    assert service.user_days.active_people(run.metrics_before, date.max) == recent_people > 0
 
 
 def test_a_process_pointed_at_another_archive_folder_fails_instead_of_missing_events(
