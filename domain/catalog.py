@@ -9,7 +9,7 @@ express and for the human-readable error messages).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, ClassVar, Final, Literal
 from uuid import UUID
 
 import msgspec
@@ -73,10 +73,9 @@ class _Event(
     context: Context
     privacy: Privacy
 
-    @property
-    def name(self) -> str:
-        """The ``event_name`` of this event (msgspec keeps the tag on the class)."""
-        return str(type(self).__struct_config__.tag)
+    # The ``event_name`` of this event: msgspec keeps the tag in the class's config; it is copied
+    # here once per class below (read for every event by every projection, so not a property).
+    name: ClassVar[str] = ""
 
 
 # --- user -------------------------------------------------------------------
@@ -320,6 +319,8 @@ CatalogEvent = (
 )
 
 CATALOG_EVENT_TYPES: Final[tuple[type[_Event], ...]] = CatalogEvent.__args__
+for _type in CATALOG_EVENT_TYPES:
+    _type.name = str(_type.__struct_config__.tag)
 
 CATEGORY_OF: Final[dict[str, str]] = {
     str(cls.__struct_config__.tag): _category
