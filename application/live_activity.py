@@ -103,11 +103,16 @@ class LiveActivityProjection(PagedProjection):
 
 
 def _collect(changes: LiveChanges, subject: UUID, tracked_events: Iterable[Any], zone: ZoneInfo) -> None:
+    # Days and the latest time are gathered per stored event (one person's), then merged once:
+    # the subject, a UUID, is slow to hash.
+    days: set[date] = set()
+    latest: datetime | None = None
     for tracked in tracked_events:
         at: datetime = tracked.occurred_at
         event = tracked.event
-        changes.active_days.add((day_of(at, zone), subject))
-        changes.last_seen[subject] = max(at, changes.last_seen.get(subject, at))
+        days.add(day_of(at, zone))
+        if latest is None or at > latest:
+            latest = at
         name = event.name
         if name in ("wave_joined", "wave_left"):
             times = changes.waves_joined if name == "wave_joined" else changes.waves_left
@@ -117,3 +122,6 @@ def _collect(changes: LiveChanges, subject: UUID, tracked_events: Iterable[Any],
             spans = changes.activations_started if name == "activation_started" else changes.activations_ended
             activation = (subject, event.properties.activation_id)
             spans[activation] = max(at, spans.get(activation, at))
+    changes.active_days.update((day, subject) for day in days)
+    if latest is not None:
+        changes.last_seen[subject] = max(latest, changes.last_seen.get(subject, latest))

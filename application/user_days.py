@@ -126,24 +126,33 @@ class UserDaysProjection(PagedProjection):
         oldest = self.oldest_day()
         for event in events:
             if isinstance(event, Session.EventsTracked):
-                for tracked in event.events:
-                    if tracked.occurred_at.date() >= oldest:  # else past the metrics' retention
-                        _count(changes, event.subject_id, tracked, self.zone)
+                _count(changes, event.subject_id, event.events, self.zone, oldest)
             elif isinstance(event, User.Erased):
                 changes.erased.add(event.subject_id)
         self._days_view.apply(changes, position)
 
 
-def _count(changes: UserDaysChanges, subject: UUID, tracked: Any, zone: ZoneInfo) -> None:
-    day = day_of(tracked.occurred_at, zone)
-    event = tracked.event
-    changes.counts[(subject, day, "events")] += 1
-    metric = METRIC_OF.get(event.name)
-    if metric is not None:
-        changes.counts[(subject, day, metric)] += 1
-    if event.name == "wave_left":
-        changes.counts[(subject, day, "wave_seconds")] += event.properties.duration_seconds
-    elif event.name == "wave_feedback_submitted":
-        changes.counts[(subject, day, "feedback_rating_sum")] += event.properties.rating
-    elif event.name == "activation_mood_logged":
-        changes.moods.append((subject, day, event.properties.phase, event.properties.mood))
+def _count(changes: UserDaysChanges, subject: UUID, tracked_events: Any, zone: ZoneInfo, oldest: date) -> None:
+    """One stored event's tracked events (one person's): counted by (day, metric) first, then merged,
+    so the subject (a UUID, slow to hash) is hashed once per day and metric, not per event."""
+    local: Counter[tuple[date, str]] = Counter()
+    for tracked in tracked_events:
+        at = tracked.occurred_at
+        if at.date() < oldest:
+            continue  # past the metrics' retention
+        day = day_of(at, zone)
+        event = tracked.event
+        name = event.name
+        local[(day, "events")] += 1
+        metric = METRIC_OF.get(name)
+        if metric is not None:
+            local[(day, metric)] += 1
+        if name == "wave_left":
+            local[(day, "wave_seconds")] += event.properties.duration_seconds
+        elif name == "wave_feedback_submitted":
+            local[(day, "feedback_rating_sum")] += event.properties.rating
+        elif name == "activation_mood_logged":
+            changes.moods.append((subject, day, event.properties.phase, event.properties.mood))
+    counts = changes.counts
+    for (day, metric), n in local.items():
+        counts[(subject, day, metric)] += n
