@@ -52,13 +52,7 @@ class _SharedSql:
     def _changes(self, cursor: Any, changes: UserDaysChanges) -> None:
         counts = [(self._v(s), self._v(d), m, n) for (s, d, m), n in sorted(changes.counts.items())]
         if counts:
-            cursor.executemany(
-                self._q(
-                    "INSERT INTO {p}user_day_counts VALUES (?, ?, ?, ?) ON CONFLICT (subject_id, day, metric)"
-                    " DO UPDATE SET n = {p}user_day_counts.n + excluded.n"
-                ),
-                counts,
-            )
+            self._add_counts(cursor, counts)
         if changes.moods:
             cursor.executemany(
                 self._q("INSERT INTO {p}user_day_moods VALUES (?, ?, ?, ?)"),
@@ -67,6 +61,15 @@ class _SharedSql:
         for name in (*_NAMES, "user_day_indices"):
             for subject in changes.erased:
                 cursor.execute(self._q(f"DELETE FROM {{p}}{name} WHERE subject_id = ?"), (self._v(subject),))
+
+    def _add_counts(self, cursor: Any, counts: list[tuple[Any, ...]]) -> None:
+        cursor.executemany(
+            self._q(
+                "INSERT INTO {p}user_day_counts VALUES (?, ?, ?, ?) ON CONFLICT (subject_id, day, metric)"
+                " DO UPDATE SET n = {p}user_day_counts.n + excluded.n"
+            ),
+            counts,
+        )
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self._cursor(commit=False) as cursor:
@@ -201,6 +204,17 @@ class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder):
 
 
 class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
+    def _add_counts(self, cursor: Any, counts: list[tuple[Any, ...]]) -> None:
+        # One statement for the page's rows (its keys are distinct): a page holds tens of thousands.
+        subjects, days, metrics, ns = (list(column) for column in zip(*counts, strict=True))
+        cursor.execute(
+            self._q(
+                "INSERT INTO {p}user_day_counts SELECT * FROM unnest(?::uuid[], ?::date[], ?::text[], ?::bigint[])"
+                " ON CONFLICT (subject_id, day, metric) DO UPDATE SET n = {p}user_day_counts.n + excluded.n"
+            ),
+            (subjects, days, metrics, ns),
+        )
+
     VIEW_NAME = "user_days"
     PROJECTION_TABLES = _NAMES
 
