@@ -10,7 +10,7 @@ them. A 2xx is only sent once that transaction has committed.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from uuid import UUID
@@ -24,7 +24,7 @@ from application.principals import Principal
 from application.store import AnalyticsStore
 from application.unit_of_work import UnitOfWork
 from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, UserSignup
-from domain.consent import Consent, ConsentChoice
+from domain.consent import ConsentChoice
 from domain.errors import EventRejected, FieldError
 from domain.network import Geo, InvalidAddress, anonymize_ip
 from domain.quarantine import QuarantinedEvent
@@ -35,6 +35,8 @@ from domain.validation import decode_event
 __all__ = ["IngestReport", "Ingestion", "PreparedBatch", "Quarantinable", "Rejection"]
 
 _RETRIES = 3
+# Writes whose stored ids are remembered, so an early ledger check stays good while they commit.
+_RECENT_WRITES = 64
 
 
 class Rejection(msgspec.Struct, frozen=True):
@@ -71,6 +73,10 @@ class PreparedBatch(msgspec.Struct, frozen=True, kw_only=True):
     # The sender's address with its host part cut off (IPv4 /24, IPv6 /48); never the full one.
     network: str | None = None
     quarantine: list[Quarantinable] = msgspec.field(default_factory=list)
+    # The ledger's answer for these event ids, asked before queueing (Ingestion.check_known), and
+    # how many writes this process had committed when it was asked. None: asked at write time.
+    known: frozenset[UUID] | None = None
+    known_as_of: int = 0
 
 
 class _Outcome:
@@ -137,6 +143,8 @@ class Ingestion:
         self._session_timeout = session_timeout
         self._geo = geo
         self._erasures = erasures
+        self._writes = 0  # committed by this process
+        self._recent: deque[frozenset[UUID]] = deque(maxlen=_RECENT_WRITES)  # ids stored by the latest writes
 
     def ingest(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> IngestReport:
         """Prepare and record one request on its own (CLI, demo, tests)."""
@@ -187,12 +195,27 @@ class Ingestion:
             quarantine=quarantine,
         )
 
+    def check_known(self, batch: PreparedBatch) -> PreparedBatch:
+        """The batch, with the ledger asked now which of its events are stored already.
+
+        Called before queueing (by the HTTP handler, in parallel for many
+        requests), this takes the query off the single writer's path. The write
+        adds what this process stored since, from memory; a concurrent write of
+        the same ids by another process fails the save on the ledger's primary
+        key, and the retry asks the ledger again.
+        """
+        if not batch.valid:
+            return batch
+        as_of = self._writes
+        known = self._store.ledger.known_event_ids(e.event_id for e, _ in batch.valid)
+        return msgspec.structs.replace(batch, known=frozenset(known), known_as_of=as_of)
+
     def record(self, batches: Sequence[PreparedBatch]) -> list[IngestReport]:
         """Write the batches in one transaction; one report per batch, in order."""
         with self._store.write_lock:
             for attempt in range(_RETRIES):
                 try:
-                    outcomes = self._record(batches)
+                    outcomes = self._record(batches, trust_checks=attempt == 0)
                     break
                 except IntegrityError:
                     # Another process wrote one of these streams or ids first: start over
@@ -216,28 +239,46 @@ class Ingestion:
             message = f"cannot be sent with role '{principal.role}': only roles 'user' and 'service' send events"
         raise EventRejected([FieldError("user_id", message)])
 
-    def _record(self, batches: Sequence[PreparedBatch]) -> list[_Outcome]:
+    def _known(self, batches: Sequence[PreparedBatch], *, trust_checks: bool) -> set[UUID]:
+        """The batches' event ids already stored: from their early checks while those still hold, else asked now."""
+        known: set[UUID] = set()
+        ask: list[UUID] = []
+        oldest = self._writes - len(self._recent)  # writes after this one are remembered
+        for batch in batches:
+            ids = [e.event_id for e, _ in batch.valid]
+            if trust_checks and batch.known is not None and batch.known_as_of >= oldest:
+                known |= batch.known
+                for stored in list(self._recent)[batch.known_as_of - oldest :]:  # committed after the check began
+                    known.update(i for i in ids if i in stored)
+            else:
+                ask += ids
+        if ask:
+            known |= self._store.ledger.known_event_ids(ask)
+        return known
+
+    def _record(self, batches: Sequence[PreparedBatch], *, trust_checks: bool) -> list[_Outcome]:
         events = [e for b in batches for e, _ in b.valid]
-        known = self._store.ledger.known_event_ids(e.event_id for e in events)
+        known = self._known(batches, trust_checks=trust_checks)
         rejected_users = [q.app_user_id for b in batches for q in b.quarantine if q.app_user_id]
-        senders = [*(e.user_id for e in events), *rejected_users]
+        senders = {*(e.user_id for e in events), *rejected_users}
         # People who asked to be erased: nothing of theirs is collected again, not even a new consent.
         erased = self._erasures.blocked(senders) if self._erasures is not None else set()
         subjects = self._keys.subjects_for([u for u in senders if u not in erased])
-        self._drop_stale_consent(subjects)
         unit = UnitOfWork(self._store.streams, subjects)
+        self._catch_up(unit, {(e.user_id, e.session_id) for e in events}, subjects)
         stored_ids: list[UUID] = []
         dropped: Counter[tuple[date, str]] = Counter()
-        per_minute = Counter((e.user_id, _minute(t.occurred_at)) for b in batches for e, t in b.valid)
+        minutes = [[(e.user_id, _minute(t.occurred_at)) for e, t in b.valid] for b in batches]
+        per_minute = Counter(key for keys in minutes for key in keys)
         outcomes = []
-        for batch in batches:
+        for batch, batch_minutes in zip(batches, minutes, strict=True):
             outcome = _Outcome()
-            for event, timing in batch.valid:
+            for (event, timing), minute in zip(batch.valid, batch_minutes, strict=True):
                 if event.event_id in known:
                     outcome.duplicates += 1
                     continue
                 known.add(event.event_id)
-                bursting = per_minute[(event.user_id, _minute(timing.occurred_at))] > BURST_PER_MINUTE
+                bursting = per_minute[minute] > BURST_PER_MINUTE
                 if event.user_id not in erased and self._apply(unit, event, timing, batch, bursting=bursting):
                     stored_ids.append(event.event_id)
                     outcome.accepted += 1
@@ -255,17 +296,30 @@ class Ingestion:
             unit.abandoned()
             raise
         unit.committed()
+        self._recent.append(frozenset(stored_ids))
+        self._writes += 1
         return outcomes
 
-    def _drop_stale_consent(self, subjects: dict[UUID, UUID]) -> None:
-        """Consent changed by another process must count now; it causes no write conflict here.
+    def _catch_up(self, unit: UnitOfWork, sessions: set[tuple[UUID, str]], subjects: dict[UUID, UUID]) -> None:
+        """Bring the cached streams this write touches up to what is stored (one query when none moved).
 
-        Other cached streams need no check: this write appends to them, so a
-        stale one fails the save with IntegrityError and the write is retried.
+        Another process (a second serve worker, the CLI, the consent API) may
+        have written them since they were cached: a consent changed elsewhere
+        must count now, and appending to a stale stream would fail the save.
+        Only the events a stream lacks are read and applied, not its history.
         """
-        cached = self._store.streams.cached_ids([Consent.create_id(s) for s in subjects.values()])
-        if cached:
-            self._store.streams.drop_stale(self._store.ledger.stream_versions(cached))
+        # Consent is read, so it must be current; sessions are appended to. A stale User stream
+        # (changed only by signups and profile updates) fails its save and the write is retried.
+        touched = {unit.consent_id(s) for s in subjects.values()}
+        touched.update(unit.session_id(subjects[u], s) for u, s in sessions if u in subjects)
+        cached = self._store.streams.versions(touched)
+        if not cached:
+            return
+        streams = self._store.streams
+        for stream_id, stored in self._store.ledger.stream_versions(cached).items():
+            if stored != cached[stream_id]:
+                newer = self._store.events.get(stream_id, gt=cached[stream_id]) if stored > cached[stream_id] else ()
+                streams.catch_up(stream_id, stored, newer)
 
     def _geo_of(self, network: str | None) -> Geo | None:
         if network is None or self._geo is None:

@@ -3,23 +3,28 @@
 Between writes, aggregates that were saved stay in a :class:`StreamCache`, so
 the next event of a session needs no replay. The cache is owned by the
 process's single writer (see ``AnalyticsStore.write_lock``). Before each write,
-one query compares the cached versions of the write's ``Consent`` streams with
-the store's, and drops any that another process has moved on (a consent
-changed elsewhere must count at once, and causes no write conflict here).
-Other streams are appended to, so a stale one fails the save with
-IntegrityError; the cache is then cleared and the write retried.
+one query compares the cached versions of the write's consent and session
+streams with the store's; a stream another process has moved
+on (another serve worker, the CLI) is brought up to date with just the events
+it lacks. A consent changed elsewhere so counts at once, and several
+processes can write the same sessions without replaying them. A write that
+still races another fails its save with IntegrityError and is retried; only
+the aggregates it had changed are forgotten.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, CanMutateAggregate, DomainEventProtocol, EventSourcingError
 
 from domain.consent import Consent
+from domain.errors import SubjectErased
 from domain.session import Session, TrackedEvent
 from domain.user import User
 
@@ -52,15 +57,29 @@ class StreamCache:
         while len(self._clean) > self._maxsize:
             self._clean.popitem(last=False)
 
-    def drop_stale(self, stored_versions: dict[UUID, int]) -> int:
-        """Forget cached aggregates that the store has moved past (another process wrote them)."""
-        stale = [i for i, version in stored_versions.items() if i in self._clean and self._clean[i].version != version]
-        for aggregate_id in stale:
-            del self._clean[aggregate_id]
-        return len(stale)
+    def versions(self, candidates: Iterable[UUID]) -> dict[UUID, int]:
+        """The cached version of each candidate that is in the cache."""
+        clean = self._clean
+        return {c: clean[c].version for c in candidates if c in clean}
 
-    def cached_ids(self, candidates: list[UUID]) -> list[UUID]:
-        return [c for c in candidates if c in self._clean]
+    def catch_up(self, aggregate_id: UUID, stored_version: int, events: Iterable[DomainEventProtocol[UUID]]) -> None:
+        """Apply what another process stored after the cached version; forget the aggregate if that fails.
+
+        ``events`` are the stored ones after the cached version, up to ``stored_version``.
+        """
+        aggregate: Aggregate | None = self._clean.get(aggregate_id)
+        if aggregate is None:
+            return
+        try:
+            for event in events:
+                aggregate = cast(CanMutateAggregate[UUID], event).mutate(aggregate)
+        except (EventSourcingError, SubjectErased):
+            aggregate = None  # a gap, or an erased subject's events
+        if aggregate is None or aggregate.version != stored_version:
+            # The next take() replays it from the store (archive included), as for any uncached stream.
+            del self._clean[aggregate_id]
+        else:
+            self._clean[aggregate_id] = aggregate
 
     def clear(self) -> None:
         self._clean.clear()
@@ -78,6 +97,11 @@ class UnitOfWork:
         self._loaded: dict[UUID, Aggregate | None] = {}
         self._new: list[Aggregate] = []
         self._tracking: dict[UUID, tuple[Session, list[TrackedEvent]]] = {}
+        # Derived stream ids (uuid5, SHA-1) asked for by every event: computed once per write.
+        self._consents: dict[UUID, Consent] = {}
+        self._consent_ids: dict[UUID, UUID] = {}
+        self._session_ids: dict[tuple[UUID, str], UUID] = {}
+        self._changed: list[Aggregate] = []
 
     def subject_of(self, app_user_id: UUID) -> UUID | None:
         return self._subjects.get(app_user_id)
@@ -95,16 +119,26 @@ class UnitOfWork:
         self._loaded[aggregate.id] = aggregate
         return aggregate
 
+    def consent_id(self, subject_id: UUID) -> UUID:
+        found = self._consent_ids.get(subject_id)
+        if found is None:
+            found = self._consent_ids[subject_id] = Consent.create_id(subject_id)
+        return found
+
     def consent(self, subject_id: UUID) -> Consent:
-        found = self._get(Consent.create_id(subject_id))
-        return found if isinstance(found, Consent) else self._add(Consent.start(subject_id))  # type: ignore[return-value]
+        consent = self._consents.get(subject_id)
+        if consent is None:
+            found = self._get(self.consent_id(subject_id))
+            consent = found if isinstance(found, Consent) else cast(Consent, self._add(Consent.start(subject_id)))
+            self._consents[subject_id] = consent
+        return consent
 
     def user(self, subject_id: UUID, at: datetime) -> User:
         found = self._get(subject_id)
         return found if isinstance(found, User) else self._add(User.first_seen(subject_id, at))  # type: ignore[return-value]
 
     def session(self, subject_id: UUID, app_session_id: str, at: datetime) -> Session:
-        found = self._get(Session.create_id(subject_id, app_session_id))
+        found = self._get(self.session_id(subject_id, app_session_id))
         if isinstance(found, Session):
             return found
         return self._add(Session.start(subject_id, app_session_id, at))  # type: ignore[return-value]
@@ -113,12 +147,20 @@ class UnitOfWork:
         """A new aggregate to save with this write (not kept in the cache afterwards)."""
         self._new.append(aggregate)
 
+    def session_id(self, subject_id: UUID, app_session_id: str) -> UUID:
+        key = (subject_id, app_session_id)
+        found = self._session_ids.get(key)
+        if found is None:
+            found = self._session_ids[key] = Session.create_id(subject_id, app_session_id)
+        return found
+
     def track(self, subject_id: UUID, app_session_id: str, tracked: TrackedEvent) -> None:
         """Collect an event for its session; all of a session's are recorded together."""
-        stream_id = Session.create_id(subject_id, app_session_id)
-        if stream_id not in self._tracking:
-            self._tracking[stream_id] = (self.session(subject_id, app_session_id, tracked.occurred_at), [])
-        self._tracking[stream_id][1].append(tracked)
+        stream_id = self.session_id(subject_id, app_session_id)
+        pending = self._tracking.get(stream_id)
+        if pending is None:
+            pending = self._tracking[stream_id] = (self.session(subject_id, app_session_id, tracked.occurred_at), [])
+        pending[1].append(tracked)
 
     def flush_tracking(self, timeout: timedelta) -> None:
         for session, events in self._tracking.values():
@@ -126,12 +168,18 @@ class UnitOfWork:
         self._tracking.clear()
 
     def changed(self) -> list[Aggregate]:
-        return [*(a for a in self._loaded.values() if a is not None and a.pending_events), *self._new]
+        self._changed = [a for a in self._loaded.values() if a is not None and a.pending_events]
+        return [*self._changed, *self._new]
 
     def committed(self) -> None:
         """The save succeeded: everything loaded is clean and may be reused."""
         self._cache.keep([a for a in self._loaded.values() if a is not None])
 
     def abandoned(self) -> None:
-        """The save failed: loaded aggregates may be ahead of the store; trust nothing cached."""
-        self._cache.clear()
+        """The save failed: what it changed may be ahead of the store and is forgotten.
+
+        The rest of what it loaded is as stored and goes back to the cache; the
+        next write checks it against the store like any cached stream.
+        """
+        changed = {id(a) for a in self._changed}
+        self._cache.keep([a for a in self._loaded.values() if a is not None and id(a) not in changed])

@@ -1,9 +1,11 @@
 """Ingest benchmark: real HTTP load against the service on PostgreSQL.
 
 Starts `addvalue serve` in its own process on a fresh schema, then drives it
-from this process with an asyncio HTTP client: batches of --batch events
-(default 100) from --users people who consented, --concurrency requests in
-flight, for --seconds. Reports events/s, latency percentiles and errors, and
+from --clients processes, each a small asyncio HTTP/1.1 client over keep-alive
+connections (bodies made from a template, so the load costs ~1 µs per event):
+batches of --batch events (default 100) from --users people who consented,
+--concurrency requests in flight, for --seconds. CPU shares of the server,
+PostgreSQL and the load generator are printed with the result. Reports events/s, latency percentiles and errors, and
 in the same run the rate of a raw COPY of equivalent rows into PostgreSQL, as
 the floor to compare against.
 
@@ -15,9 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import multiprocessing
 import os
 import platform
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -26,8 +30,10 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import msgspec
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,70 +57,207 @@ def wait_ready(url: str, timeout: float = 60) -> None:
     raise SystemExit("service did not become ready")
 
 
-def make_batch(users: list[uuid.UUID], size: int, rng: random.Random, *, mixed: bool) -> bytes:
-    """As a phone sends them: one person's events of one session (``mixed``: random people)."""
-    now = datetime.now(UTC)
-    events = []
-    device_user = rng.choice(users)
-    for _ in range(size):
-        user = rng.choice(users) if mixed else device_user
-        events.append(
-            event(
+class _Template:
+    """One person's batch with its event ids left open: a body costs a few µs per event to make.
+
+    The bytes are those ``tests.fakes.event`` makes (same fields, same order); only the
+    event ids (fresh each time) and the timestamp (now, refreshed every second) change.
+    """
+
+    _MARK = "00000000-0000-4000-8000-000000000000"
+
+    def __init__(self, users: list[uuid.UUID], size: int, *, mixed: bool, seed: int) -> None:
+        self._users, self._size, self._mixed = users, size, mixed
+        self._rng = random.Random(seed)
+        self._second = -1
+        self._parts: dict[uuid.UUID, list[bytes]] = {}
+
+    def _refresh(self) -> None:
+        now = datetime.now(UTC)
+        self._now = now
+        self._parts.clear()
+
+    def _parts_for(self, user: uuid.UUID, count: int) -> list[bytes]:
+        found = self._parts.get(user)
+        if found is None or len(found) != count + 1:
+            now = self._now
+            one = event(
                 "activation_round_completed",
                 user,
-                {"activation_id": f"a-{rng.randrange(10**6)}", "round": rng.randint(1, 8), "duration_seconds": 60},
+                {"activation_id": "a-1", "round": 3, "duration_seconds": 60},
                 at=now,
+                event_id=uuid.UUID(self._MARK),
                 session_id=f"s-{user.hex[:8]}-{now:%H}",
             )
-        )
-    return b'{"batch":[' + b",".join(events) + b"]}"
+            found = (b"," + one).split(self._MARK.encode())
+            found = [found[0][1:], *([found[1] + found[0]] * (count - 1)), found[1]]
+            self._parts[user] = found
+        return found
+
+    def body(self) -> bytes:
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._refresh()
+        if self._mixed:
+            chunks = [self._parts_for(self._rng.choice(self._users), 1) for _ in range(self._size)]
+            events = [b"".join((p[0], str(uuid.uuid4()).encode(), p[1])) for p in chunks]
+            return b'{"batch":[' + b",".join(events) + b"]}"
+        parts = self._parts_for(self._rng.choice(self._users), self._size)
+        hexes = os.urandom(16 * self._size).hex()
+        out = [b'{"batch":[']
+        for i in range(self._size):
+            h = hexes[32 * i : 32 * i + 32]
+            out.append(parts[i])
+            out.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:]}".encode())
+        out.append(parts[self._size])
+        out.append(b"]}")
+        return b"".join(out)
 
 
-async def load(url: str, token: str, users: list[uuid.UUID], args: argparse.Namespace) -> dict[str, float]:
-    rng = random.Random(1)
+class _Connection:
+    """One keep-alive HTTP/1.1 connection: a request out, its answer in (no parsing beyond that)."""
+
+    def __init__(self, host: str, port: int, head: bytes) -> None:
+        self._host, self._port, self._head = host, port, head
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
+        assert self._reader is not None
+        try:
+            self._writer.write(self._head + str(len(body)).encode() + b"\r\n\r\n" + body)
+            head = await self._reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+            answer = await self._reader.readexactly(int(length[1])) if length else b""
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            self.close()
+            raise
+        if re.search(rb"(?i)\r\nconnection: *close", head):
+            self.close()
+        return status, answer
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._reader = self._writer = None
+
+
+class _Accepted(msgspec.Struct):
+    accepted: int
+
+
+def _client(url: str, token: str, users: list[uuid.UUID], args: argparse.Namespace, index: int) -> dict[str, Any]:
+    """One load process: its share of the connections and of the offered rate."""
+    return asyncio.run(_client_loop(url, token, users, args, index))
+
+
+async def _client_loop(
+    url: str, token: str, users: list[uuid.UUID], args: argparse.Namespace, index: int
+) -> dict[str, Any]:
+    host, port = url.removeprefix("http://").split(":")
+    head = (
+        f"POST /v1/events HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\nContent-Length: "
+    ).encode()
+    template = _Template(users, args.batch, mixed=args.mixed, seed=index)
+    decoder = msgspec.json.Decoder(_Accepted)
     latencies: list[float] = []
     errors = accepted = 0
-    stop_at = time.monotonic() + args.seconds
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
+    connections = max(1, args.concurrency // args.clients + (index < args.concurrency % args.clients))
     # --rate: requests leave on a fixed schedule (open loop), so latency is measured at
     # that load rather than at whatever the server sustains.
-    interval = args.batch / args.rate if args.rate else 0.0
-    next_send = [time.monotonic()]
+    interval = args.batch * args.clients / args.rate if args.rate else 0.0
+    started = time.monotonic()
+    stop_at = started + args.seconds
+    next_send = [started + (interval * index / args.clients)]
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    async def worker() -> None:
         nonlocal errors, accepted
+        connection = _Connection(host, int(port), head)
         while time.monotonic() < stop_at:
             if interval:
                 due, next_send[0] = next_send[0], next_send[0] + interval
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
-            body = make_batch(users, args.batch, rng, mixed=args.mixed)
-            started = time.perf_counter()
+            body = template.body()
+            sent = time.perf_counter()
             try:
-                response = await client.post(f"{url}/v1/events", content=body, headers=headers)
-            except httpx.HTTPError:
+                status, answer = await connection.post(body)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 errors += 1
                 continue
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
+            latencies.append(time.perf_counter() - sent)
+            if status != 200:
                 errors += 1
             else:
-                accepted += response.json()["accepted"]
+                accepted += decoder.decode(answer).accepted
+        connection.close()
 
-    started = time.monotonic()
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=args.concurrency)) as client:
-        await asyncio.gather(*(worker(client) for _ in range(args.concurrency)))
-    elapsed = time.monotonic() - started
+    cpu = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return {
+        "latencies": latencies,
+        "errors": errors,
+        "accepted": accepted,
+        "seconds": time.monotonic() - started,
+        "cpu": time.process_time() - cpu,
+    }
+
+
+def load(url: str, token: str, users: list[uuid.UUID], args: argparse.Namespace) -> dict[str, float]:
+    """Run --clients load processes at once and merge what they measured."""
+    with multiprocessing.get_context("fork").Pool(args.clients) as pool:
+        parts = pool.starmap(_client, [(url, token, users, args, i) for i in range(args.clients)])
+    latencies = sorted(x for p in parts for x in p["latencies"])
+    elapsed = max(p["seconds"] for p in parts)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     return {
-        "events_per_s": accepted / elapsed,
+        "events_per_s": sum(p["accepted"] for p in parts) / elapsed,
         "requests": len(latencies),
-        "errors": errors,
+        "errors": sum(p["errors"] for p in parts),
         "p50_ms": q[49] * 1000,
         "p95_ms": q[94] * 1000,
         "p99_ms": q[98] * 1000,
         "seconds": elapsed,
+        "client_cpu": sum(p["cpu"] for p in parts) / elapsed,
     }
+
+
+def _cpu_ticks() -> dict[int, tuple[str, int, int]]:
+    """Per process: (name, parent, CPU ticks used so far)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                head, rest = (entry / "stat").read_text().rsplit(")", 1)
+            except OSError:
+                continue
+            fields = rest.split()
+            found[int(entry.name)] = (head.split("(", 1)[1], int(fields[1]), int(fields[11]) + int(fields[12]))
+    return found
+
+
+def _cpu_used(before: dict[int, tuple[str, int, int]], roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds since ``before`` of each root process with its descendants, and of all PostgreSQL processes."""
+    now = _cpu_ticks()
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def used(pids: set[int]) -> float:
+        return sum(now[p][2] - (before[p][2] if p in before else 0) for p in pids if p in now) / ticks
+
+    result = {}
+    for name, root in roots.items():
+        tree, grown = {root}, True
+        while grown:
+            found = {pid for pid, (_, parent, _) in now.items() if parent in tree} - tree
+            grown = bool(found)
+            tree |= found
+        result[name] = used(tree)
+    result["postgres (all)"] = used({pid for pid, (name, _, _) in now.items() if name == "postgres"})
+    return result
 
 
 def copy_rate(url: str, schema: str, rows: int = 200_000) -> float:
@@ -151,6 +294,13 @@ def main() -> None:
         action="store_true",
         help="run the projection jobs in their own process (addvalue project --follow), not in serve",
     )
+    parser.add_argument(
+        "--no-projections",
+        action="store_true",
+        help="run no projection jobs during the load (as when they run on another machine)",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="serve's worker processes (addvalue serve --workers)")
+    parser.add_argument("--clients", type=int, default=1, help="load generator processes")
     args = parser.parse_args()
 
     if not args.port:
@@ -168,9 +318,10 @@ def main() -> None:
         "ADDVALUE_PORT": str(args.port),
         "ADDVALUE_LOG_LEVEL": "warning",
     }
-    if args.projections_apart:
+    if args.projections_apart or args.no_projections:
         env["ADDVALUE_SERVE_PROJECTIONS"] = "false"
-    server = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "serve"], env=env, cwd=ROOT)
+    serve = [sys.executable, "-m", "entrypoints.cli", "serve", *(["--workers", str(args.workers)] * (args.workers > 1))]
+    server = subprocess.Popen(serve, env=env, cwd=ROOT)
     worker = (
         subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "project", "--follow"], env=env, cwd=ROOT)
         if args.projections_apart
@@ -185,7 +336,11 @@ def main() -> None:
             httpx.post(
                 f"{url}/v1/events", content=body, headers={"Authorization": f"Bearer {token}"}, timeout=120
             ).raise_for_status()
-        result = asyncio.run(load(url, token, users, args))
+        load_average = os.getloadavg()[0]
+        before = _cpu_ticks()
+        result = load(url, token, users, args)
+        roots = {"server": server.pid, **({"projections": worker.pid} if worker is not None else {})}
+        cpu = {**_cpu_used(before, roots), "load generator": result["client_cpu"] * result["seconds"]}
     finally:
         for process in (server, worker):
             if process is not None:
@@ -197,15 +352,21 @@ def main() -> None:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     shape = "mixed people per batch" if args.mixed else "one person and session per batch"
-    shape += ", projections in their own process" if args.projections_apart else ", projections in serve"
+    if args.no_projections:
+        shape += ", no projections"
+    else:
+        shape += ", projections in their own process" if args.projections_apart else ", projections in serve"
+    shape += f", {args.workers} serve workers, {args.clients} load processes"
     shape += f", offered {args.rate:,.0f} events/s" if args.rate else ""
     print(f"load: {args.seconds:.0f} s, batches of {args.batch} ({shape}), {args.concurrency} in flight")
-    print(f"people: {args.users}")
+    print(f"people: {args.users}; 1-min load average before the run: {load_average:.2f}")
     print(
         f"ingest: {result['events_per_s']:,.0f} events/s over {result['requests']} requests, "
         f"{result['errors']} errors; latency p50 {result['p50_ms']:.1f} ms, "
         f"p95 {result['p95_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
     )
+    shares = ", ".join(f"{name} {seconds / result['seconds']:.0%}" for name, seconds in cpu.items())
+    print(f"CPU, share of one core: {shares}")
     print(f"raw COPY floor: {floor:,.0f} rows/s; ingest/COPY = {result['events_per_s'] / floor:.3f}")
 
 

@@ -7,6 +7,8 @@ that says what to fix; nothing a client can send produces a 500.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -32,15 +34,20 @@ from application.ports import StorageError
 from application.principals import Principal
 from domain.catalog import AwareDatetime
 from entrypoints.api import api_router
-from entrypoints.bootstrap import Container
+from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http_guard import BodyTooLarge, IngestGuard, gunzipped
+from entrypoints.logging import configure_logging
 from entrypoints.scheduler import scheduler_for
 from entrypoints.segment_http import segment_router
+from entrypoints.settings import load_settings
 
-__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "create_app"]
+__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "app_from_environment", "create_app"]
 
 MAX_BATCH_BYTES: Final = 1024 * 1024
 MAX_BATCH_EVENTS: Final = 1000
+
+# Requests checking the ledger at once; the pool has 4 connections (+10 overflow) and the writer needs one.
+_LEDGER_CHECKS: Final = 2
 
 _TOO_LARGE: Final = f"request body is over {MAX_BATCH_BYTES} bytes (1 MiB), gunzipped; send smaller batches"
 
@@ -101,6 +108,7 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         per_user=settings.rate_limit_user,
         per_network=settings.rate_limit_network,
     )
+    ledger_checks = asyncio.Semaphore(_LEDGER_CHECKS)
 
     @post("/v1/events", status_code=200)
     async def ingest_events(request: Request[Any, Any, Any]) -> IngestReport:
@@ -118,6 +126,10 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
             client_ip=guard.client_ip(request),
         )
         guard.admit(prepared)
+        # The ledger check for duplicates, here rather than in the single writer: requests
+        # run theirs in parallel while it writes (a few at once, to leave it pool connections).
+        async with ledger_checks:
+            prepared = await anyio.to_thread.run_sync(container.ingestion.check_known, prepared)
         # Written by the group-commit thread with other requests' events; this
         # coroutine waits without blocking the event loop until it has committed.
         return await asyncio.wrap_future(container.group_commit.submit(prepared))
@@ -155,6 +167,16 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
             ),
         ),
     )
+
+
+def app_from_environment() -> Litestar:
+    """One worker of ``addvalue serve --workers N``: its own container, from the environment's settings."""
+    configure_logging(os.environ.get("ADDVALUE_LOG_LEVEL", "info"))
+    sys.setswitchinterval(0.001)  # as in a single-process serve: see entrypoints.cli
+    container = bootstrap(load_settings())
+    app = create_app(container)
+    app.on_shutdown.append(container.close)
+    return app
 
 
 def _problem(status: int, error: str, detail: str) -> Response[Problem]:
