@@ -9,8 +9,10 @@ schema ``<schema>_keys`` (``addvalue_keys`` for the default ``public``).
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -23,7 +25,14 @@ from adapters.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.recorders import PostgresIngestRecorder, SqliteIngestRecorder
 from application.ports import StorageError
 
-__all__ = ["Database", "build_key_store", "event_store_env", "parse_database_url", "prepare_database"]
+__all__ = [
+    "Database",
+    "build_key_store",
+    "event_store_env",
+    "parse_database_url",
+    "prepare_database",
+    "tables_created_one_at_a_time",
+]
 
 
 class Database(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,6 +112,28 @@ def prepare_database(db: Database) -> None:
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"')
     except psycopg.Error as e:
         raise StorageError(f"ADDVALUE_DATABASE_URL: cannot use PostgreSQL: {e}") from e
+
+
+@contextmanager
+def tables_created_one_at_a_time(db: Database) -> Iterator[None]:
+    """Hold a lock while this process creates its tables: on PostgreSQL two processes starting at once
+    (serve and a worker, or serve's workers) would otherwise collide in CREATE … IF NOT EXISTS
+    ("tuple concurrently updated"); on SQLite in the library's own migration records. A PostgreSQL
+    advisory lock, or an exclusive lock on a file beside the SQLite database."""
+    if db.kind == "sqlite":
+        assert db.sqlite_path is not None
+        db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(db.sibling("create").with_suffix(".lock"), "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file is closed
+            yield
+        return
+    try:
+        conn = psycopg.connect(db.url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        raise StorageError(f"ADDVALUE_DATABASE_URL: cannot use PostgreSQL: {e}") from e
+    with conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"addvalue:create-tables:{db.schema}",))
+        yield  # the lock goes with the connection
 
 
 def ping(db: Database, *, timeout: float = 2.0) -> bool:

@@ -22,7 +22,13 @@ from adapters.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.leases import FileLeases, PostgresLeases, build_leases
 from adapters.live_views import PostgresLiveActivity, SqliteLiveActivity, build_live_activity
 from adapters.mapper import EncryptingMapper, subject_of_state
-from adapters.persistence import build_key_store, event_store_env, ping, prepare_database
+from adapters.persistence import (
+    build_key_store,
+    event_store_env,
+    ping,
+    prepare_database,
+    tables_created_one_at_a_time,
+)
 from adapters.recorders import PostgresIngestRecorder, SqliteIngestRecorder
 from adapters.tokens import JwtTokens
 from adapters.user_days_views import PostgresUserDays, SqliteUserDays, build_user_days
@@ -121,7 +127,12 @@ class Container:
 
 
 def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
-    prepare_database(settings.database)
+    with tables_created_one_at_a_time(settings.database):  # processes starting together wait in turn
+        prepare_database(settings.database)
+        return _compose(settings, clock)
+
+
+def _compose(settings: Settings, clock: Clock | None) -> Container:
     keys = build_key_store(settings.database, settings.master_key)
     erasures = build_erasure_register(settings.database, keys.derived_secret(b"addvalue erasures"))
     store = AnalyticsStore(event_store_env(settings.database), lambda: EncryptingMapper(keys))
