@@ -14,14 +14,20 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 import psycopg
 import psycopg_pool
 
 from application.ports import StorageError
 
-__all__ = ["SharedPool", "SqliteFile", "postgres_pool", "run_in_transaction"]
+__all__ = ["RECONNECT_GIVE_UP_SECONDS", "SharedPool", "SqliteFile", "postgres_pool", "run_in_transaction"]
+
+# psycopg_pool retries a lost connection with a delay that doubles each time (1, 2, 4, 8, … s) until
+# reconnect_timeout (5 minutes by default): after a few database restarts a pool could wait half a
+# minute before trying again, answering 503 all the while. Giving up after 4 s resets the delay: the
+# next request that needs a connection starts a new attempt at once.
+RECONNECT_GIVE_UP_SECONDS: Final = 4.0
 
 T = TypeVar("T")
 
@@ -91,6 +97,7 @@ class SharedPool:
                     open=True,
                     timeout=2.0,
                     check=psycopg_pool.ConnectionPool.check_connection,
+                    reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
                 ),
                 0,
             )
