@@ -90,6 +90,33 @@ class _Archived:
             )
         return archive
 
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        """The log: the archive and the hot store merged in id order (the hot store alone without one)."""
+        first = (start or 0) + (0 if inclusive_of_start and start is not None else 1)
+        if self.archive is None:
+            return self.select_hot(first, limit, stop=stop, topics=topics)
+        return read_merged(
+            self._archive_in_sight(self.archive),
+            lambda n, bound: self.select_hot(first, n, stop=bound, topics=topics),
+            start=first,
+            stop=stop,
+            limit=limit,
+            topics=topics,
+        )
+
+    def select_hot(
+        self, start: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
+    ) -> Sequence[Notification]:
+        raise NotImplementedError
+
     def _any_archived(self) -> bool:
         raise NotImplementedError
 
@@ -137,31 +164,11 @@ class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
             " first_id INTEGER NOT NULL, last_id INTEGER NOT NULL, last_version INTEGER NOT NULL) WITHOUT ROWID",
         ]
 
-    def select_notifications(
-        self,
-        start: int | None,
-        limit: int,
-        stop: int | None = None,
-        topics: Sequence[str] = (),
-        *,
-        inclusive_of_start: bool = True,
-    ) -> Sequence[Notification]:
-        first = (start or 0) + (0 if inclusive_of_start and start is not None else 1)
-        if self.archive is None:
-            return self.select_hot(first, limit, stop=stop, topics=topics)
-        return read_merged(
-            self._archive_in_sight(self.archive),
-            lambda n, bound: self.select_hot(first, n, stop=bound, topics=topics),
-            start=first,
-            stop=stop,
-            limit=limit,
-            topics=topics,
-        )
-
     def select_hot(
         self, start: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
     ) -> Sequence[Notification]:
-        return super().select_notifications(start, limit, stop, topics)
+        # The library's own read; super() would come back to _Archived.select_notifications.
+        return SQLiteApplicationRecorder.select_notifications(self, start, limit, stop, topics)
 
     def max_notification_id(self) -> int:
         return max(self.hot_max_id(), self.archive.max_id() if self.archive else 0)
@@ -288,31 +295,13 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
             ).format(self._archived_table),
         ]
 
-    def select_notifications(
-        self,
-        start: int | None,
-        limit: int,
-        stop: int | None = None,
-        topics: Sequence[str] = (),
-        *,
-        inclusive_of_start: bool = True,
-    ) -> Sequence[Notification]:
-        first = (start or 0) + (0 if inclusive_of_start and start is not None else 1)
-        if self.archive is None:
-            return self.select_hot(first, limit, stop=stop, topics=topics)
-        return read_merged(
-            self._archive_in_sight(self.archive),
-            lambda n, bound: self.select_hot(first, n, stop=bound, topics=topics),
-            start=first,
-            stop=stop,
-            limit=limit,
-            topics=topics,
-        )
-
     def select_hot(
         self, start: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
     ) -> Sequence[Notification]:
-        rows: Sequence[Notification] = super().select_notifications(start, limit, stop, list(topics))
+        # The library's own read; super() would come back to _Archived.select_notifications.
+        rows: Sequence[Notification] = PostgresApplicationRecorder.select_notifications(
+            self, start, limit, stop, list(topics)
+        )
         return rows
 
     def max_notification_id(self) -> int | None:
