@@ -21,7 +21,7 @@ import psycopg_pool
 
 from application.ports import StorageError
 
-__all__ = ["RECONNECT_GIVE_UP_SECONDS", "SharedPool", "SqliteFile", "postgres_pool", "run_in_transaction"]
+__all__ = ["RECONNECT_GIVE_UP_SECONDS", "SharedPool", "SqliteFile", "postgres_pool", "run_in_transaction", "small_pool"]
 
 # psycopg_pool retries a lost connection with a delay that doubles each time (1, 2, 4, 8, … s) until
 # reconnect_timeout (5 minutes by default): after a few database restarts a pool could wait half a
@@ -77,6 +77,20 @@ class SqliteFile:
             db.close()
 
 
+def small_pool(url: str, *, max_size: int) -> psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
+    """A pool of a few connections: short waits (2 s), a check before use, and a reconnection that
+    gives up after RECONNECT_GIVE_UP_SECONDS (so its delay never grows long), as the event store's."""
+    return psycopg_pool.ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        open=True,
+        timeout=2.0,
+        check=psycopg_pool.ConnectionPool.check_connection,
+        reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
+    )
+
+
 class SharedPool:
     """One small pool per database URL and process, shared by the small stores (access log, API quota,
     erasure register): each would otherwise hold connections of its own, and PostgreSQL's are few
@@ -90,15 +104,7 @@ class SharedPool:
         self._closed = False
         with self._guard:
             pool, users = self._pools.get(url) or (
-                psycopg_pool.ConnectionPool(
-                    url,
-                    min_size=1,
-                    max_size=3,
-                    open=True,
-                    timeout=2.0,
-                    check=psycopg_pool.ConnectionPool.check_connection,
-                    reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
-                ),
+                small_pool(url, max_size=3),
                 0,
             )
             self._pools[url] = (pool, users + 1)

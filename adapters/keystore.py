@@ -32,9 +32,8 @@ from uuid import UUID
 
 import msgspec
 import psycopg
-import psycopg_pool
 
-from adapters.connections import RECONNECT_GIVE_UP_SECONDS
+from adapters.connections import small_pool
 from adapters.crypto import KEY_BYTES, Tampered, derive, lookup_hash, new_data_key, seal, unseal
 from application.ports import StorageError
 
@@ -368,15 +367,7 @@ class PostgresKeyStore(_CachingKeyStore):
     ) -> None:
         super().__init__(master_key, cache_seconds=cache_seconds)
         # Short waits and a check before use, as for the event store (see adapters.persistence).
-        self._pool = psycopg_pool.ConnectionPool(
-            conninfo,
-            min_size=1,
-            max_size=2,
-            open=True,
-            timeout=2.0,
-            check=psycopg_pool.ConnectionPool.check_connection,
-            reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
-        )
+        self._pool = small_pool(conninfo, max_size=2)
         self._table, self._meta = f"{schema}.subject_keys", f"{schema}.key_store_meta"
         try:
             self._run(

@@ -229,14 +229,19 @@ def _write_keys(value: str) -> dict[str, str]:
     return sources
 
 
-def _positive(name: str, env: Mapping[str, str], default: float) -> float:
+def _number(name: str, env: Mapping[str, str], default: float) -> tuple[float, str]:
+    """The variable as a number (or the default), with the text it was read from for messages."""
     raw = env.get(name)
     if raw is None:
-        return default
+        return default, str(default)
     try:
-        value = float(raw)
+        return float(raw), raw
     except ValueError:
         raise SettingsError(f"{name}: must be a number, got {raw!r}") from None
+
+
+def _positive(name: str, env: Mapping[str, str], default: float) -> float:
+    value, raw = _number(name, env, default)
     if value <= 0:
         raise SettingsError(f"{name}: must be greater than 0, got {raw!r}")
     return value
@@ -272,13 +277,7 @@ def _timezone(value: str) -> str:
 
 
 def _not_negative(name: str, env: Mapping[str, str], default: float) -> float:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: must be a number, got {raw!r}") from None
+    value, raw = _number(name, env, default)
     if not 0 <= value <= 3650:
         raise SettingsError(f"{name}: must be between 0 and 3650 days, got {raw!r}")
     return value

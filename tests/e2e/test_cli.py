@@ -26,15 +26,6 @@ from tests.fakes import consent, event
 SERVICE = Principal(subject="tests", role="service")
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(__import__("os").environ):
-        if name.startswith("ADDVALUE_"):
-            monkeypatch.delenv(name)
-    return tmp_path
-
-
 def test_demo_then_history_then_erase_then_history_is_redacted(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,15 +19,6 @@ from tests.fakes import consent, feedback
 SERVICE = Principal(subject="tests", role="service")
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in list(__import__("os").environ):
-        if name.startswith("ADDVALUE_"):
-            monkeypatch.delenv(name)
-    return tmp_path
-
-
 def printed(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     """The JSON document the command printed last (log lines may come before it)."""
     found: dict[str, object] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
