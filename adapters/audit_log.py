@@ -1,7 +1,8 @@
 """The API access log on SQLite (``addvalue.audit.db``) or PostgreSQL (``<schema>.api_access_log``).
 
-Each append is one transaction that reads the head, inserts the next record
-and moves the head. Concurrent appenders queue on the head: SQLite's
+Each append is one transaction that reads the head, inserts the next records
+(one, or a batch of concurrent requests' from ``append_many``) and moves the
+head. Concurrent appenders queue on the head: SQLite's
 ``BEGIN IMMEDIATE`` lets one writer in at a time, in any process; PostgreSQL
 locks the head row (``SELECT … FOR UPDATE``). So the chain has no gaps and
 no forks however many workers write. ``verify`` reads in one snapshot
@@ -10,7 +11,7 @@ no forks however many workers write. ``verify`` reads in one snapshot
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -81,6 +82,16 @@ def _values(record: AccessRecord, at: object) -> tuple[Any, ...]:
     return (r.seq, at, r.principal, r.role, r.method, r.route, r.status, r.outcome, r.prev_hash, r.hash)
 
 
+def _sealed(entries: Sequence[AccessEntry], head: ChainHead, key: bytes | None) -> list[AccessRecord]:
+    """``entries`` as the records that follow ``head``, each linked to the one before."""
+    records = []
+    for entry in entries:
+        record = seal(entry, head, key)
+        records.append(record)
+        head = ChainHead(seq=record.seq, hash=record.hash)
+    return records
+
+
 class SqliteAccessLog(AccessLog):
     """The access log in a SQLite file of its own (tables ``api_access_log``, ``api_access_head``)."""
 
@@ -100,17 +111,23 @@ class SqliteAccessLog(AccessLog):
             db.execute("INSERT OR IGNORE INTO api_access_head VALUES (1, 0, ?)", (GENESIS_HASH,))
 
     def append(self, entry: AccessEntry) -> AccessRecord:
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
+        if not entries:
+            return []
         with self._file.transaction(write=True) as db:
             row = db.execute("SELECT seq, hash FROM api_access_head WHERE id = 1").fetchone()
             if row is None:
                 raise StorageError(_NO_HEAD)
-            record = seal(entry, ChainHead(seq=row[0], hash=row[1]), self._key)
-            db.execute(
+            records = _sealed(entries, ChainHead(seq=row[0], hash=row[1]), self._key)
+            db.executemany(
                 f"INSERT INTO api_access_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                _values(record, record.at.isoformat()),
+                [_values(r, r.at.isoformat()) for r in records],
             )
-            db.execute("UPDATE api_access_head SET seq = ?, hash = ? WHERE id = 1", (record.seq, record.hash))
-        return record
+            last = records[-1]
+            db.execute("UPDATE api_access_head SET seq = ?, hash = ? WHERE id = 1", (last.seq, last.hash))
+        return records
 
     def page(self, after_seq: int, limit: int) -> list[AccessRecord]:
         _check_limit(limit)
@@ -162,19 +179,29 @@ class PostgresAccessLog(AccessLog):
         conn.execute(SQL("INSERT INTO {} VALUES (1, 0, %s) ON CONFLICT DO NOTHING").format(self._head), (GENESIS_HASH,))
 
     def append(self, entry: AccessEntry) -> AccessRecord:
-        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> AccessRecord:
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
+        if not entries:
+            return []
+
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[AccessRecord]:
             row = conn.execute(SQL("SELECT seq, hash FROM {} WHERE id = 1 FOR UPDATE").format(self._head)).fetchone()
             if row is None:
                 raise StorageError(_NO_HEAD)
-            record = seal(entry, ChainHead(seq=row[0], hash=row[1]), self._key)
+            records = _sealed(entries, ChainHead(seq=row[0], hash=row[1]), self._key)
+            columns = list(zip(*(_values(r, r.at) for r in records), strict=True))
+            last = records[-1]
+            # One statement for the batch: the rows from arrays, and the head moved to the last of them.
             conn.execute(
                 SQL(
-                    "WITH added AS (INSERT INTO {} ({}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s))"
-                    " UPDATE {} SET seq = %s, hash = %s WHERE id = 1"
+                    "WITH added AS (INSERT INTO {} ({}) SELECT * FROM unnest(%s::bigint[], %s::timestamptz[],"
+                    " %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::text[], %s::text[],"
+                    " %s::text[])) UPDATE {} SET seq = %s, hash = %s WHERE id = 1"
                 ).format(self._log, SQL(_COLUMNS), self._head),
-                (*_values(record, record.at), record.seq, record.hash),
+                (*(list(c) for c in columns), last.seq, last.hash),
             )
-            return record
+            return records
 
         return run_in_transaction(self._pool, "access log", work)
 

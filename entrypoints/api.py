@@ -52,7 +52,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.tokens import InvalidToken
 from application.access import POLICY, decide
 from application.analytics import Answer, BadQuery, NotFound
-from application.audit import AccessEntry
+from application.audit import AccessEntry, AccessLogWriter
 from application.erasure import UnknownUser
 from application.ports import StorageError
 from application.principals import Principal
@@ -272,10 +272,15 @@ class Gate:
 
 
 class AccessLogMiddleware(ASGIMiddleware):
-    """Writes each request's access record before its answer is sent; adds the quota headers."""
+    """Writes each request's access record before its answer is sent; adds the quota headers.
+
+    Records of concurrent requests are committed together (application.audit.AccessLogWriter):
+    each request waits for the transaction that holds its record, without a thread of its own.
+    """
 
     def __init__(self, container: Container) -> None:
         self._container = container
+        self._writer = AccessLogWriter(container.access_log)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AccessLogMiddleware:
         return self  # Litestar copies a router when it is registered; the container is shared, not copied
@@ -324,7 +329,7 @@ class AccessLogMiddleware(ASGIMiddleware):
             outcome=outcome,
         )
         try:
-            await anyio.to_thread.run_sync(self._container.access_log.append, entry)
+            await asyncio.wrap_future(self._writer.submit(entry))
         except Exception:  # the answer still goes; a gap in the log is loud, not silent
             log.exception("audit.append_failed", route=template, status=status)
 

@@ -15,7 +15,7 @@ import pytest
 
 from adapters.audit_log import MAX_PAGE, PostgresAccessLog, SqliteAccessLog, build_access_log
 from adapters.persistence import Database
-from application.audit import GENESIS_HASH, AccessEntry, AccessRecord, Outcome, canonical_bytes
+from application.audit import GENESIS_HASH, AccessEntry, AccessLogWriter, AccessRecord, Outcome, canonical_bytes
 from application.ports import StorageError
 from entrypoints.settings import Settings
 
@@ -248,3 +248,83 @@ def _insert(db: Database, r: AccessRecord) -> None:
         "INSERT INTO {log} VALUES (?,?,?,?,?,?,?,?,?,?)",
         (r.seq, at, r.principal, r.role, r.method, r.route, r.status, r.outcome, r.prev_hash, r.hash),
     )
+
+
+def test_a_batch_is_appended_as_consecutive_linked_records_in_one_go(log: Log) -> None:
+    first = log.append(entry(0))
+    batch = log.append_many([entry(1), entry(2, outcome="denied"), entry(3)])
+    assert [r.seq for r in batch] == [2, 3, 4]
+    assert batch[0].prev_hash == first.hash
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(batch))
+    assert log.append_many([]) == []
+    assert log.append(entry(4)).prev_hash == batch[-1].hash
+    assert log.page(0, MAX_PAGE) == [first, *batch, *log.page(4, 1)]
+    assert log.verify().ok
+    assert log.verify().records == 5
+
+
+class _Counted:
+    """The real log, counting the transactions (batches) it is asked for; the first one waits for ``go``."""
+
+    def __init__(self, log: Log) -> None:
+        self.log = log
+        self.batches: list[int] = []
+        self.go = threading.Event()
+
+    def append_many(self, entries: Any) -> list[AccessRecord]:
+        self.go.wait(10)
+        self.batches.append(len(entries))
+        return self.log.append_many(entries)
+
+    def append(self, entry: AccessEntry) -> AccessRecord:
+        return self.append_many([entry])[0]
+
+    def page(self, after_seq: int, limit: int) -> list[AccessRecord]:
+        return self.log.page(after_seq, limit)
+
+    def verify(self) -> Any:
+        return self.log.verify()
+
+
+def test_the_writer_commits_concurrent_requests_records_together_in_one_verified_chain(db: Database) -> None:
+    logs = [build_access_log(db, KEY), build_access_log(db, KEY)]  # two processes' writers, one chain
+    counted = [_Counted(log) for log in logs]
+    writers = [AccessLogWriter(c) for c in counted]
+    try:
+        futures = [writers[i % 2].submit(entry(i)) for i in range(60)]  # queued while the first batch waits
+        for c in counted:
+            c.go.set()
+        records = [f.result(timeout=30) for f in futures]
+        assert sorted(r.seq for r in records) == list(range(1, 61))
+        for c in counted:
+            assert sum(c.batches) == 30
+            assert len(c.batches) < 30  # grouped: fewer transactions than records
+        # Each writer keeps its queue's order in the chain.
+        for w in range(2):
+            mine = [r.seq for r in records[w::2]]
+            assert mine == sorted(mine)
+        report = logs[0].verify()
+        assert (report.ok, report.records) == (True, 60)
+        assert [r.principal for r in logs[1].page(0, MAX_PAGE)] == [r.principal for r in sorted(records, key=_seq)]
+    finally:
+        for log in logs:
+            log.close()
+
+
+def test_a_bad_entry_is_refused_alone_and_a_failed_batch_fails_only_its_own_requests(db: Database) -> None:
+    log = build_access_log(db, None)
+    writer = AccessLogWriter(log)
+    try:
+        with pytest.raises(ValueError, match="route template"):
+            writer.submit(AccessEntry(**{**_fields(entry(0)), "route": "/api/metrics/x?user_id=1"}))
+        assert writer.submit(entry(1)).result(timeout=10).seq == 1
+        raw(db, "DELETE FROM {head}")
+        with pytest.raises(StorageError, match="head row is missing"):
+            writer.submit(entry(2)).result(timeout=10)
+        assert [r.seq for r in log.page(0, MAX_PAGE)] == [1]
+    finally:
+        log.close()
+
+
+def _seq(record: AccessRecord) -> int:
+    return record.seq
