@@ -2,7 +2,10 @@
 
 One row per (user key, window start). A hit adds one to the current window's
 row and reads the previous window's, in one transaction; a refused hit takes
-its one back in that same transaction, so no other worker ever sees it. Rows
+its one back in that same transaction, so no other worker ever sees it.
+``hit_many`` does the same for the hits of concurrent requests in one
+transaction: each user's hits in a window are added at once (one upsert for
+the batch on PostgreSQL) and decided in order (application.api_limits.decide_many). Rows
 older than the previous window are deleted once per window by each instance.
 On PostgreSQL the table is UNLOGGED: counts are not worth a WAL write, and a
 crash that empties it only hands out one fresh window.
@@ -10,6 +13,7 @@ crash that empties it only hands out one fresh window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,14 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.connections import SqliteFile, postgres_pool, run_in_transaction
 from adapters.persistence import Database
-from application.api_limits import ApiQuota, ApiRateCounter, QuotaDecision, Window, current_window, decide
+from application.api_limits import (
+    ApiQuota,
+    ApiRateCounter,
+    QuotaDecision,
+    Window,
+    current_window,
+    decide_many,
+)
 
 __all__ = ["PostgresApiRateCounter", "SqliteApiRateCounter", "build_api_rate_counter"]
 
@@ -32,14 +43,32 @@ class _WindowCounter(ApiRateCounter):
         self._pruned_at = -1  # the window start of the last pruning
 
     def hit(self, principal_key: str, now: datetime) -> QuotaDecision:
-        window = current_window(now, self._quota)
-        decision = self._count(principal_key, window)
-        if window.start > self._pruned_at:
-            self._pruned_at = window.start
-            self._prune(window.previous_start)
-        return decision
+        return self.hit_many([(principal_key, now)])[0]
 
-    def _count(self, key: str, window: Window) -> QuotaDecision:
+    def hit_many(self, hits: Sequence[tuple[str, datetime]]) -> list[QuotaDecision]:
+        if not hits:
+            return []
+        # Per window (a batch straddles two at most), per user: the moments of their hits, in order of arrival.
+        groups: dict[int, dict[str, list[tuple[int, Window]]]] = {}
+        for i, (key, now) in enumerate(hits):
+            window = current_window(now, self._quota)
+            groups.setdefault(window.start, {}).setdefault(key, []).append((i, window))
+        ordered = [groups[start] for start in sorted(groups)]
+        counted = self._count_many([{key: [w for _, w in mine] for key, mine in group.items()} for group in ordered])
+        decisions: list[QuotaDecision | None] = [None] * len(hits)
+        for group, found in zip(ordered, counted, strict=True):
+            for key, mine in group.items():
+                for (i, _), decision in zip(mine, found[key], strict=True):
+                    decisions[i] = decision
+        latest = max(groups)
+        if latest > self._pruned_at:
+            self._pruned_at = latest
+            self._prune(latest - self._quota.window_seconds)
+        return [d for d in decisions if d is not None]
+
+    def _count_many(self, groups: list[dict[str, list[Window]]]) -> list[dict[str, list[QuotaDecision]]]:
+        """Per window (oldest first), per user key, the windows of their hits: add the hits, decide each in
+        order, take back the refused ones; all in one transaction."""
         raise NotImplementedError
 
     def _prune(self, before: int) -> None:
@@ -59,22 +88,31 @@ class SqliteApiRateCounter(_WindowCounter):
                 " n INTEGER NOT NULL, PRIMARY KEY (key, window_start)) STRICT, WITHOUT ROWID"
             )
 
-    def _count(self, key: str, window: Window) -> QuotaDecision:
+    def _count_many(self, groups: list[dict[str, list[Window]]]) -> list[dict[str, list[QuotaDecision]]]:
+        found: list[dict[str, list[QuotaDecision]]] = []
         with self._file.transaction(write=True) as db:
-            (current,) = db.execute(
-                "INSERT INTO api_rate_windows VALUES (?, ?, 1)"
-                " ON CONFLICT (key, window_start) DO UPDATE SET n = n + 1 RETURNING n",
-                (key, window.start),
-            ).fetchone()
-            row = db.execute(
-                "SELECT n FROM api_rate_windows WHERE key = ? AND window_start = ?", (key, window.previous_start)
-            ).fetchone()
-            decision = decide(self._quota, window, 0 if row is None else row[0], current)
-            if not decision.allowed:
-                db.execute(
-                    "UPDATE api_rate_windows SET n = n - 1 WHERE key = ? AND window_start = ?", (key, window.start)
-                )
-        return decision
+            for group in groups:
+                decided = {}
+                for key, windows in sorted(group.items()):
+                    window, k = windows[0], len(windows)
+                    (after,) = db.execute(
+                        "INSERT INTO api_rate_windows VALUES (?, ?, ?)"
+                        " ON CONFLICT (key, window_start) DO UPDATE SET n = n + excluded.n RETURNING n",
+                        (key, window.start, k),
+                    ).fetchone()
+                    row = db.execute(
+                        "SELECT n FROM api_rate_windows WHERE key = ? AND window_start = ?",
+                        (key, window.previous_start),
+                    ).fetchone()
+                    decided[key] = decide_many(self._quota, windows, 0 if row is None else row[0], after - k)
+                    refused = sum(not d.allowed for d in decided[key])
+                    if refused:
+                        db.execute(
+                            "UPDATE api_rate_windows SET n = n - ? WHERE key = ? AND window_start = ?",
+                            (refused, key, window.start),
+                        )
+                found.append(decided)
+        return found
 
     def _prune(self, before: int) -> None:
         with self._file.transaction(write=True) as db:
@@ -104,27 +142,48 @@ class PostgresApiRateCounter(_WindowCounter):
             ).format(self._table)
         )
 
-    def _count(self, key: str, window: Window) -> QuotaDecision:
-        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> QuotaDecision:
-            row = conn.execute(
-                SQL(
-                    "WITH bumped AS (INSERT INTO {t} AS w VALUES (%(key)s, %(start)s, 1)"
-                    " ON CONFLICT (key, window_start) DO UPDATE SET n = w.n + 1 RETURNING n)"
-                    " SELECT (SELECT n FROM bumped),"
-                    " coalesce((SELECT n FROM {t} WHERE key = %(key)s AND window_start = %(previous)s), 0)"
-                ).format(t=self._table),
-                {"key": key, "start": window.start, "previous": window.previous_start},
-            ).fetchone()
-            assert row is not None
-            decision = decide(self._quota, window, row[1], row[0])
-            if not decision.allowed:
-                conn.execute(
-                    SQL("UPDATE {} SET n = n - 1 WHERE key = %s AND window_start = %s").format(self._table),
-                    (key, window.start),
-                )
-            return decision
+    def _count_many(self, groups: list[dict[str, list[Window]]]) -> list[dict[str, list[QuotaDecision]]]:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[dict[str, list[QuotaDecision]]]:
+            return [self._count_window(conn, group) for group in groups]
 
         return run_in_transaction(self._pool, "API rate counters", work)
+
+    def _count_window(
+        self, conn: psycopg.Connection[tuple[Any, ...]], group: dict[str, list[Window]]
+    ) -> dict[str, list[QuotaDecision]]:
+        keys = sorted(group)  # rows locked in one order in every process: no deadlock between two batches
+        window = group[keys[0]][0]
+        rows = conn.execute(
+            SQL(
+                "WITH hits AS (SELECT * FROM unnest(%(keys)s::text[], %(ks)s::integer[]) AS h(key, k)),"
+                " bumped AS (INSERT INTO {t} AS w SELECT key, %(start)s, k FROM hits ORDER BY key"
+                " ON CONFLICT (key, window_start) DO UPDATE SET n = w.n + excluded.n RETURNING key, n)"
+                " SELECT b.key, b.n, coalesce(p.n, 0) FROM bumped b"
+                " LEFT JOIN {t} p ON p.key = b.key AND p.window_start = %(previous)s"
+            ).format(t=self._table),
+            {
+                "keys": keys,
+                "ks": [len(group[k]) for k in keys],
+                "start": window.start,
+                "previous": window.previous_start,
+            },
+        ).fetchall()
+        decided = {}
+        refunds: dict[str, int] = {}
+        for key, after, previous in rows:
+            decided[key] = decide_many(self._quota, group[key], previous, after - len(group[key]))
+            refused = sum(not d.allowed for d in decided[key])
+            if refused:
+                refunds[key] = refused
+        if refunds:
+            conn.execute(
+                SQL(
+                    "UPDATE {t} AS w SET n = w.n - r.k FROM unnest(%s::text[], %s::integer[]) AS r(key, k)"
+                    " WHERE w.key = r.key AND w.window_start = %s"
+                ).format(t=self._table),
+                (list(refunds), list(refunds.values()), window.start),
+            )
+        return decided
 
     def _prune(self, before: int) -> None:
         run_in_transaction(

@@ -9,18 +9,23 @@ each (user key, window start) has one counter. A request at elapsed fraction
 and is allowed when ``used``, this request included, is at most ``limit``.
 Allowed requests are counted; refused ones are not, so a client that keeps
 retrying is let in as soon as the window has slid far enough.
+
+Hits of concurrent requests may be counted together (``hit_many``, one
+transaction): the hits of one user in one window are added at once and
+decided one after the other, as if they had come one at a time in that order.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from typing import Annotated, Final, Protocol
 
 import msgspec
 
-__all__ = ["ApiQuota", "ApiRateCounter", "QuotaDecision", "Window", "current_window", "decide"]
+__all__ = ["ApiQuota", "ApiRateCounter", "QuotaDecision", "Window", "current_window", "decide", "decide_many"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO: Final = timedelta(microseconds=1)
@@ -66,6 +71,9 @@ class ApiRateCounter(Protocol):
 
     def hit(self, principal_key: str, now: datetime) -> QuotaDecision: ...
 
+    def hit_many(self, hits: Sequence[tuple[str, datetime]]) -> list[QuotaDecision]:
+        """``hit`` for each (principal key, now), in order, in one transaction."""
+
 
 def current_window(now: datetime, quota: ApiQuota) -> Window:
     if now.tzinfo is None:
@@ -91,6 +99,24 @@ def decide(quota: ApiQuota, window: Window, previous: int, current: int) -> Quot
         reset_seconds=wait,
         retry_after=None if allowed else wait,
     )
+
+
+def decide_many(quota: ApiQuota, windows: Sequence[Window], previous: int, before: int) -> list[QuotaDecision]:
+    """Requests of one user, one after the other (each at its own moment of the same window), when ``before``
+    were counted in that window and ``previous`` in the one before.
+
+    The caller has added one for each of them to the count; it takes back those
+    refused: ``len(windows) - sum(d.allowed for d in the result)``.
+    """
+    decisions = []
+    current = before
+    for window in windows:
+        current += 1
+        decision = decide(quota, window, previous, current)
+        if not decision.allowed:
+            current -= 1
+        decisions.append(decision)
+    return decisions
 
 
 def _seconds_until(target: int, previous: int, current: int, window: Window) -> int:

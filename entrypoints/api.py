@@ -52,7 +52,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.tokens import InvalidToken
 from application.access import POLICY, decide
 from application.analytics import Answer, BadQuery, NotFound
+from application.api_limits import QuotaDecision
 from application.audit import AccessEntry, AccessLogWriter
+from application.batching import Batcher
 from application.erasure import UnknownUser
 from application.ports import StorageError
 from application.principals import Principal
@@ -211,6 +213,10 @@ class Gate:
 
     def __init__(self, container: Container) -> None:
         self._container = container
+        # The quota hits of concurrent requests are counted in one transaction (application.batching).
+        self._quota: Batcher[tuple[str, datetime], QuotaDecision] = Batcher(
+            container.api_rate.hit_many, name="api-quota"
+        )
         # From the key store's root secret, which stays the same when the master key is rotated.
         self._secret = container.keys.derived_secret(b"addvalue api principal")
         self._window = API_WINDOW_SECONDS
@@ -245,7 +251,7 @@ class Gate:
         if not decision.allowed:
             raise ApiError(HTTP_403_FORBIDDEN, "forbidden", decision.reason)
         now = datetime.now(UTC)
-        quota = await anyio.to_thread.run_sync(self._container.api_rate.hit, key, now)
+        quota = await asyncio.wrap_future(self._quota.submit((key, now)))
         # Reset: when the current hour-long window ends (the sliding count has shed most of it by then).
         window_end = self._window - int(now.timestamp()) % self._window
         headers = {

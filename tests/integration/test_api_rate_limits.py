@@ -126,3 +126,21 @@ def test_concurrent_requests_from_two_instances_never_exceed_the_limit(db: Datab
     finally:
         for counter in counters:
             counter.close()
+
+
+def test_a_batch_of_hits_decides_as_the_same_hits_one_at_a_time(counters: list[Counter]) -> None:
+    batched, single = counters
+    # Two users interleaved, over the limit of 10, across the end of a window (at 100 s), refusals included.
+    moments = [at(90 + i * 0.5) for i in range(30)]
+    plan = [(("a" if i % 3 else "b"), moment) for i, moment in enumerate(moments)]
+    one_at_a_time = [single.hit("single-" + key, moment) for key, moment in plan]
+    together = batched.hit_many([("batched-" + key, moment) for key, moment in plan])
+    assert together == one_at_a_time
+    assert any(not d.allowed for d in together)
+    assert batched.hit_many([]) == []
+    # What was counted (refusals taken back) is the same too.
+    later = at(130)
+    assert batched.hit_many([("batched-a", later), ("batched-b", later)]) == [
+        single.hit("single-a", later),
+        single.hit("single-b", later),
+    ]
