@@ -77,23 +77,31 @@ class _SharedSql:
             return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
 
     def days_of(self, subject_id: UUID, first: date, last: date) -> list[DayMetrics]:
-        span = (subject_id, first, last)
-        counts = self._rows(
-            "SELECT day, metric, n FROM {p}user_day_counts WHERE subject_id = ? AND day >= ? AND day <= ?", span
+        return _day_metrics(self._rows(_DAYS_SQL, (subject_id, first, last, subject_id, first, last)))
+
+    def activity_of(self, subject_id: UUID, first: date, last: date) -> tuple[list[DayMetrics], list[date]]:
+        """``days_of(first, last)``, and every day up to ``last`` with a collected event: one query."""
+        rows = self._rows(
+            "SELECT day, 0 AS kind, metric AS name, n AS value FROM {p}user_day_counts WHERE subject_id = ?"
+            " AND day <= ? AND (day >= ? OR metric = 'events')"
+            " UNION ALL SELECT day, 1 AS kind, phase AS name, mood AS value FROM {p}user_day_moods"
+            " WHERE subject_id = ? AND day >= ? AND day <= ?",
+            (subject_id, last, first, subject_id, first, last),
         )
-        moods = self._rows(
-            "SELECT day, phase, mood FROM {p}user_day_moods WHERE subject_id = ? AND day >= ? AND day <= ?", span
+        active = sorted({_day(d) for d, kind, name, n in rows if kind == 0 and name == "events" and int(n)})
+        return _day_metrics([r for r in rows if _day(r[0]) >= first]), active
+
+    def index_and_days(self, subject_id: UUID, day: date, first: date) -> tuple[bytes | None, int]:
+        """``indices_of(day)`` and how many days ``days_of(first, day)`` would return: one query."""
+        rows = self._rows(
+            "SELECT (SELECT result FROM {p}user_day_indices WHERE subject_id = ? AND day = ?) AS result,"
+            " (SELECT count(*) FROM (SELECT day FROM {p}user_day_counts WHERE subject_id = ? AND day >= ?"
+            " AND day <= ? UNION SELECT day FROM {p}user_day_moods WHERE subject_id = ? AND day >= ? AND day <= ?)"
+            " AS d) AS days",
+            (subject_id, day, subject_id, first, day, subject_id, first, day),
         )
-        days: dict[date, tuple[dict[str, int], list[int], list[int]]] = {}
-        for day, metric, n in counts:
-            days.setdefault(_day(day), ({}, [], []))[0][metric] = int(n)
-        for day, phase, mood in moods:
-            _, starts, ends = days.setdefault(_day(day), ({}, [], []))
-            (starts if phase == "start" else ends).append(int(mood))
-        return [
-            DayMetrics(day=d, counts=c, moods_start=tuple(sorted(s)), moods_end=tuple(sorted(e)))
-            for d, (c, s, e) in sorted(days.items())
-        ]
+        result, days = rows[0]
+        return (None if result is None else result.encode()), int(days)
 
     def active_people(self, first: date, last: date) -> int:
         found = self._rows(
@@ -167,6 +175,29 @@ class _SharedSql:
 
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+# A person's counts (kind 0: metric, n) and moods (kind 1: phase, mood) in [first, last], in one read.
+_DAYS_SQL: Final = (
+    "SELECT day, 0 AS kind, metric AS name, n AS value FROM {p}user_day_counts"
+    " WHERE subject_id = ? AND day >= ? AND day <= ?"
+    " UNION ALL SELECT day, 1 AS kind, phase AS name, mood AS value FROM {p}user_day_moods"
+    " WHERE subject_id = ? AND day >= ? AND day <= ?"
+)
+
+
+def _day_metrics(rows: list[tuple[Any, ...]]) -> list[DayMetrics]:
+    days: dict[date, tuple[dict[str, int], list[int], list[int]]] = {}
+    for day, kind, name, value in rows:
+        counts, starts, ends = days.setdefault(_day(day), ({}, [], []))
+        if kind == 0:
+            counts[name] = int(value)
+        else:
+            (starts if name == "start" else ends).append(int(value))
+    return [
+        DayMetrics(day=d, counts=c, moods_start=tuple(sorted(s)), moods_end=tuple(sorted(e)))
+        for d, (c, s, e) in sorted(days.items())
+    ]
 
 
 class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder):

@@ -11,28 +11,43 @@ Every answer says how far it can be trusted (``confidence``):
 Per-person answers take the app's user id; it is turned into the internal
 subject here and never leaves this layer. Nothing here decides who may ask:
 that is the policy (application.access), applied by the HTTP layer.
+
+Closed periods are kept in memory for a while (``AnswerCache``, and each
+closed day's totals here): a ``final`` one for an hour, a ``closed`` one for a
+minute, so a day reclosed by late events shows within a minute (clients may
+keep a closed answer for five: ``Cache-Control: max-age=300``). Real-time
+counters are read at most every half second (``live_max_age``); the WebSocket
+poller reads them as often. Per-person answers are never kept: an erasure must
+count at once.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import date, datetime, timedelta
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Generic, Literal, Protocol, TypeVar, runtime_checkable
 from uuid import UUID
 
 import msgspec
 
-from application.jobs import DailyIndices, Reports
+from application.jobs import DailyIndices, PersonIndices, Reports
 from application.live_activity import LiveActivityProjection, LiveSnapshot
 from application.ports import Clock
-from application.user_days import UserDaysProjection
+from application.user_days import DayMetrics, UserDaysProjection
 from domain.indices import FORMULA_VERSION, streak
 from domain.periods import day_of, days_of, parse_period
 from domain.platform import FINAL_AFTER
 from domain.segments import classify
 
-__all__ = ["MAX_RANGE_DAYS", "Analytics", "Answer", "BadQuery", "Confidence", "NotFound"]
+__all__ = ["MAX_RANGE_DAYS", "Analytics", "Answer", "AnswerCache", "BadQuery", "Confidence", "NotFound"]
 
 MAX_RANGE_DAYS: Final = 366
+FINAL_KEPT_SECONDS: Final = 3600.0
+CLOSED_KEPT_SECONDS: Final = 60.0
+LIVE_MAX_AGE_SECONDS: Final = 0.5
 Confidence = Literal["final", "closed", "provisional"]
 
 
@@ -50,6 +65,17 @@ class SubjectLookup(Protocol):
     def subject_for(self, app_user_id: UUID, *, create: bool = False) -> UUID | None: ...
 
 
+@runtime_checkable
+class PersonReads(Protocol):
+    """What a per-person answer needs, each in one query (adapters.user_days_views has both)."""
+
+    def index_and_days(self, subject_id: UUID, day: date, first: date) -> tuple[bytes | None, int]:
+        """The person's stored index results of ``day``, and how many days in [first, day] hold data."""
+
+    def activity_of(self, subject_id: UUID, first: date, last: date) -> tuple[list[DayMetrics], list[date]]:
+        """The person's days in [first, last], and every day up to ``last`` with a collected event."""
+
+
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
     """One metric answer: ``data`` as the API shows it, and the metadata it is sent with."""
 
@@ -64,6 +90,62 @@ class Answer(msgspec.Struct, frozen=True, kw_only=True):
         return self.confidence != "provisional"
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Kept(Generic[K, V]):
+    """A bounded map whose entries expire ``seconds`` after they were put (monotonic time); thread-safe."""
+
+    def __init__(self, *, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._max = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            if found[0] <= self._clock():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return found[1]
+
+    def put(self, key: K, value: V, seconds: float) -> None:
+        with self._lock:
+            self._entries[key] = (self._clock() + seconds, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _kept_for(confidence: Confidence) -> float:
+    return FINAL_KEPT_SECONDS if confidence == "final" else CLOSED_KEPT_SECONDS
+
+
+class AnswerCache:
+    """Answers about closed periods, by route and parameters: ``final`` ones for an hour, ``closed`` ones for a
+    minute, ``provisional`` ones never. For aggregate routes only: a per-person answer must not outlive an
+    erasure."""
+
+    def __init__(self, *, max_entries: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        self._kept: _Kept[Hashable, Answer] = _Kept(max_entries=max_entries, clock=clock)
+
+    def get(self, key: Hashable) -> Answer | None:
+        return self._kept.get(key)
+
+    def put(self, key: Hashable, answer: Answer) -> None:
+        if answer.cacheable:
+            self._kept.put(key, answer, _kept_for(answer.confidence))
+
+
 class Analytics:
     def __init__(
         self,
@@ -74,6 +156,8 @@ class Analytics:
         indices: DailyIndices,
         live: LiveActivityProjection,
         clock: Clock,
+        live_max_age: float = LIVE_MAX_AGE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._keys = keys
         self._reports = reports
@@ -81,6 +165,11 @@ class Analytics:
         self._indices = indices
         self._live = live
         self._clock = clock
+        self._monotonic = monotonic
+        self._closed_totals: _Kept[date, dict[str, int]] = _Kept(max_entries=2 * MAX_RANGE_DAYS, clock=monotonic)
+        self._live_max_age = live_max_age
+        self._live_read: tuple[float, LiveSnapshot] | None = None
+        self._live_lock = threading.Lock()
 
     def today(self) -> date:
         """Today in the reporting time zone (UTC unless configured)."""
@@ -96,7 +185,14 @@ class Analytics:
 
     def _index(self, user_id: UUID, day: date, metric: str) -> Answer:
         subject = self._subject(user_id)
-        found = self._indices.of(subject, day)
+        window = day - timedelta(days=27)
+        reads = self._person_reads()
+        if reads is None:
+            found = self._indices.of(subject, day)
+            data_points = 0 if found is None else len(self._user_days.days_of(subject, window, day))
+        else:
+            raw, data_points = reads.index_and_days(subject, day, window)
+            found = None if raw is None else msgspec.json.decode(raw, type=PersonIndices)
         if found is None:
             raise NotFound(f"no {metric} for this user on {day.isoformat()}: the daily job has not computed it")
         index = found.flourish if metric == "flourish_index" else found.add_value
@@ -104,7 +200,7 @@ class Analytics:
         return Answer(
             data={"metric": metric, "value": index.value, "date": day.isoformat(), "breakdown": breakdown},
             calculated_at=self._clock.now(),
-            data_points=len(self._user_days.days_of(subject, day - timedelta(days=27), day)),
+            data_points=data_points,
             confidence=self._confidence_of_day(day),
             formula_version=index.formula_version,
         )
@@ -112,10 +208,14 @@ class Analytics:
     def user_activity(self, user_id: UUID, first: date, last: date) -> Answer:
         _check_range(first, last)
         subject = self._subject(user_id)
-        days = self._user_days.days_of(subject, first, last)
-        active = [d.day for d in days if d.counts.get("events", 0)]
+        reads = self._person_reads()
         # Streak and segment look back past ``first``: they depend on every active day up to ``last``.
-        ever = [d.day for d in self._user_days.days_of(subject, date.min, last) if d.counts.get("events", 0)]
+        if reads is None:
+            days = self._user_days.days_of(subject, first, last)
+            ever = [d.day for d in self._user_days.days_of(subject, date.min, last) if d.counts.get("events", 0)]
+        else:
+            days, ever = reads.activity_of(subject, first, last)
+        active = [d.day for d in days if d.counts.get("events", 0)]
         return Answer(
             data={
                 "metric": "user_activity",
@@ -131,6 +231,10 @@ class Analytics:
             confidence="provisional" if last >= self.today() else "closed",
         )
 
+    def _person_reads(self) -> PersonReads | None:
+        view = self._user_days.view
+        return view if isinstance(view, PersonReads) else None
+
     def _subject(self, user_id: UUID) -> UUID:
         subject = self._keys.subject_for(user_id, create=False)
         if subject is None:
@@ -140,18 +244,18 @@ class Analytics:
     # --- platform -----------------------------------------------------------------------------------
 
     def platform_summary(self, day: date) -> Answer:
-        closed = self._reports.day(day)
-        if closed is None:
+        totals = self._totals(day)
+        if totals is None:
             raise NotFound(f"{day.isoformat()} is not closed yet: its totals are computed at 02:00 UTC the day after")
         return Answer(
             data={
                 "metric": "platform_summary",
                 "date": day.isoformat(),
-                "value": closed.totals.get("daily_active_people", 0),
-                "breakdown": dict(sorted(closed.totals.items())),
+                "value": totals.get("daily_active_people", 0),
+                "breakdown": dict(sorted(totals.items())),
             },
             calculated_at=self._clock.now(),
-            data_points=closed.totals.get("events", 0),
+            data_points=totals.get("events", 0),
             confidence=self._confidence_of_day(day),
         )
 
@@ -278,8 +382,21 @@ class Analytics:
 
     # --- real time ---------------------------------------------------------------------------------
 
+    def fresh_realtime(self) -> LiveSnapshot | None:
+        """The counters if they were read less than ``live_max_age`` seconds ago; never reads (no waiting)."""
+        read = self._live_read
+        if read is None or self._monotonic() - read[0] >= self._live_max_age:
+            return None
+        return read[1]
+
     def realtime(self) -> LiveSnapshot:
-        return self._live.snapshot(self._clock.now())
+        """The counters, read at most every ``live_max_age`` seconds (concurrent callers share one read)."""
+        with self._live_lock:
+            read = self._live_read
+            if read is None or self._monotonic() - read[0] >= self._live_max_age:
+                read = (self._monotonic(), self._live.snapshot(self._clock.now()))
+                self._live_read = read
+            return read[1]
 
     # --- helpers -----------------------------------------------------------------------------------
 
@@ -288,11 +405,23 @@ class Analytics:
         found = []
         day = first
         while day <= last:
-            closed = self._reports.day(day)
-            if closed is not None:
-                found.append((day, closed.totals))
+            totals = self._totals(day)
+            if totals is not None:
+                found.append((day, totals))
             day += timedelta(days=1)
         return found
+
+    def _totals(self, day: date) -> dict[str, int] | None:
+        """A closed day's totals (None before it is closed), kept as AnswerCache keeps answers."""
+        kept = self._closed_totals.get(day)
+        if kept is not None:
+            return kept
+        closed = self._reports.day(day)
+        if closed is None:
+            return None
+        totals = dict(closed.totals)
+        self._closed_totals.put(day, totals, _kept_for(self._confidence_of_day(day)))
+        return totals
 
     def _series(self, metric: str, first: date, last: date, points: list[dict[str, Any]]) -> Answer:
         today = self.today()

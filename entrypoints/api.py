@@ -11,9 +11,12 @@ answer leaves.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, cast
@@ -51,7 +54,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.tokens import InvalidToken
 from application.access import POLICY, decide
-from application.analytics import Answer, BadQuery, NotFound
+from application.analytics import Answer, AnswerCache, BadQuery, NotFound
 from application.api_limits import QuotaDecision
 from application.audit import AccessEntry, AccessLogWriter
 from application.batching import Batcher
@@ -61,7 +64,7 @@ from application.principals import Principal
 from domain.consent import ConsentChoice
 from entrypoints.bootstrap import API_WINDOW_SECONDS, Container
 
-__all__ = ["api_router", "principal_key"]
+__all__ = ["VerifiedTokens", "api_router", "principal_key"]
 
 log = structlog.get_logger(__name__)
 
@@ -208,11 +211,67 @@ def _limit(value: int) -> int:
     return value
 
 
+_KEEP_TOKENS_SECONDS: Final = 60.0
+_KEPT_TOKENS: Final = 10_000
+
+
+class _Expiry(msgspec.Struct):
+    exp: float
+
+
+_EXPIRY: Final = msgspec.json.Decoder(_Expiry)
+
+
+class VerifiedTokens:
+    """Tokens verified recently, by their exact text: a repeat caller's token is not checked again for
+    ``keep_for`` seconds, and never past its own ``exp`` (without the verifier's leeway), so nothing is let in
+    that ``verify`` would refuse. Only verified tokens are kept; at most ``max_tokens`` of them."""
+
+    def __init__(
+        self,
+        verify: Callable[[str], Principal],
+        *,
+        keep_for: float = _KEEP_TOKENS_SECONDS,
+        max_tokens: int = _KEPT_TOKENS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._verify = verify
+        self._keep_for = keep_for
+        self._max = max_tokens
+        self._clock = clock
+        self._kept: dict[str, tuple[float, Principal]] = {}
+
+    def verify(self, token: str) -> Principal:
+        now = self._clock()
+        kept = self._kept.get(token)
+        if kept is not None:
+            if now < kept[0]:
+                return kept[1]
+            del self._kept[token]
+        principal = self._verify(token)  # raises InvalidToken
+        until = min(now + self._keep_for, _expiry(token))
+        if until > now:
+            if len(self._kept) >= self._max:
+                self._kept.clear()
+            self._kept[token] = (until, principal)
+        return principal
+
+
+def _expiry(token: str) -> float:
+    """The ``exp`` of a token ``verify`` accepted (so it is well formed); 0 if it cannot be read."""
+    try:
+        payload = token.split(".")[1]
+        return _EXPIRY.decode(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).exp
+    except (IndexError, ValueError, binascii.Error, msgspec.DecodeError):
+        return 0.0
+
+
 class Gate:
     """Authentication, the policy and the quota, for every route; remembers who called for the access log."""
 
     def __init__(self, container: Container) -> None:
         self._container = container
+        self._tokens = VerifiedTokens(container.tokens.verify)
         # The quota hits of concurrent requests are counted in one transaction (application.batching).
         self._quota: Batcher[tuple[str, datetime], QuotaDecision] = Batcher(
             container.api_rate.hit_many, name="api-quota"
@@ -232,7 +291,7 @@ class Gate:
             if not token:
                 raise ApiError(HTTP_401_UNAUTHORIZED, "unauthenticated", "send 'Authorization: Bearer <token>'")
         try:
-            return self._container.tokens.verify(token.strip())
+            return self._tokens.verify(token.strip())
         except InvalidToken as e:
             raise ApiError(HTTP_401_UNAUTHORIZED, "unauthenticated", str(e)) from None
 
@@ -404,8 +463,22 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
     analytics = container.analytics
     feed = LiveFeed(container)
 
+    closed_answers = AnswerCache()
+
     async def run(call: Callable[..., Answer], *args: Any) -> Answer:
         return await anyio.to_thread.run_sync(call, *args)
+
+    async def aggregate(call: Callable[..., Answer], *args: Any) -> Answer:
+        """An aggregate answer; one about a closed period is kept a while (application.analytics.AnswerCache),
+        and served from memory, without a thread."""
+        if None in args:  # "the latest computed": what that is changes, so the answer is not kept
+            return await run(call, *args)
+        key = (call.__name__, *args)
+        kept = closed_answers.get(key)
+        if kept is None:
+            kept = await run(call, *args)
+            closed_answers.put(key, kept)
+        return kept
 
     def yesterday() -> date:
         return analytics.today() - timedelta(days=1)
@@ -523,7 +596,7 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
         request: Request[Any, Any, Any], date: FromQuery[str | None] = None
     ) -> Response[Envelope]:
         """A closed day's platform totals (default: yesterday): DAU, WAU, MAU, new people, activity."""
-        return _answer(request, await run(analytics.platform_summary, _day("date", date, yesterday())))
+        return _answer(request, await aggregate(analytics.platform_summary, _day("date", date, yesterday())))
 
     def _range(from_: str | None, to: str | None) -> tuple[date, date]:
         last = _day("to", to, yesterday())
@@ -534,35 +607,35 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
         request: Request[Any, Any, Any], from_: From = None, to: To = None
     ) -> Response[Envelope]:
         """Per day in [from, to]: people with a Flourish Index, its mean and quartiles."""
-        return _answer(request, await run(analytics.index_dashboard, "flourish", *_range(from_, to)))
+        return _answer(request, await aggregate(analytics.index_dashboard, "flourish", *_range(from_, to)))
 
     @get("/dashboard/add-value", name="dashboard_add_value", responses=ERRORS)
     async def dashboard_add_value(
         request: Request[Any, Any, Any], from_: From = None, to: To = None
     ) -> Response[Envelope]:
         """Per day in [from, to]: people with an Add-Value Index, its mean and quartiles."""
-        return _answer(request, await run(analytics.index_dashboard, "add_value", *_range(from_, to)))
+        return _answer(request, await aggregate(analytics.index_dashboard, "add_value", *_range(from_, to)))
 
     @get("/dashboard/wave-participation", name="dashboard_wave_participation", responses=ERRORS)
     async def dashboard_wave_participation(
         request: Request[Any, Any, Any], from_: From = None, to: To = None
     ) -> Response[Envelope]:
         """Per closed day in [from, to]: Waves joined, interactions, micro-acts shared in Waves, feedback."""
-        return _answer(request, await run(analytics.wave_participation, *_range(from_, to)))
+        return _answer(request, await aggregate(analytics.wave_participation, *_range(from_, to)))
 
     @get("/dashboard/active-users", name="dashboard_active_people", responses=ERRORS)
     async def dashboard_active_people(
         request: Request[Any, Any, Any], from_: From = None, to: To = None
     ) -> Response[Envelope]:
         """Per closed day in [from, to]: DAU, WAU, MAU and new people."""
-        return _answer(request, await run(analytics.active_people_series, *_range(from_, to)))
+        return _answer(request, await aggregate(analytics.active_people_series, *_range(from_, to)))
 
     @get("/dashboard/executive-summary", name="dashboard_executive_summary", responses=ERRORS)
     async def dashboard_executive_summary(
         request: Request[Any, Any, Any], month: FromQuery[str | None] = None
     ) -> Response[Envelope]:
         """A month's headline figures (default: the latest month computed)."""
-        return _answer(request, await run(analytics.executive_summary, month))
+        return _answer(request, await aggregate(analytics.executive_summary, month))
 
     @get("/dashboard/retention", name="dashboard_retention", responses=ERRORS)
     async def dashboard_retention(
@@ -570,14 +643,14 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
     ) -> Response[Envelope]:
         """Retention cohorts (signup week x weeks since) as of an ISO week (default: last week)."""
         chosen = week or (analytics.today() - timedelta(days=7)).isoformat()
-        return _answer(request, await run(analytics.retention_cohorts, chosen))
+        return _answer(request, await aggregate(analytics.retention_cohorts, chosen))
 
     @get("/dashboard/segments", name="dashboard_segments", responses=ERRORS)
     async def dashboard_segments(
         request: Request[Any, Any, Any], date: FromQuery[str | None] = None
     ) -> Response[Envelope]:
         """People per segment (new, active, returning, at_risk, dormant) on a closed day (default: yesterday)."""
-        return _answer(request, await run(analytics.segments, _day("date", date, yesterday())))
+        return _answer(request, await aggregate(analytics.segments, _day("date", date, yesterday())))
 
     @get("/dashboard/weekly", name="dashboard_weekly", responses=ERRORS)
     async def dashboard_weekly(
@@ -585,7 +658,7 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
     ) -> Response[Envelope]:
         """A week's summary: WAU, Wave participation, DAU trend and 14-day forecast (default: last week)."""
         chosen = week or (analytics.today() - timedelta(days=7)).isoformat()
-        return _answer(request, await run(analytics.weekly_summary, chosen))
+        return _answer(request, await aggregate(analytics.weekly_summary, chosen))
 
     @get("/dashboard/monthly", name="dashboard_monthly", responses=ERRORS)
     async def dashboard_monthly(
@@ -593,12 +666,14 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
     ) -> Response[Envelope]:
         """A month's MAU, churn and growth (default: last month)."""
         chosen = month or (analytics.today().replace(day=1) - timedelta(days=1)).isoformat()
-        return _answer(request, await run(analytics.monthly_summary, chosen))
+        return _answer(request, await aggregate(analytics.monthly_summary, chosen))
 
     # --- real time ----------------------------------------------------------------------------------
 
     async def _live(pick: Callable[[Any], dict[str, Any]]) -> Response[Envelope]:
-        snapshot = await anyio.to_thread.run_sync(analytics.realtime)
+        snapshot = analytics.fresh_realtime()
+        if snapshot is None:
+            snapshot = await anyio.to_thread.run_sync(analytics.realtime)
         return _data({"as_of": snapshot.as_of.isoformat(), **pick(snapshot)}, data_points=1)
 
     @get("/realtime/dau", name="realtime_dau", responses=ERRORS)

@@ -101,3 +101,33 @@ def test_moods_are_kept_per_day_and_erasure_deletes_the_persons_days(container: 
     assert container.user_days.days_of(subject, NOW.date(), NOW.date()) == []
     container.user_days.rebuild()
     assert container.user_days.days_of(subject, NOW.date(), NOW.date()) == []
+
+
+def test_the_one_query_reads_of_a_person_agree_with_days_of_and_indices_of(container: Container) -> None:
+    person, other = uuid.uuid4(), uuid.uuid4()
+    start = NOW - timedelta(days=20)
+    send(container, consent(person, analytics=True, at=start), consent(other, analytics=True, at=start))
+    mood = {"activation_id": "a", "phase": "start", "mood": 6}
+    for days_ago in (15, 9, 4, 3, 0):
+        at = NOW - timedelta(days=days_ago)
+        send(container, event("post_liked", person, {"post_id": f"p{days_ago}"}, at=at))
+        if days_ago in (9, 3):
+            send(container, event("activation_mood_logged", person, mood, at=at))
+    send(container, event("post_liked", other, {"post_id": "x"}, at=NOW - timedelta(days=5)))
+    container.user_days.catch_up()
+    subject = container.keys.subject_for(person, create=False)
+    assert subject is not None
+    view = container.user_days_view
+    first, last = (NOW - timedelta(days=10)).date(), (NOW - timedelta(days=3)).date()
+
+    days, active = view.activity_of(subject, first, last)
+    assert days == view.days_of(subject, first, last)
+    assert [d.day for d in days] == [(NOW - timedelta(days=n)).date() for n in (9, 4, 3)]
+    assert active == [d.day for d in view.days_of(subject, date.min, last) if d.counts.get("events")]
+    assert active[0] == start.date()  # before ``first`` too: the streak and segment need them
+
+    assert view.index_and_days(subject, last, first) == (None, 3)
+    view.put_indices(last, {subject: b'{"stored": 1}'})
+    assert view.index_and_days(subject, last, first) == (b'{"stored": 1}', 3)
+    assert view.index_and_days(subject, last, last) == (b'{"stored": 1}', 1)
+    assert view.index_and_days(subject, last - timedelta(days=1), first) == (None, 2)

@@ -1,0 +1,194 @@
+"""What the API keeps in memory to answer faster: closed answers, verified tokens, the live counters, and
+the batches of the access log's writer. Each is kept no longer than what it holds allows."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+
+from adapters.tokens import InvalidToken, JwtTokens
+from application.analytics import CLOSED_KEPT_SECONDS, FINAL_KEPT_SECONDS, Analytics, Answer, AnswerCache
+from application.batching import Batcher
+from application.live_activity import LiveSnapshot
+from application.principals import Principal
+from entrypoints.api import VerifiedTokens
+from tests.fakes import FixedClock
+
+SECRET = "s" * 40
+
+
+class Ticker:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def answer(confidence: Any, value: int = 1) -> Answer:
+    return Answer(
+        data={"value": value}, calculated_at=datetime(2026, 1, 1, tzinfo=UTC), data_points=1, confidence=confidence
+    )
+
+
+# --- closed answers -------------------------------------------------------------------------------------------
+
+
+def test_final_answers_are_kept_an_hour_closed_ones_a_minute_provisional_ones_never() -> None:
+    ticker = Ticker()
+    cache = AnswerCache(clock=ticker)
+    for confidence in ("final", "closed", "provisional"):
+        cache.put(confidence, answer(confidence))
+    assert cache.get("provisional") is None
+    assert cache.get("closed") == answer("closed")
+    ticker.now += CLOSED_KEPT_SECONDS
+    assert cache.get("closed") is None
+    assert cache.get("final") == answer("final")
+    ticker.now += FINAL_KEPT_SECONDS - CLOSED_KEPT_SECONDS
+    assert cache.get("final") is None
+
+
+def test_answers_are_kept_by_their_whole_key_and_the_least_recently_used_goes_first() -> None:
+    cache = AnswerCache(max_entries=2, clock=Ticker())
+    cache.put(("platform_summary", date(2026, 1, 1)), answer("final", 1))
+    cache.put(("platform_summary", date(2026, 1, 2)), answer("final", 2))
+    assert cache.get(("segments", date(2026, 1, 1))) is None
+    assert cache.get(("platform_summary", date(2026, 1, 1))) == answer("final", 1)  # now the most recent
+    cache.put(("platform_summary", date(2026, 1, 3)), answer("final", 3))
+    assert cache.get(("platform_summary", date(2026, 1, 2))) is None
+    assert cache.get(("platform_summary", date(2026, 1, 1))) == answer("final", 1)
+
+
+# --- verified tokens ------------------------------------------------------------------------------------------
+
+
+class Counting:
+    def __init__(self, tokens: JwtTokens) -> None:
+        self.tokens = tokens
+        self.calls = 0
+
+    def verify(self, token: str) -> Principal:
+        self.calls += 1
+        return self.tokens.verify(token)
+
+
+def test_a_verified_token_is_not_checked_again_for_a_while_but_never_past_its_expiry() -> None:
+    tokens = JwtTokens(SECRET, issuer="i", audience="a")
+    counting = Counting(tokens)
+    wall = Ticker()
+    wall.now = datetime.now(UTC).timestamp()
+    kept = VerifiedTokens(counting.verify, keep_for=60, clock=wall)
+    long_lived = tokens.mint("ana", "analyst")
+    assert kept.verify(long_lived) == Principal(subject="ana", role="analyst")
+    assert kept.verify(long_lived) == Principal(subject="ana", role="analyst")
+    assert counting.calls == 1
+    wall.now += 60
+    kept.verify(long_lived)
+    assert counting.calls == 2  # checked again after keep_for
+
+    wall.now = datetime.now(UTC).timestamp()
+    short_lived = tokens.mint("bob", "user", valid_for=timedelta(seconds=5))
+    kept.verify(short_lived)
+    kept.verify(short_lived)
+    assert counting.calls == 3
+    wall.now += 5  # its exp: from now on the verifier decides again (it has a leeway of its own)
+    kept.verify(short_lived)
+    assert counting.calls == 4
+
+
+def test_refused_tokens_are_not_kept() -> None:
+    tokens = JwtTokens(SECRET, issuer="i", audience="a")
+    counting = Counting(tokens)
+    kept = VerifiedTokens(counting.verify)
+    expired = tokens.mint("ana", "analyst", valid_for=timedelta(hours=-1))
+    foreign = JwtTokens("x" * 40, issuer="i", audience="a").mint("ana", "admin")
+    for token in (expired, foreign, expired, "not.a.token"):
+        with pytest.raises(InvalidToken):
+            kept.verify(token)
+    assert counting.calls == 4
+
+
+# --- real-time counters ---------------------------------------------------------------------------------------
+
+
+class Live:
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def snapshot(self, now: datetime) -> LiveSnapshot:
+        self.reads += 1
+        return LiveSnapshot(
+            as_of=now,
+            daily_active_users=self.reads,
+            online_now=0,
+            microacts_today=0,
+            wave_participants={},
+            activations_in_progress=0,
+        )
+
+
+def test_the_live_counters_are_read_at_most_every_half_second() -> None:
+    live, ticker = Live(), Ticker()
+    analytics = Analytics(
+        keys=cast(Any, None),
+        reports=cast(Any, None),
+        user_days=cast(Any, None),
+        indices=cast(Any, None),
+        live=cast(Any, live),
+        clock=FixedClock(datetime(2026, 3, 2, tzinfo=UTC)),
+        monotonic=ticker,
+    )
+    assert analytics.fresh_realtime() is None  # nothing read yet: the caller reads, in a thread
+    assert analytics.realtime().daily_active_users == 1
+    ticker.now += 0.4
+    assert analytics.realtime().daily_active_users == 1
+    fresh = analytics.fresh_realtime()
+    assert fresh is not None
+    assert fresh.daily_active_users == 1
+    ticker.now += 0.1
+    assert analytics.fresh_realtime() is None
+    assert analytics.realtime().daily_active_users == 2
+    assert live.reads == 2
+
+
+# --- batches --------------------------------------------------------------------------------------------------
+
+
+def test_a_batcher_writes_what_queued_meanwhile_as_one_batch_in_order() -> None:
+    started, go = threading.Event(), threading.Event()
+    batches: list[list[int]] = []
+
+    def write_many(items: Sequence[int]) -> list[int]:
+        started.set()
+        go.wait(10)
+        batches.append(list(items))
+        return [i * 10 for i in items]
+
+    batcher: Batcher[int, int] = Batcher(write_many, name="test", max_items=50)
+    first = batcher.submit(0)
+    assert started.wait(10)
+    rest = [batcher.submit(i) for i in range(1, 120)]
+    go.set()
+    assert [f.result(timeout=10) for f in [first, *rest]] == [i * 10 for i in range(120)]
+    assert batches == [[0], list(range(1, 51)), list(range(51, 101)), list(range(101, 120))]
+    assert (batcher.batches_written, batcher.items_written) == (4, 120)
+
+
+def test_a_failed_batch_fails_each_of_its_callers_and_the_batcher_goes_on() -> None:
+    def write_many(items: Sequence[int]) -> list[int]:
+        if 13 in items:
+            raise RuntimeError("the database said no")
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(write_many, name="test", idle_seconds=0.05)
+    with pytest.raises(RuntimeError, match="said no"):
+        batcher.submit(13).result(timeout=10)
+    assert batcher.submit(14).result(timeout=10) == 14
+    threading.Event().wait(0.2)  # idle: its thread has ended; the next item starts another
+    assert batcher.submit(15).result(timeout=10) == 15
