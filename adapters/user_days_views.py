@@ -32,6 +32,17 @@ _INDICES_TABLE: Final = (
     "CREATE TABLE IF NOT EXISTS {p}user_day_indices (subject_id {uuid} NOT NULL, day {date} NOT NULL,"
     " result TEXT NOT NULL, PRIMARY KEY (subject_id, day))"
 )
+# What the index dashboards show of a day, computed once from its indices (application.analytics) and kept
+# while ``summary_version`` is the day's ``version``: storing a day's indices, or erasing a person who has some
+# that day, moves ``version`` on in the same transaction, and a summary computed before that is never stored.
+_SUMMARIES_TABLE: Final = (
+    "CREATE TABLE IF NOT EXISTS {p}user_day_index_summaries (day {date} PRIMARY KEY, version BIGINT NOT NULL,"
+    " summary TEXT, summary_version BIGINT)"
+)
+_BUMP: Final = (
+    " ON CONFLICT (day) DO UPDATE SET version = {p}user_day_index_summaries.version + 1, summary = NULL,"
+    " summary_version = NULL"
+)
 
 
 class _SharedSql:
@@ -57,6 +68,14 @@ class _SharedSql:
             cursor.executemany(
                 self._q("INSERT INTO {p}user_day_moods VALUES (?, ?, ?, ?)"),
                 [(self._v(s), self._v(d), phase, mood) for s, d, phase, mood in changes.moods],
+            )
+        for subject in changes.erased:  # the days whose summaries counted them are summed up again
+            cursor.execute(
+                self._q(
+                    "INSERT INTO {p}user_day_index_summaries (day, version) SELECT day, 1 FROM {p}user_day_indices"
+                    " WHERE subject_id = ?" + _BUMP
+                ),
+                (self._v(subject),),
             )
         for name in (*_NAMES, "user_day_indices"):
             for subject in changes.erased:
@@ -127,6 +146,40 @@ class _SharedSql:
                 ),
                 [(self._v(s), self._v(day), r.decode()) for s, r in sorted(results.items())],
             )
+            cursor.execute(
+                self._q("INSERT INTO {p}user_day_index_summaries (day, version) VALUES (?, 1)" + _BUMP), (self._v(day),)
+            )
+
+    def index_summaries(self, first: date, last: date) -> dict[date, bytes]:
+        """The kept summaries of the days in [first, last] that are still current (see _SUMMARIES_TABLE)."""
+        rows = self._rows(
+            "SELECT day, summary FROM {p}user_day_index_summaries WHERE day >= ? AND day <= ?"
+            " AND summary_version = version",
+            (first, last),
+        )
+        return {_day(day): summary.encode() for day, summary in rows}
+
+    def indices_with_version(self, day: date) -> tuple[int, list[bytes]]:
+        """Every stored index result of ``day``, and the day's version, as of one moment."""
+        rows = self._rows(
+            "SELECT coalesce((SELECT version FROM {p}user_day_index_summaries WHERE day = ?), 0) AS version,"
+            " result FROM (SELECT 1 AS one) AS o LEFT JOIN {p}user_day_indices ON day = ?",
+            (day, day),
+        )
+        return int(rows[0][0]), [r[1].encode() for r in rows if r[1] is not None]
+
+    def put_index_summary(self, day: date, version: int, summary: bytes) -> bool:
+        """Keep ``summary`` of ``day`` if the day is still at ``version``; False if it has moved on."""
+        with self._cursor(commit=True) as cursor:
+            cursor.execute(
+                self._q(
+                    "INSERT INTO {p}user_day_index_summaries AS s (day, version, summary, summary_version)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (day) DO UPDATE SET summary = excluded.summary,"
+                    " summary_version = excluded.summary_version WHERE s.version = excluded.version RETURNING day"
+                ),
+                (self._v(day), version, summary.decode(), version),
+            )
+            return bool(cursor.fetchall())
 
     def indices_of(self, subject_id: UUID, day: date) -> bytes | None:
         rows = self._rows("SELECT result FROM {p}user_day_indices WHERE subject_id = ? AND day = ?", (subject_id, day))
@@ -206,7 +259,7 @@ class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder):
     PROJECTION_TABLES = _NAMES
 
     def construct_create_table_statements(self) -> list[str]:
-        tables = [t.format(p="", uuid="TEXT", date="TEXT") for t in (*_TABLES, _INDICES_TABLE)]
+        tables = [t.format(p="", uuid="TEXT", date="TEXT") for t in (*_TABLES, _INDICES_TABLE, _SUMMARIES_TABLE)]
         return [*super().construct_create_table_statements(), *tables]
 
     def _v(self, value: Any) -> Any:
@@ -255,7 +308,7 @@ class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
         self.prefix = f'"{datastore.schema}".'
         self._tracking_table = f'"{datastore.schema}"."{tracking_table_name}"'
-        for table in (*_TABLES, _INDICES_TABLE):
+        for table in (*_TABLES, _INDICES_TABLE, _SUMMARIES_TABLE):
             statement = table.format(p=self.prefix, uuid="uuid", date="date")
             self.sql_create_statements.append(SQL(statement).format())
 

@@ -76,6 +76,36 @@ class PersonReads(Protocol):
         """The person's days in [first, last], and every day up to ``last`` with a collected event."""
 
 
+@runtime_checkable
+class IndexSummaries(Protocol):
+    """Per-day summaries of the index dashboards, computed once and kept beside the indices
+    (adapters.user_days_views): valid until the day's indices change."""
+
+    def index_summaries(self, first: date, last: date) -> dict[date, bytes]:
+        """The current summaries of the days in [first, last] that have one."""
+
+    def indices_with_version(self, day: date) -> tuple[int, list[bytes]]:
+        """The day's stored index results and its version, as of one moment."""
+
+    def put_index_summary(self, day: date, version: int, summary: bytes) -> bool:
+        """Keep ``summary`` unless the day has moved past ``version`` meanwhile."""
+
+
+class _Value(msgspec.Struct):
+    value: float
+
+
+class _Values(msgspec.Struct):
+    """Of a stored PersonIndices, only what the dashboards need (decoded without the rest)."""
+
+    flourish: _Value
+    add_value: _Value
+
+
+_VALUES: Final = msgspec.json.Decoder(_Values)
+_INDEX_METRICS: Final = ("flourish", "add_value")
+
+
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
     """One metric answer: ``data`` as the API shows it, and the metadata it is sent with."""
 
@@ -288,20 +318,22 @@ class Analytics:
         """Per day: how many people have the index, their mean and quartiles (no one's own value)."""
         _check_range(first, last)
         points = []
+        view = self._user_days.view
+        kept = view.index_summaries(first, last) if isinstance(view, IndexSummaries) else {}
         day = first
         while day <= last:
-            values = sorted(msgspec.json.decode(raw)[metric]["value"] for raw in self._user_days.view.indices_on(day))
-            if values:
-                points.append(
-                    {
-                        "date": day.isoformat(),
-                        "people": len(values),
-                        "mean": sum(values) / len(values),
-                        "p25": _quantile(values, 0.25),
-                        "median": _quantile(values, 0.5),
-                        "p75": _quantile(values, 0.75),
-                    }
-                )
+            summary = kept.get(day)
+            if summary is not None:
+                point = msgspec.json.decode(summary)[metric]
+            elif isinstance(view, IndexSummaries):
+                version, raws = view.indices_with_version(day)
+                summaries = _summaries(raws)
+                view.put_index_summary(day, version, msgspec.json.encode(summaries))
+                point = summaries[metric]
+            else:
+                point = _summaries(self._user_days.view.indices_on(day))[metric]
+            if point is not None:
+                points.append({"date": day.isoformat(), **point})
             day += timedelta(days=1)
         answer = self._series(f"{metric}_index", first, last, points)
         return msgspec.structs.replace(answer, formula_version=FORMULA_VERSION)
@@ -449,6 +481,26 @@ def _check_range(first: date, last: date) -> None:
         raise BadQuery(f"'to' ({last.isoformat()}) is before 'from' ({first.isoformat()})")
     if (last - first).days + 1 > MAX_RANGE_DAYS:
         raise BadQuery(f"the range spans {(last - first).days + 1} days; at most {MAX_RANGE_DAYS} are allowed")
+
+
+def _summaries(raws: list[bytes]) -> dict[str, dict[str, Any] | None]:
+    """Each index's people, mean and quartiles over one day's stored results (None when nobody has one)."""
+    decoded = [_VALUES.decode(raw) for raw in raws]
+    found: dict[str, dict[str, Any] | None] = {}
+    for metric in _INDEX_METRICS:
+        values = sorted(getattr(d, metric).value for d in decoded)
+        found[metric] = (
+            {
+                "people": len(values),
+                "mean": sum(values) / len(values),
+                "p25": _quantile(values, 0.25),
+                "median": _quantile(values, 0.5),
+                "p75": _quantile(values, 0.75),
+            }
+            if values
+            else None
+        )
+    return found
 
 
 def _quantile(ordered: list[float], q: float) -> float:

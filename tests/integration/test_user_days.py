@@ -6,6 +6,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -131,3 +132,46 @@ def test_the_one_query_reads_of_a_person_agree_with_days_of_and_indices_of(conta
     assert view.index_and_days(subject, last, first) == (b'{"stored": 1}', 3)
     assert view.index_and_days(subject, last, last) == (b'{"stored": 1}', 1)
     assert view.index_and_days(subject, last - timedelta(days=1), first) == (None, 2)
+
+
+def _indices(flourish: float, add_value: float) -> bytes:
+    return f'{{"flourish": {{"value": {flourish}}}, "add_value": {{"value": {add_value}}}}}'.encode()
+
+
+def test_a_days_index_summary_is_computed_once_and_never_outlives_a_change_of_its_indices(
+    container: Container,
+) -> None:
+    view, analytics = container.user_days_view, container.analytics
+    day = (NOW - timedelta(days=5)).date()
+    person = uuid.uuid4()
+    send(container, consent(person, analytics=True, at=NOW - timedelta(days=6)))
+    container.user_days.catch_up()
+    erased = container.keys.subject_for(person, create=False)
+    assert erased is not None
+    a, b = uuid.uuid4(), uuid.uuid4()
+
+    def people_and_mean() -> tuple[int, float]:
+        (point,) = analytics.index_dashboard("flourish", day, day).data["series"]
+        return point["people"], point["mean"]
+
+    assert analytics.index_dashboard("flourish", day, day).data["series"] == []
+    view.put_indices(day, {a: _indices(10, 1), b: _indices(30, 3)})
+    assert people_and_mean() == (2, 20)
+    assert msgspec.json.decode(view.index_summaries(day, day)[day])["add_value"]["mean"] == 2
+    view.put_indices(day, {erased: _indices(50, 5)})  # a rerun of the job: the kept summary is no longer current
+    assert view.index_summaries(day, day) == {}
+    assert people_and_mean() == (3, 30)
+
+    # A summary computed from indices that changed meanwhile is not kept.
+    version, raws = view.indices_with_version(day)
+    assert len(raws) == 3
+    view.put_indices(day, {a: _indices(20, 2)})
+    assert view.put_index_summary(day, version, b'{"stale": true}') is False
+    assert people_and_mean() == (3, 100 / 3)
+
+    # Erasing someone with indices that day sums the day up again without them.
+    container.erasure.erase(person, requested_by="test")
+    container.user_days.catch_up()
+    assert view.index_summaries(day, day) == {}
+    assert people_and_mean() == (2, 25)
+    assert view.put_index_summary(day, 0, b'{"stale": true}') is False
