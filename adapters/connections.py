@@ -5,6 +5,7 @@ a long read (``addvalue audit verify``) never blocks the writers; writes take
 ``BEGIN IMMEDIATE``, which SQLite serializes across processes.
 ``postgres_pool``: a small pool, checked before use and quick to give up, as
 for the event store (see adapters.persistence).
+``check_without_round_trip``: the check before use, for every pool of ours.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ import psycopg_pool
 
 from application.ports import StorageError
 
-__all__ = ["RECONNECT_GIVE_UP_SECONDS", "SharedPool", "SqliteFile", "postgres_pool", "run_in_transaction", "small_pool"]
+__all__ = [
+    "RECONNECT_GIVE_UP_SECONDS",
+    "SharedPool",
+    "SqliteFile",
+    "check_without_round_trip",
+    "checked_without_round_trip",
+    "postgres_pool",
+    "run_in_transaction",
+    "small_pool",
+]
 
 # psycopg_pool retries a lost connection with a delay that doubles each time (1, 2, 4, 8, … s) until
 # reconnect_timeout (5 minutes by default): after a few database restarts a pool could wait half a
@@ -77,16 +87,48 @@ class SqliteFile:
             db.close()
 
 
+def check_without_round_trip(conn: psycopg.Connection[Any]) -> None:
+    """Raise if the server has closed this pooled connection; never waits for the server.
+
+    A restarted or crashed server's connections are closed by its side (a FATAL message, then
+    end of file), which reading what is already in the socket reveals: libpq's sockets are
+    non-blocking, so this costs two system calls. psycopg_pool's own ``check_connection`` sends
+    an empty query instead: a round trip on every checkout, which at thousands of checkouts a
+    second cost the writer and the API more than their queries. A connection that breaks
+    silently (a network cut) still fails its first query, answered 503, and is then discarded.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    pgconn = conn.pgconn
+    # Raises OperationalError at end of file. Twice: a server going away sends a message and
+    # then closes, and one read may return just the message.
+    pgconn.consume_input()
+    pgconn.consume_input()
+    if pgconn.status != psycopg.pq.ConnStatus.OK:
+        raise psycopg.OperationalError("the server closed the connection")
+
+
+def checked_without_round_trip(datastore: Any) -> None:
+    """Give an eventsourcing ``PostgresDatastore``'s pool our check before use.
+
+    The library offers only ``POSTGRES_PRE_PING`` (psycopg_pool's round-trip check, off in
+    adapters.persistence) and psycopg_pool takes its check only in its constructor; the
+    library builds the pool unopened, so setting it before first use is safe.
+    """
+    datastore.pool._check = check_without_round_trip
+
+
 def small_pool(url: str, *, max_size: int) -> psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
-    """A pool of a few connections: short waits (2 s), a check before use, and a reconnection that
-    gives up after RECONNECT_GIVE_UP_SECONDS (so its delay never grows long), as the event store's."""
+    """A pool of a few connections: short waits (2 s), a check before use (without a round trip), and a
+    reconnection that gives up after RECONNECT_GIVE_UP_SECONDS (so its delay never grows long), as the
+    event store's."""
     return psycopg_pool.ConnectionPool(
         url,
         min_size=1,
         max_size=max_size,
         open=True,
         timeout=2.0,
-        check=psycopg_pool.ConnectionPool.check_connection,
+        check=check_without_round_trip,
         reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
     )
 

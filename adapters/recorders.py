@@ -33,6 +33,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from adapters.archive import ParquetArchive, merge_events, needs_archive, read_merged
+from adapters.connections import checked_without_round_trip
 from application.archive import MovedToArchive
 from application.ports import IngestMarks, StorageError
 
@@ -270,6 +271,7 @@ class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
 class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        checked_without_round_trip(datastore)
         prefix = events_table_name.removesuffix("_events")
         schema = Identifier(datastore.schema)
         self._ids_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_ingested_event_ids"))
@@ -280,6 +282,7 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
             "SELECT w.id AS originator_id, (SELECT e.originator_version FROM {} e WHERE e.originator_id = w.id"
             " ORDER BY e.originator_version DESC LIMIT 1) AS version FROM unnest(%s::uuid[]) AS w(id)"
         ).format(self._events_table)
+        self._select_known = SQL("SELECT event_id FROM {} WHERE event_id = ANY(%s::uuid[])").format(self._ids_table)
         self._copy_events = SQL(
             "COPY {}.{} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
         ).format(schema, Identifier(events_table_name))
@@ -401,7 +404,7 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
             return curs.rowcount
 
     # No @retry, unlike the library's: pooled connections are checked before use
-    # (POSTGRES_PRE_PING), and a retry here would hold the single writer, and every
+    # (adapters.connections.check_without_round_trip), and a retry here would hold the single writer, and every
     # request queued behind it, for the pool timeout once more per attempt.
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's guarantees, written with COPY instead of an INSERT of a composite array.
@@ -446,18 +449,17 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
 
     def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
         # One text literal for the array: psycopg dumps a list of UUIDs element by element in Python.
-        wanted = "{" + ",".join(map(str, event_ids)) + "}"
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                SQL("SELECT event_id FROM {} WHERE event_id = ANY(%s::uuid[])").format(self._ids_table), (wanted,)
-            )
+        # One statement, so no transaction around it: BEGIN and ROLLBACK would be two more round trips.
+        wanted = "{" + ",".join(i.hex for i in event_ids) + "}"  # PostgreSQL reads uuids without hyphens too
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_known, (wanted,), prepare=True)
             return {row["event_id"] for row in curs.fetchall()}
 
     def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
         # Per stream, the last row of its primary key (one index probe), not a max() over all its rows:
         # a busy session has thousands.
         wanted = "{" + ",".join(map(str, stream_ids)) + "}"
-        with self.datastore.transaction(commit=False) as curs:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._select_versions, (wanted,), prepare=True)
             return {row["originator_id"]: row["version"] for row in curs.fetchall() if row["version"] is not None}
 

@@ -13,6 +13,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL
 
+from adapters.connections import checked_without_round_trip
 from adapters.persistence import Database
 from adapters.views import UPSTREAM, build_view
 from application.user_days import DayMetrics, UserDaysChanges
@@ -306,6 +307,7 @@ class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
 
     def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
+        checked_without_round_trip(datastore)
         self.prefix = f'"{datastore.schema}".'
         self._tracking_table = f'"{datastore.schema}"."{tracking_table_name}"'
         for table in (*_TABLES, _INDICES_TABLE, _SUMMARIES_TABLE):

@@ -21,6 +21,7 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 
+from adapters.connections import checked_without_round_trip
 from adapters.persistence import Database, event_store_env
 
 __all__ = [
@@ -107,6 +108,7 @@ class PostgresDailyCounts(PostgresTrackingRecorder):
 
     def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
+        checked_without_round_trip(datastore)
         schema = Identifier(datastore.schema)
         self._table = SQL("{}.{}").format(schema, Identifier("daily_event_counts"))
         self._hourly = SQL("{}.{}").format(schema, Identifier("hourly_event_counts"))
