@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Final
 from uuid import UUID
 
 import msgspec
@@ -24,12 +25,13 @@ from application.principals import Principal
 from application.store import AnalyticsStore
 from application.unit_of_work import UnitOfWork
 from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, UserSignup
-from domain.consent import ConsentChoice
+from domain.consent import Consent, ConsentChoice
 from domain.errors import EventRejected, FieldError
 from domain.network import Geo, InvalidAddress, anonymize_ip
 from domain.quarantine import QuarantinedEvent
 from domain.session import DEFAULT_SESSION_TIMEOUT, TrackedEvent
 from domain.timing import Timing, place_in_time
+from domain.user import User
 from domain.validation import decode_event
 
 __all__ = ["IngestReport", "Ingestion", "PreparedBatch", "Quarantinable", "Rejection"]
@@ -86,13 +88,40 @@ class _Outcome:
         self.accepted = self.duplicates = self.not_collected = 0
 
 
+class _Person:
+    """What a write looked up for one person: their subject, consent and (once needed) User."""
+
+    __slots__ = ("consent", "subject", "user")
+
+    def __init__(self, subject: UUID, consent: Consent) -> None:
+        self.subject = subject
+        self.consent = consent
+        self.user: User | None = None
+
+
+_NOT_LOOKED_UP: Final = object()
+
+
+class _Write:
+    """One write's lookups, keyed by the ids' integers: people, their sessions' event lists, the request's geo."""
+
+    __slots__ = ("geo", "people", "sessions", "unit")
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self.unit = unit
+        self.people: dict[int, _Person] = {}
+        self.sessions: dict[tuple[int, str], list[TrackedEvent]] = {}
+        self.geo: Geo | object | None = _NOT_LOOKED_UP
+
+
 # More events than this from one person within one minute (in one write) are flagged "burst":
 # an Activation Day with all its rounds, moods and micro-acts stays far below it.
 BURST_PER_MINUTE = 120
 
 
-def _minute(at: datetime) -> datetime:
-    return at.replace(second=0, microsecond=0)
+def _minute(at: datetime) -> int:
+    """Minutes since the epoch: an int, cheap to hash."""
+    return int(at.timestamp()) // 60
 
 
 def _anonymized(client_ip: str | None) -> str | None:
@@ -257,29 +286,35 @@ class Ingestion:
         return known
 
     def _record(self, batches: Sequence[PreparedBatch], *, trust_checks: bool) -> list[_Outcome]:
+        # Per event this loop runs thousands of times a second: ids are compared as their
+        # integers (uuid.UUID hashes in Python, an int in C), and what belongs to a person
+        # or a session is looked up once per write, not once per event.
         events = [e for b in batches for e, _ in b.valid]
-        known = self._known(batches, trust_checks=trust_checks)
+        known = {i.int for i in self._known(batches, trust_checks=trust_checks)}
         rejected_users = [q.app_user_id for b in batches for q in b.quarantine if q.app_user_id]
         senders = {*(e.user_id for e in events), *rejected_users}
         # People who asked to be erased: nothing of theirs is collected again, not even a new consent.
-        erased = self._erasures.blocked(senders) if self._erasures is not None else set()
-        subjects = self._keys.subjects_for([u for u in senders if u not in erased])
+        erased = {u.int for u in self._erasures.blocked(senders)} if self._erasures is not None else set()
+        subjects = self._keys.subjects_for([u for u in senders if u.int not in erased])
         unit = UnitOfWork(self._store.streams, subjects)
         self._catch_up(unit, {(e.user_id, e.session_id) for e in events}, subjects)
         stored_ids: list[UUID] = []
         dropped: Counter[tuple[date, str]] = Counter()
-        minutes = [[(e.user_id, _minute(t.occurred_at)) for e, t in b.valid] for b in batches]
+        minutes = [[(e.user_id.int, _minute(t.occurred_at)) for e, t in b.valid] for b in batches]
         per_minute = Counter(key for keys in minutes for key in keys)
+        write = _Write(unit)
         outcomes = []
         for batch, batch_minutes in zip(batches, minutes, strict=True):
             outcome = _Outcome()
+            write.geo = _NOT_LOOKED_UP  # one lookup per request: its events share one address
             for (event, timing), minute in zip(batch.valid, batch_minutes, strict=True):
-                if event.event_id in known:
+                event_id = event.event_id.int
+                if event_id in known:
                     outcome.duplicates += 1
                     continue
-                known.add(event.event_id)
+                known.add(event_id)
                 bursting = per_minute[minute] > BURST_PER_MINUTE
-                if event.user_id not in erased and self._apply(unit, event, timing, batch, bursting=bursting):
+                if minute[0] not in erased and self._apply(write, event, timing, batch, bursting=bursting):
                     stored_ids.append(event.event_id)
                     outcome.accepted += 1
                 else:
@@ -357,16 +392,21 @@ class Ingestion:
         )
 
     def _apply(
-        self, unit: UnitOfWork, event: CatalogEvent, timing: Timing, batch: PreparedBatch, *, bursting: bool
+        self, write: _Write, event: CatalogEvent, timing: Timing, batch: PreparedBatch, *, bursting: bool
     ) -> bool:
         """Record the event; False when consent says it must not be collected."""
-        subject = unit.subject_of(event.user_id)
-        if subject is None and isinstance(event, UserConsentUpdate):
-            created = self._keys.subject_for(event.user_id, create=True)
-            subject = unit.add_subject(event.user_id, created) if created else None
-        if subject is None:
-            return False  # never consented: no record exists, and none is made
-        consent = unit.consent(subject)
+        unit = write.unit
+        user_key = event.user_id.int
+        person = write.people.get(user_key)
+        if person is None:
+            subject = unit.subject_of(event.user_id)
+            if subject is None and isinstance(event, UserConsentUpdate):
+                created = self._keys.subject_for(event.user_id, create=True)
+                subject = unit.add_subject(event.user_id, created) if created else None
+            if subject is None:
+                return False  # never consented: no record exists, and none is made
+            person = write.people[user_key] = _Person(subject, unit.consent(subject))
+        consent = person.consent
         if isinstance(event, UserConsentUpdate):
             p = event.properties
             choice = ConsentChoice(
@@ -378,19 +418,34 @@ class Ingestion:
         if not consent.allows("analytics"):
             # A consent update is still kept on the Consent stream as proof of the choice.
             return isinstance(event, UserConsentUpdate)
-        user = unit.user(subject, timing.occurred_at)
+        user = person.user
+        if user is None:
+            user = person.user = unit.user(person.subject, timing.occurred_at)
         if isinstance(event, UserSignup):
             user.sign_up(event.properties.signup_method, event.properties.referral_code or None, timing.occurred_at)
         elif isinstance(event, UserProfileUpdate):
             user.change_profile_fields(tuple(event.properties.fields), timing.occurred_at)
-        tracked = TrackedEvent(
-            event=event,
-            occurred_at=timing.occurred_at,
-            received_at=batch.received_at,
-            late=timing.late,
-            clock_skew_seconds=timing.clock_skew_seconds,
-            geo=self._geo_of(batch.network) if consent.allows("location") else None,
-            flags=(*timing.flags, "burst") if bursting else timing.flags,
+        geo = None
+        if consent.allows("location"):
+            if write.geo is _NOT_LOOKED_UP:
+                write.geo = self._geo_of(batch.network)
+            geo = write.geo
+        session_key = (user_key, event.session_id)
+        tracked = write.sessions.get(session_key)
+        if tracked is None:
+            tracked = write.sessions[session_key] = unit.tracked_events(
+                person.subject, event.session_id, timing.occurred_at
+            )
+        flags = timing.flags
+        tracked.append(
+            TrackedEvent(
+                event=event,
+                occurred_at=timing.occurred_at,
+                received_at=batch.received_at,
+                late=timing.late,
+                clock_skew_seconds=timing.clock_skew_seconds,
+                geo=geo,  # type: ignore[arg-type]
+                flags=(*flags, "burst") if bursting else flags,
+            )
         )
-        unit.track(subject, event.session_id, tracked)
         return True

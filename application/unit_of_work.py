@@ -154,13 +154,16 @@ class UnitOfWork:
             found = self._session_ids[key] = Session.create_id(subject_id, app_session_id)
         return found
 
-    def track(self, subject_id: UUID, app_session_id: str, tracked: TrackedEvent) -> None:
-        """Collect an event for its session; all of a session's are recorded together."""
+    def tracked_events(self, subject_id: UUID, app_session_id: str, at: datetime) -> list[TrackedEvent]:
+        """The list collecting this session's events in this write (append to it); all are recorded together.
+
+        ``at``: when the session started, if this write starts it.
+        """
         stream_id = self.session_id(subject_id, app_session_id)
         pending = self._tracking.get(stream_id)
         if pending is None:
-            pending = self._tracking[stream_id] = (self.session(subject_id, app_session_id, tracked.occurred_at), [])
-        pending[1].append(tracked)
+            pending = self._tracking[stream_id] = (self.session(subject_id, app_session_id, at), [])
+        return pending[1]
 
     def flush_tracking(self, timeout: timedelta) -> None:
         for session, events in self._tracking.values():

@@ -114,8 +114,8 @@ class Session(Aggregate):
 
     def track(self, events: list[TrackedEvent], *, timeout: timedelta = DEFAULT_SESSION_TIMEOUT) -> None:
         """Record these events of this session, in one stored event."""
-        for tracked in events:
-            _check_event_belongs_here(self, tracked.event)
+        for app_session_id in {tracked.event.session_id for tracked in events}:  # usually one
+            _check_session_is_this_one(self, app_session_id)
         self.trigger_event(
             self.EventsTracked,
             subject_id=self.subject_id,
@@ -126,6 +126,14 @@ class Session(Aggregate):
 
 def _place(periods: list[Period], at: datetime, timeout: timedelta) -> None:
     """Put one event's time into the sorted, disjoint periods, merging what it bridges."""
+    if periods:
+        last = periods[-1]
+        if last.start <= at < last.end + timeout:
+            # The usual case, events in order: it extends the latest period. It cannot touch an
+            # earlier one, which ended at least ``timeout`` before the latest began.
+            last.end = max(last.end, at)
+            last.events += 1
+            return
     touching = [p for p in periods if p.start - timeout < at < p.end + timeout]
     if not touching:
         insort(periods, Period(start=at, end=at, events=1))
@@ -139,6 +147,6 @@ def _place(periods: list[Period], at: datetime, timeout: timedelta) -> None:
     merged.events += 1
 
 
-def _check_event_belongs_here(session: Session, event: CatalogEvent) -> None:
-    if Session.create_id(session.subject_id, event.session_id) != session.id:
-        raise EventNotInSession(f"event {event.event_id} belongs to session {event.session_id!r}, not to this stream")
+def _check_session_is_this_one(session: Session, app_session_id: str) -> None:
+    if Session.create_id(session.subject_id, app_session_id) != session.id:
+        raise EventNotInSession(f"events of session {app_session_id!r} do not belong to this stream")

@@ -28,6 +28,8 @@ class Timing(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def flags(self) -> tuple[str, ...]:
         """Anomalies worth a second look; see docs/pipeline.md for the definitions."""
+        if not (self.future or self.late or self.clock_skew_seconds):
+            return ()  # the usual case, asked for every event
         found = []
         if self.future:
             found.append("future")
