@@ -31,6 +31,7 @@ from domain.errors import SubjectErased
 from domain.periods import days_of, parse_period
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.logging import configure_logging
+from entrypoints.runtime import started, tune_for_serving
 from entrypoints.settings import Settings, SettingsError, load_settings
 
 __all__ = ["main"]
@@ -201,10 +202,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers < 1:
         print("addvalue serve: --workers must be at least 1", file=sys.stderr)
         return 2
-    # The event loop and the group-commit writer share the GIL; switching every 1 ms
-    # instead of 5 ms keeps one from holding up the other's requests.
-    sys.setswitchinterval(0.001)
+    tune_for_serving()
     container = bootstrap(settings)  # also creates the tables, once, before any worker starts
+    started()
     url = f"http://{settings.host}:{settings.port}"
     if args.print_token:
         token = container.tokens.mint("demo-service", "service")
@@ -388,7 +388,9 @@ def _users(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    tune_for_serving()
     container = bootstrap(settings)
+    started()
     names = [n.strip() for n in args.projections.split(",") if n.strip()]
     unknown = sorted(set(names) - set(container.projections))
     if unknown:
@@ -522,7 +524,9 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _project(settings: Settings, args: argparse.Namespace) -> int:
+    tune_for_serving()
     container = bootstrap(settings)
+    started()
     if args.follow:
         return _follow_projections(container)
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -37,6 +36,7 @@ from entrypoints.api import api_router
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http_guard import BodyTooLarge, IngestGuard, gunzipped
 from entrypoints.logging import configure_logging
+from entrypoints.runtime import started, tune_for_serving
 from entrypoints.scheduler import scheduler_for
 from entrypoints.segment_http import segment_router
 from entrypoints.settings import load_settings
@@ -172,8 +172,9 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
 def app_from_environment() -> Litestar:
     """One worker of ``addvalue serve --workers N``: its own container, from the environment's settings."""
     configure_logging(os.environ.get("ADDVALUE_LOG_LEVEL", "info"))
-    sys.setswitchinterval(0.001)  # as in a single-process serve: see entrypoints.cli
+    tune_for_serving()  # as in a single-process serve
     container = bootstrap(load_settings())
+    started()
     app = create_app(container)
     app.on_shutdown.append(container.close)
     return app
