@@ -163,7 +163,7 @@ async def _client_loop(
         f"POST /v1/events HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
         "Content-Type: application/json\r\nContent-Length: "
     ).encode()
-    template = _Template(users, args.batch, mixed=args.mixed, seed=index)
+    shared = _Template(users, args.batch, mixed=args.mixed, seed=index)
     decoder = msgspec.json.Decoder(_Accepted)
     latencies: list[float] = []
     errors = accepted = 0
@@ -175,9 +175,17 @@ async def _client_loop(
     stop_at = started + args.seconds
     next_send = [started + (interval * index / args.clients)]
 
-    async def worker() -> None:
+    first_connection = sum(
+        max(1, args.concurrency // args.clients + (i < args.concurrency % args.clients)) for i in range(index)
+    )
+
+    async def worker(number: int) -> None:
         nonlocal errors, accepted
         connection = _Connection(host, int(port), head)
+        # As phones do, each connection carries the batches of its own people only (unless
+        # --any-connection): with several serve workers, a session is then written by one of them.
+        own = users[number :: max(args.concurrency, 1)] or users
+        template = shared if args.any_connection or args.mixed else _Template(own, args.batch, mixed=False, seed=number)
         while time.monotonic() < stop_at:
             if interval:
                 due, next_send[0] = next_send[0], next_send[0] + interval
@@ -197,7 +205,7 @@ async def _client_loop(
         connection.close()
 
     cpu = time.process_time()
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    await asyncio.gather(*(worker(first_connection + i) for i in range(connections)))
     return {
         "latencies": latencies,
         "errors": errors,
@@ -301,6 +309,12 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="serve's worker processes (addvalue serve --workers)")
     parser.add_argument("--clients", type=int, default=1, help="load generator processes")
+    parser.add_argument(
+        "--any-connection",
+        action="store_true",
+        help="send each person's batches over any connection (default: each connection has its own people, "
+        "as each phone has its own connection)",
+    )
     args = parser.parse_args()
 
     if not args.port:
@@ -352,6 +366,8 @@ def main() -> None:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     shape = "mixed people per batch" if args.mixed else "one person and session per batch"
+    if not args.mixed:
+        shape += ", any person on any connection" if args.any_connection else ", each connection its own people"
     if args.no_projections:
         shape += ", no projections"
     else:
