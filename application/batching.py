@@ -10,13 +10,15 @@ committed. While one batch is being written the next one queues up, so under
 load each transaction carries many items, and when idle an item is written at
 once (no waiting for company).
 
-The thread starts with the first item and ends after ``idle_seconds`` without
-one, so a batcher that is no longer used holds no thread.
+The thread starts with the first item and lives as long as the batcher: it
+keeps its database connection (a SQLite file's connection is per thread), and
+ends once the batcher is garbage-collected (an app that is gone, in tests).
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -28,6 +30,21 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+class _Queue(Generic[T, R]):
+    """What the batcher and its thread share; the thread holds this, not the batcher."""
+
+    def __init__(self) -> None:
+        self.items: deque[tuple[T, Future[R]]] = deque()
+        self.ready = threading.Condition(threading.Lock())
+        self.running = False
+        self.closed = False
+
+    def close(self) -> None:
+        with self.ready:
+            self.closed = True
+            self.ready.notify()
+
+
 class Batcher(Generic[T, R]):
     def __init__(
         self,
@@ -35,53 +52,71 @@ class Batcher(Generic[T, R]):
         *,
         name: str,
         max_items: int = 500,
-        idle_seconds: float = 1.0,
     ) -> None:
         self._write_many = write_many
         self._name = name
         self._max_items = max_items
-        self._idle = idle_seconds
-        self._queued: deque[tuple[T, Future[R]]] = deque()
-        self._ready = threading.Condition(threading.Lock())
-        self._running = False
-        self.batches_written = 0
-        self.items_written = 0
+        self._queue: _Queue[T, R] = _Queue()
+        self._counts = [0, 0]  # batches, items written
+        weakref.finalize(self, self._queue.close)
+
+    @property
+    def batches_written(self) -> int:
+        return self._counts[0]
+
+    @property
+    def items_written(self) -> int:
+        return self._counts[1]
 
     def submit(self, item: T) -> Future[R]:
         future: Future[R] = Future()
-        with self._ready:
-            self._queued.append((item, future))
-            if self._running:
-                self._ready.notify()
+        queue = self._queue
+        with queue.ready:
+            queue.items.append((item, future))
+            if queue.running:
+                queue.ready.notify()
             else:
-                self._running = True
-                threading.Thread(target=self._run, name=self._name, daemon=True).start()
+                queue.running = True
+                args = (queue, self._write_many, self._name, self._max_items, self._counts)
+                threading.Thread(target=_run, args=args, name=self._name, daemon=True).start()
         return future
 
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                if not self._queued:
-                    self._ready.wait(self._idle)
-                    if not self._queued:
-                        self._running = False  # a later submit starts a new thread
-                        return
-                n = min(len(self._queued), self._max_items)
-                batch = [self._queued.popleft() for _ in range(n)]
-            self._write(batch)
 
-    def _write(self, batch: list[tuple[T, Future[R]]]) -> None:
-        try:
-            results = self._write_many([item for item, _ in batch])
-            if len(results) != len(batch):
-                raise RuntimeError(f"{self._name}: {len(results)} results for {len(batch)} items")
-        except BaseException as error:  # every waiting caller learns the batch failed
-            for _, future in batch:
-                future.set_exception(error)
-            if not isinstance(error, Exception):
-                raise
-            return
-        self.batches_written += 1
-        self.items_written += len(batch)
-        for (_, future), result in zip(batch, results, strict=True):
-            future.set_result(result)
+def _run(
+    queue: _Queue[T, R],
+    write_many: Callable[[Sequence[T]], Sequence[R]],
+    name: str,
+    max_items: int,
+    counts: list[int],
+) -> None:
+    while True:
+        with queue.ready:
+            while not queue.items and not queue.closed:
+                queue.ready.wait()
+            if not queue.items:  # closed, and nothing left to write
+                return
+            n = min(len(queue.items), max_items)
+            batch = [queue.items.popleft() for _ in range(n)]
+        _write(batch, write_many, name, counts)
+
+
+def _write(
+    batch: list[tuple[T, Future[R]]],
+    write_many: Callable[[Sequence[T]], Sequence[R]],
+    name: str,
+    counts: list[int],
+) -> None:
+    try:
+        results = write_many([item for item, _ in batch])
+        if len(results) != len(batch):
+            raise RuntimeError(f"{name}: {len(results)} results for {len(batch)} items")
+    except BaseException as error:  # every waiting caller learns the batch failed
+        for _, future in batch:
+            future.set_exception(error)
+        if not isinstance(error, Exception):
+            raise
+        return
+    counts[0] += 1
+    counts[1] += len(batch)
+    for (_, future), result in zip(batch, results, strict=True):
+        future.set_result(result)

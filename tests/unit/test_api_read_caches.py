@@ -3,6 +3,7 @@ the batches of the access log's writer. Each is kept no longer than what it hold
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -186,9 +187,17 @@ def test_a_failed_batch_fails_each_of_its_callers_and_the_batcher_goes_on() -> N
             raise RuntimeError("the database said no")
         return list(items)
 
-    batcher: Batcher[int, int] = Batcher(write_many, name="test", idle_seconds=0.05)
+    batcher: Batcher[int, int] = Batcher(write_many, name="test-failing")
     with pytest.raises(RuntimeError, match="said no"):
         batcher.submit(13).result(timeout=10)
     assert batcher.submit(14).result(timeout=10) == 14
-    threading.Event().wait(0.2)  # idle: its thread has ended; the next item starts another
-    assert batcher.submit(15).result(timeout=10) == 15
+
+
+def test_the_batchers_thread_ends_when_the_batcher_is_gone() -> None:
+    batcher: Batcher[int, int] = Batcher(list, name="test-short-lived")
+    assert batcher.submit(1).result(timeout=10) == 1
+    (thread,) = [t for t in threading.enumerate() if t.name == "test-short-lived"]
+    del batcher
+    gc.collect()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
