@@ -37,7 +37,7 @@ from domain.validation import decode_event
 __all__ = ["IngestReport", "Ingestion", "PreparedBatch", "Quarantinable", "Rejection"]
 
 _RETRIES = 3
-# Writes whose stored ids are remembered, so an early ledger check stays good while they commit.
+# Writes whose stored ids are remembered (see Ingestion.record).
 _RECENT_WRITES = 64
 
 
@@ -75,10 +75,6 @@ class PreparedBatch(msgspec.Struct, frozen=True, kw_only=True):
     # The sender's address with its host part cut off (IPv4 /24, IPv6 /48); never the full one.
     network: str | None = None
     quarantine: list[Quarantinable] = msgspec.field(default_factory=list)
-    # The ledger's answer for these event ids, asked before queueing (Ingestion.check_known), and
-    # how many writes this process had committed when it was asked. None: asked at write time.
-    known: frozenset[UUID] | None = None
-    known_as_of: int = 0
 
 
 class _Outcome:
@@ -172,8 +168,9 @@ class Ingestion:
         self._session_timeout = session_timeout
         self._geo = geo
         self._erasures = erasures
-        self._writes = 0  # committed by this process
-        self._recent: deque[frozenset[UUID]] = deque(maxlen=_RECENT_WRITES)  # ids stored by the latest writes
+        # The ids stored by this process's latest writes, so a quick replay is known without a refused write.
+        self._recent: deque[list[int]] = deque()
+        self._recent_ids: set[int] = set()
 
     def ingest(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> IngestReport:
         """Prepare and record one request on its own (CLI, demo, tests)."""
@@ -224,31 +221,22 @@ class Ingestion:
             quarantine=quarantine,
         )
 
-    def check_known(self, batch: PreparedBatch) -> PreparedBatch:
-        """The batch, with the ledger asked now which of its events are stored already.
-
-        Called before queueing (by the HTTP handler, in parallel for many
-        requests), this takes the query off the single writer's path. The write
-        adds what this process stored since, from memory; a concurrent write of
-        the same ids by another process fails the save on the ledger's primary
-        key, and the retry asks the ledger again.
-        """
-        if not batch.valid:
-            return batch
-        as_of = self._writes
-        known = self._store.ledger.known_event_ids(e.event_id for e, _ in batch.valid)
-        return msgspec.structs.replace(batch, known=frozenset(known), known_as_of=as_of)
-
     def record(self, batches: Sequence[PreparedBatch]) -> list[IngestReport]:
-        """Write the batches in one transaction; one report per batch, in order."""
+        """Write the batches in one transaction; one report per batch, in order.
+
+        The ledger is not asked first: a write assumes its events are new unless
+        this process stored them lately (remembered), and the ledger's primary key
+        refuses the transaction if one is stored already. Then, as when another
+        process wrote one of these streams first, it starts over from what is now
+        committed, asking the ledger. So a replay costs one refused transaction,
+        and new events, nearly all of them, cost no lookup at all.
+        """
         with self._store.write_lock:
             for attempt in range(_RETRIES):
                 try:
-                    outcomes = self._record(batches, trust_checks=attempt == 0)
+                    outcomes = self._record(batches, ask_ledger=attempt > 0)
                     break
                 except IntegrityError:
-                    # Another process wrote one of these streams or ids first: start over
-                    # from what is now committed.
                     if attempt == _RETRIES - 1:
                         raise
         return [
@@ -268,29 +256,25 @@ class Ingestion:
             message = f"cannot be sent with role '{principal.role}': only roles 'user' and 'service' send events"
         raise EventRejected([FieldError("user_id", message)])
 
-    def _known(self, batches: Sequence[PreparedBatch], *, trust_checks: bool) -> set[UUID]:
-        """The batches' event ids already stored: from their early checks while those still hold, else asked now."""
-        known: set[UUID] = set()
-        ask: list[UUID] = []
-        oldest = self._writes - len(self._recent)  # writes after this one are remembered
-        for batch in batches:
-            ids = [e.event_id for e, _ in batch.valid]
-            if trust_checks and batch.known is not None and batch.known_as_of >= oldest:
-                known |= batch.known
-                for stored in list(self._recent)[batch.known_as_of - oldest :]:  # committed after the check began
-                    known.update(i for i in ids if i in stored)
-            else:
-                ask += ids
-        if ask:
-            known |= self._store.ledger.known_event_ids(ask)
-        return known
+    def _known(self, event_ids: list[UUID], *, ask_ledger: bool) -> set[int]:
+        """Of these ids (as integers), those stored already: asked of the ledger, or as this process remembers."""
+        if ask_ledger:
+            return {i.int for i in self._store.ledger.known_event_ids(event_ids)}
+        return {i.int for i in event_ids} & self._recent_ids
 
-    def _record(self, batches: Sequence[PreparedBatch], *, trust_checks: bool) -> list[_Outcome]:
+    def _remember(self, stored_ids: list[UUID]) -> None:
+        ids = [i.int for i in stored_ids]
+        self._recent.append(ids)
+        self._recent_ids.update(ids)
+        while len(self._recent) > _RECENT_WRITES:
+            self._recent_ids.difference_update(self._recent.popleft())
+
+    def _record(self, batches: Sequence[PreparedBatch], *, ask_ledger: bool) -> list[_Outcome]:
         # Per event this loop runs thousands of times a second: ids are compared as their
         # integers (uuid.UUID hashes in Python, an int in C), and what belongs to a person
         # or a session is looked up once per write, not once per event.
         events = [e for b in batches for e, _ in b.valid]
-        known = {i.int for i in self._known(batches, trust_checks=trust_checks)}
+        known = self._known([e.event_id for e in events], ask_ledger=ask_ledger)
         rejected_users = [q.app_user_id for b in batches for q in b.quarantine if q.app_user_id]
         senders = {*(e.user_id for e in events), *rejected_users}
         # People who asked to be erased: nothing of theirs is collected again, not even a new consent.
@@ -331,8 +315,7 @@ class Ingestion:
             unit.abandoned()
             raise
         unit.committed()
-        self._recent.append(frozenset(stored_ids))
-        self._writes += 1
+        self._remember(stored_ids)
         return outcomes
 
     def _catch_up(self, unit: UnitOfWork, sessions: set[tuple[UUID, str]], subjects: dict[UUID, UUID]) -> None:

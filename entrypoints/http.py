@@ -46,9 +46,6 @@ __all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "app_from_environment", "creat
 MAX_BATCH_BYTES: Final = 1024 * 1024
 MAX_BATCH_EVENTS: Final = 1000
 
-# Requests checking the ledger at once; the pool has 4 connections (+10 overflow) and the writer needs one.
-_LEDGER_CHECKS: Final = 2
-
 _TOO_LARGE: Final = f"request body is over {MAX_BATCH_BYTES} bytes (1 MiB), gunzipped; send smaller batches"
 
 log = structlog.get_logger(__name__)
@@ -108,7 +105,6 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         per_user=settings.rate_limit_user,
         per_network=settings.rate_limit_network,
     )
-    ledger_checks = asyncio.Semaphore(_LEDGER_CHECKS)
 
     @post("/v1/events", status_code=200)
     async def ingest_events(request: Request[Any, Any, Any]) -> IngestReport:
@@ -126,10 +122,6 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
             client_ip=guard.client_ip(request),
         )
         guard.admit(prepared)
-        # The ledger check for duplicates, here rather than in the single writer: requests
-        # run theirs in parallel while it writes (a few at once, to leave it pool connections).
-        async with ledger_checks:
-            prepared = await anyio.to_thread.run_sync(container.ingestion.check_known, prepared)
         # Written by the group-commit thread with other requests' events; this
         # coroutine waits without blocking the event loop until it has committed.
         return await asyncio.wrap_future(container.group_commit.submit(prepared))

@@ -41,6 +41,13 @@ def test_events_survive_a_restart_and_resends_stay_duplicates(settings: Settings
         tracked = [e for e in second.history.of_subject(subject) if e.event_type == "Session.EventsTracked"]
         assert sum(len(e.data["events"]) for e in tracked) == 2
         assert ingest(second, feedback(user, "hello", event_id=event_id)) == (0, 1, 0, 0)
+        # A resend this process does not remember, beside a new event: the ledger refuses the first
+        # write, and the retry stores the new one alone.
+        third = bootstrap(settings)
+        try:
+            assert ingest(third, feedback(user, "new"), feedback(user, "hello", event_id=event_id)) == (1, 1, 0, 0)
+        finally:
+            third.close()
     finally:
         second.close()
 
