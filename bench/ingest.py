@@ -4,7 +4,10 @@ Starts `addvalue serve` in its own process on a fresh schema, then drives it
 from --clients processes, each a small asyncio HTTP/1.1 client over keep-alive
 connections (bodies made from a template, so the load costs ~1 µs per event):
 batches of --batch events (default 100) from --users people who consented,
---concurrency requests in flight, for --seconds. CPU shares of the server,
+--concurrency requests in flight, for --seconds. As phones do, each connection
+sends its own people's batches (with --workers N, one person's session is then
+written by one worker, as in production); --any-connection sends any person's
+batch over any connection. CPU shares of the server,
 PostgreSQL and the load generator are printed with the result. Reports events/s, latency percentiles and errors, and
 in the same run the rate of a raw COPY of equivalent rows into PostgreSQL, as
 the floor to compare against.
