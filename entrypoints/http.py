@@ -32,7 +32,7 @@ from application.ingestion import IngestReport
 from application.ports import StorageError
 from application.principals import Principal
 from domain.catalog import AwareDatetime
-from entrypoints.api import api_router
+from entrypoints.api import VerifiedTokens, api_router
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http_guard import BodyTooLarge, IngestGuard, gunzipped
 from entrypoints.logging import configure_logging
@@ -68,13 +68,13 @@ class ClientError(HTTPException):
 _BATCH_DECODER: Final = msgspec.json.Decoder(Batch)
 
 
-def _principal(container: Container, request: Request[Any, Any, Any]) -> Principal:
+def _principal(tokens: VerifiedTokens, request: Request[Any, Any, Any]) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise NotAuthorizedException("send 'Authorization: Bearer <token>'")
     try:
-        return container.tokens.verify(token.strip())
+        return tokens.verify(token.strip())
     except InvalidToken as e:
         raise NotAuthorizedException(str(e)) from None
 
@@ -100,6 +100,8 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
     """The service's HTTP app; ``run_jobs`` also starts the scheduled projection jobs."""
     settings = container.settings
     run_jobs = run_jobs and settings.serve_projections
+    # A device sends many batches with one token: verified once, then kept (at most 60 s, never past exp).
+    tokens = VerifiedTokens(container.tokens.verify)
     guard = IngestGuard(
         trusted_proxies=settings.trusted_proxies,
         per_user=settings.rate_limit_user,
@@ -109,7 +111,7 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
     @post("/v1/events", status_code=200)
     async def ingest_events(request: Request[Any, Any, Any]) -> IngestReport:
         """Store a batch of catalog events; answer with the outcome of each."""
-        principal = _principal(container, request)
+        principal = _principal(tokens, request)
         try:
             body = gunzipped(await request.body(), request.headers.get("content-encoding", ""), limit=MAX_BATCH_BYTES)
         except BodyTooLarge:
