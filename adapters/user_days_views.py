@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from typing import Any, Final, cast
 from uuid import UUID
@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
 from adapters.connections import checked_without_round_trip
@@ -91,8 +92,12 @@ class _SharedSql:
             counts,
         )
 
+    def _reading(self) -> AbstractContextManager[Any]:
+        """A cursor for one statement that only reads (its own consistent snapshot)."""
+        return self._cursor(commit=False)
+
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with self._cursor(commit=False) as cursor:
+        with self._reading() as cursor:
             cursor.execute(self._q(sql), tuple(self._v(p) for p in params))
             return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor.fetchall()]
 
@@ -316,6 +321,12 @@ class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
 
     def _cursor(self, *, commit: bool) -> AbstractContextManager[Any]:
         return cast(Callable[..., AbstractContextManager[Any]], self.datastore.transaction)(commit=commit)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        # No BEGIN and ROLLBACK around it (the pool's connections are in autocommit), and plain tuples.
+        with self.datastore.get_connection() as conn:
+            yield conn.cursor(row_factory=tuple_row)
 
     def position(self) -> int:
         return self.max_tracking_id(UPSTREAM) or 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import re
@@ -464,6 +465,7 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
     feed = LiveFeed(container)
 
     closed_answers = AnswerCache()
+    computing: dict[tuple[Any, ...], asyncio.Future[Answer]] = {}
 
     async def run(call: Callable[..., Answer], *args: Any) -> Answer:
         return await anyio.to_thread.run_sync(call, *args)
@@ -475,10 +477,31 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
             return await run(call, *args)
         key = (call.__name__, *args)
         kept = closed_answers.get(key)
-        if kept is None:
-            kept = await run(call, *args)
-            closed_answers.put(key, kept)
-        return kept
+        if kept is not None:
+            return kept
+        pending = computing.get(key)
+        if pending is not None:  # the same answer is being computed: wait for it rather than compute it again
+            with contextlib.suppress(asyncio.CancelledError):
+                return await asyncio.shield(pending)
+            if not pending.cancelled():
+                raise asyncio.CancelledError  # this request was cancelled, not the computation
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        computing[key] = future
+        try:
+            answer = await run(call, *args)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as e:
+            future.set_exception(e)
+            future.exception()  # retrieved: the waiters, if any, raise it too
+            raise
+        finally:
+            if computing.get(key) is future:
+                del computing[key]
+        future.set_result(answer)
+        closed_answers.put(key, answer)
+        return answer
 
     def yesterday() -> date:
         return analytics.today() - timedelta(days=1)
