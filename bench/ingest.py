@@ -271,6 +271,31 @@ def _cpu_used(before: dict[int, tuple[str, int, int]], roots: dict[str, int]) ->
     return result
 
 
+def projection_lag(url: str, schema: str) -> int:
+    """Log entries (stored events, each one session's events of one write) the slowest read model has not applied."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        top = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {schema}.addvalue_events").fetchone()
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s AND table_name LIKE %s",
+            (schema, "%\\_tracking"),
+        ).fetchall()
+        done = [
+            conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {schema}.{t[0]}").fetchone() for t in tables
+        ]
+    assert top is not None
+    return int(top[0]) - min((int(d[0]) for d in done if d is not None), default=0)
+
+
+def wait_caught_up(url: str, schema: str, timeout: float = 300) -> float | None:
+    """Seconds until the read models have applied everything stored; None if not within ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if projection_lag(url, schema) == 0:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    return None
+
+
 def copy_rate(url: str, schema: str, rows: int = 200_000) -> float:
     """Raw COPY of rows shaped like ours (uuid, version, topic, ~300 bytes of state)."""
     payload = os.urandom(300)
@@ -358,6 +383,8 @@ def main() -> None:
         result = load(url, token, users, args)
         roots = {"server": server.pid, **({"projections": worker.pid} if worker is not None else {})}
         cpu = {**_cpu_used(before, roots), "load generator": result["client_cpu"] * result["seconds"]}
+        lag = projection_lag(args.database_url, schema)
+        catch_up = None if args.no_projections else wait_caught_up(args.database_url, schema)
     finally:
         for process in (server, worker):
             if process is not None:
@@ -386,6 +413,11 @@ def main() -> None:
     )
     shares = ", ".join(f"{name} {seconds / result['seconds']:.0%}" for name, seconds in cpu.items())
     print(f"CPU, share of one core: {shares}")
+    if args.no_projections:
+        print(f"read models: {lag:,} log entries not applied at the end (no projections ran)")
+    else:
+        after = "not within 300 s" if catch_up is None else f"{catch_up:.1f} s after the load stopped"
+        print(f"read models: {lag:,} log entries behind when the load stopped; caught up {after}")
     print(f"raw COPY floor: {floor:,.0f} rows/s; ingest/COPY = {result['events_per_s'] / floor:.3f}")
 
 
