@@ -71,6 +71,7 @@ log = structlog.get_logger(__name__)
 
 _ENCODER: Final = msgspec.json.Encoder()
 _MAX_PAGE: Final = 1000
+_READ_THREADS: Final = 8
 _PATH_TYPE: Final = re.compile(r"\{(\w+):\w+\}")  # {stream_id:str} -> {stream_id}, as OpenAPI spells it
 
 
@@ -465,10 +466,13 @@ def api_router(container: Container) -> Router:  # noqa: PLR0915 - one place lis
     feed = LiveFeed(container)
 
     closed_answers = AnswerCache()
+    # Metric reads in at most this many threads at once: the pools have a few connections each, and more
+    # threads would only wait for them (and for the GIL).
+    readers = anyio.CapacityLimiter(_READ_THREADS)
     computing: dict[tuple[Any, ...], asyncio.Future[Answer]] = {}
 
     async def run(call: Callable[..., Answer], *args: Any) -> Answer:
-        return await anyio.to_thread.run_sync(call, *args)
+        return await anyio.to_thread.run_sync(call, *args, limiter=readers)
 
     async def aggregate(call: Callable[..., Answer], *args: Any) -> Answer:
         """An aggregate answer; one about a closed period is kept a while (application.analytics.AnswerCache),
