@@ -11,16 +11,17 @@ then, and daily-indices meanwhile in --workers other processes (weekly and
 monthly summaries at the end). Progress is recorded per day: a stopped
 generation resumes where it was.
 
-Load: ``addvalue serve`` in its own process; this process first sends each
+Load: ``addvalue serve --workers N`` (--server-workers, default 2) in its own
+process (server CPU counts it and its worker processes); this process first sends each
 route --calibrate times, one request at a time (latency and server CPU per
 request, unloaded), then requests on a fixed schedule (open loop, --rate per
 second for --seconds after a --warmup): per-person reads (role ``user``
 tokens of random people, their own figures), platform reads and dashboards
 (role ``analyst``) and real-time counters, in the MIX proportions (--routes
 to keep some). Latency counts from each request's scheduled time, so a
-client falling behind counts against the result. Every request also writes
-the quota counter and the access log (two PostgreSQL transactions): that is
-part of what is measured.
+client falling behind counts against the result. Every request also counts
+the quota and writes the access log (each group-committed with the concurrent
+requests' in a worker): that is part of what is measured.
 
     .venv/bin/python bench/api.py                 # generate once (or reuse), then 60 s at 500 requests/s
     PY_SPY=/path/to/py-spy .venv/bin/python bench/api.py --profile   # and where the server's time goes
@@ -531,7 +532,24 @@ class CpuClock:
         return found
 
     def _process(self, pid: int) -> float:
-        return self._ticks(Path(f"/proc/{pid}/stat").read_text())
+        """The server and its children (uvicorn's worker processes with --server-workers above 1)."""
+        parents: dict[int, int] = {}
+        ticks: dict[int, float] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            child = int(stat.parent.name)
+            parents[child] = int(text.rpartition(")")[2].split()[1])
+            ticks[child] = self._ticks(text)
+        family = {pid}
+        grown = True
+        while grown:
+            more = {child for child, parent in parents.items() if parent in family} - family
+            family |= more
+            grown = bool(more)
+        return sum(ticks.get(member, 0.0) for member in family)
 
     def _ticks(self, stat: str) -> float:
         fields = stat.rpartition(")")[2].split()
@@ -595,7 +613,8 @@ def serve(args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
         # The per-person quota (1,000 an hour by default) would refuse the bench's repeat callers.
         "ADDVALUE_API_REQUESTS_PER_HOUR": "100000000",
     }
-    server = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "serve"], env=env, cwd=ROOT)
+    command = [sys.executable, "-m", "entrypoints.cli", "serve", "--workers", str(args.server_workers)]
+    server = subprocess.Popen(command, env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -613,7 +632,7 @@ def profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
     """py-spy over the server for the measured window: collapsed stacks of the thread holding the GIL."""
     spy = os.environ.get("PY_SPY", "py-spy")
     command = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200"]
-    command += ["--format", "raw", "--gil", "--nonblocking", "--output", str(out)]
+    command += ["--format", "raw", "--gil", "--nonblocking", "--subprocesses", "--output", str(out)]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL)
 
 
@@ -653,6 +672,9 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="processes computing the daily indices, beside the ingestion"
     )
+    parser.add_argument(
+        "--server-workers", type=int, default=2, help="uvicorn worker processes of the server (serve --workers)"
+    )
     parser.add_argument("--rate", type=float, default=500, help="requests per second offered")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--warmup", type=float, default=10, help="seconds at --rate before measuring")
@@ -681,7 +703,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    print(f"load: warm-up {args.warmup:.0f} s, then {args.seconds:.0f} s measured; latency from the scheduled send")
+    print(
+        f"load: server with {args.server_workers} worker process(es); warm-up {args.warmup:.0f} s, then "
+        f"{args.seconds:.0f} s measured; latency from the scheduled send"
+    )
     report(samples, elapsed, args.rate, used)
     if spy is not None:
         spy.wait(timeout=120)
