@@ -18,7 +18,8 @@ minute, so a day reclosed by late events shows within a minute (clients may
 keep a closed answer for five: ``Cache-Control: max-age=300``). Real-time
 counters are read at most every half second (``live_max_age``); the WebSocket
 poller reads them as often. Per-person answers are never kept: an erasure must
-count at once.
+count at once (only a person's subject id is kept, and the erasure register is
+asked at every read).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ MAX_RANGE_DAYS: Final = 366
 FINAL_KEPT_SECONDS: Final = 3600.0
 CLOSED_KEPT_SECONDS: Final = 60.0
 LIVE_MAX_AGE_SECONDS: Final = 0.5
+SUBJECT_KEPT_SECONDS: Final = 60.0
+_NO_DATA: Final = "no data is held for this user (never seen, or erased)"
 Confidence = Literal["final", "closed", "provisional"]
 
 
@@ -63,6 +66,9 @@ class SubjectLookup(Protocol):
     """The subject of an app user for reading; None when unknown or erased (application.erasure.ActiveSubjects)."""
 
     def subject_for(self, app_user_id: UUID, *, create: bool = False) -> UUID | None: ...
+
+    def erased(self, app_user_id: UUID) -> bool:
+        """Asked to be erased (pending or done)."""
 
 
 @runtime_checkable
@@ -197,6 +203,7 @@ class Analytics:
         self._clock = clock
         self._monotonic = monotonic
         self._closed_totals: _Kept[date, dict[str, int]] = _Kept(max_entries=2 * MAX_RANGE_DAYS, clock=monotonic)
+        self._subjects: _Kept[UUID, UUID] = _Kept(max_entries=50_000, clock=monotonic)
         self._live_max_age = live_max_age
         self._live_read: tuple[float, LiveSnapshot] | None = None
         self._live_lock = threading.Lock()
@@ -266,9 +273,17 @@ class Analytics:
         return view if isinstance(view, PersonReads) else None
 
     def _subject(self, user_id: UUID) -> UUID:
-        subject = self._keys.subject_for(user_id, create=False)
+        """The person's subject. A person's subject never changes while they are not erased, so one found is
+        kept a minute; whether they are erased is asked every time, so an erasure counts at once."""
+        kept = self._subjects.get(user_id)
+        if kept is not None:
+            if self._keys.erased(user_id):
+                raise NotFound(_NO_DATA)
+            return kept
+        subject = self._keys.subject_for(user_id, create=False)  # asks both
         if subject is None:
-            raise NotFound("no data is held for this user (never seen, or erased)")
+            raise NotFound(_NO_DATA)
+        self._subjects.put(user_id, subject, SUBJECT_KEPT_SECONDS)
         return subject
 
     # --- platform -----------------------------------------------------------------------------------

@@ -141,3 +141,24 @@ def test_the_live_counters_are_read_once_for_the_requests_of_half_a_second(api: 
     threading.Event().wait(0.55)
     assert api.get("/api/realtime/dau", "analyst").status_code == 200
     assert len(reads) == 2
+
+
+def test_a_persons_subject_is_looked_up_once_but_an_erasure_counts_at_the_very_next_read(api: Api) -> None:
+    me = person_with_indices(api.container)
+    readers = api.container.subjects
+    real = readers.subject_for
+    lookups: list[int] = []
+
+    def counting(app_user_id: Any, *, create: bool = False) -> Any:
+        lookups.append(1)
+        return real(app_user_id, create=create)
+
+    readers.subject_for = counting  # type: ignore[method-assign]
+    params = {"user_id": str(me), "date": CLOSED_DAY.isoformat()}
+    for _ in range(3):
+        assert api.get("/api/metrics/flourish-index", "user", str(me), **params).status_code == 200
+    assert len(lookups) == 1
+    api.container.erasure.request(me, requested_by="user")  # pending: the key is still there
+    gone = api.get("/api/metrics/flourish-index", "user", str(me), **params)
+    assert gone.status_code == 404
+    assert "no data is held for this user" in gone.json()["error"]["message"]
