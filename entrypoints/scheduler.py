@@ -16,8 +16,10 @@ from typing import Final, Protocol
 import msgspec
 import structlog
 from croniter import croniter
+from eventsourcing.persistence import InterfaceError, OperationalError
 
 from application.jobs import Jobs
+from application.ports import StorageError
 from application.projections import PagedProjection, catch_up_together
 from application.store import AnalyticsStore
 from entrypoints.bootstrap import Container
@@ -25,6 +27,10 @@ from entrypoints.bootstrap import Container
 __all__ = ["ProjectionScheduler"]
 
 log = structlog.get_logger(__name__)
+
+# The database cannot be reached (down, restarting, or every pooled connection busy for 2 s): an
+# outage, not a fault of a projection, logged as a warning without a traceback.
+DATABASE_DOWN: Final = (OperationalError, InterfaceError, StorageError)
 
 # A failed job run is tried again this much later, this many times (each run is recorded).
 RETRY_AFTER: Final = timedelta(minutes=10)
@@ -134,6 +140,9 @@ class ProjectionScheduler:
         assert self._store is not None
         try:
             result = catch_up_together(self._store, self._leased())
+        except DATABASE_DOWN as e:  # readiness reports it too; the next pass retries, as after any failure
+            log.warning("projection.storage_unavailable", view="all", error=str(e))
+            return False
         except Exception:  # each projection is then tried on its own, so one broken view holds up no other
             log.exception("projection.failed", view="all")
             return False
@@ -165,6 +174,8 @@ class ProjectionScheduler:
                 result = projection.catch_up()
                 if result.processed:
                     log.debug("projection.caught_up", view=projection.name, processed=result.processed)
+        except DATABASE_DOWN as e:
+            log.warning("projection.storage_unavailable", view=projection.name, error=str(e))
         except Exception:  # a failed run is logged and retried, never fatal to the service
             log.exception("projection.failed", view=projection.name)
 

@@ -1,0 +1,37 @@
+"""A projection run that fails because the database is down is a warning, not a fault of the projection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import OperationalError
+from structlog.testing import capture_logs
+
+from application.ports import StorageError
+from entrypoints.scheduler import ProjectionScheduler
+
+
+class _Failing:
+    name = "daily_counts"
+
+    def __init__(self, error: Exception) -> None:
+        self._error = error
+
+    def catch_up(self) -> Any:
+        raise self._error
+
+
+@pytest.mark.parametrize("error", [OperationalError("couldn't get a connection after 2.00 sec"), StorageError("down")])
+def test_an_outage_is_logged_as_a_warning_without_a_traceback(error: Exception) -> None:
+    with capture_logs() as logs:
+        ProjectionScheduler._run_one(_Failing(error), rebuild=False)  # type: ignore[arg-type]
+    assert [(e["event"], e["log_level"]) for e in logs] == [("projection.storage_unavailable", "warning")]
+    assert "exc_info" not in logs[0]
+
+
+def test_any_other_failure_is_an_error_with_its_traceback() -> None:
+    with capture_logs() as logs:
+        ProjectionScheduler._run_one(_Failing(ValueError("a bug")), rebuild=False)  # type: ignore[arg-type]
+    assert [(e["event"], e["log_level"]) for e in logs] == [("projection.failed", "error")]
+    assert logs[0].get("exc_info") is True
