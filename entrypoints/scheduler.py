@@ -30,6 +30,12 @@ log = structlog.get_logger(__name__)
 
 # The database cannot be reached (down, restarting, or every pooled connection busy for 2 s): an
 # outage, not a fault of a projection, logged as a warning without a traceback.
+# Between two catch-up passes, at least this long. Under load, commits arrive hundreds of times a
+# second; a pass per commit applied a page of a few entries at a time, each page with its own
+# transactions per view (45% of a core for projections at 10,000 events/s). Waiting a quarter of a
+# second lets a pass apply what many commits added, and the real-time counters stay within a second.
+MIN_PASS_GAP_SECONDS: Final = 0.25
+
 DATABASE_DOWN: Final = (OperationalError, InterfaceError, StorageError)
 
 # A failed job run is tried again this much later, this many times (each run is recorded).
@@ -98,11 +104,15 @@ class ProjectionScheduler:
             self._pause()
 
     def _pause(self) -> None:
-        """Until events are committed (where the database says so), the interval passes, or stop()."""
+        """Until events are committed (where the database says so), the interval passes, or stop().
+
+        Never shorter than MIN_PASS_GAP_SECONDS.
+        """
         if self._wakeups is None:
             self._stop.wait(self._catch_up_every)
             return
         deadline = time.monotonic() + self._catch_up_every
+        self._stop.wait(min(MIN_PASS_GAP_SECONDS, self._catch_up_every))
         # In slices of at most a second, so that stop() is not kept waiting.
         while not self._stop.is_set() and (left := deadline - time.monotonic()) > 0:
             if self._wakeups.wait(min(left, 1.0)):
