@@ -30,6 +30,7 @@ __all__ = [
     "checked_without_round_trip",
     "postgres_pool",
     "run_in_transaction",
+    "run_statement",
     "small_pool",
 ]
 
@@ -170,6 +171,26 @@ class SharedPool:
 
 def postgres_pool(url: str) -> SharedPool:
     return SharedPool(url)
+
+
+def run_statement(
+    pool: SharedPool,
+    what: str,
+    work: Callable[[psycopg.Connection[tuple[Any, ...]]], T],
+) -> T:
+    """``work``, one statement, run without BEGIN and COMMIT around it (two round trips fewer).
+
+    For single reads on the hot path, such as the erasure check before every write.
+    """
+    try:
+        with pool.connection() as conn:
+            conn.autocommit = True  # idle, so no round trip; the pool hands it out as it found it
+            try:
+                return work(conn)
+            finally:
+                conn.autocommit = False
+    except psycopg.Error as e:
+        raise StorageError(f"{what}: {e}") from e
 
 
 def run_in_transaction(

@@ -23,7 +23,7 @@ from uuid import UUID
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from adapters.connections import SqliteFile, postgres_pool, run_in_transaction
+from adapters.connections import SqliteFile, postgres_pool, run_in_transaction, run_statement
 from adapters.persistence import Database
 from application.erasure import ErasureEntry
 
@@ -158,7 +158,7 @@ class PostgresErasureRegister:
         by_hash = {_hash(self._secret, u): u for u in set(app_user_ids)}
         if not by_hash:
             return set()
-        rows = run_in_transaction(
+        rows = run_statement(
             self._pool,
             _WHAT,
             lambda conn: conn.execute(

@@ -392,6 +392,19 @@ class PostgresKeyStore(_CachingKeyStore):
         except psycopg.Error as e:
             raise StorageError(f"key store: {e}") from e
 
+    def _read(self, work: Callable[[psycopg.Cursor[Any]], Any]) -> Any:
+        """One read statement without BEGIN and COMMIT around it: the subject lookup of every write."""
+        try:
+            with self._pool.connection() as conn:
+                conn.autocommit = True  # idle, so no round trip; the pool hands it out as it found it
+                try:
+                    with conn.cursor() as cur:
+                        return work(cur)
+                finally:
+                    conn.autocommit = False
+        except psycopg.Error as e:
+            raise StorageError(f"key store: {e}") from e
+
     def _fetch(self, sql: str, params: tuple[Any, ...]) -> Any:
         def query(cur: psycopg.Cursor[Any]) -> Any:
             row = cur.execute(sql, params).fetchone()
@@ -455,7 +468,7 @@ class PostgresKeyStore(_CachingKeyStore):
             cur.execute(f"SELECT lookup_hash, subject_id FROM {self._table} WHERE lookup_hash = ANY(%s)", (digests,))
             return {bytes(digest): subject for digest, subject in cur.fetchall()}
 
-        found: dict[bytes, UUID] = self._run(query)
+        found: dict[bytes, UUID] = self._read(query)
         return found
 
     def _insert(self, digest: bytes, subject_id: UUID, wrapped: bytes, generation: bytes) -> UUID | None:

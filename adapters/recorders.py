@@ -283,6 +283,12 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
             " ORDER BY e.originator_version DESC LIMIT 1) AS version FROM unnest(%s::uuid[]) AS w(id)"
         ).format(self._events_table)
         self._select_known = SQL("SELECT event_id FROM {} WHERE event_id = ANY(%s::uuid[])").format(self._ids_table)
+        # The library's lock statements (SET LOCAL lock_timeout, LOCK TABLE … IN EXCLUSIVE MODE) and
+        # its NOTIFY, sent as one query (no parameters, so the simple protocol runs all three): one
+        # round trip instead of three, while the table lock is held.
+        self._lock_and_notify = SQL("; ").join(
+            [*self.lock_table_statements, SQL("NOTIFY {}").format(Identifier(self.channel_name))]
+        )
         self._copy_events = SQL(
             "COPY {}.{} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
         ).format(schema, Identifier(events_table_name))
@@ -420,8 +426,7 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
             # The ledger first: it needs no lock, and the table lock is held shortest.
             self._insert_events(curs, stored_events, **kwargs)
             if stored_events:
-                self._lock_table(curs)
-                self._notify_channel(curs)
+                curs.execute(self._lock_and_notify)
                 with curs.copy(self._copy_events) as copy:
                     copy.set_types(["uuid", "int8", "text", "bytea"])
                     for s in stored_events:
