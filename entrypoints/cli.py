@@ -31,7 +31,7 @@ from domain.errors import SubjectErased
 from domain.periods import days_of, parse_period
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.logging import configure_logging
-from entrypoints.runtime import started, tune_for_serving
+from entrypoints.runtime import as_background_work, started, tune_for_serving
 from entrypoints.settings import Settings, SettingsError, load_settings
 
 __all__ = ["main"]
@@ -483,6 +483,8 @@ def _follow_projections(
     """Run the scheduled projection jobs in this process until SIGINT or SIGTERM."""
     import signal
     import threading
+
+    as_background_work()
 
     from entrypoints.scheduler import scheduler_for
 

@@ -20,6 +20,7 @@ from application.principals import Principal
 from entrypoints.bootstrap import bootstrap
 from entrypoints.cli import main
 from entrypoints.demo import demo_user_ids
+from entrypoints.runtime import BACKGROUND_NICENESS
 from entrypoints.settings import load_settings
 from tests.fakes import consent, event
 
@@ -131,6 +132,9 @@ def test_a_worker_runs_the_projections_it_is_given_and_stops_on_sigterm(workdir:
                 time.sleep(0.1)
             assert container.daily_counts_view.position() == target
             assert container.user_days_view.position() == left_at  # left to another worker
+            # Background work: it yields the CPU to the serving processes (field 19 of /proc/<pid>/stat).
+            niceness = int(Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+            assert niceness == os.nice(0) + BACKGROUND_NICENESS
         finally:
             container.close()
     finally:
