@@ -315,6 +315,7 @@ _DATED: Final = (
     ("user_day_counts", "day"),
     ("user_day_moods", "day"),
     ("user_day_indices", "day"),
+    ("user_day_index_summaries", "day"),
     ("live_active_days", "day"),
 )
 

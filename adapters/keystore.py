@@ -460,7 +460,11 @@ class PostgresKeyStore(_CachingKeyStore):
         return result
 
     def _find_subject(self, digest: bytes) -> UUID | None:
-        found: UUID | None = self._fetch(f"SELECT subject_id FROM {self._table} WHERE lookup_hash=%s", (digest,))
+        def query(cur: psycopg.Cursor[Any]) -> UUID | None:
+            row = cur.execute(f"SELECT subject_id FROM {self._table} WHERE lookup_hash=%s", (digest,)).fetchone()
+            return None if row is None else row[0]
+
+        found: UUID | None = self._read(query)  # asked by every per-person API read
         return found
 
     def _find_subjects(self, digests: list[bytes]) -> dict[bytes, UUID]:

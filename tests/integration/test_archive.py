@@ -209,10 +209,15 @@ def test_metrics_older_than_two_years_are_purged_and_newer_ones_kept(service: Co
     project(service)
     counts = service.daily_counts_view.counts()
     clock.advance(days=730 - 100 + 2)  # 20 February 2026 is now just over two years ago; 31 May is not
+    old_day, kept_day = date(2026, 1, 1), date(2026, 5, 31)
+    for day in (old_day, kept_day):  # a day's index summary row (version 1), as daily-indices writes it
+        service.user_days_view.put_indices(day, {})
 
     run = service.archiving.run()
 
     assert run.metrics_purged > 0
+    assert service.user_days_view.indices_with_version(old_day)[0] == 0  # its summary row went with the day
+    assert service.user_days_view.indices_with_version(kept_day)[0] == 1
     left = service.daily_counts_view.counts()
     assert left == {k: v for k, v in counts.items() if k[0] >= run.metrics_before}
     assert left
