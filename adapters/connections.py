@@ -174,7 +174,7 @@ def postgres_pool(url: str) -> SharedPool:
 
 
 def run_statement(
-    pool: SharedPool,
+    pool: SharedPool | psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]],
     what: str,
     work: Callable[[psycopg.Connection[tuple[Any, ...]]], T],
 ) -> T:

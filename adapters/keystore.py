@@ -33,7 +33,7 @@ from uuid import UUID
 import msgspec
 import psycopg
 
-from adapters.connections import small_pool
+from adapters.connections import run_statement, small_pool
 from adapters.crypto import KEY_BYTES, Tampered, derive, lookup_hash, new_data_key, seal, unseal
 from application.ports import StorageError
 
@@ -394,16 +394,7 @@ class PostgresKeyStore(_CachingKeyStore):
 
     def _read(self, work: Callable[[psycopg.Cursor[Any]], Any]) -> Any:
         """One read statement without BEGIN and COMMIT around it: the subject lookup of every write."""
-        try:
-            with self._pool.connection() as conn:
-                conn.autocommit = True  # idle, so no round trip; the pool hands it out as it found it
-                try:
-                    with conn.cursor() as cur:
-                        return work(cur)
-                finally:
-                    conn.autocommit = False
-        except psycopg.Error as e:
-            raise StorageError(f"key store: {e}") from e
+        return run_statement(self._pool, "key store", lambda conn: work(conn.cursor()))
 
     def _fetch(self, sql: str, params: tuple[Any, ...]) -> Any:
         def query(cur: psycopg.Cursor[Any]) -> Any:
