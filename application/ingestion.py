@@ -284,21 +284,22 @@ class Ingestion:
         self._catch_up(unit, {(e.user_id, e.session_id) for e in events}, subjects)
         stored_ids: list[UUID] = []
         dropped: Counter[tuple[date, str]] = Counter()
-        minutes = [[(e.user_id.int, _minute(t.occurred_at)) for e, t in b.valid] for b in batches]
-        per_minute = Counter(key for keys in minutes for key in keys)
+        # (person, minute) of each event, the person as their id's integer
+        user_minutes = [[(e.user_id.int, _minute(t.occurred_at)) for e, t in b.valid] for b in batches]
+        per_minute = Counter(key for keys in user_minutes for key in keys)
         write = _Write(unit)
         outcomes = []
-        for batch, batch_minutes in zip(batches, minutes, strict=True):
+        for batch, batch_user_minutes in zip(batches, user_minutes, strict=True):
             outcome = _Outcome()
             write.geo = _NOT_LOOKED_UP  # one lookup per request: its events share one address
-            for (event, timing), minute in zip(batch.valid, batch_minutes, strict=True):
+            for (event, timing), user_minute in zip(batch.valid, batch_user_minutes, strict=True):
                 event_id = event.event_id.int
                 if event_id in known:
                     outcome.duplicates += 1
                     continue
                 known.add(event_id)
-                bursting = per_minute[minute] > BURST_PER_MINUTE
-                if minute[0] not in erased and self._apply(write, event, timing, batch, bursting=bursting):
+                bursting = per_minute[user_minute] > BURST_PER_MINUTE
+                if user_minute[0] not in erased and self._apply(write, event, timing, batch, bursting=bursting):
                     stored_ids.append(event.event_id)
                     outcome.accepted += 1
                 else:
