@@ -109,6 +109,27 @@ def check_without_round_trip(conn: psycopg.Connection[Any]) -> None:
         raise psycopg.OperationalError("the server closed the connection")
 
 
+def _sweeping_check(
+    pool: psycopg_pool.ConnectionPool[Any],
+) -> Callable[[psycopg.Connection[Any]], None]:
+    """``check_without_round_trip``; when it finds a dead connection, the pool's idle ones are checked too.
+
+    A server that restarted has closed every connection. psycopg_pool tries the pooled ones
+    one by one and sleeps about a second after each that fails its check, so with a few dead
+    ones a request ran out of its 2 s and got 503. Checking the idle ones at once (a round
+    trip each, only now) replaces them all, and the next connection handed out is a new one.
+    """
+
+    def check(conn: psycopg.Connection[Any]) -> None:
+        try:
+            check_without_round_trip(conn)
+        except psycopg.OperationalError:
+            pool.check()
+            raise
+
+    return check
+
+
 def checked_without_round_trip(datastore: Any) -> None:
     """Give an eventsourcing ``PostgresDatastore``'s pool our check before use.
 
@@ -116,22 +137,23 @@ def checked_without_round_trip(datastore: Any) -> None:
     adapters.persistence) and psycopg_pool takes its check only in its constructor; the
     library builds the pool unopened, so setting it before first use is safe.
     """
-    datastore.pool._check = check_without_round_trip
+    datastore.pool._check = _sweeping_check(datastore.pool)
 
 
 def small_pool(url: str, *, max_size: int) -> psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
     """A pool of a few connections: short waits (2 s), a check before use (without a round trip), and a
     reconnection that gives up after RECONNECT_GIVE_UP_SECONDS (so its delay never grows long), as the
     event store's."""
-    return psycopg_pool.ConnectionPool(
+    pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = psycopg_pool.ConnectionPool(
         url,
         min_size=1,
         max_size=max_size,
         open=True,
         timeout=2.0,
-        check=check_without_round_trip,
+        check=lambda conn: _sweeping_check(pool)(conn),  # noqa: PLW0108 (pool is bound only after this call)
         reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
     )
+    return pool
 
 
 class SharedPool:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 
 import psycopg
 import psycopg_pool
 import pytest
 
 from adapters.connections import check_without_round_trip, small_pool
+from adapters.persistence import parse_database_url
+from application.principals import Principal
+from entrypoints.bootstrap import bootstrap
+from entrypoints.settings import Settings
 from tests.conftest import POSTGRES_URL
+from tests.fakes import consent, feedback
+
+SERVICE = Principal(subject="tests", role="service")
 
 pytestmark = [
     pytest.mark.postgres,
@@ -75,3 +84,37 @@ def test_the_pool_replaces_a_connection_the_server_closed() -> None:
         assert row[0] != first
     finally:
         pool.close()
+
+
+def test_ingestion_goes_on_after_the_server_closed_every_connection_of_the_service() -> None:
+    """The event store's, the key store's and the small stores' pools all check before use:
+    after the server ends their connections, the next write succeeds at its first attempt."""
+    assert POSTGRES_URL is not None
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    settings = Settings(
+        database=parse_database_url(POSTGRES_URL, schema=schema),
+        master_key=os.urandom(32),
+        jwt_secret="test-secret-" + "x" * 40,
+    )
+    container = bootstrap(settings)
+    try:
+        person = uuid.uuid4()
+        first = container.ingestion.ingest([consent(person, analytics=True)], sent_at=None, principal=SERVICE)
+        assert first.accepted == 1
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            # The service's connections: those whose last statement named its schemas.
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE pid <> pg_backend_pid() AND query LIKE %s",
+                (f"%{schema}%",),
+            ).fetchone()
+        assert ended is not None
+        assert ended[0] >= 3  # the event store, the key store, the erasure register
+        time.sleep(0.2)
+        again = container.ingestion.ingest([feedback(person, "after")], sent_at=None, principal=SERVICE)
+        assert again.accepted == 1
+    finally:
+        container.close()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            admin.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
