@@ -1,7 +1,8 @@
-"""A projection run that fails because the database is down is a warning, not a fault of the projection."""
+"""The scheduler under stress: an outage is a warning, and a stream of commits is not a pass per commit."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from eventsourcing.persistence import OperationalError
 from structlog.testing import capture_logs
 
 from application.ports import StorageError
-from entrypoints.scheduler import ProjectionScheduler
+from entrypoints.scheduler import MIN_PASS_GAP_SECONDS, ProjectionScheduler
 
 
 class _Failing:
@@ -35,3 +36,23 @@ def test_any_other_failure_is_an_error_with_its_traceback() -> None:
         ProjectionScheduler._run_one(_Failing(ValueError("a bug")), rebuild=False)  # type: ignore[arg-type]
     assert [(e["event"], e["log_level"]) for e in logs] == [("projection.failed", "error")]
     assert logs[0].get("exc_info") is True
+
+
+class _EverCommitting:
+    """Wake-ups from a database under load: something is always committed already."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def wait(self, timeout: float) -> bool:
+        self.asked += 1
+        return True
+
+
+def test_passes_are_at_least_the_minimum_gap_apart_even_when_commits_never_stop() -> None:
+    wakeups = _EverCommitting()
+    scheduler = ProjectionScheduler([], catch_up_every=5, rebuild_every=3600, wakeups=wakeups)
+    started = time.monotonic()
+    scheduler._pause()
+    assert time.monotonic() - started >= MIN_PASS_GAP_SECONDS
+    assert wakeups.asked == 1  # then the first commit ends the pause
