@@ -34,6 +34,10 @@ _LIVE_TABLES: Final = (
     # Latest start and completion of each Activation: in progress while the start is the later.
     "CREATE TABLE IF NOT EXISTS {p}live_activation_spans (subject_id {uuid} NOT NULL, activation_id TEXT NOT NULL,"
     " started_at {ts}, ended_at {ts}, PRIMARY KEY (subject_id, activation_id))",
+    # The snapshot counts only recent rows of each; without these it would read every row ever written.
+    "CREATE INDEX IF NOT EXISTS live_last_seen_by_time ON {p}live_last_seen (last_event_at)",
+    "CREATE INDEX IF NOT EXISTS live_wave_presence_by_join ON {p}live_wave_presence (joined_at)",
+    "CREATE INDEX IF NOT EXISTS live_activation_spans_by_start ON {p}live_activation_spans (started_at)",
 )
 _LIVE_NAMES: Final = ("live_active_days", "live_last_seen", "live_wave_presence", "live_activation_spans")
 
@@ -102,33 +106,37 @@ def _live_snapshot(
     today: date,
     online_within: timedelta,
     activation_window: timedelta,
+    wave_window: timedelta,
 ) -> LiveSnapshot:
     def q(sql: str) -> str:
         return sql.replace("{p}", p).replace("?", mark)
 
+    # One statement for the counts, one for the Waves: the snapshot is read every half second per process.
+    # (Each count is named: on PostgreSQL the rows come as dicts, where unnamed columns would collide.)
+    ((daily_active_users, online_now, activations_in_progress),) = rows(
+        q(
+            "SELECT (SELECT count(*) FROM {p}live_active_days WHERE day = ?) AS active,"
+            " (SELECT count(*) FROM {p}live_last_seen WHERE last_event_at >= ?) AS online,"
+            " (SELECT count(*) FROM {p}live_activation_spans WHERE started_at >= ?"
+            " AND (ended_at IS NULL OR started_at > ended_at)) AS in_progress"
+        ),
+        (today, now - online_within, now - activation_window),
+    )
     return LiveSnapshot(
         as_of=now,
-        daily_active_users=rows(q("SELECT count(*) FROM {p}live_active_days WHERE day = ?"), (today,))[0][0],
-        online_now=rows(q("SELECT count(*) FROM {p}live_last_seen WHERE last_event_at >= ?"), (now - online_within,))[
-            0
-        ][0],
+        daily_active_users=daily_active_users,
+        online_now=online_now,
         microacts_today=0,  # from the daily counts: see LiveActivityProjection.snapshot
         wave_participants=dict(
             rows(
                 q(
-                    "SELECT wave_id, count(*) FROM {p}live_wave_presence WHERE joined_at IS NOT NULL"
+                    "SELECT wave_id, count(*) FROM {p}live_wave_presence WHERE joined_at >= ?"
                     " AND (left_at IS NULL OR joined_at > left_at) GROUP BY wave_id"
                 ),
-                (),
+                (now - wave_window,),
             )
         ),
-        activations_in_progress=rows(
-            q(
-                "SELECT count(*) FROM {p}live_activation_spans WHERE started_at >= ?"
-                " AND (ended_at IS NULL OR started_at > ended_at)"
-            ),
-            (now - activation_window,),
-        )[0][0],
+        activations_in_progress=activations_in_progress,
     )
 
 
@@ -160,7 +168,13 @@ class SqliteLiveActivity(SQLiteTrackingRecorder):
             c.execute("DELETE FROM tracking WHERE application_name=?", (UPSTREAM,))
 
     def snapshot(
-        self, now: datetime, *, today: date | None = None, online_within: timedelta, activation_window: timedelta
+        self,
+        now: datetime,
+        *,
+        today: date | None = None,
+        online_within: timedelta,
+        activation_window: timedelta,
+        wave_window: timedelta,
     ) -> LiveSnapshot:
         def rows(sql: str, params: tuple[Any, ...]) -> list[Any]:
             with self.datastore.transaction(commit=False) as c:
@@ -175,6 +189,7 @@ class SqliteLiveActivity(SQLiteTrackingRecorder):
             today=today or now.date(),
             online_within=online_within,
             activation_window=activation_window,
+            wave_window=wave_window,
         )
 
 
@@ -221,7 +236,13 @@ class PostgresLiveActivity(PostgresTrackingRecorder):
             )
 
     def snapshot(
-        self, now: datetime, *, today: date | None = None, online_within: timedelta, activation_window: timedelta
+        self,
+        now: datetime,
+        *,
+        today: date | None = None,
+        online_within: timedelta,
+        activation_window: timedelta,
+        wave_window: timedelta,
     ) -> LiveSnapshot:
         def rows(sql: str, params: tuple[Any, ...]) -> list[Any]:
             with self.datastore.transaction(commit=False) as curs:
@@ -236,6 +257,7 @@ class PostgresLiveActivity(PostgresTrackingRecorder):
             today=today or now.date(),
             online_within=online_within,
             activation_window=activation_window,
+            wave_window=wave_window,
         )
 
 

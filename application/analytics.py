@@ -16,8 +16,10 @@ Closed periods are kept in memory for a while (``AnswerCache``, and each
 closed day's totals here): a ``final`` one for an hour, a ``closed`` one for a
 minute, so a day reclosed by late events shows within a minute (clients may
 keep a closed answer for five: ``Cache-Control: max-age=300``). Real-time
-counters are read at most every half second (``live_max_age``); the WebSocket
-poller reads them as often. Per-person answers are never kept: an erasure must
+counters are read at most every half second (``live_max_age``); while one
+request reads them, the others answer with the previous reading (at most 2 s
+old, ``live_stale_limit``) instead of waiting. The WebSocket poller reads them
+as often, and waits for a reading under way. Per-person answers are never kept: an erasure must
 count at once (only a person's subject id is kept, and the erasure register is
 asked at every read).
 """
@@ -34,6 +36,7 @@ from uuid import UUID
 
 import msgspec
 
+from application.index_summaries import IndexSummaries, refresh_summary, summarize
 from application.jobs import DailyIndices, PersonIndices, Reports
 from application.live_activity import LiveActivityProjection, LiveSnapshot
 from application.ports import Clock
@@ -49,6 +52,9 @@ MAX_RANGE_DAYS: Final = 366
 FINAL_KEPT_SECONDS: Final = 3600.0
 CLOSED_KEPT_SECONDS: Final = 60.0
 LIVE_MAX_AGE_SECONDS: Final = 0.5
+# While one request reads the live counters again, the others answer with the previous reading, up to this old:
+# a read takes milliseconds, and a request that waited for it would add them to its own time.
+LIVE_STALE_LIMIT_SECONDS: Final = 2.0
 SUBJECT_KEPT_SECONDS: Final = 60.0
 _NO_DATA: Final = "no data is held for this user (never seen, or erased)"
 Confidence = Literal["final", "closed", "provisional"]
@@ -80,36 +86,6 @@ class PersonReads(Protocol):
 
     def activity_of(self, subject_id: UUID, first: date, last: date) -> tuple[list[DayMetrics], list[date]]:
         """The person's days in [first, last], and every day up to ``last`` with a collected event."""
-
-
-@runtime_checkable
-class IndexSummaries(Protocol):
-    """Per-day summaries of the index dashboards, computed once and kept beside the indices
-    (adapters.user_days_views): valid until the day's indices change."""
-
-    def index_summaries(self, first: date, last: date) -> dict[date, bytes]:
-        """The current summaries of the days in [first, last] that have one."""
-
-    def indices_with_version(self, day: date) -> tuple[int, list[bytes]]:
-        """The day's stored index results and its version, as of one moment."""
-
-    def put_index_summary(self, day: date, version: int, summary: bytes) -> bool:
-        """Keep ``summary`` unless the day has moved past ``version`` meanwhile."""
-
-
-class _Value(msgspec.Struct):
-    value: float
-
-
-class _Values(msgspec.Struct):
-    """Of a stored PersonIndices, only what the dashboards need (decoded without the rest)."""
-
-    flourish: _Value
-    add_value: _Value
-
-
-_VALUES: Final = msgspec.json.Decoder(_Values)
-_INDEX_METRICS: Final = ("flourish", "add_value")
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -193,6 +169,7 @@ class Analytics:
         live: LiveActivityProjection,
         clock: Clock,
         live_max_age: float = LIVE_MAX_AGE_SECONDS,
+        live_stale_limit: float = LIVE_STALE_LIMIT_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._keys = keys
@@ -205,6 +182,7 @@ class Analytics:
         self._closed_totals: _Kept[date, dict[str, int]] = _Kept(max_entries=2 * MAX_RANGE_DAYS, clock=monotonic)
         self._subjects: _Kept[UUID, UUID] = _Kept(max_entries=50_000, clock=monotonic)
         self._live_max_age = live_max_age
+        self._live_stale_limit = live_stale_limit
         self._live_read: tuple[float, LiveSnapshot] | None = None
         self._live_lock = threading.Lock()
 
@@ -341,12 +319,9 @@ class Analytics:
             if summary is not None:
                 point = msgspec.json.decode(summary)[metric]
             elif isinstance(view, IndexSummaries):
-                version, raws = view.indices_with_version(day)
-                summaries = _summaries(raws)
-                view.put_index_summary(day, version, msgspec.json.encode(summaries))
-                point = summaries[metric]
+                point = refresh_summary(view, day)[metric]  # the job had not, or an erasure changed the day
             else:
-                point = _summaries(self._user_days.view.indices_on(day))[metric]
+                point = summarize(self._user_days.view.indices_on(day))[metric]
             if point is not None:
                 points.append({"date": day.isoformat(), **point})
             day += timedelta(days=1)
@@ -430,14 +405,24 @@ class Analytics:
     # --- real time ---------------------------------------------------------------------------------
 
     def fresh_realtime(self) -> LiveSnapshot | None:
-        """The counters if they were read less than ``live_max_age`` seconds ago; never reads (no waiting)."""
+        """The counters without waiting: the last reading if it is less than ``live_max_age`` seconds old, or
+        less than ``live_stale_limit`` old while another caller reads them again; else None (call ``realtime``)."""
         read = self._live_read
-        if read is None or self._monotonic() - read[0] >= self._live_max_age:
+        if read is None:
             return None
-        return read[1]
+        age = self._monotonic() - read[0]
+        if age < self._live_max_age or (age < self._live_stale_limit and self._live_lock.locked()):
+            return read[1]
+        return None
 
-    def realtime(self) -> LiveSnapshot:
-        """The counters, read at most every ``live_max_age`` seconds (concurrent callers share one read)."""
+    def realtime(self, *, wait_for_fresh: bool = False) -> LiveSnapshot:
+        """The counters, read at most every ``live_max_age`` seconds; one caller reads them, and the others get
+        the previous reading meanwhile (if younger than ``live_stale_limit``) rather than wait for that read.
+        ``wait_for_fresh``: wait for the reading under way instead (the WebSocket poller, which must see each
+        change)."""
+        fresh = None if wait_for_fresh else self.fresh_realtime()
+        if fresh is not None:
+            return fresh
         with self._live_lock:
             read = self._live_read
             if read is None or self._monotonic() - read[0] >= self._live_max_age:
@@ -496,31 +481,3 @@ def _check_range(first: date, last: date) -> None:
         raise BadQuery(f"'to' ({last.isoformat()}) is before 'from' ({first.isoformat()})")
     if (last - first).days + 1 > MAX_RANGE_DAYS:
         raise BadQuery(f"the range spans {(last - first).days + 1} days; at most {MAX_RANGE_DAYS} are allowed")
-
-
-def _summaries(raws: list[bytes]) -> dict[str, dict[str, Any] | None]:
-    """Each index's people, mean and quartiles over one day's stored results (None when nobody has one)."""
-    decoded = [_VALUES.decode(raw) for raw in raws]
-    found: dict[str, dict[str, Any] | None] = {}
-    for metric in _INDEX_METRICS:
-        values = sorted(getattr(d, metric).value for d in decoded)
-        found[metric] = (
-            {
-                "people": len(values),
-                "mean": sum(values) / len(values),
-                "p25": _quantile(values, 0.25),
-                "median": _quantile(values, 0.5),
-                "p75": _quantile(values, 0.75),
-            }
-            if values
-            else None
-        )
-    return found
-
-
-def _quantile(ordered: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default), on sorted values."""
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)

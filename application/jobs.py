@@ -21,6 +21,7 @@ from eventsourcing.utils import get_topic
 
 from application.archive import Archiving
 from application.erasure import Erasure
+from application.index_summaries import IndexSummaries, refresh_summary
 from application.ports import Clock
 from application.projections import DailyCountsProjection, DailyCountsView
 from application.store import AnalyticsStore
@@ -546,7 +547,10 @@ class DailyIndices:
                 weights=self._weights,
             )
             results[subject] = msgspec.json.encode(computed)
-        self._user_days.view.put_indices(period, results)
+        view = self._user_days.view
+        view.put_indices(period, results)
+        if isinstance(view, IndexSummaries):  # now, so that no dashboard read waits for it
+            refresh_summary(view, period)
         return len(results)
 
     def of(self, subject_id: UUID, day: date) -> PersonIndices | None:

@@ -27,6 +27,9 @@ __all__ = ["LiveActivityProjection", "LiveActivityView", "LiveChanges", "LiveSna
 
 ONLINE_WITHIN: Final = timedelta(minutes=5)
 ACTIVATION_WINDOW: Final = timedelta(hours=24)
+# No one stays in a Wave longer than this (the catalog's wave_left.duration_seconds is at most 86,400): a join
+# older than that with no leave is someone whose app never said goodbye, not a participant.
+WAVE_WINDOW: Final = timedelta(hours=24)
 
 
 class LiveChanges(msgspec.Struct, kw_only=True):
@@ -56,7 +59,13 @@ class LiveActivityView(TrackedView, Protocol):
     def apply(self, changes: LiveChanges, position: int) -> None: ...
 
     def snapshot(
-        self, now: datetime, *, today: date, online_within: timedelta, activation_window: timedelta
+        self,
+        now: datetime,
+        *,
+        today: date,
+        online_within: timedelta,
+        activation_window: timedelta,
+        wave_window: timedelta,
     ) -> LiveSnapshot: ...
 
 
@@ -85,7 +94,7 @@ class LiveActivityProjection(PagedProjection):
         """The counters as of ``now`` (micro-acts today come from the daily counts)."""
         today = day_of(now, self._zone)
         live = self._live_view.snapshot(
-            now, today=today, online_within=ONLINE_WITHIN, activation_window=ACTIVATION_WINDOW
+            now, today=today, online_within=ONLINE_WITHIN, activation_window=ACTIVATION_WINDOW, wave_window=WAVE_WINDOW
         )
         if self._daily_counts is None:
             return live

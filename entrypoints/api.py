@@ -434,7 +434,7 @@ class LiveFeed:
             return self._latest
 
     async def _read(self) -> bytes:
-        snapshot = await anyio.to_thread.run_sync(self._container.analytics.realtime)
+        snapshot = await anyio.to_thread.run_sync(lambda: self._container.analytics.realtime(wait_for_fresh=True))
         return _ENCODER.encode({"status": "success", "data": msgspec.to_builtins(snapshot), "metadata": _metadata()})
 
     async def _poll(self) -> None:

@@ -28,6 +28,7 @@ DAY = timedelta(days=1)
 WINDOW = 28  # days of an index's window, D - 27 ... D (section 2)
 ONLINE_WITHIN = timedelta(minutes=5)  # "online now": last seen in the last 5 minutes
 ACTIVATION_WITHIN = timedelta(hours=24)  # an Activation started and not completed within 24 h
+WAVE_WITHIN = timedelta(hours=24)  # the longest stay in a Wave the catalog allows (duration_seconds <= 86400)
 
 # docs/metrics.md, section 1: which catalog event each count of a person's day counts.
 COUNTED_AS = {
@@ -216,15 +217,21 @@ class Oracle:
     def microacts_today(self, now: datetime, *, erased_too: bool) -> int:
         return self.daily_counts(erased_too=erased_too).get((now.date(), "microact_created"), 0)
 
-    def wave_participants(self) -> dict[str, int]:
-        """People whose latest join or leave of a Wave, by when it happened, is a join."""
+    def wave_participants(self, now: datetime) -> dict[str, int]:
+        """People whose latest join or leave of a Wave, by when it happened, is a join within the last 24 h."""
         latest: dict[tuple[UUID, str], Sent] = {}
         for e in self.collected:
             if e.name in ("wave_joined", "wave_left") and e.user not in self.erased:
                 key = (e.user, e.properties["wave_id"])
                 if key not in latest or e.occurred_at > latest[key].occurred_at:
                     latest[key] = e
-        return dict(Counter(wave for (_, wave), e in latest.items() if e.name == "wave_joined"))
+        return dict(
+            Counter(
+                wave
+                for (_, wave), e in latest.items()
+                if e.name == "wave_joined" and e.occurred_at >= now - WAVE_WITHIN
+            )
+        )
 
     def activations_in_progress(self, now: datetime) -> int:
         """Activations started in the last 24 hours and not completed."""

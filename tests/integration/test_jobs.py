@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from application.jobs import DailyIndices, UnknownJob
@@ -120,3 +121,33 @@ def test_daily_indices_give_each_active_person_their_scores_and_erasure_removes_
     container.erasure.erase(active, requested_by="test")
     container.user_days.catch_up()
     assert indices.of(subject, YESTERDAY.date()) is None
+
+
+def test_daily_indices_leave_the_days_dashboard_summary_ready(container: Container) -> None:
+    """The job sums the day up as it writes it, so no dashboard read computes it over ~10,000 rows."""
+    people = [uuid.uuid4() for _ in range(3)]
+    send(container, *(consent(p, analytics=True, at=YESTERDAY) for p in people))
+    send(
+        container,
+        *(
+            event("microact_shared", p, {"microact_id": f"m{i}", "audience": "community"}, at=YESTERDAY)
+            for i, p in enumerate(people[:2])
+        ),
+    )
+    day = YESTERDAY.date()
+    view = container.user_days_view
+    assert view.index_summaries(day, day) == {}
+    assert container.jobs.run("daily-indices", day).rows == 3
+    kept = msgspec.json.decode(view.index_summaries(day, day)[day])
+    assert kept["flourish"]["people"] == kept["add_value"]["people"] == 3
+    indices = next(job for job in container.jobs.all() if isinstance(job, DailyIndices))
+    values = []
+    for person in people:
+        subject = container.keys.subject_for(person, create=False)
+        assert subject is not None
+        found = indices.of(subject, day)
+        assert found is not None
+        values.append(found.add_value.value)
+    assert kept["add_value"]["mean"] == pytest.approx(sum(values) / 3)
+    (point,) = container.analytics.index_dashboard("add_value", day, day).data["series"]
+    assert point["mean"] == pytest.approx(kept["add_value"]["mean"])

@@ -25,9 +25,12 @@ def send(container: Container, *raw: bytes) -> None:
 def test_live_counters_follow_what_happened(container: Container) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     early = max(now - timedelta(minutes=30), now.replace(hour=0, minute=0, second=1))
-    ana, ben, cleo = (uuid.uuid4() for _ in range(3))
+    ana, ben, cleo, dan = (uuid.uuid4() for _ in range(4))
     for person in (ana, ben, cleo):
         send(container, consent(person, analytics=True, at=early))
+    # Joined 25 hours ago and never left: longer than anyone can stay in a Wave, so the app never said goodbye.
+    send(container, consent(dan, analytics=True, at=now - timedelta(hours=26)))
+    send(container, event("wave_joined", dan, {"wave_id": "w2"}, at=now - timedelta(hours=25)))
     send(
         container,
         event("wave_joined", ana, {"wave_id": "w1"}, at=now - timedelta(minutes=2)),

@@ -378,7 +378,7 @@ class Run:
         # From the daily counts, which keep an erased person's share until a rebuild (docs/metrics.md, 7).
         assert snapshot.microacts_today == oracle.microacts_today(now, erased_too=True)
         # Decided by when things happened, whatever order they arrived in.
-        assert snapshot.wave_participants == oracle.wave_participants()
+        assert snapshot.wave_participants == oracle.wave_participants(now)
         assert snapshot.activations_in_progress == oracle.activations_in_progress(now)
 
     def finish(self) -> list[date]:

@@ -134,9 +134,9 @@ class Live:
         )
 
 
-def test_the_live_counters_are_read_at_most_every_half_second() -> None:
-    live, ticker = Live(), Ticker()
-    analytics = Analytics(
+def live_only(live: Live, ticker: Ticker, **settings: Any) -> Analytics:
+    """Analytics with only a live view: enough for the real-time counters."""
+    return Analytics(
         keys=cast(Any, None),
         reports=cast(Any, None),
         user_days=cast(Any, None),
@@ -144,7 +144,13 @@ def test_the_live_counters_are_read_at_most_every_half_second() -> None:
         live=cast(Any, live),
         clock=FixedClock(datetime(2026, 3, 2, tzinfo=UTC)),
         monotonic=ticker,
+        **settings,
     )
+
+
+def test_the_live_counters_are_read_at_most_every_half_second() -> None:
+    live, ticker = Live(), Ticker()
+    analytics = live_only(live, ticker)
     assert analytics.fresh_realtime() is None  # nothing read yet: the caller reads, in a thread
     assert analytics.realtime().daily_active_users == 1
     ticker.now += 0.4
@@ -156,6 +162,57 @@ def test_the_live_counters_are_read_at_most_every_half_second() -> None:
     assert analytics.fresh_realtime() is None
     assert analytics.realtime().daily_active_users == 2
     assert live.reads == 2
+
+
+class SlowLive(Live):
+    """A live view whose second and later reads wait until the test lets them finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading, self.finish = threading.Event(), threading.Event()
+
+    def snapshot(self, now: datetime) -> LiveSnapshot:
+        if self.reads >= 1:
+            self.reading.set()
+            assert self.finish.wait(10)
+        return super().snapshot(now)
+
+
+def test_while_one_caller_reads_the_live_counters_again_the_others_get_the_previous_reading() -> None:
+    live, ticker = SlowLive(), Ticker()
+    analytics = live_only(live, ticker, live_stale_limit=2.0)
+    assert analytics.realtime().daily_active_users == 1
+    ticker.now += 0.6  # stale: the next caller reads again, and that read hangs
+    reader = threading.Thread(target=analytics.realtime)
+    reader.start()
+    assert live.reading.wait(10)
+    # Meanwhile: the previous reading, at once, from both entries.
+    fresh = analytics.fresh_realtime()
+    assert fresh is not None
+    assert fresh.daily_active_users == 1
+    assert analytics.realtime().daily_active_users == 1
+    # The poller waits for the reading under way.
+    polled: list[int] = []
+    poller = threading.Thread(target=lambda: polled.append(analytics.realtime(wait_for_fresh=True).daily_active_users))
+    poller.start()
+    poller.join(0.2)
+    assert poller.is_alive()
+    live.finish.set()
+    reader.join(10)
+    poller.join(10)
+    assert polled == [2]  # it waited for the reading under way, then found it fresh
+    # A reading that hangs past the stale limit: then no one is answered with the old one any more.
+    live.finish.clear()
+    ticker.now += 0.6
+    reader = threading.Thread(target=analytics.realtime)
+    reader.start()
+    assert live.reading.wait(10)
+    assert analytics.fresh_realtime() is not None
+    ticker.now += 2.0
+    assert analytics.fresh_realtime() is None
+    live.finish.set()
+    reader.join(10)
+    assert live.reads == 3
 
 
 # --- batches --------------------------------------------------------------------------------------------------
