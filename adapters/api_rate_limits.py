@@ -1,8 +1,9 @@
 """API request counters on SQLite (``addvalue.api_limits.db``) or PostgreSQL (``<schema>.api_rate_windows``).
 
 One row per (user key, window start). A hit adds one to the current window's
-row and reads the previous window's, in one transaction; a refused hit takes
-its one back in that same transaction, so no other worker ever sees it.
+row and reads the previous window's, in one statement; a refused hit takes
+its one back (SQLite: in the same transaction; PostgreSQL: in the next
+statement, as ``PostgresApiRateCounter._count_many`` explains).
 ``hit_many`` does the same for the hits of concurrent requests in one
 transaction: each user's hits in a window are added at once (one upsert for
 the batch on PostgreSQL) and decided in order (application.api_limits.decide_many). Rows
@@ -21,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from adapters.connections import SqliteFile, postgres_pool, run_in_transaction
+from adapters.connections import SqliteFile, postgres_pool, run_in_transaction, run_statement
 from adapters.persistence import Database
 from application.api_limits import (
     ApiQuota,
@@ -143,10 +144,14 @@ class PostgresApiRateCounter(_WindowCounter):
         )
 
     def _count_many(self, groups: list[dict[str, list[Window]]]) -> list[dict[str, list[QuotaDecision]]]:
+        # Each statement commits on its own: BEGIN and COMMIT would be two more round trips for every batch, and
+        # the table is unlogged anyway. Refused hits are added by the upsert and taken back by the next statement;
+        # in between, another worker counting the same person sees them, and so finds no room for a request for
+        # which there was none anyway (the window frees room over seconds, not in that fraction of a millisecond).
         def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[dict[str, list[QuotaDecision]]]:
             return [self._count_window(conn, group) for group in groups]
 
-        return run_in_transaction(self._pool, "API rate counters", work)
+        return run_statement(self._pool, "API rate counters", work)
 
     def _count_window(
         self, conn: psycopg.Connection[tuple[Any, ...]], group: dict[str, list[Window]]

@@ -200,9 +200,10 @@ def run_statement(
     what: str,
     work: Callable[[psycopg.Connection[tuple[Any, ...]]], T],
 ) -> T:
-    """``work``, one statement, run without BEGIN and COMMIT around it (two round trips fewer).
+    """``work``, run without BEGIN and COMMIT around it (two round trips fewer): each statement commits on its
+    own, so ``work`` is one statement, or statements that need not be atomic together.
 
-    For single reads on the hot path, such as the erasure check before every write.
+    For single reads on the hot path, such as the erasure check before every write, and the API quota.
     """
     try:
         with pool.connection() as conn:
