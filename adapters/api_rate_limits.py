@@ -129,6 +129,26 @@ class PostgresApiRateCounter(_WindowCounter):
     def __init__(self, conninfo: str, quota: ApiQuota, *, schema: str = "public") -> None:
         super().__init__(quota)
         self._table = SQL("{}.api_rate_windows").format(Identifier(schema))
+        # Run for every API request: composed once (composing costs more than sending).
+        self._bump = (
+            SQL(
+                "WITH hits AS (SELECT * FROM unnest(%(keys)s::text[], %(ks)s::integer[]) AS h(key, k)),"
+                " bumped AS (INSERT INTO {t} AS w SELECT key, %(start)s, k FROM hits ORDER BY key"
+                " ON CONFLICT (key, window_start) DO UPDATE SET n = w.n + excluded.n RETURNING key, n)"
+                " SELECT b.key, b.n, coalesce(p.n, 0) FROM bumped b"
+                " LEFT JOIN {t} p ON p.key = b.key AND p.window_start = %(previous)s"
+            )
+            .format(t=self._table)
+            .as_bytes()
+        )
+        self._refund = (
+            SQL(
+                "UPDATE {t} AS w SET n = w.n - r.k FROM unnest(%s::text[], %s::integer[]) AS r(key, k)"
+                " WHERE w.key = r.key AND w.window_start = %s"
+            )
+            .format(t=self._table)
+            .as_bytes()
+        )
         self._pool = postgres_pool(conninfo)
         run_in_transaction(self._pool, "API rate counters", lambda conn: self._create(conn, schema))
 
@@ -159,13 +179,7 @@ class PostgresApiRateCounter(_WindowCounter):
         keys = sorted(group)  # rows locked in one order in every process: no deadlock between two batches
         window = group[keys[0]][0]
         rows = conn.execute(
-            SQL(
-                "WITH hits AS (SELECT * FROM unnest(%(keys)s::text[], %(ks)s::integer[]) AS h(key, k)),"
-                " bumped AS (INSERT INTO {t} AS w SELECT key, %(start)s, k FROM hits ORDER BY key"
-                " ON CONFLICT (key, window_start) DO UPDATE SET n = w.n + excluded.n RETURNING key, n)"
-                " SELECT b.key, b.n, coalesce(p.n, 0) FROM bumped b"
-                " LEFT JOIN {t} p ON p.key = b.key AND p.window_start = %(previous)s"
-            ).format(t=self._table),
+            self._bump,
             {
                 "keys": keys,
                 "ks": [len(group[k]) for k in keys],
@@ -182,10 +196,7 @@ class PostgresApiRateCounter(_WindowCounter):
                 refunds[key] = refused
         if refunds:
             conn.execute(
-                SQL(
-                    "UPDATE {t} AS w SET n = w.n - r.k FROM unnest(%s::text[], %s::integer[]) AS r(key, k)"
-                    " WHERE w.key = r.key AND w.window_start = %s"
-                ).format(t=self._table),
+                self._refund,
                 (list(refunds), list(refunds.values()), window.start),
             )
         return decided

@@ -158,6 +158,17 @@ class PostgresAccessLog(AccessLog):
         self._key = key
         self._log = SQL("{}.api_access_log").format(Identifier(schema))
         self._head = SQL("{}.api_access_head").format(Identifier(schema))
+        # Run for every API request's batch: composed once (composing costs more than sending).
+        self._lock_head = SQL("SELECT seq, hash FROM {} WHERE id = 1 FOR UPDATE").format(self._head).as_bytes()
+        self._append = (
+            SQL(
+                "WITH added AS (INSERT INTO {log} ({columns}) SELECT {columns}"
+                " FROM json_populate_recordset(NULL::{log}, %s::json))"
+                " UPDATE {head} SET seq = %s, hash = %s WHERE id = 1"
+            )
+            .format(log=self._log, columns=SQL(_COLUMNS), head=self._head)
+            .as_bytes()
+        )
         self._pool = postgres_pool(conninfo)
         run_in_transaction(self._pool, "access log", lambda conn: self._create(conn, schema))
 
@@ -188,21 +199,14 @@ class PostgresAccessLog(AccessLog):
             return []
 
         def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[AccessRecord]:
-            row = conn.execute(SQL("SELECT seq, hash FROM {} WHERE id = 1 FOR UPDATE").format(self._head)).fetchone()
+            row = conn.execute(self._lock_head).fetchone()
             if row is None:
                 raise StorageError(_NO_HEAD)
             records = _sealed(entries, ChainHead(seq=row[0], hash=row[1]), self._key)
             last = records[-1]
             # One statement for the batch, with one parameter: the rows as JSON (one string to send, where ten
             # arrays cost psycopg more than the rest of the write), and the head moved to the last of them.
-            conn.execute(
-                SQL(
-                    "WITH added AS (INSERT INTO {log} ({columns}) SELECT {columns}"
-                    " FROM json_populate_recordset(NULL::{log}, %s::json))"
-                    " UPDATE {head} SET seq = %s, hash = %s WHERE id = 1"
-                ).format(log=self._log, columns=SQL(_COLUMNS), head=self._head),
-                (_ROWS.encode(records).decode(), last.seq, last.hash),
-            )
+            conn.execute(self._append, (_ROWS.encode(records).decode(), last.seq, last.hash))
             return records
 
         return run_in_transaction(self._pool, "access log", work)

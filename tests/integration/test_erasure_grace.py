@@ -91,3 +91,19 @@ def test_asking_twice_gives_the_same_receipt_and_an_unknown_user_is_refused(serv
     assert again.requested_at == first.requested_at
     with pytest.raises(UnknownUser):
         service.erasure.request(uuid.uuid4(), requested_by="user")
+
+
+def test_the_register_tells_who_asked_to_be_erased_among_one_or_many(service: Container) -> None:
+    """Asked before every read (one person) and every batch (one or several): both ways give the same."""
+    asked, other, never_seen = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    send(service, consent(asked, analytics=True, at=NOW), consent(other, analytics=True, at=NOW))
+    register = service.erasures
+    assert register.blocked([asked]) == set()
+    service.erasure.request(asked, requested_by="user")
+    assert register.blocked([asked]) == {asked}
+    assert register.blocked([other]) == set()
+    assert register.blocked([never_seen]) == set()
+    assert register.blocked([asked, other, never_seen]) == {asked}
+    assert register.blocked([other, never_seen]) == set()
+    assert register.blocked([asked, asked]) == {asked}
+    assert register.blocked([]) == set()
