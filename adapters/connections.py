@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Final, TypeVar
 
@@ -23,6 +24,7 @@ import psycopg_pool
 from application.ports import StorageError
 
 __all__ = [
+    "FAIL_FAST_SECONDS",
     "RECONNECT_GIVE_UP_SECONDS",
     "SharedPool",
     "SqliteFile",
@@ -39,6 +41,8 @@ __all__ = [
 # minute before trying again, answering 503 all the while. Giving up after 4 s resets the delay: the
 # next request that needs a connection starts a new attempt at once.
 RECONNECT_GIVE_UP_SECONDS: Final = 4.0
+# After a pool found no connection within its 2 s, the shared stores fail at once for this long (SharedPool).
+FAIL_FAST_SECONDS: Final = 1.0
 
 T = TypeVar("T")
 
@@ -163,6 +167,7 @@ class SharedPool:
 
     _pools: ClassVar[dict[str, tuple[psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]], int]]] = {}
     _guard: ClassVar = threading.Lock()
+    _down_until: ClassVar[dict[str, float]] = {}  # URL -> monotonic time until which it is taken as down
 
     def __init__(self, url: str) -> None:
         self._url = url
@@ -175,8 +180,26 @@ class SharedPool:
             self._pools[url] = (pool, users + 1)
         self._pool = pool
 
-    def connection(self) -> AbstractContextManager[psycopg.Connection[tuple[Any, ...]]]:
-        return self._pool.connection()
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+        """A connection; while the database is known to be unreachable, an error at once.
+
+        No connection within the pool's 2 s means the database is unreachable: for the next second, every
+        caller of any store on this URL is told so at once instead of waiting its own 2 s. An API request
+        uses two of these stores one after the other (quota, then access log), so it is answered 503 in
+        about 2 s, not 4; after that second, the next caller tries again.
+        """
+        down = self._down_until.get(self._url)
+        if down is not None and time.monotonic() < down:
+            raise psycopg.OperationalError(
+                f"the database was unreachable less than {FAIL_FAST_SECONDS:g} s ago; not waiting for it again yet"
+            )
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg_pool.PoolTimeout:
+            self._down_until[self._url] = time.monotonic() + FAIL_FAST_SECONDS
+            raise
 
     def close(self) -> None:
         with self._guard:

@@ -397,7 +397,9 @@ class AccessLogMiddleware(ASGIMiddleware):
         )
         try:
             await asyncio.wrap_future(self._writer.submit(entry))
-        except Exception:  # the answer still goes; a gap in the log is loud, not silent
+        except StorageError as e:  # the database is away: the answer still goes; a gap in the log is loud
+            log.error("audit.append_failed", route=template, status=status, error=str(e))
+        except Exception:  # anything else: the same, with where it came from
             log.exception("audit.append_failed", route=template, status=status)
 
 

@@ -164,3 +164,44 @@ def test_every_resend_during_an_outage_is_answered_503_promptly(cluster: PgClust
         assert down.status_code == 503, down.text
         assert down.headers.get("retry-after") == "1"
         time.sleep(0.2)
+
+
+def test_api_reads_are_answered_503_promptly_during_an_outage_and_200_once_it_is_back(
+    cluster: PgCluster, service: Service
+) -> None:
+    """Per-person reads run on the event loop's thread: a dead database must not hold it, nor the answers."""
+    person = consenting_user(service)
+    mine = {"Authorization": f"Bearer {service.container.tokens.mint(str(person), 'user')}"}
+    analyst = {"Authorization": f"Bearer {service.container.tokens.mint('outage-analyst', 'analyst')}"}
+    routes = [
+        (f"/api/metrics/user-activity?user_id={person}", mine),
+        ("/api/realtime/dau", analyst),
+        ("/api/dashboard/active-users", analyst),
+    ]
+
+    def get(path: str, headers: dict[str, str]) -> Callable[[], httpx.Response]:
+        return lambda: service.client.get(path, headers=headers)
+
+    for path, headers in routes:
+        up = service.within(PROMPT_SECONDS, get(path, headers))
+        assert up is not None
+        assert up.status_code == 200, (path, up.text)
+    cluster.crash("all")
+
+    for path, headers in routes * 2:
+        down = service.within(PROMPT_SECONDS, get(path, headers))
+        assert down is not None, f"{path}: no answer within {PROMPT_SECONDS} s while the database is down"
+        assert down.status_code == 503, (path, down.text)
+        assert down.json()["error"]["code"] == "unavailable"
+        assert down.headers.get("retry-after") == "1"
+
+    cluster.start()
+    deadline, answers = time.monotonic() + RECOVERY_SECONDS, []
+    path, headers = routes[0]
+    while time.monotonic() < deadline:
+        again = service.within(PROMPT_SECONDS, get(path, headers))
+        answers.append(None if again is None else again.status_code)
+        if again is not None and again.status_code == 200:
+            break
+        time.sleep(0.2)
+    assert answers[-1] == 200, f"no 200 within {RECOVERY_SECONDS} s of the restart; answers: {answers}"
