@@ -19,9 +19,9 @@ keep a closed answer for five: ``Cache-Control: max-age=300``). Real-time
 counters are read at most every half second (``live_max_age``); while one
 request reads them, the others answer with the previous reading (at most 2 s
 old, ``live_stale_limit``) instead of waiting. The WebSocket poller reads them
-as often, and waits for a reading under way. Per-person answers are never kept: an erasure must
-count at once (only a person's subject id is kept, and the erasure register is
-asked at every read).
+as often, and waits for a reading under way. Per-person answers are never
+kept: an erasure must count at once (only a person's subject id is kept, and
+the erasure register is asked at every read).
 """
 
 from __future__ import annotations
