@@ -140,7 +140,37 @@ def _live_snapshot(
     )
 
 
-class SqliteLiveActivity(SQLiteTrackingRecorder):
+class _LiveSnapshots:
+    """The snapshot: the same SQL on both databases; each view says how it runs a read."""
+
+    _live_prefix = ""  # PostgreSQL: the schema, as '"schema".'
+    _live_mark = "?"
+
+    def _read_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        raise NotImplementedError
+
+    def snapshot(
+        self,
+        now: datetime,
+        *,
+        today: date | None = None,
+        online_within: timedelta,
+        activation_window: timedelta,
+        wave_window: timedelta,
+    ) -> LiveSnapshot:
+        return _live_snapshot(
+            self._read_rows,
+            p=self._live_prefix,
+            mark=self._live_mark,
+            now=now,
+            today=today or now.date(),
+            online_within=online_within,
+            activation_window=activation_window,
+            wave_window=wave_window,
+        )
+
+
+class SqliteLiveActivity(_LiveSnapshots, SQLiteTrackingRecorder):
     VIEW_NAME = "live_activity"
     SQLITE_FILE = "live"
     PROJECTION_TABLES = _LIVE_NAMES
@@ -167,30 +197,10 @@ class SqliteLiveActivity(SQLiteTrackingRecorder):
                 c.execute(f"DELETE FROM {name}")
             c.execute("DELETE FROM tracking WHERE application_name=?", (UPSTREAM,))
 
-    def snapshot(
-        self,
-        now: datetime,
-        *,
-        today: date | None = None,
-        online_within: timedelta,
-        activation_window: timedelta,
-        wave_window: timedelta,
-    ) -> LiveSnapshot:
-        def rows(sql: str, params: tuple[Any, ...]) -> list[Any]:
-            with self.datastore.transaction(commit=False) as c:
-                c.execute(sql, tuple(_sqlite_value(v) for v in params))
-                return [tuple(r) for r in c.fetchall()]
-
-        return _live_snapshot(
-            rows,
-            p="",
-            mark="?",
-            now=now,
-            today=today or now.date(),
-            online_within=online_within,
-            activation_window=activation_window,
-            wave_window=wave_window,
-        )
+    def _read_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, tuple(_sqlite_value(v) for v in params))
+            return [tuple(r) for r in c.fetchall()]
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -203,14 +213,15 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-class PostgresLiveActivity(PostgresTrackingRecorder):
+class PostgresLiveActivity(_LiveSnapshots, PostgresTrackingRecorder):
     VIEW_NAME = "live_activity"
     PROJECTION_TABLES = _LIVE_NAMES
+    _live_mark = "%s"
 
     def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
         checked_without_round_trip(datastore)
-        self._prefix = f'"{datastore.schema}".'
+        self._prefix = self._live_prefix = f'"{datastore.schema}".'
         self._tracking_table = f'"{datastore.schema}"."{tracking_table_name}"'
         for table in _LIVE_TABLES:
             statement = table.format(p=self._prefix, date="date", uuid="uuid", ts="timestamptz")
@@ -235,30 +246,10 @@ class PostgresLiveActivity(PostgresTrackingRecorder):
                 (UPSTREAM,),
             )
 
-    def snapshot(
-        self,
-        now: datetime,
-        *,
-        today: date | None = None,
-        online_within: timedelta,
-        activation_window: timedelta,
-        wave_window: timedelta,
-    ) -> LiveSnapshot:
-        def rows(sql: str, params: tuple[Any, ...]) -> list[Any]:
-            with self.datastore.transaction(commit=False) as curs:
-                curs.execute(sql.encode(), params)
-                return [tuple(r.values()) for r in curs.fetchall()]
-
-        return _live_snapshot(
-            rows,
-            p=self._prefix,
-            mark="%s",
-            now=now,
-            today=today or now.date(),
-            online_within=online_within,
-            activation_window=activation_window,
-            wave_window=wave_window,
-        )
+    def _read_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(sql.encode(), params)
+            return [tuple(r.values()) for r in curs.fetchall()]
 
 
 def build_live_activity(db: Database) -> SqliteLiveActivity | PostgresLiveActivity:
