@@ -4,7 +4,7 @@
 a long read (``addvalue audit verify``) never blocks the writers; writes take
 ``BEGIN IMMEDIATE``, which SQLite serializes across processes.
 ``postgres_pool``: a small pool, checked before use and quick to give up, as
-for the event store (see adapters.persistence).
+for the event store (see adapters.eventstore.persistence).
 ``check_without_round_trip``: the check before use, for every pool of ours.
 """
 
@@ -138,7 +138,7 @@ def checked_without_round_trip(datastore: Any) -> None:
     """Give an eventsourcing ``PostgresDatastore``'s pool our check before use.
 
     The library offers only ``POSTGRES_PRE_PING`` (psycopg_pool's round-trip check, off in
-    adapters.persistence) and psycopg_pool takes its check only in its constructor; the
+    adapters.eventstore.persistence) and psycopg_pool takes its check only in its constructor; the
     library builds the pool unopened, so setting it before first use is safe.
     """
     datastore.pool._check = _sweeping_check(datastore.pool)

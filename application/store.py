@@ -16,8 +16,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper
 
+from application.ingest.unit_of_work import StreamCache
 from application.ports import IngestLedger
-from application.unit_of_work import StreamCache
 
 __all__ = ["AnalyticsStore"]
 
@@ -39,7 +39,7 @@ class AnalyticsStore(Application[UUID]):
 
     @property
     def ledger(self) -> IngestLedger:
-        """Our recorders add the ingest ledger to the library's; see adapters.recorders."""
+        """Our recorders add the ingest ledger to the library's; see adapters.eventstore.recorders."""
         return cast(IngestLedger, self.recorder)
 
     def save_pending(self, aggregates: list[Aggregate], **kwargs: object) -> None:

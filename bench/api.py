@@ -60,9 +60,9 @@ from psycopg.sql import SQL, Identifier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.persistence import parse_database_url  # noqa: E402
-from adapters.tokens import JwtTokens  # noqa: E402
-from application.ingestion import PreparedBatch  # noqa: E402
+from adapters.api_access.tokens import JwtTokens  # noqa: E402
+from adapters.eventstore.persistence import parse_database_url  # noqa: E402
+from application.ingest.ingestion import PreparedBatch  # noqa: E402
 from application.principals import Principal  # noqa: E402
 from entrypoints.bootstrap import Container, bootstrap  # noqa: E402
 from entrypoints.settings import Settings  # noqa: E402

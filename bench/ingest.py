@@ -42,7 +42,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.tokens import JwtTokens  # noqa: E402
+from adapters.api_access.tokens import JwtTokens  # noqa: E402
 from tests.fakes import consent, event  # noqa: E402
 
 SECRET = "bench-secret-" + "z" * 40
@@ -362,7 +362,13 @@ def main() -> None:
     }
     if args.projections_apart or args.no_projections:
         env["ADDVALUE_SERVE_PROJECTIONS"] = "false"
-    serve = [sys.executable, "-m", "entrypoints.cli", "serve", *(["--workers", str(args.workers)] * (args.workers > 1))]
+    serve = [
+        sys.executable,
+        "-m",
+        "entrypoints.cli.main",
+        "serve",
+        *(["--workers", str(args.workers)] * (args.workers > 1)),
+    ]
     server = subprocess.Popen(serve, env=env, cwd=ROOT)
     worker = (
         subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "project", "--follow"], env=env, cwd=ROOT)

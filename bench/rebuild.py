@@ -25,9 +25,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.persistence import parse_database_url  # noqa: E402
+from adapters.eventstore.persistence import parse_database_url  # noqa: E402
 from application.principals import Principal  # noqa: E402
-from application.projections import catch_up_together  # noqa: E402
+from application.read_models.projections import catch_up_together  # noqa: E402
 from entrypoints.bootstrap import bootstrap  # noqa: E402
 from entrypoints.settings import Settings  # noqa: E402
 from tests.fakes import consent, event  # noqa: E402

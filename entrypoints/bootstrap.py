@@ -12,38 +12,41 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.api_rate_limits import PostgresApiRateCounter, SqliteApiRateCounter, build_api_rate_counter
-from adapters.archive import ParquetArchive, ReadModelRetention, default_archive_dir
-from adapters.audit_log import PostgresAccessLog, SqliteAccessLog, build_access_log
+from adapters.api_access.access_log import PostgresAccessLog, SqliteAccessLog, build_access_log
+from adapters.api_access.quota import PostgresApiRateCounter, SqliteApiRateCounter, build_api_rate_counter
+from adapters.api_access.tokens import JwtTokens
 from adapters.clock import SystemClock
-from adapters.erasure_register import PostgresErasureRegister, SqliteErasureRegister, build_erasure_register
-from adapters.geo import MaxmindGeoLookup, NoGeoLookup, build_geo_lookup
-from adapters.keystore import PostgresKeyStore, SqliteKeyStore
-from adapters.leases import FileLeases, PostgresLeases, build_leases
-from adapters.live_views import PostgresLiveActivity, SqliteLiveActivity, build_live_activity
-from adapters.mapper import EncryptingMapper, subject_of_state
-from adapters.persistence import (
+from adapters.encryption.keystore import PostgresKeyStore, SqliteKeyStore
+from adapters.encryption.mapper import EncryptingMapper, subject_of_state
+from adapters.eventstore.persistence import (
     build_key_store,
     event_store_env,
     ping,
     prepare_database,
     tables_created_one_at_a_time,
 )
-from adapters.recorders import PostgresIngestRecorder, SqliteIngestRecorder
-from adapters.tokens import JwtTokens
-from adapters.user_days_views import PostgresUserDays, SqliteUserDays, build_user_days
-from adapters.views import PostgresDailyCounts, ShadowView, SqliteDailyCounts, build_daily_counts
-from adapters.wakeups import PostgresWakeups
-from application.analytics import Analytics
-from application.api_limits import ApiQuota
-from application.archive import Archiving
-from application.consent import ConsentBook
-from application.erasure import ActiveSubjects, Erasure
-from application.export import Export
-from application.group_commit import GroupCommit
-from application.history import History
-from application.ingestion import Ingestion
-from application.jobs import (
+from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
+from adapters.eventstore.wakeups import PostgresWakeups
+from adapters.geo import MaxmindGeoLookup, NoGeoLookup, build_geo_lookup
+from adapters.privacy.erasure_register import PostgresErasureRegister, SqliteErasureRegister, build_erasure_register
+from adapters.read_models.leases import FileLeases, PostgresLeases, build_leases
+from adapters.read_models.live_activity import PostgresLiveActivity, SqliteLiveActivity, build_live_activity
+from adapters.read_models.user_days import PostgresUserDays, SqliteUserDays, build_user_days
+from adapters.read_models.views import PostgresDailyCounts, ShadowView, SqliteDailyCounts, build_daily_counts
+from adapters.retention.archive import ParquetArchive, ReadModelRetention, default_archive_dir
+from application.api_access.quota import ApiQuota
+from application.ingest.group_commit import GroupCommit
+from application.ingest.ingestion import Ingestion
+from application.ingest.quarantine_book import QuarantineBook
+from application.ports import Clock
+from application.privacy.consent import ConsentBook
+from application.privacy.erasure import ActiveSubjects, Erasure
+from application.privacy.export import Export
+from application.privacy.history import History
+from application.read_models.live_activity import LiveActivityProjection
+from application.read_models.projections import DailyCountsProjection, PagedProjection
+from application.read_models.user_days import UserDaysProjection
+from application.reporting.jobs import (
     ArchiveSessions,
     CloseDay,
     DailyIndices,
@@ -55,13 +58,10 @@ from application.jobs import (
     Reports,
     WeeklySummary,
 )
-from application.live_activity import LiveActivityProjection
-from application.ports import Clock
-from application.projections import DailyCountsProjection, PagedProjection
-from application.quarantine import QuarantineBook
-from application.segment import SegmentIntake, WriteKeys
+from application.reporting.queries import Analytics
+from application.retention.archive import Archiving
+from application.sources.intake import SegmentIntake, WriteKeys
 from application.store import AnalyticsStore
-from application.user_days import UserDaysProjection
 from domain.indices import IndexWeights
 from entrypoints.settings import Settings
 
@@ -170,7 +170,7 @@ def _compose(settings: Settings, clock: Clock | None) -> Container:
     live_activity = LiveActivityProjection(store, live_view, daily_counts=view, zone=zone)
     leases = build_leases(settings.database)
     for projection, live in ((daily_counts, view), (live_activity, live_view), (user_days, days_view)):
-        # Rebuilds build each view anew beside the live one, then swap it in (adapters.views.ShadowView).
+        # Rebuilds build each view anew beside the live one, then swap it in (adapters.read_models.views.ShadowView).
         projection.shadows = functools.partial(ShadowView, settings.database, live)
         # Only the process holding a projection's lease writes its view, jobs' catch-ups included.
         projection.lease = functools.partial(leases.hold, projection.name)

@@ -18,9 +18,9 @@ import structlog
 from croniter import croniter
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from application.jobs import Jobs
 from application.ports import StorageError
-from application.projections import PagedProjection, catch_up_together
+from application.read_models.projections import PagedProjection, catch_up_together
+from application.reporting.jobs import Jobs
 from application.store import AnalyticsStore
 from entrypoints.bootstrap import Container
 

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import structlog
 
-from adapters.persistence import Database, parse_database_url
-from application.rate_limits import RateLimit
+from adapters.eventstore.persistence import Database, parse_database_url
+from application.ingest.throttling import RateLimit
 from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import msgspec
 
-from adapters.mapper import EncryptingMapper
+from adapters.encryption.mapper import EncryptingMapper
 from application.store import AnalyticsStore
 from domain.catalog import CATEGORY_OF
 
-IN_MEMORY_ENV = {"PERSISTENCE_MODULE": "adapters.recorders:PopoIngestFactory"}
+IN_MEMORY_ENV = {"PERSISTENCE_MODULE": "adapters.eventstore.recorders:PopoIngestFactory"}
 CONTEXT = {
     "device_type": "mobile",
     "platform": "ios",

@@ -15,7 +15,7 @@ from litestar.testing import TestClient
 
 from application.principals import Principal, Role
 from entrypoints.bootstrap import Container, bootstrap
-from entrypoints.http import create_app
+from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.fakes import FixedClock, consent, event
 

@@ -16,7 +16,7 @@ import msgspec
 import pytest
 from litestar.exceptions import WebSocketDisconnect
 
-from adapters.tokens import JwtTokens
+from adapters.api_access.tokens import JwtTokens
 from domain.indices import FORMULA_VERSION
 from entrypoints.settings import Settings
 from tests.e2e.api_support import CLOSED_DAY, NOW, Api, error_of, person_with_indices, running_api, send

@@ -1,6 +1,6 @@
 """Every API route x role x own/other user, walked from the app's OpenAPI document, against a table written here.
 
-The table is the issue's policy restated, not imported from application.access,
+The table is the issue's policy restated, not imported from application.api_access.policy,
 so that a change to either shows up as a difference. A route that appears in
 the OpenAPI document without an entry here fails the walk.
 """

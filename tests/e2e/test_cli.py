@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from application.audit import AccessEntry
+from application.api_access.access_log import AccessEntry
 from application.principals import Principal
 from entrypoints.bootstrap import bootstrap
-from entrypoints.cli import main
+from entrypoints.cli.main import main
 from entrypoints.demo import demo_user_ids
 from entrypoints.runtime import BACKGROUND_NICENESS
 from entrypoints.settings import load_settings

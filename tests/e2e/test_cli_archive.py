@@ -14,7 +14,7 @@ import pytest
 
 from application.principals import Principal
 from entrypoints.bootstrap import bootstrap
-from entrypoints.cli import main
+from entrypoints.cli.main import main
 from entrypoints.settings import Settings, load_settings
 from tests.fakes import FixedClock, consent, event, feedback
 

@@ -8,7 +8,7 @@ import pytest
 from litestar.testing import TestClient
 
 from entrypoints.bootstrap import Container
-from entrypoints.http import create_app
+from entrypoints.http.app import create_app
 
 DEEP = b'{"a":' * 5000 + b"1" + b"}" * 5000
 

@@ -12,11 +12,11 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from application.rate_limits import RateLimit
+from application.ingest.throttling import RateLimit
 from domain.network import parse_trusted_proxies
 from entrypoints.bootstrap import Container, bootstrap
-from entrypoints.http import create_app
-from entrypoints.http_guard import IngestGuard
+from entrypoints.http.app import create_app
+from entrypoints.http.guard import IngestGuard
 from entrypoints.settings import Settings
 from tests.fakes import consent, feedback
 

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
-from adapters.tokens import JwtTokens
+from adapters.api_access.tokens import JwtTokens
 from entrypoints.bootstrap import Container, bootstrap
-from entrypoints.http import create_app
+from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.fakes import consent, event, feedback
 from tests.strategies import catalog_events

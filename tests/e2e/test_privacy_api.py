@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 
 from application.principals import Principal
 from entrypoints.bootstrap import Container
-from entrypoints.http import create_app
+from entrypoints.http.app import create_app
 from tests.fakes import consent, event, feedback
 
 SERVICE = Principal(subject="tests", role="service")

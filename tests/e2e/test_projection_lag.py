@@ -9,7 +9,7 @@ import msgspec
 from litestar.testing import TestClient
 
 from entrypoints.bootstrap import bootstrap
-from entrypoints.http import create_app
+from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.fakes import consent
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from application.access import POLICY
+from application.api_access.policy import POLICY
 from entrypoints.bootstrap import Container
-from entrypoints.http import create_app
+from entrypoints.http.app import create_app
 
 DOC = Path(__file__).parents[2] / "docs" / "security.md"
 ROLES = ("user", "analyst", "admin", "auditor", "service")

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from application.ports import StorageError
-from application.segment_mapping import MESSAGE_ID_NAMESPACE
+from application.sources.mapping import MESSAGE_ID_NAMESPACE
 from entrypoints.bootstrap import Container, bootstrap
-from entrypoints.http import create_app
+from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.segment_messages import consent_message, track
 

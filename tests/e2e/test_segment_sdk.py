@@ -12,9 +12,9 @@ import pytest
 import uvicorn
 from segment.analytics import Client as SegmentClient
 
-from application.segment_mapping import MESSAGE_ID_NAMESPACE
+from application.sources.mapping import MESSAGE_ID_NAMESPACE
 from entrypoints.bootstrap import Container, bootstrap
-from entrypoints.http import create_app
+from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.fakes import CONSENT_ALL_OFF
 

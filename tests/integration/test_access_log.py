@@ -13,9 +13,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from adapters.audit_log import MAX_PAGE, PostgresAccessLog, SqliteAccessLog, build_access_log
-from adapters.persistence import Database
-from application.audit import GENESIS_HASH, AccessEntry, AccessLogWriter, AccessRecord, Outcome, canonical_bytes
+from adapters.api_access.access_log import MAX_PAGE, PostgresAccessLog, SqliteAccessLog, build_access_log
+from adapters.eventstore.persistence import Database
+from application.api_access.access_log import (
+    GENESIS_HASH,
+    AccessEntry,
+    AccessLogWriter,
+    AccessRecord,
+    Outcome,
+    canonical_bytes,
+)
 from application.ports import StorageError
 from entrypoints.settings import Settings
 

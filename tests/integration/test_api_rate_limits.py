@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from adapters.api_rate_limits import PostgresApiRateCounter, SqliteApiRateCounter, build_api_rate_counter
-from adapters.persistence import Database
-from application.api_limits import ApiQuota, QuotaDecision
+from adapters.api_access.quota import PostgresApiRateCounter, SqliteApiRateCounter, build_api_rate_counter
+from adapters.eventstore.persistence import Database
+from application.api_access.quota import ApiQuota, QuotaDecision
 from entrypoints.settings import Settings
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)  # a multiple of every window used here

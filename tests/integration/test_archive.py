@@ -17,10 +17,10 @@ import msgspec
 import pytest
 from eventsourcing.utils import get_topic
 
-from adapters.mapper import subject_of_state
+from adapters.encryption.mapper import subject_of_state
 from application.ports import StorageError
 from application.principals import Principal
-from application.projections import catch_up_together
+from application.read_models.projections import catch_up_together
 from domain.redacted import RedactedEvent
 from domain.session import Session
 from entrypoints.bootstrap import Container, bootstrap

@@ -21,10 +21,10 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from adapters.persistence import parse_database_url
+from adapters.eventstore.persistence import parse_database_url
 from bench.pg_cluster import PgCluster, find_bin_dir
 from entrypoints.bootstrap import Container, bootstrap
-from entrypoints.http import create_app
+from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.fakes import consent, feedback
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from application.erasure import UnknownUser
 from application.principals import Principal
+from application.privacy.erasure import UnknownUser
 from domain.session import Session
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings

@@ -22,12 +22,12 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from adapters.archive import default_archive_dir
-from application.analytics import NotFound
+from adapters.retention.archive import default_archive_dir
 from application.principals import Principal
+from application.reporting.queries import NotFound
 from domain.redacted import RedactedEvent
 from entrypoints.bootstrap import Container, bootstrap
-from entrypoints.http import create_app
+from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.conftest import POSTGRES_URL
 from tests.fakes import FixedClock, consent, event, feedback

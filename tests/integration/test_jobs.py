@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from application.jobs import DailyIndices, UnknownJob
 from application.principals import Principal
+from application.reporting.jobs import DailyIndices, UnknownJob
 from domain.indices import FORMULA_VERSION
 from domain.platform import PlatformDay
 from entrypoints.bootstrap import Container

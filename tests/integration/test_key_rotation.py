@@ -16,9 +16,9 @@ import msgspec
 import psycopg
 import pytest
 
-from adapters.crypto import Tampered, unseal
-from adapters.keystore import MasterKeyMismatch, PostgresKeyStore, SqliteKeyStore
-from adapters.persistence import build_key_store
+from adapters.encryption.envelope import Tampered, unseal
+from adapters.encryption.keystore import MasterKeyMismatch, PostgresKeyStore, SqliteKeyStore
+from adapters.eventstore.persistence import build_key_store
 from application.principals import Principal
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings

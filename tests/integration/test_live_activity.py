@@ -11,7 +11,7 @@ import pytest
 
 from application.principals import Principal
 from entrypoints.bootstrap import Container
-from entrypoints.cli import main
+from entrypoints.cli.main import main
 from tests.fakes import consent, event
 
 SERVICE = Principal(subject="tests", role="service")

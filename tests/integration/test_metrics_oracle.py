@@ -34,10 +34,10 @@ from hypothesis import event as note
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.persistence import parse_database_url
-from application.jobs import DailyIndices, PersonIndices
+from adapters.eventstore.persistence import parse_database_url
 from application.principals import Principal
-from application.projections import catch_up_together
+from application.read_models.projections import catch_up_together
+from application.reporting.jobs import DailyIndices, PersonIndices
 from domain.indices import streak
 from domain.platform import PlatformDay
 from entrypoints.bootstrap import Container, bootstrap

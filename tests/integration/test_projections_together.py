@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from application.principals import Principal
-from application.projections import catch_up_together
+from application.read_models.projections import catch_up_together
 from entrypoints.bootstrap import Container
 from tests.fakes import consent, event
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-import application.ingestion as ingestion_module
+import application.ingest.ingestion as ingestion_module
+from application.ingest.quarantine_book import QuarantineNotFound
 from application.principals import Principal
-from application.quarantine import QuarantineNotFound
 from domain.errors import EventRejected, FieldError
 from domain.validation import decode_event
 from entrypoints.bootstrap import Container

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from application.principals import Principal
-from application.projections import catch_up_together
+from application.read_models.projections import catch_up_together
 from entrypoints.bootstrap import Container
 from tests.fakes import consent, event
 

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from application.jobs import Reports
 from application.principals import Principal
+from application.reporting.jobs import Reports
 from domain.periods import PeriodError
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 import msgspec
 import pytest
 
-from application.jobs import Reports
 from application.principals import Principal
+from application.reporting.jobs import Reports
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings, SettingsError, load_settings
 from tests.fakes import FixedClock, consent, event

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.persistence import build_key_store
+from adapters.eventstore.persistence import build_key_store
 from application.principals import Principal
 from domain.session import Session
 from entrypoints.bootstrap import Container, bootstrap

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 from eventsourcing.persistence import MapperDeserialisationError
 
-from adapters.mapper import TamperedEvent
+from adapters.encryption.mapper import TamperedEvent
 from application.principals import Principal
 from domain.errors import SubjectErased
 from domain.session import Session

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from application.principals import Principal
-from application.user_days import METRIC_OF
+from application.read_models.user_days import METRIC_OF
 from entrypoints.bootstrap import Container
 from tests.fakes import consent, event
 

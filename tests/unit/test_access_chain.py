@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.audit import (
+from application.api_access.access_log import (
     GENESIS_HASH,
     AccessEntry,
     AccessRecord,

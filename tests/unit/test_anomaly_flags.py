@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from application.ingestion import BURST_PER_MINUTE, Ingestion
+from application.ingest.ingestion import BURST_PER_MINUTE, Ingestion
 from application.principals import Principal
 from domain.session import Session
 from tests.fakes import FakeKeys, FixedClock, consent, event, in_memory_store

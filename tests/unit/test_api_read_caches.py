@@ -11,12 +11,12 @@ from typing import Any, cast
 
 import pytest
 
-from adapters.tokens import InvalidToken, JwtTokens
-from application.analytics import CLOSED_KEPT_SECONDS, FINAL_KEPT_SECONDS, Analytics, Answer, AnswerCache
+from adapters.api_access.tokens import InvalidToken, JwtTokens
 from application.batching import Batcher
-from application.live_activity import LiveSnapshot
 from application.principals import Principal
-from entrypoints.api import VerifiedTokens
+from application.read_models.live_activity import LiveSnapshot
+from application.reporting.queries import CLOSED_KEPT_SECONDS, FINAL_KEPT_SECONDS, Analytics, Answer, AnswerCache
+from entrypoints.http.api import VerifiedTokens
 from tests.fakes import FixedClock
 
 SECRET = "s" * 40

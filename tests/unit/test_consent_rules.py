@@ -8,7 +8,7 @@ from datetime import timedelta, timezone
 import pytest
 from eventsourcing.application import AggregateNotFoundError
 
-from application.ingestion import Ingestion
+from application.ingest.ingestion import Ingestion
 from application.principals import Principal
 from application.store import AnalyticsStore
 from domain.consent import Consent, ConsentChoice

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.mapper import EncryptingMapper, TamperedEvent, subject_of_state
+from adapters.encryption.mapper import EncryptingMapper, TamperedEvent, subject_of_state
 from domain.catalog import CATALOG_EVENT_TYPES, CatalogEvent
 from domain.errors import SubjectErased
 from domain.redacted import RedactedEvent

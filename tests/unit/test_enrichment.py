@@ -6,7 +6,7 @@ import uuid
 
 import msgspec
 
-from application.ingestion import Ingestion
+from application.ingest.ingestion import Ingestion
 from application.principals import Principal
 from domain.network import Geo
 from domain.session import Session

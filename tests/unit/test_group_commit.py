@@ -8,8 +8,8 @@ from concurrent.futures import Future
 
 import pytest
 
-from application.group_commit import GroupCommit
-from application.ingestion import Ingestion, IngestReport, PreparedBatch
+from application.ingest.group_commit import GroupCommit
+from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
 from application.ports import StorageError
 from application.principals import Principal
 from application.store import AnalyticsStore

@@ -7,7 +7,7 @@ import uuid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.ingestion import Ingestion
+from application.ingest.ingestion import Ingestion
 from application.principals import Principal
 from tests.fakes import FakeKeys, FixedClock, consent, event, feedback, in_memory_store
 

@@ -14,9 +14,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from application.erasure import Erasure
-from application.ingestion import Ingestion
+from application.ingest.ingestion import Ingestion
 from application.principals import Principal
+from application.privacy.erasure import Erasure
 from domain.redacted import RedactedEvent
 from domain.session import Session
 from tests.fakes import FakeKeys, FixedClock, consent, feedback, in_memory_store

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from application.jobs import JobReport
+from application.reporting.jobs import JobReport
 from domain.periods import Cadence, PeriodError, days_of, parse_period, previous_period
 from entrypoints.scheduler import RETRY_AFTER, ProjectionScheduler
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from application.rate_limits import RateLimit, TokenBuckets
+from application.ingest.throttling import RateLimit, TokenBuckets
 
 
 class Clock:

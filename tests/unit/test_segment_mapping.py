@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.ingestion import Ingestion
-from application.segment import (
+from application.ingest.ingestion import Ingestion
+from application.sources.intake import (
     InvalidSegmentRequest,
     SegmentIntake,
     SegmentRequest,
@@ -22,7 +22,7 @@ from application.segment import (
     parse_batch,
     parse_message,
 )
-from application.segment_mapping import BatchFields, Ignored, Mapped, Unmapped, map_message
+from application.sources.mapping import BatchFields, Ignored, Mapped, Unmapped, map_message
 from domain.errors import FieldError
 from entrypoints.settings import SettingsError, load_settings
 from tests.fakes import FakeKeys, FixedClock, in_memory_store

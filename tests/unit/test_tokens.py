@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from adapters.tokens import InvalidToken, JwtTokens
+from adapters.api_access.tokens import InvalidToken, JwtTokens
 from application.principals import Role
 
 SECRET = "t" * 40

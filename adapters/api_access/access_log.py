@@ -1,0 +1,243 @@
+"""The API access log on SQLite (``addvalue.audit.db``) or PostgreSQL (``<schema>.api_access_log``).
+
+Each append is one transaction that reads the head, inserts the next records
+(one, or a batch of concurrent requests' from ``append_many``) and moves the
+head. Concurrent appenders queue on the head: SQLite's
+``BEGIN IMMEDIATE`` lets one writer in at a time, in any process; PostgreSQL
+locks the head row (``SELECT … FOR UPDATE``). So the chain has no gaps and
+no forks however many workers write. ``verify`` reads in one snapshot
+(SQLite WAL, PostgreSQL REPEATABLE READ), so appends may go on meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+import psycopg
+from psycopg.sql import SQL, Composed, Identifier
+
+from adapters.connections import SqliteFile, postgres_pool, run_in_transaction
+from adapters.eventstore.persistence import Database
+from application.api_access.access_log import (
+    GENESIS_HASH,
+    AccessEntry,
+    AccessLog,
+    AccessRecord,
+    ChainHead,
+    UnreadableRecord,
+    VerifyReport,
+    seal,
+    verify_chain,
+)
+from application.ports import StorageError
+
+__all__ = ["MAX_PAGE", "PostgresAccessLog", "SqliteAccessLog", "build_access_log"]
+
+MAX_PAGE: Final = 1000
+_READ_BATCH: Final = 2000
+_COLUMNS: Final = "seq, at, principal, role, method, route, status, outcome, prev_hash, hash"
+_NO_HEAD: Final = "the access log's head row is missing (deleted?): run `addvalue audit verify`"
+_ROWS: Final = msgspec.json.Encoder()  # records as JSON rows, by field name: json_populate_recordset reads them
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+
+
+def _record(row: tuple[Any, ...]) -> AccessRecord:
+    seq, at, *rest = row
+    try:
+        when = datetime.fromisoformat(at) if isinstance(at, str) else at
+        when = when.astimezone(UTC)
+    except (TypeError, ValueError, AttributeError) as e:
+        raise UnreadableRecord(seq, f"its time {at!r} is not a timestamp ({e})") from None
+    principal, role, method, route, status, outcome, prev_hash, hash_ = rest
+    return AccessRecord(
+        seq=seq,
+        at=when,
+        principal=principal,
+        role=role,
+        method=method,
+        route=route,
+        status=status,
+        outcome=outcome,
+        prev_hash=prev_hash,
+        hash=hash_,
+    )
+
+
+def _all(batch_after: Callable[[int], list[tuple[Any, ...]]]) -> Iterator[AccessRecord]:
+    """Every record in seq order, read in batches (keyset paging: each batch is one indexed range)."""
+    after = 0
+    while rows := batch_after(after):
+        yield from (_record(r) for r in rows)
+        after = rows[-1][0]
+
+
+def _values(record: AccessRecord, at: object) -> tuple[Any, ...]:
+    r = record
+    return (r.seq, at, r.principal, r.role, r.method, r.route, r.status, r.outcome, r.prev_hash, r.hash)
+
+
+def _sealed(entries: Sequence[AccessEntry], head: ChainHead, key: bytes | None) -> list[AccessRecord]:
+    """``entries`` as the records that follow ``head``, each linked to the one before."""
+    records = []
+    for entry in entries:
+        record = seal(entry, head, key)
+        records.append(record)
+        head = ChainHead(seq=record.seq, hash=record.hash)
+    return records
+
+
+class SqliteAccessLog(AccessLog):
+    """The access log in a SQLite file of its own (tables ``api_access_log``, ``api_access_head``)."""
+
+    def __init__(self, path: Path, *, key: bytes | None = None) -> None:
+        self._key = key
+        self._file = SqliteFile(path, what="access log")
+        with self._file.transaction(write=True) as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS api_access_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL,"
+                " principal TEXT NOT NULL, role TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,"
+                " status INTEGER NOT NULL, outcome TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL) STRICT"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS api_access_head"
+                " (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL) STRICT"
+            )
+            db.execute("INSERT OR IGNORE INTO api_access_head VALUES (1, 0, ?)", (GENESIS_HASH,))
+
+    def append(self, entry: AccessEntry) -> AccessRecord:
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
+        if not entries:
+            return []
+        with self._file.transaction(write=True) as db:
+            row = db.execute("SELECT seq, hash FROM api_access_head WHERE id = 1").fetchone()
+            if row is None:
+                raise StorageError(_NO_HEAD)
+            records = _sealed(entries, ChainHead(seq=row[0], hash=row[1]), self._key)
+            db.executemany(
+                f"INSERT INTO api_access_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [_values(r, r.at.isoformat()) for r in records],
+            )
+            last = records[-1]
+            db.execute("UPDATE api_access_head SET seq = ?, hash = ? WHERE id = 1", (last.seq, last.hash))
+        return records
+
+    def page(self, after_seq: int, limit: int) -> list[AccessRecord]:
+        _check_limit(limit)
+        with self._file.transaction(write=False) as db:
+            return [_record(r) for r in db.execute(self._after_sql(), (after_seq, limit)).fetchall()]
+
+    def verify(self) -> VerifyReport:
+        with self._file.transaction(write=False) as db:
+            row = db.execute("SELECT seq, hash FROM api_access_head WHERE id = 1").fetchone()
+            head = None if row is None else ChainHead(seq=row[0], hash=row[1])
+            batch = _all(lambda after: db.execute(self._after_sql(), (after, _READ_BATCH)).fetchall())
+            return verify_chain(batch, head, self._key)
+
+    @staticmethod
+    def _after_sql() -> str:
+        return f"SELECT {_COLUMNS} FROM api_access_log WHERE seq > ? ORDER BY seq LIMIT ?"
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class PostgresAccessLog(AccessLog):
+    """The access log in tables ``api_access_log`` and ``api_access_head`` of ``schema``."""
+
+    def __init__(self, conninfo: str, *, schema: str = "public", key: bytes | None = None) -> None:
+        self._key = key
+        self._log = SQL("{}.api_access_log").format(Identifier(schema))
+        self._head = SQL("{}.api_access_head").format(Identifier(schema))
+        # Run for every API request's batch: composed once (composing costs more than sending).
+        self._lock_head = SQL("SELECT seq, hash FROM {} WHERE id = 1 FOR UPDATE").format(self._head).as_bytes()
+        self._append = (
+            SQL(
+                "WITH added AS (INSERT INTO {log} ({columns}) SELECT {columns}"
+                " FROM json_populate_recordset(NULL::{log}, %s::json))"
+                " UPDATE {head} SET seq = %s, hash = %s WHERE id = 1"
+            )
+            .format(log=self._log, columns=SQL(_COLUMNS), head=self._head)
+            .as_bytes()
+        )
+        self._pool = postgres_pool(conninfo)
+        run_in_transaction(self._pool, "access log", lambda conn: self._create(conn, schema))
+
+    def _create(self, conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> None:
+        # Workers start together: one at a time, or CREATE … IF NOT EXISTS can still collide.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('addvalue.api_access_log'))")
+        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        conn.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, at timestamptz NOT NULL,"
+                " principal text NOT NULL, role text NOT NULL, method text NOT NULL, route text NOT NULL,"
+                " status integer NOT NULL, outcome text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL)"
+            ).format(self._log)
+        )
+        conn.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {}"
+                " (id smallint PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, hash text NOT NULL)"
+            ).format(self._head)
+        )
+        conn.execute(SQL("INSERT INTO {} VALUES (1, 0, %s) ON CONFLICT DO NOTHING").format(self._head), (GENESIS_HASH,))
+
+    def append(self, entry: AccessEntry) -> AccessRecord:
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
+        if not entries:
+            return []
+
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[AccessRecord]:
+            row = conn.execute(self._lock_head).fetchone()
+            if row is None:
+                raise StorageError(_NO_HEAD)
+            records = _sealed(entries, ChainHead(seq=row[0], hash=row[1]), self._key)
+            last = records[-1]
+            # One statement for the batch, with one parameter: the rows as JSON (one string to send, where ten
+            # arrays cost psycopg more than the rest of the write), and the head moved to the last of them.
+            conn.execute(self._append, (_ROWS.encode(records).decode(), last.seq, last.hash))
+            return records
+
+        return run_in_transaction(self._pool, "access log", work)
+
+    def page(self, after_seq: int, limit: int) -> list[AccessRecord]:
+        _check_limit(limit)
+        return run_in_transaction(
+            self._pool,
+            "access log",
+            lambda conn: [_record(r) for r in conn.execute(self._after_sql(), (after_seq, limit))],
+        )
+
+    def verify(self) -> VerifyReport:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> VerifyReport:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            row = conn.execute(SQL("SELECT seq, hash FROM {} WHERE id = 1").format(self._head)).fetchone()
+            head = None if row is None else ChainHead(seq=row[0], hash=row[1])
+            batch = _all(lambda after: conn.execute(self._after_sql(), (after, _READ_BATCH)).fetchall())
+            return verify_chain(batch, head, self._key)
+
+        return run_in_transaction(self._pool, "access log", work)
+
+    def _after_sql(self) -> Composed:
+        return SQL("SELECT {} FROM {} WHERE seq > %s ORDER BY seq LIMIT %s").format(SQL(_COLUMNS), self._log)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def build_access_log(db: Database, key: bytes | None) -> SqliteAccessLog | PostgresAccessLog:
+    """The access log beside ``db``'s event store; ``key`` (HMAC) keeps a DB writer from re-forging the chain."""
+    if db.kind == "sqlite":
+        return SqliteAccessLog(db.sibling("audit"), key=key)
+    return PostgresAccessLog(db.url, schema=db.schema, key=key)

@@ -1,0 +1,152 @@
+"""From ``ADDVALUE_DATABASE_URL`` to the library's configuration and our key store.
+
+SQLite: the URL names the event store file; the key store and each read model
+get sibling files (``addvalue.keys.db``, ``addvalue.<view>.db``), because the
+library's SQLite recorders use fixed table names per file.
+PostgreSQL: one database; events in ``<schema>.addvalue_events``, keys in
+schema ``<schema>_keys`` (``addvalue_keys`` for the default ``public``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+import msgspec
+import psycopg
+from eventsourcing.utils import get_topic
+
+from adapters.encryption.keystore import PostgresKeyStore, SqliteKeyStore
+from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
+from application.ports import StorageError
+
+__all__ = [
+    "Database",
+    "build_key_store",
+    "event_store_env",
+    "parse_database_url",
+    "prepare_database",
+    "tables_created_one_at_a_time",
+]
+
+
+class Database(msgspec.Struct, frozen=True, kw_only=True):
+    kind: Literal["sqlite", "postgresql"]
+    url: str
+    sqlite_path: Path | None = None
+    schema: str = "public"
+
+    def sibling(self, suffix: str) -> Path:
+        """A SQLite file beside the event store: ``addvalue.<suffix>.db``."""
+        assert self.sqlite_path is not None
+        return self.sqlite_path.with_name(f"{self.sqlite_path.stem}.{suffix}.db")
+
+
+def parse_database_url(url: str, *, schema: str = "public") -> Database:
+    """Raise ValueError with the fix in the message when the URL is not usable."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///relative/file.db or sqlite:////absolute/file.db, as SQLAlchemy spells it.
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        if not path or parts.netloc:
+            raise ValueError(f"{url!r}: write sqlite:///path/to/file.db (three slashes for a relative path)")
+        return Database(kind="sqlite", url=url, sqlite_path=Path(path))
+    if parts.scheme in ("postgresql", "postgres"):
+        if not parts.hostname or not parts.path.strip("/"):
+            raise ValueError(f"{url!r}: write postgresql://user[:password]@host[:port]/database")
+        return Database(kind="postgresql", url=url, schema=schema)
+    raise ValueError(f"{url!r}: the scheme must be sqlite:// or postgresql://")
+
+
+def event_store_env(db: Database) -> dict[str, str]:
+    """The eventsourcing library's settings for our application (see its docs)."""
+    if db.kind == "sqlite":
+        assert db.sqlite_path is not None
+        db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(db.sqlite_path),
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": get_topic(SqliteIngestRecorder),
+        }
+    parts = urlsplit(db.url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": parts.path.strip("/"),
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_SCHEMA": db.schema,
+        "POSTGRES_POOL_SIZE": "4",
+        # While the database is down, answer 503 within seconds instead of queueing
+        # for a pool connection for the library's default 30 s. Pooled connections are
+        # checked before use without a round trip instead of the library's pre-ping
+        # (see adapters.connections.check_without_round_trip): each recorder installs it.
+        "POSTGRES_CONNECT_TIMEOUT": "2",
+        "POSTGRES_PRE_PING": "n",
+        "APPLICATION_RECORDER_TOPIC": get_topic(PostgresIngestRecorder),
+    }
+
+
+def build_key_store(db: Database, master_key: bytes) -> SqliteKeyStore | PostgresKeyStore:
+    if db.kind == "sqlite":
+        return SqliteKeyStore(db.sibling("keys"), master_key)
+    keys_schema = "addvalue_keys" if db.schema == "public" else f"{db.schema}_keys"
+    return PostgresKeyStore(db.url, master_key, schema=keys_schema)
+
+
+def prepare_database(db: Database) -> None:
+    """Check the database is reachable, and create the schema (the library creates only tables)."""
+    if db.kind == "sqlite":
+        assert db.sqlite_path is not None
+        db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    try:
+        with psycopg.connect(db.url, autocommit=True, connect_timeout=10) as conn:
+            if db.schema != "public":
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{db.schema}"')
+    except psycopg.Error as e:
+        raise StorageError(f"ADDVALUE_DATABASE_URL: cannot use PostgreSQL: {e}") from e
+
+
+@contextmanager
+def tables_created_one_at_a_time(db: Database) -> Iterator[None]:
+    """Hold a lock while this process creates its tables: on PostgreSQL two processes starting at once
+    (serve and a worker, or serve's workers) would otherwise collide in CREATE … IF NOT EXISTS
+    ("tuple concurrently updated"); on SQLite in the library's own migration records. A PostgreSQL
+    advisory lock, or an exclusive lock on a file beside the SQLite database."""
+    if db.kind == "sqlite":
+        assert db.sqlite_path is not None
+        db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(db.sibling("create").with_suffix(".lock"), "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file is closed
+            yield
+        return
+    try:
+        conn = psycopg.connect(db.url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        raise StorageError(f"ADDVALUE_DATABASE_URL: cannot use PostgreSQL: {e}") from e
+    with conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"addvalue:create-tables:{db.schema}",))
+        yield  # the lock goes with the connection
+
+
+def ping(db: Database, *, timeout: float = 2.0) -> bool:
+    """One short query on a fresh connection, with no retries: for readiness checks."""
+    try:
+        if db.kind == "sqlite":
+            assert db.sqlite_path is not None
+            with closing(sqlite3.connect(f"file:{db.sqlite_path}?mode=ro", uri=True, timeout=timeout)) as conn:
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return True
+        with psycopg.connect(db.url, connect_timeout=max(int(timeout), 1)) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except (sqlite3.Error, psycopg.Error):
+        return False

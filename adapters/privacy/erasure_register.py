@@ -1,0 +1,200 @@
+"""The register of erasures: who asked to be forgotten, when, and when their key goes.
+
+One row per erased person, found by a keyed hash of their app user id (the
+only thing kept once the erasure is complete: enough to recognise their
+events arriving later, nothing to recover who they were). While the grace
+period runs the row also names the subject, so that the scheduled job can
+destroy its key; completing the erasure clears it.
+
+SQLite: ``addvalue.erasures.db`` beside the event store. PostgreSQL:
+``<schema>.erasure_register``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+from uuid import UUID
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+from adapters.connections import SqliteFile, postgres_pool, run_in_transaction, run_statement
+from adapters.eventstore.persistence import Database
+from application.privacy.erasure import ErasureEntry
+
+__all__ = ["PostgresErasureRegister", "SqliteErasureRegister", "build_erasure_register"]
+
+_WHAT: Final = "erasure register"
+
+
+def _hash(secret: bytes, app_user_id: UUID) -> bytes:
+    return hmac.new(secret, b"addvalue/erasure/v1:" + app_user_id.bytes, hashlib.sha256).digest()
+
+
+def _entry(row: tuple[Any, ...]) -> ErasureEntry:
+    requested, due, done, subject = row
+    return ErasureEntry(
+        requested_at=_aware(requested),
+        due_at=_aware(due),
+        completed_at=None if done is None else _aware(done),
+        subject_id=None if subject is None else UUID(str(subject)),
+    )
+
+
+def _aware(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+class SqliteErasureRegister:
+    def __init__(self, path: Path, secret: bytes) -> None:
+        self._secret = secret
+        self._file = SqliteFile(path, what=_WHAT)
+        with self._file.transaction(write=True) as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS erasure_register (user_hash BLOB PRIMARY KEY, requested_at TEXT NOT NULL,"
+                " due_at TEXT NOT NULL, completed_at TEXT, subject_id TEXT)"
+            )
+
+    def add(self, app_user_id: UUID, subject_id: UUID, requested_at: datetime, due_at: datetime) -> ErasureEntry:
+        with self._file.transaction(write=True) as db:
+            db.execute(
+                "INSERT INTO erasure_register VALUES (?, ?, ?, NULL, ?) ON CONFLICT (user_hash) DO NOTHING",
+                (_hash(self._secret, app_user_id), requested_at.isoformat(), due_at.isoformat(), subject_id.hex),
+            )
+        found = self.find(app_user_id)
+        assert found is not None
+        return found
+
+    def find(self, app_user_id: UUID) -> ErasureEntry | None:
+        with self._file.transaction(write=False) as db:
+            row = db.execute(
+                "SELECT requested_at, due_at, completed_at, subject_id FROM erasure_register WHERE user_hash = ?",
+                (_hash(self._secret, app_user_id),),
+            ).fetchone()
+        return None if row is None else _entry(row)
+
+    def blocked(self, app_user_ids: Iterable[UUID]) -> set[UUID]:
+        by_hash = {_hash(self._secret, u): u for u in set(app_user_ids)}
+        if not by_hash:
+            return set()
+        marks = ",".join("?" * len(by_hash))
+        with self._file.transaction(write=False) as db:
+            rows = db.execute(
+                f"SELECT user_hash FROM erasure_register WHERE user_hash IN ({marks})",
+                list(by_hash),
+            ).fetchall()
+        return {by_hash[bytes(r[0])] for r in rows}
+
+    def due(self, now: datetime) -> list[UUID]:
+        with self._file.transaction(write=False) as db:
+            rows = db.execute(
+                "SELECT subject_id FROM erasure_register WHERE completed_at IS NULL AND due_at <= ?",
+                (now.isoformat(),),
+            ).fetchall()
+        return [UUID(r[0]) for r in rows]
+
+    def complete(self, subject_id: UUID, at: datetime) -> None:
+        with self._file.transaction(write=True) as db:
+            db.execute(
+                "UPDATE erasure_register SET completed_at = ?, subject_id = NULL WHERE subject_id = ?",
+                (at.isoformat(), subject_id.hex),
+            )
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class PostgresErasureRegister:
+    def __init__(self, url: str, secret: bytes, *, schema: str = "public") -> None:
+        self._secret = secret
+        self._table = SQL("{}.erasure_register").format(Identifier(schema))
+        # Asked before every per-person read and write: composed once (composing costs more than the lookup).
+        self._blocked_one = SQL("SELECT user_hash FROM {} WHERE user_hash = %s").format(self._table).as_bytes()
+        self._blocked_any = SQL("SELECT user_hash FROM {} WHERE user_hash = ANY(%s)").format(self._table).as_bytes()
+        self._pool = postgres_pool(url)
+        run_in_transaction(self._pool, _WHAT, lambda conn: self._create(conn, schema))
+
+    def _create(self, conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('addvalue.erasure_register'))")
+        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        conn.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (user_hash bytea PRIMARY KEY, requested_at timestamptz NOT NULL,"
+                " due_at timestamptz NOT NULL, completed_at timestamptz, subject_id uuid)"
+            ).format(self._table)
+        )
+
+    def add(self, app_user_id: UUID, subject_id: UUID, requested_at: datetime, due_at: datetime) -> ErasureEntry:
+        run_in_transaction(
+            self._pool,
+            _WHAT,
+            lambda conn: conn.execute(
+                SQL("INSERT INTO {} VALUES (%s, %s, %s, NULL, %s) ON CONFLICT (user_hash) DO NOTHING").format(
+                    self._table
+                ),
+                (_hash(self._secret, app_user_id), requested_at, due_at, subject_id),
+            ),
+        )
+        found = self.find(app_user_id)
+        assert found is not None
+        return found
+
+    def find(self, app_user_id: UUID) -> ErasureEntry | None:
+        row = run_in_transaction(
+            self._pool,
+            _WHAT,
+            lambda conn: conn.execute(
+                SQL("SELECT requested_at, due_at, completed_at, subject_id FROM {} WHERE user_hash = %s").format(
+                    self._table
+                ),
+                (_hash(self._secret, app_user_id),),
+            ).fetchone(),
+        )
+        return None if row is None else _entry(row)
+
+    def blocked(self, app_user_ids: Iterable[UUID]) -> set[UUID]:
+        by_hash = {_hash(self._secret, u): u for u in set(app_user_ids)}
+        if not by_hash:
+            return set()
+        params: tuple[bytes | list[bytes]]
+        if len(by_hash) == 1:  # the API's and one person's batch: no array to send
+            query, params = self._blocked_one, (next(iter(by_hash)),)
+        else:
+            query, params = self._blocked_any, (list(by_hash),)
+        rows = run_statement(self._pool, _WHAT, lambda conn: conn.execute(query, params).fetchall())
+        return {by_hash[bytes(r[0])] for r in rows}
+
+    def due(self, now: datetime) -> list[UUID]:
+        rows = run_in_transaction(
+            self._pool,
+            _WHAT,
+            lambda conn: conn.execute(
+                SQL("SELECT subject_id FROM {} WHERE completed_at IS NULL AND due_at <= %s").format(self._table),
+                (now,),
+            ).fetchall(),
+        )
+        return [UUID(str(r[0])) for r in rows]
+
+    def complete(self, subject_id: UUID, at: datetime) -> None:
+        run_in_transaction(
+            self._pool,
+            _WHAT,
+            lambda conn: conn.execute(
+                SQL("UPDATE {} SET completed_at = %s, subject_id = NULL WHERE subject_id = %s").format(self._table),
+                (at, subject_id),
+            ),
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def build_erasure_register(db: Database, secret: bytes) -> SqliteErasureRegister | PostgresErasureRegister:
+    if db.kind == "sqlite":
+        return SqliteErasureRegister(db.sibling("erasures"), secret)
+    return PostgresErasureRegister(db.url, secret, schema=db.schema)

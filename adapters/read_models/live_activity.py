@@ -1,0 +1,256 @@
+"""The live-activity read model (application.read_models.live_activity) on SQLite and PostgreSQL.
+
+Like every view here, a tracking recorder of the library's whose writes carry
+the position, so a page's changes and the position commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+from psycopg.sql import SQL
+
+from adapters.connections import checked_without_round_trip
+from adapters.eventstore.persistence import Database
+from adapters.read_models.views import UPSTREAM, build_view
+from application.read_models.live_activity import LiveChanges, LiveSnapshot
+
+__all__ = ["PostgresLiveActivity", "SqliteLiveActivity", "build_live_activity"]
+
+
+_LIVE_TABLES: Final = (
+    "CREATE TABLE IF NOT EXISTS {p}live_active_days (day {date} NOT NULL, subject_id {uuid} NOT NULL,"
+    " PRIMARY KEY (day, subject_id))",
+    "CREATE TABLE IF NOT EXISTS {p}live_last_seen (subject_id {uuid} PRIMARY KEY, last_event_at {ts} NOT NULL)",
+    # Latest join and leave of each person in each Wave: in the Wave while the join is the later.
+    "CREATE TABLE IF NOT EXISTS {p}live_wave_presence (wave_id TEXT NOT NULL, subject_id {uuid} NOT NULL,"
+    " joined_at {ts}, left_at {ts}, PRIMARY KEY (wave_id, subject_id))",
+    # Latest start and completion of each Activation: in progress while the start is the later.
+    "CREATE TABLE IF NOT EXISTS {p}live_activation_spans (subject_id {uuid} NOT NULL, activation_id TEXT NOT NULL,"
+    " started_at {ts}, ended_at {ts}, PRIMARY KEY (subject_id, activation_id))",
+    # The snapshot counts only recent rows of each; without these it would read every row ever written.
+    "CREATE INDEX IF NOT EXISTS live_last_seen_by_time ON {p}live_last_seen (last_event_at)",
+    "CREATE INDEX IF NOT EXISTS live_wave_presence_by_join ON {p}live_wave_presence (joined_at)",
+    "CREATE INDEX IF NOT EXISTS live_activation_spans_by_start ON {p}live_activation_spans (started_at)",
+)
+_LIVE_NAMES: Final = ("live_active_days", "live_last_seen", "live_wave_presence", "live_activation_spans")
+
+
+def _later(table: str, column: str) -> str:
+    """Keep the later of the stored and the new time (either may be missing)."""
+    return (
+        f"{column} = CASE WHEN excluded.{column} IS NULL THEN {table}.{column}"
+        f" WHEN {table}.{column} IS NULL OR excluded.{column} > {table}.{column} THEN excluded.{column}"
+        f" ELSE {table}.{column} END"
+    )
+
+
+def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The SQL of one page's changes, in an order that makes "last change wins" hold."""
+
+    def q(sql: str) -> str:
+        return sql.replace("{p}", p).replace("?", mark)
+
+    erased = [(s,) for s in changes.erased]
+    return [
+        (q("INSERT INTO {p}live_active_days VALUES (?, ?) ON CONFLICT DO NOTHING"), sorted(changes.active_days)),
+        (
+            q(
+                "INSERT INTO {p}live_last_seen VALUES (?, ?) ON CONFLICT (subject_id) DO UPDATE"
+                " SET last_event_at = excluded.last_event_at"
+                " WHERE excluded.last_event_at > {p}live_last_seen.last_event_at"
+            ),
+            sorted(changes.last_seen.items()),
+        ),
+        (
+            q(
+                "INSERT INTO {p}live_wave_presence VALUES (?, ?, ?, ?) ON CONFLICT (wave_id, subject_id) DO UPDATE SET "
+                + _later(f"{p}live_wave_presence", "joined_at")
+                + ", "
+                + _later(f"{p}live_wave_presence", "left_at")
+            ),
+            [
+                (w, s, changes.waves_joined.get((w, s)), changes.waves_left.get((w, s)))
+                for w, s in sorted(changes.waves_joined.keys() | changes.waves_left.keys())
+            ],
+        ),
+        (
+            q(
+                "INSERT INTO {p}live_activation_spans VALUES (?, ?, ?, ?) ON CONFLICT (subject_id, activation_id)"
+                " DO UPDATE SET "
+                + _later(f"{p}live_activation_spans", "started_at")
+                + ", "
+                + _later(f"{p}live_activation_spans", "ended_at")
+            ),
+            [
+                (s, a, changes.activations_started.get((s, a)), changes.activations_ended.get((s, a)))
+                for s, a in sorted(changes.activations_started.keys() | changes.activations_ended.keys())
+            ],
+        ),
+        *((q(f"DELETE FROM {{p}}{name} WHERE subject_id = ?"), erased) for name in _LIVE_NAMES),
+    ]
+
+
+def _live_snapshot(
+    rows: Callable[[str, tuple[Any, ...]], list[Any]],
+    *,
+    p: str,
+    mark: str,
+    now: datetime,
+    today: date,
+    online_within: timedelta,
+    activation_window: timedelta,
+    wave_window: timedelta,
+) -> LiveSnapshot:
+    def q(sql: str) -> str:
+        return sql.replace("{p}", p).replace("?", mark)
+
+    # One statement for the counts, one for the Waves: the snapshot is read every half second per process.
+    # (Each count is named: on PostgreSQL the rows come as dicts, where unnamed columns would collide.)
+    ((daily_active_users, online_now, activations_in_progress),) = rows(
+        q(
+            "SELECT (SELECT count(*) FROM {p}live_active_days WHERE day = ?) AS active,"
+            " (SELECT count(*) FROM {p}live_last_seen WHERE last_event_at >= ?) AS online,"
+            " (SELECT count(*) FROM {p}live_activation_spans WHERE started_at >= ?"
+            " AND (ended_at IS NULL OR started_at > ended_at)) AS in_progress"
+        ),
+        (today, now - online_within, now - activation_window),
+    )
+    return LiveSnapshot(
+        as_of=now,
+        daily_active_users=daily_active_users,
+        online_now=online_now,
+        microacts_today=0,  # from the daily counts: see LiveActivityProjection.snapshot
+        wave_participants=dict(
+            rows(
+                q(
+                    "SELECT wave_id, count(*) FROM {p}live_wave_presence WHERE joined_at >= ?"
+                    " AND (left_at IS NULL OR joined_at > left_at) GROUP BY wave_id"
+                ),
+                (now - wave_window,),
+            )
+        ),
+        activations_in_progress=activations_in_progress,
+    )
+
+
+class _LiveSnapshots:
+    """The snapshot: the same SQL on both databases; each view says how it runs a read."""
+
+    _live_prefix = ""  # PostgreSQL: the schema, as '"schema".'
+    _live_mark = "?"
+
+    def _read_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        raise NotImplementedError
+
+    def snapshot(
+        self,
+        now: datetime,
+        *,
+        today: date | None = None,
+        online_within: timedelta,
+        activation_window: timedelta,
+        wave_window: timedelta,
+    ) -> LiveSnapshot:
+        return _live_snapshot(
+            self._read_rows,
+            p=self._live_prefix,
+            mark=self._live_mark,
+            now=now,
+            today=today or now.date(),
+            online_within=online_within,
+            activation_window=activation_window,
+            wave_window=wave_window,
+        )
+
+
+class SqliteLiveActivity(_LiveSnapshots, SQLiteTrackingRecorder):
+    VIEW_NAME = "live_activity"
+    SQLITE_FILE = "live"
+    PROJECTION_TABLES = _LIVE_NAMES
+
+    """SQLite stores dates and times as ISO text, which sorts as time does (all UTC)."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        tables = [t.format(p="", date="TEXT", uuid="TEXT", ts="TEXT") for t in _LIVE_TABLES]
+        return [*super().construct_create_table_statements(), *tables]
+
+    def position(self) -> int:
+        return self.max_tracking_id(UPSTREAM) or 0
+
+    def apply(self, changes: LiveChanges, position: int) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for sql, params in _live_statements(changes, "", "?"):
+                if params:
+                    c.executemany(sql, [tuple(_sqlite_value(v) for v in row) for row in params])
+            self._insert_tracking(c, Tracking(UPSTREAM, position))
+
+    def reset(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for name in _LIVE_NAMES:
+                c.execute(f"DELETE FROM {name}")
+            c.execute("DELETE FROM tracking WHERE application_name=?", (UPSTREAM,))
+
+    def _read_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, tuple(_sqlite_value(v) for v in params))
+            return [tuple(r) for r in c.fetchall()]
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return value.hex
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class PostgresLiveActivity(_LiveSnapshots, PostgresTrackingRecorder):
+    VIEW_NAME = "live_activity"
+    PROJECTION_TABLES = _LIVE_NAMES
+    _live_mark = "%s"
+
+    def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
+        super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
+        checked_without_round_trip(datastore)
+        self._prefix = self._live_prefix = f'"{datastore.schema}".'
+        self._tracking_table = f'"{datastore.schema}"."{tracking_table_name}"'
+        for table in _LIVE_TABLES:
+            statement = table.format(p=self._prefix, date="date", uuid="uuid", ts="timestamptz")
+            self.sql_create_statements.append(SQL(statement).format())
+
+    def position(self) -> int:
+        return self.max_tracking_id(UPSTREAM) or 0
+
+    def apply(self, changes: LiveChanges, position: int) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            for sql, params in _live_statements(changes, self._prefix, "%s"):
+                if params:
+                    curs.executemany(sql.encode(), params)
+            self._insert_tracking(curs, Tracking(UPSTREAM, position))
+
+    def reset(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            for name in _LIVE_NAMES:
+                curs.execute(f"DELETE FROM {self._prefix}{name}".encode())
+            curs.execute(
+                f"DELETE FROM {self._tracking_table} WHERE application_name = %s".encode(),
+                (UPSTREAM,),
+            )
+
+    def _read_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(sql.encode(), params)
+            return [tuple(r.values()) for r in curs.fetchall()]
+
+
+def build_live_activity(db: Database) -> SqliteLiveActivity | PostgresLiveActivity:
+    return build_view(db, "live_activity", "live", SqliteLiveActivity, PostgresLiveActivity)

@@ -1,0 +1,80 @@
+"""Who may call what: the policy table of the Analytics API, in one place (docs/security.md shows it).
+
+- ``user``: only their own per-person metrics (the ``user_id`` asked about
+  must be the token's subject);
+- ``analyst``: aggregates only, never one person's figures;
+- ``admin``: everything;
+- ``auditor``: the access log and history replay, read-only;
+- ``service``: ingestion only (no route here).
+
+A test walks every route x role x own/other user against this table, and
+another checks that the table in docs/security.md says the same.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+from uuid import UUID
+
+import msgspec
+
+from application.principals import Principal, Role
+
+__all__ = ["POLICY", "Decision", "Rule", "decide"]
+
+
+class Rule(msgspec.Struct, frozen=True, kw_only=True):
+    """``roles`` may call the route; those in ``own_only`` only about themselves."""
+
+    roles: frozenset[Role]
+    own_only: frozenset[Role] = frozenset()
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    allowed: bool
+    reason: str = ""
+
+
+_PERSONAL: Final = Rule(roles=frozenset({"user", "admin"}), own_only=frozenset({"user"}))
+_AGGREGATE: Final = Rule(roles=frozenset({"analyst", "admin"}))
+_AUDIT: Final = Rule(roles=frozenset({"auditor", "admin"}))
+
+# Route name -> rule. Route names are the handlers' names in entrypoints/http/api.py.
+POLICY: Final[dict[str, Rule]] = {
+    "flourish_index": _PERSONAL,
+    "add_value_index": _PERSONAL,
+    "user_activity": _PERSONAL,
+    "user_consent": _PERSONAL,
+    "user_consent_change": _PERSONAL,
+    "user_consent_history": _PERSONAL,
+    "user_export": _PERSONAL,
+    "user_erase": _PERSONAL,
+    "platform_summary": _AGGREGATE,
+    "dashboard_flourish": _AGGREGATE,
+    "dashboard_add_value": _AGGREGATE,
+    "dashboard_wave_participation": _AGGREGATE,
+    "dashboard_executive_summary": _AGGREGATE,
+    "dashboard_active_people": _AGGREGATE,
+    "dashboard_retention": _AGGREGATE,
+    "dashboard_segments": _AGGREGATE,
+    "dashboard_weekly": _AGGREGATE,
+    "dashboard_monthly": _AGGREGATE,
+    "realtime_dau": _AGGREGATE,
+    "realtime_active_sessions": _AGGREGATE,
+    "realtime_live_waves": _AGGREGATE,
+    "realtime_metrics": _AGGREGATE,
+    "audit_access_log": _AUDIT,
+    "audit_user_history": _AUDIT,
+    "audit_stream": _AUDIT,
+}
+
+
+def decide(route: str, principal: Principal, about: UUID | None = None) -> Decision:
+    """May ``principal`` call ``route`` (about the app user ``about``, for per-person routes)?"""
+    rule = POLICY[route]
+    if principal.role not in rule.roles:
+        allowed = ", ".join(sorted(rule.roles))
+        return Decision(allowed=False, reason=f"role '{principal.role}' may not call this; it needs one of: {allowed}")
+    if principal.role in rule.own_only and (about is None or principal.subject_uuid() != about):
+        return Decision(allowed=False, reason="a user may only read their own metrics")
+    return Decision(allowed=True)

@@ -1,0 +1,93 @@
+"""Group commit: the prepared batches of concurrent requests are written in one transaction.
+
+Requests hand their prepared batch to :meth:`GroupCommit.submit` and wait on
+the returned future. One writer thread takes whatever has queued (up to
+``max_events``, waiting at most ``max_wait`` seconds for more once it has
+one), records it all with a single save, and resolves each future with its
+own report, or with the error that stopped the transaction. So throughput
+does not depend on one fsync per request, and nothing is acknowledged before
+it is committed.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+
+from eventsourcing.persistence import PersistenceError
+
+from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
+from application.ports import StorageError
+
+__all__ = ["GroupCommit"]
+
+_STOP = object()
+
+
+class GroupCommit:
+    def __init__(self, ingestion: Ingestion, *, max_events: int = 5000, max_wait: float = 0.002) -> None:
+        self._ingestion = ingestion
+        self._max_events = max_events
+        self._max_wait = max_wait
+        self._queue: queue.SimpleQueue[tuple[PreparedBatch, Future[IngestReport]] | object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+        self.groups_written = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish what was submitted, then stop."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+
+    def submit(self, batch: PreparedBatch) -> Future[IngestReport]:
+        future: Future[IngestReport] = Future()
+        if not batch.valid and not batch.quarantine:
+            # Nothing to write: answer at once, without a transaction.
+            future.set_result(IngestReport(accepted=0, duplicates=0, rejected=batch.rejected, not_collected=0))
+            return future
+        self._queue.put((batch, future))
+        return future
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            group = [first]
+            size = len(first[0].valid)  # type: ignore[index]
+            deadline = time.monotonic() + self._max_wait
+            while size < self._max_events:
+                try:
+                    item = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)
+                size += len(item[0].valid)  # type: ignore[index]
+            self._write(group)  # type: ignore[arg-type]
+
+    def _write(self, group: list[tuple[PreparedBatch, Future[IngestReport]]]) -> None:
+        try:
+            reports = self._ingestion.record([batch for batch, _ in group])
+        except Exception as error:
+            if len(group) > 1 and not isinstance(error, PersistenceError | StorageError):
+                # One request's events may be what failed: write each alone, so only
+                # that request gets the error (nothing of the group was committed).
+                # Not when storage failed: that fails them all alike, and retrying one
+                # by one would hold every waiting request for each one's timeout.
+                for one in group:
+                    self._write([one])
+                return
+            for _, future in group:  # every request of the group learns the write failed
+                future.set_exception(error)
+            return
+        self.groups_written += 1
+        for (_, future), report in zip(group, reports, strict=True):
+            future.set_result(report)

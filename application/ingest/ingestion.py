@@ -1,0 +1,435 @@
+"""Use case: take batches of app events and store what the catalog and consent allow.
+
+Two steps. :meth:`Ingestion.prepare` checks one request's events on their own
+(catalog, sender's right to speak for the user, time bounds) and needs no
+storage. :meth:`Ingestion.record` writes the prepared events of one or many
+requests in one transaction, in order: duplicates dropped, consent applied,
+events recorded on their aggregates, the ledger of stored ids written with
+them. A 2xx is only sent once that transaction has committed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Final
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import IntegrityError
+
+from application.ingest.unit_of_work import UnitOfWork
+from application.ports import Clock, GeoLookup, IngestMarks, SubjectKeys
+from application.principals import Principal
+from application.privacy.erasure import ErasureRegister
+from application.store import AnalyticsStore
+from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, UserSignup
+from domain.consent import Consent, ConsentChoice
+from domain.errors import EventRejected, FieldError
+from domain.network import Geo, InvalidAddress, anonymize_ip
+from domain.quarantine import QuarantinedEvent
+from domain.session import DEFAULT_SESSION_TIMEOUT, TrackedEvent
+from domain.timing import Timing, place_in_time
+from domain.user import User
+from domain.validation import decode_event
+
+__all__ = ["IngestReport", "Ingestion", "PreparedBatch", "Quarantinable", "Rejection"]
+
+_RETRIES = 3
+# Writes whose stored ids are remembered (see Ingestion.record).
+_RECENT_WRITES = 64
+
+
+class Rejection(msgspec.Struct, frozen=True):
+    index: int
+    event_id: str | None
+    errors: list[FieldError]
+
+
+class IngestReport(msgspec.Struct, frozen=True, kw_only=True):
+    accepted: int
+    duplicates: int
+    rejected: list[Rejection]
+    not_collected: int
+
+
+class Quarantinable(msgspec.Struct, frozen=True, kw_only=True):
+    """A rejected event as received, to be kept in quarantine with its reasons."""
+
+    raw: bytes
+    errors: list[FieldError]
+    app_user_id: UUID | None
+    is_consent_update: bool
+
+
+class PreparedBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One request's events after the checks that need no storage."""
+
+    valid: list[tuple[CatalogEvent, Timing]]
+    rejected: list[Rejection]
+    received_at: datetime
+    sent_at: datetime | None = None
+    source: str = "http"
+    sender: Principal | None = None
+    # The sender's address with its host part cut off (IPv4 /24, IPv6 /48); never the full one.
+    network: str | None = None
+    quarantine: list[Quarantinable] = msgspec.field(default_factory=list)
+
+
+class _Outcome:
+    __slots__ = ("accepted", "duplicates", "not_collected")
+
+    def __init__(self) -> None:
+        self.accepted = self.duplicates = self.not_collected = 0
+
+
+class _Person:
+    """What a write looked up for one person: their subject, consent and (once needed) User."""
+
+    __slots__ = ("consent", "subject", "user")
+
+    def __init__(self, subject: UUID, consent: Consent) -> None:
+        self.subject = subject
+        self.consent = consent
+        self.user: User | None = None
+
+
+_NOT_LOOKED_UP: Final = object()
+
+
+class _Write:
+    """One write's lookups, keyed by the ids' integers: people, their sessions' event lists, the request's geo."""
+
+    __slots__ = ("geo", "people", "sessions", "unit")
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self.unit = unit
+        self.people: dict[int, _Person] = {}
+        self.sessions: dict[tuple[int, str], list[TrackedEvent]] = {}
+        self.geo: Geo | object | None = _NOT_LOOKED_UP
+
+
+# More events than this from one person within one minute (in one write) are flagged "burst":
+# an Activation Day with all its rounds, moods and micro-acts stays far below it.
+BURST_PER_MINUTE = 120
+
+
+def _minute(at: datetime) -> int:
+    """Minutes since the epoch: an int, cheap to hash."""
+    return int(at.timestamp()) // 60
+
+
+def _anonymized(client_ip: str | None) -> str | None:
+    if client_ip is None:
+        return None
+    try:
+        return anonymize_ip(client_ip)
+    except InvalidAddress:
+        return None  # not an IP (a Unix socket, a test client): nothing to keep
+
+
+class _Identifiers(msgspec.Struct):
+    """What can be read of a rejected event: its ids, if they are where they belong."""
+
+    event_id: object = None
+    user_id: object = None
+    event_name: object = None
+
+
+def _identifiers(raw: bytes) -> tuple[str | None, UUID | None, bool]:
+    """(event_id as sent, user_id if it is a UUID, whether it claims to be a consent update)."""
+    try:
+        found = msgspec.json.decode(raw, type=_Identifiers)
+    except (msgspec.MsgspecError, UnicodeDecodeError):
+        return None, None, False
+    event_id = found.event_id if isinstance(found.event_id, str) else None
+    try:
+        user_id = UUID(found.user_id) if isinstance(found.user_id, str) else None
+    except ValueError:
+        user_id = None
+    return event_id, user_id, found.event_name == "user_consent_update"
+
+
+class Ingestion:
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        keys: SubjectKeys,
+        clock: Clock,
+        *,
+        session_timeout: timedelta = DEFAULT_SESSION_TIMEOUT,
+        geo: GeoLookup | None = None,
+        erasures: ErasureRegister | None = None,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._clock = clock
+        self._session_timeout = session_timeout
+        self._geo = geo
+        self._erasures = erasures
+        # The ids stored by this process's latest writes, so a quick replay is known without a refused write.
+        self._recent: deque[list[int]] = deque()
+        self._recent_ids: set[int] = set()
+
+    def ingest(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> IngestReport:
+        """Prepare and record one request on its own (CLI, demo, tests)."""
+        return self.record([self.prepare(raw_events, sent_at=sent_at, principal=principal)])[0]
+
+    def prepare(
+        self,
+        raw_events: Sequence[bytes],
+        *,
+        sent_at: datetime | None,
+        principal: Principal,
+        source: str = "http",
+        received_at: datetime | None = None,
+        keep_rejected: bool = True,
+        client_ip: str | None = None,
+    ) -> PreparedBatch:
+        """Check each event on its own; rejected ones are kept for quarantine unless told not to.
+
+        ``client_ip`` is anonymized here, first thing, and the full address goes no further.
+        """
+        network = _anonymized(client_ip)
+        received_at = received_at or self._clock.now()
+        valid: list[tuple[CatalogEvent, Timing]] = []
+        rejected: list[Rejection] = []
+        quarantine: list[Quarantinable] = []
+        for index, raw in enumerate(raw_events):
+            try:
+                event = decode_event(raw)
+                self._authorize(principal, event)
+                valid.append((event, place_in_time(event.timestamp, received_at=received_at, sent_at=sent_at)))
+            except EventRejected as e:
+                event_id, user_id, is_consent_update = _identifiers(raw)
+                rejected.append(Rejection(index, event_id, e.errors))
+                if keep_rejected:
+                    quarantine.append(
+                        Quarantinable(
+                            raw=raw, errors=e.errors, app_user_id=user_id, is_consent_update=is_consent_update
+                        )
+                    )
+        return PreparedBatch(
+            valid=valid,
+            rejected=rejected,
+            received_at=received_at,
+            sent_at=sent_at,
+            source=source,
+            sender=principal,
+            network=network,
+            quarantine=quarantine,
+        )
+
+    def record(self, batches: Sequence[PreparedBatch]) -> list[IngestReport]:
+        """Write the batches in one transaction; one report per batch, in order.
+
+        The ledger is not asked first: a write assumes its events are new unless
+        this process stored them lately (remembered), and the ledger's primary key
+        refuses the transaction if one is stored already. Then, as when another
+        process wrote one of these streams first, it starts over from what is now
+        committed, asking the ledger. So a replay costs one refused transaction,
+        and new events, nearly all of them, cost no lookup at all.
+        """
+        with self._store.write_lock:
+            for attempt in range(_RETRIES):
+                try:
+                    outcomes = self._record(batches, ask_ledger=attempt > 0)
+                    break
+                except IntegrityError:
+                    if attempt == _RETRIES - 1:
+                        raise
+        return [
+            IngestReport(
+                accepted=o.accepted, duplicates=o.duplicates, rejected=b.rejected, not_collected=o.not_collected
+            )
+            for b, o in zip(batches, outcomes, strict=True)
+        ]
+
+    @staticmethod
+    def _authorize(principal: Principal, event: CatalogEvent) -> None:
+        if principal.may_send_for(event.user_id):
+            return
+        if principal.role == "user":
+            message = "must be the token's own subject (role 'user' sends only its own events)"
+        else:
+            message = f"cannot be sent with role '{principal.role}': only roles 'user' and 'service' send events"
+        raise EventRejected([FieldError("user_id", message)])
+
+    def _known(self, event_ids: list[UUID], *, ask_ledger: bool) -> set[int]:
+        """Of these ids (as integers), those stored already: asked of the ledger, or as this process remembers."""
+        if ask_ledger:
+            return {i.int for i in self._store.ledger.known_event_ids(event_ids)}
+        return {i.int for i in event_ids} & self._recent_ids
+
+    def _remember(self, stored_ids: list[UUID]) -> None:
+        ids = [i.int for i in stored_ids]
+        self._recent.append(ids)
+        self._recent_ids.update(ids)
+        while len(self._recent) > _RECENT_WRITES:
+            self._recent_ids.difference_update(self._recent.popleft())
+
+    def _record(self, batches: Sequence[PreparedBatch], *, ask_ledger: bool) -> list[_Outcome]:
+        # Per event this loop runs thousands of times a second: ids are compared as their
+        # integers (uuid.UUID hashes in Python, an int in C), and what belongs to a person
+        # or a session is looked up once per write, not once per event.
+        events = [e for b in batches for e, _ in b.valid]
+        known = self._known([e.event_id for e in events], ask_ledger=ask_ledger)
+        rejected_users = [q.app_user_id for b in batches for q in b.quarantine if q.app_user_id]
+        senders = {*(e.user_id for e in events), *rejected_users}
+        # People who asked to be erased: nothing of theirs is collected again, not even a new consent.
+        erased = {u.int for u in self._erasures.blocked(senders)} if self._erasures is not None else set()
+        subjects = self._keys.subjects_for([u for u in senders if u.int not in erased])
+        unit = UnitOfWork(self._store.streams, subjects)
+        self._catch_up(unit, {(e.user_id, e.session_id) for e in events}, subjects)
+        stored_ids: list[UUID] = []
+        dropped: Counter[tuple[date, str]] = Counter()
+        # (person, minute) of each event, the person as their id's integer
+        user_minutes = [[(e.user_id.int, _minute(t.occurred_at)) for e, t in b.valid] for b in batches]
+        per_minute = Counter(key for keys in user_minutes for key in keys)
+        write = _Write(unit)
+        outcomes = []
+        for batch, batch_user_minutes in zip(batches, user_minutes, strict=True):
+            outcome = _Outcome()
+            write.geo = _NOT_LOOKED_UP  # one lookup per request: its events share one address
+            for (event, timing), user_minute in zip(batch.valid, batch_user_minutes, strict=True):
+                event_id = event.event_id.int
+                if event_id in known:
+                    outcome.duplicates += 1
+                    continue
+                known.add(event_id)
+                bursting = per_minute[user_minute] > BURST_PER_MINUTE
+                if user_minute[0] not in erased and self._apply(write, event, timing, batch, bursting=bursting):
+                    stored_ids.append(event.event_id)
+                    outcome.accepted += 1
+                else:
+                    dropped[(timing.occurred_at.date(), event.name)] += 1
+                    outcome.not_collected += 1
+            for item in batch.quarantine:
+                unit.add_new(self._quarantined(unit, item, batch))
+            outcomes.append(outcome)
+        unit.flush_tracking(self._session_timeout)
+        marks = IngestMarks(event_ids=stored_ids, not_collected=dict(dropped))
+        try:
+            self._store.save_pending(unit.changed(), ingest_marks=marks)
+        except BaseException:
+            unit.abandoned()
+            raise
+        unit.committed()
+        self._remember(stored_ids)
+        return outcomes
+
+    def _catch_up(self, unit: UnitOfWork, sessions: set[tuple[UUID, str]], subjects: dict[UUID, UUID]) -> None:
+        """Bring the cached streams this write touches up to what is stored (one query when none moved).
+
+        Another process (a second serve worker, the CLI, the consent API) may
+        have written them since they were cached: a consent changed elsewhere
+        must count now, and appending to a stale stream would fail the save.
+        Only the events a stream lacks are read and applied, not its history.
+        """
+        # Consent is read, so it must be current; sessions are appended to. A stale User stream
+        # (changed only by signups and profile updates) fails its save and the write is retried.
+        touched = {unit.consent_id(s) for s in subjects.values()}
+        touched.update(unit.session_id(subjects[u], s) for u, s in sessions if u in subjects)
+        cached = self._store.streams.versions(touched)
+        if not cached:
+            return
+        streams = self._store.streams
+        for stream_id, stored in self._store.ledger.stream_versions(cached).items():
+            if stored != cached[stream_id]:
+                newer = self._store.events.get(stream_id, gt=cached[stream_id]) if stored > cached[stream_id] else ()
+                streams.catch_up(stream_id, stored, newer)
+
+    def _geo_of(self, network: str | None) -> Geo | None:
+        if network is None or self._geo is None:
+            return None
+        return self._geo.lookup(network)
+
+    def _quarantined(self, unit: UnitOfWork, item: Quarantinable, batch: PreparedBatch) -> QuarantinedEvent:
+        """Keep a rejected event: under its person's key when collecting from them is allowed.
+
+        A person's rejected event is data about them: it is kept with its bytes
+        only where a valid one would be (analytics consent, or a consent update,
+        which is always recorded), encrypted under their key so erasure reaches
+        it. Otherwise only the reasons are kept, under a key of its own that
+        links to no one. An event whose user id cannot be read is kept whole
+        under such a key: nobody can be asked, and nobody can be linked.
+        """
+        subject = unit.subject_of(item.app_user_id) if item.app_user_id else None
+        may_keep = subject is not None and (item.is_consent_update or unit.consent(subject).allows("analytics"))
+        if subject is None or not may_keep:
+            subject = self._keys.orphan_subject()
+        keep_bytes = may_keep or item.app_user_id is None
+        sender = batch.sender
+        # Under a key of its own, nothing may name a person: a 'user' token's subject is
+        # the app's user id, so it is kept only where erasure reaches it (the person's key).
+        sender_name = sender.subject if sender and (may_keep or sender.role == "service") else ""
+        return QuarantinedEvent.keep(
+            subject_id=subject,
+            source=batch.source,
+            sender=sender_name,
+            sender_role=sender.role if sender else "",
+            received_at=batch.received_at,
+            sent_at=batch.sent_at,
+            reasons=item.errors,
+            raw=item.raw if keep_bytes else None,
+        )
+
+    def _apply(
+        self, write: _Write, event: CatalogEvent, timing: Timing, batch: PreparedBatch, *, bursting: bool
+    ) -> bool:
+        """Record the event; False when consent says it must not be collected."""
+        unit = write.unit
+        user_key = event.user_id.int
+        person = write.people.get(user_key)
+        if person is None:
+            subject = unit.subject_of(event.user_id)
+            if subject is None and isinstance(event, UserConsentUpdate):
+                created = self._keys.subject_for(event.user_id, create=True)
+                subject = unit.add_subject(event.user_id, created) if created else None
+            if subject is None:
+                return False  # never consented: no record exists, and none is made
+            person = write.people[user_key] = _Person(subject, unit.consent(subject))
+        consent = person.consent
+        if isinstance(event, UserConsentUpdate):
+            p = event.properties
+            choice = ConsentChoice(
+                analytics=p.analytics, personalization=p.personalization, marketing=p.marketing, location=p.location
+            )
+            consent.change(
+                choice, effective_at=timing.occurred_at, source="app_event", changed_by="user", event_id=event.event_id
+            )
+        if not consent.allows("analytics"):
+            # A consent update is still kept on the Consent stream as proof of the choice.
+            return isinstance(event, UserConsentUpdate)
+        user = person.user
+        if user is None:
+            user = person.user = unit.user(person.subject, timing.occurred_at)
+        if isinstance(event, UserSignup):
+            user.sign_up(event.properties.signup_method, event.properties.referral_code or None, timing.occurred_at)
+        elif isinstance(event, UserProfileUpdate):
+            user.change_profile_fields(tuple(event.properties.fields), timing.occurred_at)
+        geo = None
+        if consent.allows("location"):
+            if write.geo is _NOT_LOOKED_UP:
+                write.geo = self._geo_of(batch.network)
+            geo = write.geo
+        session_key = (user_key, event.session_id)
+        tracked = write.sessions.get(session_key)
+        if tracked is None:
+            tracked = write.sessions[session_key] = unit.tracked_events(
+                person.subject, event.session_id, timing.occurred_at
+            )
+        flags = timing.flags
+        tracked.append(
+            TrackedEvent(
+                event=event,
+                occurred_at=timing.occurred_at,
+                received_at=batch.received_at,
+                late=timing.late,
+                clock_skew_seconds=timing.clock_skew_seconds,
+                geo=geo,  # type: ignore[arg-type]
+                flags=(*flags, "burst") if bursting else flags,
+            )
+        )
+        return True

@@ -1,0 +1,186 @@
+"""Use case: erase a person — at once from every use, and after a grace period by destroying their key.
+
+Asking (``request``) does at once what must not wait: the person is put in the
+erasure register, so nothing of theirs is collected again and no API answer,
+export or history lookup finds them; their ``User`` stream gets an ``Erased``
+record (no personal data in it, so it stays readable as proof) and every
+projection deletes their per-person rows when it reads it. The register keeps,
+for good, only a keyed hash of their user id: enough to recognise events that
+arrive later from offline queues and retries, nothing to say who they were.
+
+After the grace period (default 30 days; 0 with ``--now``) the scheduled job
+``erasure-due`` (``complete_due``) destroys the key and the id mapping, so
+nothing the person ever sent can be decrypted again (crypto-shredding). Other
+processes keep an unwrapped key in memory for at most 30 s (the key cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+from uuid import UUID
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError
+
+from application.ports import Clock, SubjectKeys
+from application.store import AnalyticsStore
+from domain.errors import DomainError
+from domain.user import User
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "ActiveSubjects",
+    "Erasure",
+    "ErasureEntry",
+    "ErasureReceipt",
+    "ErasureRegister",
+    "UnknownUser",
+]
+
+DEFAULT_GRACE = timedelta(days=30)
+
+
+class UnknownUser(DomainError):
+    """No data is held for this user id: never seen, never consented, or already erased."""
+
+
+class ErasureEntry(msgspec.Struct, frozen=True, kw_only=True):
+    requested_at: datetime
+    due_at: datetime
+    completed_at: datetime | None
+    subject_id: UUID | None  # until completed: whose key the job destroys
+
+
+class ErasureRegister(Protocol):
+    """Erasures by keyed hash of the app user id (adapters.privacy.erasure_register)."""
+
+    def add(self, app_user_id: UUID, subject_id: UUID, requested_at: datetime, due_at: datetime) -> ErasureEntry:
+        """Register an erasure; an existing one is kept as it is and returned."""
+
+    def find(self, app_user_id: UUID) -> ErasureEntry | None: ...
+
+    def blocked(self, app_user_ids: Iterable[UUID]) -> set[UUID]:
+        """Those of these users who asked to be erased (pending or done): nothing of theirs is collected."""
+
+    def due(self, now: datetime) -> list[UUID]:
+        """Subjects whose grace period is over and whose key still exists."""
+
+    def complete(self, subject_id: UUID, at: datetime) -> None: ...
+
+
+class ErasureReceipt(msgspec.Struct, frozen=True, kw_only=True):
+    """What was done, for the person and the auditors; no personal data (the subject id is pseudonymous)."""
+
+    subject_id: UUID | None
+    requested_at: datetime
+    key_destroyed_by: datetime
+    key_destroyed: bool
+    done: tuple[str, ...]
+
+
+class ActiveSubjects:
+    """The subject of an app user for reading (API, export, history): None once they asked to be erased."""
+
+    def __init__(self, keys: SubjectKeys, register: ErasureRegister | None) -> None:
+        self._keys = keys
+        self._register = register
+
+    def subject_for(self, app_user_id: UUID, *, create: bool = False) -> UUID | None:
+        assert not create, "reading never creates a subject"
+        if self.erased(app_user_id):
+            return None
+        return self._keys.subject_for(app_user_id, create=False)
+
+    def erased(self, app_user_id: UUID) -> bool:
+        """Asked to be erased (pending or done)."""
+        return self._register is not None and bool(self._register.blocked([app_user_id]))
+
+
+class Erasure:
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        keys: SubjectKeys,
+        register: ErasureRegister | None = None,
+        clock: Clock | None = None,
+        *,
+        grace: timedelta = DEFAULT_GRACE,
+    ) -> None:
+        self._store = store
+        self._keys = keys
+        self._register = register
+        self._clock = clock
+        self.grace = grace
+
+    def erase(self, app_user_id: UUID, *, requested_by: str) -> ErasureReceipt:
+        """Erase at once, key included (``addvalue erase``, ``users erase --now``)."""
+        return self.request(app_user_id, requested_by=requested_by, grace=timedelta(0))
+
+    def request(self, app_user_id: UUID, *, requested_by: str, grace: timedelta | None = None) -> ErasureReceipt:
+        """Stop using the person now; destroy their key after ``grace`` (default: the configured period)."""
+        now = self._now()
+        grace = self.grace if grace is None else grace
+        entry = self._register.find(app_user_id) if self._register is not None else None
+        subject = self._keys.subject_for(app_user_id, create=False)
+        if subject is None:
+            if entry is not None:  # asked before: the same receipt again
+                return self._receipt(entry.subject_id, entry.requested_at, entry.due_at, destroyed=True)
+            raise UnknownUser(f"no data is held for user {app_user_id} (never seen, or already erased)")
+        with self._store.write_lock:  # no ingest of this person's events meanwhile
+            if self._register is not None:
+                entry = self._register.add(app_user_id, subject, now, now + grace)
+            user: object
+            try:
+                user = self._store.repository.get(subject)
+            except AggregateNotFoundError:
+                user = None  # only a consent record exists: nothing to mark, the key still goes
+            if isinstance(user, User) and not user.erased:
+                user.erase(requested_by)
+                self._store.save(user)
+            self._store.forget_cached()  # no decrypted copy of this person stays in memory
+        due_at = entry.due_at if entry is not None else now
+        destroyed = False
+        if due_at <= now:
+            destroyed = self._destroy(subject, now)
+        return self._receipt(subject, entry.requested_at if entry else now, due_at, destroyed=destroyed)
+
+    def complete_due(self) -> int:
+        """Destroy the keys of every erasure whose grace period is over (the ``erasure-due`` job)."""
+        if self._register is None:
+            return 0
+        now = self._now()
+        due = self._register.due(now)
+        for subject in due:
+            self._destroy(subject, now)
+        return len(due)
+
+    def _destroy(self, subject: UUID, now: datetime) -> bool:
+        with self._store.write_lock:
+            destroyed = self._keys.erase(subject)
+            self._store.forget_cached()
+        if self._register is not None:
+            self._register.complete(subject, now)
+        return destroyed
+
+    def _now(self) -> datetime:
+        return datetime.now(UTC) if self._clock is None else self._clock.now()
+
+    @staticmethod
+    def _receipt(subject: UUID | None, requested_at: datetime, due_at: datetime, *, destroyed: bool) -> ErasureReceipt:
+        done = [
+            "collection stopped: events of this user id are no longer stored",
+            "removed from every per-person read model, API answer, export and history lookup",
+        ]
+        if destroyed or due_at <= requested_at:
+            done.append("data key and id mapping destroyed: nothing this user sent can be decrypted")
+        else:
+            done.append(f"data key and id mapping will be destroyed at {due_at.isoformat()}")
+        return ErasureReceipt(
+            subject_id=subject,
+            requested_at=requested_at,
+            key_destroyed_by=due_at,
+            key_destroyed=destroyed,
+            done=tuple(done),
+        )

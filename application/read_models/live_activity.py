@@ -1,0 +1,136 @@
+"""Real-time activity (seed 3.1): who is active today, online now, in a Wave, mid-Activation.
+
+Built from the event history like every read model, a page at a time. Rows
+are per subject (the random internal id, never the app's user id); when a
+person is erased their rows are deleted (the readable ``User.Erased`` record
+says whose), and their events read as redacted, so a rebuild never brings
+them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any, Final, Protocol
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from application.read_models.projections import DailyCountsView, PagedProjection, TrackedView
+from application.store import AnalyticsStore
+from domain.periods import UTC_ZONE, day_of
+from domain.session import Session
+from domain.user import User
+
+__all__ = ["LiveActivityProjection", "LiveActivityView", "LiveChanges", "LiveSnapshot"]
+
+ONLINE_WITHIN: Final = timedelta(minutes=5)
+ACTIVATION_WINDOW: Final = timedelta(hours=24)
+# No one stays in a Wave longer than this (the catalog's wave_left.duration_seconds is at most 86,400): a join
+# older than that with no leave is someone whose app never said goodbye, not a participant.
+WAVE_WINDOW: Final = timedelta(hours=24)
+
+
+class LiveChanges(msgspec.Struct, kw_only=True):
+    """One page's effect on the live read model, applied with the page's position."""
+
+    active_days: set[tuple[date, UUID]] = msgspec.field(default_factory=set)
+    last_seen: dict[UUID, datetime] = msgspec.field(default_factory=dict)
+    # Latest join and leave per (Wave, person), and latest start and completion per (person, Activation):
+    # whether someone is in a Wave is decided by when these happened, not by the order they arrived.
+    waves_joined: dict[tuple[str, UUID], datetime] = msgspec.field(default_factory=dict)
+    waves_left: dict[tuple[str, UUID], datetime] = msgspec.field(default_factory=dict)
+    activations_started: dict[tuple[UUID, str], datetime] = msgspec.field(default_factory=dict)
+    activations_ended: dict[tuple[UUID, str], datetime] = msgspec.field(default_factory=dict)
+    erased: set[UUID] = msgspec.field(default_factory=set)
+
+
+class LiveSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    as_of: datetime
+    daily_active_users: int
+    online_now: int
+    microacts_today: int
+    wave_participants: dict[str, int]
+    activations_in_progress: int
+
+
+class LiveActivityView(TrackedView, Protocol):
+    def apply(self, changes: LiveChanges, position: int) -> None: ...
+
+    def snapshot(
+        self,
+        now: datetime,
+        *,
+        today: date,
+        online_within: timedelta,
+        activation_window: timedelta,
+        wave_window: timedelta,
+    ) -> LiveSnapshot: ...
+
+
+class LiveActivityProjection(PagedProjection):
+    name = "live_activity"
+
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        view: LiveActivityView,
+        *,
+        daily_counts: DailyCountsView | None = None,
+        page_size: int = 1000,
+        zone: ZoneInfo = UTC_ZONE,
+    ) -> None:
+        super().__init__(store, view, page_size=page_size)
+        self._live_view = view
+        self._daily_counts = daily_counts
+        self._zone = zone
+
+    def _rebind(self, view: TrackedView) -> None:
+        super()._rebind(view)
+        self._live_view = view  # type: ignore[assignment]
+
+    def snapshot(self, now: datetime) -> LiveSnapshot:
+        """The counters as of ``now`` (micro-acts today come from the daily counts)."""
+        today = day_of(now, self._zone)
+        live = self._live_view.snapshot(
+            now, today=today, online_within=ONLINE_WITHIN, activation_window=ACTIVATION_WINDOW, wave_window=WAVE_WINDOW
+        )
+        if self._daily_counts is None:
+            return live
+        microacts = self._daily_counts.counts().get((today, "microact_created"), 0)
+        return msgspec.structs.replace(live, microacts_today=microacts)
+
+    def _apply_page(self, events: list[Any], position: int) -> None:
+        changes = LiveChanges()
+        for event in events:
+            if isinstance(event, Session.EventsTracked):
+                _collect(changes, event.subject_id, (t for t in event.events), self._zone)
+            elif isinstance(event, User.Erased):
+                changes.erased.add(event.subject_id)
+        self._live_view.apply(changes, position)
+
+
+def _collect(changes: LiveChanges, subject: UUID, tracked_events: Iterable[Any], zone: ZoneInfo) -> None:
+    # Days and the latest time are gathered per stored event (one person's), then merged once:
+    # the subject, a UUID, is slow to hash.
+    days: set[date] = set()
+    latest: datetime | None = None
+    for tracked in tracked_events:
+        at: datetime = tracked.occurred_at
+        event = tracked.event
+        days.add(day_of(at, zone))
+        if latest is None or at > latest:
+            latest = at
+        name = event.name
+        if name in ("wave_joined", "wave_left"):
+            times = changes.waves_joined if name == "wave_joined" else changes.waves_left
+            wave = (event.properties.wave_id, subject)
+            times[wave] = max(at, times.get(wave, at))
+        elif name in ("activation_started", "activation_completed"):
+            spans = changes.activations_started if name == "activation_started" else changes.activations_ended
+            activation = (subject, event.properties.activation_id)
+            spans[activation] = max(at, spans.get(activation, at))
+    changes.active_days.update((day, subject) for day in days)
+    if latest is not None:
+        changes.last_seen[subject] = max(latest, changes.last_seen.get(subject, latest))

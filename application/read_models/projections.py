@@ -1,0 +1,288 @@
+"""Projections: read models built from the event history, resumable and rebuildable.
+
+A projection pulls the notification log in pages from its view's position,
+decodes each event through the application's mapper and hands the page's
+effect to the view together with the page's last position. Events whose key
+is gone arrive as :class:`RedactedEvent`: they are skipped, and the position
+still advances past them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from application.ports import Clock
+from application.retention.archive import METRICS_DAYS
+from application.store import AnalyticsStore
+from domain.catalog import MicroactCreated
+from domain.periods import UTC_ZONE, day_of
+from domain.platform import PlatformDay
+from domain.redacted import RedactedEvent
+from domain.session import Session
+
+__all__ = [
+    "CatchUp",
+    "DailyCountsProjection",
+    "DailyCountsView",
+    "PagedProjection",
+    "Shadow",
+    "TrackedView",
+    "catch_up_together",
+]
+
+
+class TrackedView(Protocol):
+    """A read model that knows how far into the event log it has got."""
+
+    def position(self) -> int: ...
+
+    def reset(self) -> None: ...
+
+
+class DailyCountsView(TrackedView, Protocol):
+    """Tracked events per day (when they happened, UTC) and event name."""
+
+    def add(
+        self,
+        counts: Mapping[tuple[date, str], int],
+        position: int,
+        hourly: Mapping[tuple[datetime, str], int],
+        later: Sequence[tuple[Mapping[tuple[date, str], int], Mapping[tuple[date, str], int]]] = (),
+    ) -> None:
+        """Add a page's counts per day and per hour, and its position, in one transaction.
+
+        ``later``: for each closing record in the page, in order, its recorded counts (a count
+        below one is raised to it) and then the counts of the events after it.
+        """
+
+    def counts(self) -> dict[tuple[date, str], int]: ...
+
+    def hourly(self, first: datetime, last: datetime) -> dict[tuple[datetime, str], int]:
+        """Counts per hour (UTC, the hour's start) in [first, last], by event name or ``name/category:<id>``."""
+
+
+class Shadow(Protocol):
+    """An empty view beside a live one (adapters.read_models.views.ShadowView): rebuilt, then swapped in."""
+
+    view: Any
+
+    def promote(self) -> None:
+        """Make the shadow's rows and position the live view's, in one transaction."""
+
+    def discard(self) -> None: ...
+
+
+class CatchUp(msgspec.Struct, frozen=True, kw_only=True):
+    """What one catch-up did: events seen, skipped because redacted, and where it stopped."""
+
+    processed: int
+    redacted_skipped: int
+    position: int
+
+
+Progress = Callable[[int, int], None]  # (position reached, position to reach)
+
+
+class PagedProjection:
+    """Pulls the notification log in pages from its view's position; subclasses apply a page.
+
+    Each page's effect and the page's last position are written by the view in
+    one transaction, so every event counts once however often this stops.
+    """
+
+    name = "projection"
+
+    def __init__(self, store: AnalyticsStore, view: TrackedView, *, page_size: int = 1000) -> None:
+        self._store = store
+        self._view = view
+        self._page_size = page_size
+        # Builds an empty view beside the live one; without it a rebuild clears the live view in place.
+        self.shadows: Callable[[], Shadow] | None = None
+        # True while this process may write the view (adapters.read_models.leases); None: always (tests, shadows).
+        self.lease: Callable[[], bool] | None = None
+        # The time now, for the metrics' retention: events older than METRICS_DAYS are not counted,
+        # so a rebuild from the archive does not bring back what `archive run` purged. None: no limit.
+        self.clock: Clock | None = None
+
+    def position(self) -> int:
+        return self._view.position()
+
+    def target(self) -> int:
+        return self._store.recorder.max_notification_id() or 0
+
+    def catch_up(self, on_progress: Progress | None = None) -> CatchUp:
+        """Apply every event after the view's position; nothing when another process holds the lease."""
+        if self.lease is not None and not self.lease():
+            return CatchUp(processed=0, redacted_skipped=0, position=self._view.position())
+        position, target = self._view.position(), self.target()
+        processed = skipped = 0
+        while position < target:
+            page = self._store.recorder.select_notifications(position + 1, self._page_size, stop=target)
+            if not page:
+                break
+            events = []
+            for notification in page:
+                event = self._store.mapper.to_domain_event(notification)
+                if isinstance(event, RedactedEvent):
+                    skipped += 1
+                else:
+                    events.append(event)
+            position = page[-1].id
+            self._apply_page(events, position)
+            processed += len(page)
+            if on_progress is not None:
+                on_progress(position, target)
+        return CatchUp(processed=processed, redacted_skipped=skipped, position=position)
+
+    def rebuild(self, on_progress: Progress | None = None) -> CatchUp:
+        """Replay the whole history into a new view beside the live one, then swap it in.
+
+        Readers see the old read model until the swap and the rebuilt one after
+        it. Without a shadow factory (unit tests), the view is cleared in place.
+        """
+        if self.shadows is None:
+            self._view.reset()
+            return self.catch_up(on_progress)
+        shadow = self.shadows()
+        try:
+            result = self.beside(shadow.view).catch_up(on_progress)
+            shadow.promote()
+        finally:
+            shadow.discard()
+        self.catch_up()  # what arrived during the rebuild
+        return result
+
+    def beside(self, view: TrackedView) -> PagedProjection:
+        """This projection writing to another view (a shadow being rebuilt)."""
+        clone = copy.copy(self)
+        clone._rebind(view)
+        clone.shadows = None
+        clone.lease = None  # the shadow is this process's own; the clock (retention) stays
+        return clone
+
+    def _rebind(self, view: TrackedView) -> None:
+        self._view = view
+
+    def oldest_day(self) -> date:
+        """The first day still counted: METRICS_DAYS before today (date.min without a clock)."""
+        if self.clock is None:
+            return date.min
+        return (self.clock.now() - timedelta(days=METRICS_DAYS)).date()
+
+    def _apply_page(self, events: list[Any], position: int) -> None:
+        raise NotImplementedError
+
+
+class DailyCountsProjection(PagedProjection):
+    """Collected events per UTC day and event name, and per UTC hour (with micro-acts by category)."""
+
+    name = "daily_counts"
+
+    def __init__(
+        self, store: AnalyticsStore, view: DailyCountsView, *, page_size: int = 1000, zone: ZoneInfo = UTC_ZONE
+    ) -> None:
+        super().__init__(store, view, page_size=page_size)
+        self._counts_view = view
+        self._zone = zone
+
+    def _rebind(self, view: TrackedView) -> None:
+        super()._rebind(view)
+        self._counts_view = view  # type: ignore[assignment]
+
+    @property
+    def view(self) -> DailyCountsView:
+        return self._counts_view
+
+    def _apply_page(self, events: list[Any], position: int) -> None:
+        first: Counter[tuple[date, str]] = Counter()
+        counts = first
+        hourly: Counter[tuple[datetime, str]] = Counter()
+        later: list[tuple[dict[tuple[date, str], int], Counter[tuple[date, str]]]] = []
+        oldest = self.oldest_day()
+        for event in events:
+            if isinstance(event, (PlatformDay.Closed, PlatformDay.Reclosed)):
+                # A closed day's counts, as recorded: a rebuild that can no longer read an erased
+                # person's events still counts them (docs/metrics.md, rule 3).
+                day = getattr(event, "day", None)
+                if day is not None and day >= oldest:
+                    recorded = {
+                        (day, k.removeprefix("event:")): n for k, n in event.totals.items() if k[:6] == "event:"
+                    }
+                    counts = Counter()
+                    later.append((recorded, counts))
+                continue
+            if isinstance(event, Session.EventsTracked):
+                for tracked in event.events:
+                    at, name = tracked.occurred_at, tracked.event.name
+                    if at.date() < oldest:
+                        continue  # past the metrics' retention (archive run purged its rows)
+                    counts[(day_of(at, self._zone), name)] += 1
+                    hour = at.replace(minute=0, second=0, microsecond=0)
+                    hourly[(hour, name)] += 1
+                    if isinstance(tracked.event, MicroactCreated):  # the hourly job reports them by category
+                        hourly[(hour, f"{name}/category:{tracked.event.properties.category}")] += 1
+        self._counts_view.add(first, position, hourly, later)
+
+
+def catch_up_together(
+    store: AnalyticsStore, projections: list[PagedProjection], *, page_size: int = 1000, rebuild: bool = False
+) -> CatchUp:
+    """Bring several projections up to date reading and decrypting the log once, not once each.
+
+    Each page goes to every projection still behind it, and each projection
+    writes it with its own position, so stopping half way loses nothing.
+    ``rebuild``: every projection is rebuilt beside its live view (or in place
+    without a shadow factory) and swapped in at the end.
+    """
+    if not rebuild:
+        return _one_pass(store, projections, page_size)
+    shadows = [p.shadows() if p.shadows is not None else None for p in projections]
+    try:
+        targets = []
+        for projection, shadow in zip(projections, shadows, strict=True):
+            if shadow is None:
+                projection._view.reset()
+                targets.append(projection)
+            else:
+                targets.append(projection.beside(shadow.view))
+        result = _one_pass(store, targets, page_size)
+        for shadow in shadows:
+            if shadow is not None:
+                shadow.promote()
+    finally:
+        for shadow in shadows:
+            if shadow is not None:
+                shadow.discard()
+    _one_pass(store, projections, page_size)  # what arrived during the rebuild
+    return result
+
+
+def _one_pass(store: AnalyticsStore, projections: list[PagedProjection], page_size: int) -> CatchUp:
+    target = store.recorder.max_notification_id() or 0
+    position = min((p.position() for p in projections), default=target)
+    processed = skipped = 0
+    while position < target:
+        page = store.recorder.select_notifications(position + 1, page_size, stop=target)
+        if not page:
+            break
+        decoded = []
+        for notification in page:
+            event = store.mapper.to_domain_event(notification)
+            if isinstance(event, RedactedEvent):
+                skipped += 1
+            else:
+                decoded.append((notification.id, event))
+        position = page[-1].id
+        for projection in projections:
+            behind = projection.position()
+            if behind < position:
+                projection._apply_page([e for n, e in decoded if n > behind], position)
+        processed += len(page)
+    return CatchUp(processed=processed, redacted_skipped=skipped, position=position)

@@ -1,0 +1,158 @@
+"""Per person and UTC day: what they did, counted, the input of streaks and the indices.
+
+One row per (subject, day, metric) with a count, plus each mood logged. Built
+from the event history a page at a time like every read model; rows are per
+subject and are deleted when the readable ``User.Erased`` record arrives.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any, Final, Protocol
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from application.read_models.projections import PagedProjection, TrackedView
+from application.store import AnalyticsStore
+from domain.periods import UTC_ZONE, day_of
+from domain.session import Session
+from domain.user import User
+
+__all__ = ["METRIC_OF", "DayMetrics", "UserDaysChanges", "UserDaysProjection", "UserDaysView"]
+
+# Which catalog event counts towards which per-day metric ("events" counts all of them).
+METRIC_OF: Final[dict[str, str]] = {
+    "activation_completed": "activations_completed",
+    "activation_round_completed": "rounds_completed",
+    "microact_created": "microacts_created",
+    "microact_shared": "microacts_shared",
+    "post_created": "posts_created",
+    "post_liked": "likes_given",
+    "post_commented": "comments_given",
+    "post_shared": "shares_given",
+    "user_followed": "follows_given",
+    "wave_joined": "waves_joined",
+    "wave_interaction": "wave_interactions",
+    "wave_microact_shared": "wave_microacts_shared",
+    "wave_feedback_submitted": "feedback_given",
+}
+
+
+class UserDaysChanges(msgspec.Struct, kw_only=True):
+    counts: Counter[tuple[UUID, date, str]] = msgspec.field(default_factory=Counter)
+    moods: list[tuple[UUID, date, str, int]] = msgspec.field(default_factory=list)
+    erased: set[UUID] = msgspec.field(default_factory=set)
+
+
+class DayMetrics(msgspec.Struct, frozen=True, kw_only=True):
+    """One person's day: each metric's count, and the moods logged at the start and end of Activation Days."""
+
+    day: date
+    counts: dict[str, int]
+    moods_start: tuple[int, ...]
+    moods_end: tuple[int, ...]
+
+
+class UserDaysView(TrackedView, Protocol):
+    def apply(self, changes: UserDaysChanges, position: int) -> None: ...
+
+    def days_of(self, subject_id: UUID, first: date, last: date) -> list[DayMetrics]: ...
+
+    def active_people(self, first: date, last: date) -> int:
+        """Distinct people with at least one collected event on a day in [first, last]."""
+
+    def people_active(self, first: date, last: date) -> list[UUID]:
+        """The subjects with a collected event on a day in [first, last]."""
+
+    def put_indices(self, day: date, results: dict[UUID, bytes]) -> None:
+        """Store each subject's encoded index results for ``day`` (replacing earlier ones)."""
+
+    def indices_of(self, subject_id: UUID, day: date) -> bytes | None: ...
+
+    def day_totals(self, day: date) -> dict[str, int]:
+        """Each metric summed over everyone, for one day."""
+
+    def new_people(self, day: date) -> int:
+        """People whose first day with a collected event is ``day``."""
+
+    def people_with(self, metric: str, first: date, last: date) -> int:
+        """Distinct people with a count of ``metric`` on a day in [first, last]."""
+
+    def first_days(self, since: date) -> dict[UUID, date]:
+        """Each person whose first day with a collected event is ``since`` or later, with that day."""
+
+    def active_days(self, first: date, last: date) -> dict[UUID, set[date]]:
+        """Each person active in [first, last], with their active days."""
+
+    def indices_on(self, day: date) -> list[bytes]:
+        """Every stored index result of ``day`` (encoded as put)."""
+
+
+class UserDaysProjection(PagedProjection):
+    name = "user_days"
+
+    def __init__(
+        self, store: AnalyticsStore, view: UserDaysView, *, page_size: int = 1000, zone: ZoneInfo = UTC_ZONE
+    ) -> None:
+        super().__init__(store, view, page_size=page_size)
+        self._days_view = view
+        self.zone = zone
+
+    def _rebind(self, view: TrackedView) -> None:
+        super()._rebind(view)
+        self._days_view = view  # type: ignore[assignment]
+
+    def days_of(self, subject_id: UUID, first: date, last: date) -> list[DayMetrics]:
+        return self._days_view.days_of(subject_id, first, last)
+
+    def active_people(self, first: date, last: date) -> int:
+        return self._days_view.active_people(first, last)
+
+    def day_totals(self, day: date) -> dict[str, int]:
+        return self._days_view.day_totals(day)
+
+    @property
+    def view(self) -> UserDaysView:
+        return self._days_view
+
+    def new_people(self, day: date) -> int:
+        return self._days_view.new_people(day)
+
+    def _apply_page(self, events: list[Any], position: int) -> None:
+        changes = UserDaysChanges()
+        oldest = self.oldest_day()
+        for event in events:
+            if isinstance(event, Session.EventsTracked):
+                _count(changes, event.subject_id, event.events, self.zone, oldest)
+            elif isinstance(event, User.Erased):
+                changes.erased.add(event.subject_id)
+        self._days_view.apply(changes, position)
+
+
+def _count(changes: UserDaysChanges, subject: UUID, tracked_events: Any, zone: ZoneInfo, oldest: date) -> None:
+    """One stored event's tracked events (one person's): counted by (day, metric) first, then merged,
+    so the subject (a UUID, slow to hash) is hashed once per day and metric, not per event."""
+    local: Counter[tuple[date, str]] = Counter()
+    for tracked in tracked_events:
+        at = tracked.occurred_at
+        if at.date() < oldest:
+            continue  # past the metrics' retention
+        day = day_of(at, zone)
+        event = tracked.event
+        name = event.name
+        local[(day, "events")] += 1
+        metric = METRIC_OF.get(name)
+        if metric is not None:
+            local[(day, metric)] += 1
+        if name == "wave_left":
+            local[(day, "wave_seconds")] += event.properties.duration_seconds
+        elif name == "wave_feedback_submitted":
+            local[(day, "feedback_rating_sum")] += event.properties.rating
+        elif name == "activation_mood_logged":
+            changes.moods.append((subject, day, event.properties.phase, event.properties.mood))
+    counts = changes.counts
+    for (day, metric), n in local.items():
+        counts[(subject, day, metric)] += n

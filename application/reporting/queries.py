@@ -1,0 +1,483 @@
+"""Use cases of the Analytics API: each metric answer, read from the read models and recorded reports.
+
+Every answer says how far it can be trusted (``confidence``):
+
+- ``final``: a closed period that no event can change any more (older than
+  the catalog's 30-day bound; see domain.platform.FINAL_AFTER);
+- ``closed``: a closed period, recomputed only if late events arrive;
+- ``provisional``: computed now from the live read models (today, or a
+  period whose job has not run yet).
+
+Per-person answers take the app's user id; it is turned into the internal
+subject here and never leaves this layer. Nothing here decides who may ask:
+that is the policy (application.api_access.policy), applied by the HTTP layer.
+
+Closed periods are kept in memory for a while (``AnswerCache``, and each
+closed day's totals here): a ``final`` one for an hour, a ``closed`` one for a
+minute, so a day reclosed by late events shows within a minute (clients may
+keep a closed answer for five: ``Cache-Control: max-age=300``). Real-time
+counters are read at most every half second (``live_max_age``); while one
+request reads them, the others answer with the previous reading (at most 2 s
+old, ``live_stale_limit``) instead of waiting. The WebSocket poller reads them
+as often, and waits for a reading under way. Per-person answers are never
+kept: an erasure must count at once (only a person's subject id is kept, and
+the erasure register is asked at every read).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from datetime import date, datetime, timedelta
+from typing import Any, Final, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from uuid import UUID
+
+import msgspec
+
+from application.ports import Clock
+from application.read_models.live_activity import LiveActivityProjection, LiveSnapshot
+from application.read_models.user_days import DayMetrics, UserDaysProjection
+from application.reporting.index_summaries import IndexSummaries, refresh_summary, summarize
+from application.reporting.jobs import DailyIndices, PersonIndices, Reports
+from domain.indices import FORMULA_VERSION, streak
+from domain.periods import day_of, days_of, parse_period
+from domain.platform import FINAL_AFTER
+from domain.segments import classify
+
+__all__ = ["MAX_RANGE_DAYS", "Analytics", "Answer", "AnswerCache", "BadQuery", "Confidence", "NotFound"]
+
+MAX_RANGE_DAYS: Final = 366
+FINAL_KEPT_SECONDS: Final = 3600.0
+CLOSED_KEPT_SECONDS: Final = 60.0
+LIVE_MAX_AGE_SECONDS: Final = 0.5
+# While one request reads the live counters again, the others answer with the previous reading, up to this old:
+# a read takes milliseconds, and a request that waited for it would add them to its own time.
+LIVE_STALE_LIMIT_SECONDS: Final = 2.0
+SUBJECT_KEPT_SECONDS: Final = 60.0
+_NO_DATA: Final = "no data is held for this user (never seen, or erased)"
+Confidence = Literal["final", "closed", "provisional"]
+
+
+class BadQuery(Exception):
+    """A parameter is malformed or out of bounds; the message says which and what is allowed."""
+
+
+class NotFound(Exception):
+    """Nothing is held for what was asked (an unknown user, a day not computed yet)."""
+
+
+class SubjectLookup(Protocol):
+    """The subject of an app user for reading; None when unknown or erased (privacy.erasure.ActiveSubjects)."""
+
+    def subject_for(self, app_user_id: UUID, *, create: bool = False) -> UUID | None: ...
+
+    def erased(self, app_user_id: UUID) -> bool:
+        """Asked to be erased (pending or done)."""
+
+
+@runtime_checkable
+class PersonReads(Protocol):
+    """What a per-person answer needs, each in one query (adapters.read_models.user_days has both)."""
+
+    def index_and_days(self, subject_id: UUID, day: date, first: date) -> tuple[bytes | None, int]:
+        """The person's stored index results of ``day``, and how many days in [first, day] hold data."""
+
+    def activity_of(self, subject_id: UUID, first: date, last: date) -> tuple[list[DayMetrics], list[date]]:
+        """The person's days in [first, last], and every day up to ``last`` with a collected event."""
+
+
+class Answer(msgspec.Struct, frozen=True, kw_only=True):
+    """One metric answer: ``data`` as the API shows it, and the metadata it is sent with."""
+
+    data: dict[str, Any]
+    calculated_at: datetime
+    data_points: int
+    confidence: Confidence
+    formula_version: str | None = None
+
+    @property
+    def cacheable(self) -> bool:
+        return self.confidence != "provisional"
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Kept(Generic[K, V]):
+    """A bounded map whose entries expire ``seconds`` after they were put (monotonic time); thread-safe."""
+
+    def __init__(self, *, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._max = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            if found[0] <= self._clock():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return found[1]
+
+    def put(self, key: K, value: V, seconds: float) -> None:
+        with self._lock:
+            self._entries[key] = (self._clock() + seconds, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _kept_for(confidence: Confidence) -> float:
+    return FINAL_KEPT_SECONDS if confidence == "final" else CLOSED_KEPT_SECONDS
+
+
+class AnswerCache:
+    """Answers about closed periods, by route and parameters: ``final`` ones for an hour, ``closed`` ones for a
+    minute, ``provisional`` ones never. For aggregate routes only: a per-person answer must not outlive an
+    erasure."""
+
+    def __init__(self, *, max_entries: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        self._kept: _Kept[Hashable, Answer] = _Kept(max_entries=max_entries, clock=clock)
+
+    def get(self, key: Hashable) -> Answer | None:
+        return self._kept.get(key)
+
+    def put(self, key: Hashable, answer: Answer) -> None:
+        if answer.cacheable:
+            self._kept.put(key, answer, _kept_for(answer.confidence))
+
+
+class Analytics:
+    def __init__(
+        self,
+        *,
+        keys: SubjectLookup,
+        reports: Reports,
+        user_days: UserDaysProjection,
+        indices: DailyIndices,
+        live: LiveActivityProjection,
+        clock: Clock,
+        live_max_age: float = LIVE_MAX_AGE_SECONDS,
+        live_stale_limit: float = LIVE_STALE_LIMIT_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._keys = keys
+        self._reports = reports
+        self._user_days = user_days
+        self._indices = indices
+        self._live = live
+        self._clock = clock
+        self._monotonic = monotonic
+        self._closed_totals: _Kept[date, dict[str, int]] = _Kept(max_entries=2 * MAX_RANGE_DAYS, clock=monotonic)
+        self._subjects: _Kept[UUID, UUID] = _Kept(max_entries=50_000, clock=monotonic)
+        self._live_max_age = live_max_age
+        self._live_stale_limit = live_stale_limit
+        self._live_read: tuple[float, LiveSnapshot] | None = None
+        self._live_lock = threading.Lock()
+
+    def today(self) -> date:
+        """Today in the reporting time zone (UTC unless configured)."""
+        return day_of(self._clock.now(), self._user_days.zone)
+
+    # --- per person -------------------------------------------------------------------------------
+
+    def flourish_index(self, user_id: UUID, day: date) -> Answer:
+        return self._index(user_id, day, "flourish_index")
+
+    def add_value_index(self, user_id: UUID, day: date) -> Answer:
+        return self._index(user_id, day, "add_value_index")
+
+    def _index(self, user_id: UUID, day: date, metric: str) -> Answer:
+        subject = self._subject(user_id)
+        window = day - timedelta(days=27)
+        reads = self._person_reads()
+        if reads is None:
+            found = self._indices.of(subject, day)
+            data_points = 0 if found is None else len(self._user_days.days_of(subject, window, day))
+        else:
+            raw, data_points = reads.index_and_days(subject, day, window)
+            found = None if raw is None else msgspec.json.decode(raw, type=PersonIndices)
+        if found is None:
+            raise NotFound(f"no {metric} for this user on {day.isoformat()}: the daily job has not computed it")
+        index = found.flourish if metric == "flourish_index" else found.add_value
+        breakdown = {k: v for k, v in msgspec.structs.asdict(index).items() if k not in ("value", "formula_version")}
+        return Answer(
+            data={"metric": metric, "value": index.value, "date": day.isoformat(), "breakdown": breakdown},
+            calculated_at=self._clock.now(),
+            data_points=data_points,
+            confidence=self._confidence_of_day(day),
+            formula_version=index.formula_version,
+        )
+
+    def user_activity(self, user_id: UUID, first: date, last: date) -> Answer:
+        _check_range(first, last)
+        subject = self._subject(user_id)
+        reads = self._person_reads()
+        # Streak and segment look back past ``first``: they depend on every active day up to ``last``.
+        if reads is None:
+            days = self._user_days.days_of(subject, first, last)
+            ever = [d.day for d in self._user_days.days_of(subject, date.min, last) if d.counts.get("events", 0)]
+        else:
+            days, ever = reads.activity_of(subject, first, last)
+        active = [d.day for d in days if d.counts.get("events", 0)]
+        return Answer(
+            data={
+                "metric": "user_activity",
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "value": len(active),
+                "current_streak": streak(ever, last),
+                "segment": classify(ever, last),
+                "days": [{"date": d.day.isoformat(), **d.counts} for d in days],
+            },
+            calculated_at=self._clock.now(),
+            data_points=len(days),
+            confidence="provisional" if last >= self.today() else "closed",
+        )
+
+    def _person_reads(self) -> PersonReads | None:
+        view = self._user_days.view
+        return view if isinstance(view, PersonReads) else None
+
+    def _subject(self, user_id: UUID) -> UUID:
+        """The person's subject. A person's subject never changes while they are not erased, so one found is
+        kept a minute; whether they are erased is asked every time, so an erasure counts at once."""
+        kept = self._subjects.get(user_id)
+        if kept is not None:
+            if self._keys.erased(user_id):
+                raise NotFound(_NO_DATA)
+            return kept
+        subject = self._keys.subject_for(user_id, create=False)  # asks both
+        if subject is None:
+            raise NotFound(_NO_DATA)
+        self._subjects.put(user_id, subject, SUBJECT_KEPT_SECONDS)
+        return subject
+
+    # --- platform -----------------------------------------------------------------------------------
+
+    def platform_summary(self, day: date) -> Answer:
+        totals = self._totals(day)
+        if totals is None:
+            raise NotFound(f"{day.isoformat()} is not closed yet: its totals are computed at 02:00 UTC the day after")
+        return Answer(
+            data={
+                "metric": "platform_summary",
+                "date": day.isoformat(),
+                "value": totals.get("daily_active_people", 0),
+                "breakdown": dict(sorted(totals.items())),
+            },
+            calculated_at=self._clock.now(),
+            data_points=totals.get("events", 0),
+            confidence=self._confidence_of_day(day),
+        )
+
+    def active_people_series(self, first: date, last: date) -> Answer:
+        """DAU, WAU (7 days to the day) and MAU (30 days to the day) of each closed day in the range."""
+        series = self._closed_days(first, last)
+        return self._series(
+            "active_people",
+            first,
+            last,
+            [
+                {
+                    "date": d.isoformat(),
+                    "dau": totals.get("daily_active_people", 0),
+                    "wau": totals.get("weekly_active_people", 0),
+                    "mau": totals.get("monthly_active_people", 0),
+                    "new_people": totals.get("new_people", 0),
+                }
+                for d, totals in series
+            ],
+        )
+
+    def wave_participation(self, first: date, last: date) -> Answer:
+        metrics = ("waves_joined", "wave_interactions", "wave_microacts_shared", "feedback_given", "wave_seconds")
+        series = self._closed_days(first, last)
+        points = [{"date": d.isoformat(), **{m: totals.get(m, 0) for m in metrics}} for d, totals in series]
+        return self._series("wave_participation", first, last, points)
+
+    def index_dashboard(self, metric: Literal["flourish", "add_value"], first: date, last: date) -> Answer:
+        """Per day: how many people have the index, their mean and quartiles (no one's own value)."""
+        _check_range(first, last)
+        points = []
+        view = self._user_days.view
+        kept = view.index_summaries(first, last) if isinstance(view, IndexSummaries) else {}
+        day = first
+        while day <= last:
+            summary = kept.get(day)
+            if summary is not None:
+                point = msgspec.json.decode(summary)[metric]
+            elif isinstance(view, IndexSummaries):
+                point = refresh_summary(view, day)[metric]  # the job had not, or an erasure changed the day
+            else:
+                point = summarize(self._user_days.view.indices_on(day))[metric]
+            if point is not None:
+                points.append({"date": day.isoformat(), **point})
+            day += timedelta(days=1)
+        answer = self._series(f"{metric}_index", first, last, points)
+        return msgspec.structs.replace(answer, formula_version=FORMULA_VERSION)
+
+    def segments(self, day: date) -> Answer:
+        """How many people are new, active, returning, at risk and dormant on a closed day."""
+        report = self._reports.get("segments", day.isoformat())
+        if report is None:
+            raise NotFound(f"{day.isoformat()} is not closed yet: segments are counted when the day is closed")
+        breakdown = {k.removeprefix("segment:"): int(v) for k, v in report.derived.items()}
+        return Answer(
+            data={
+                "metric": "segments",
+                "date": day.isoformat(),
+                "value": sum(breakdown.values()),
+                "breakdown": breakdown,
+            },
+            calculated_at=self._clock.now(),
+            data_points=sum(breakdown.values()),
+            confidence=self._confidence_of_day(day),
+        )
+
+    def retention_cohorts(self, week: str) -> Answer:
+        label = self._parse("week", week)
+        report = self._reports.get("weekly-summary", label)
+        if report is None:
+            raise NotFound(f"the weekly summary of {label} has not been computed (Mondays 03:00 UTC)")
+        cohorts: dict[str, dict[str, int]] = {}
+        for key, n in report.counts.items():
+            if key.startswith("cohort:"):
+                _, cohort, offset = key.split(":")
+                cohorts.setdefault(cohort, {})[offset] = n
+        table: list[dict[str, Any]] = []
+        for cohort, weeks in sorted(cohorts.items()):
+            span = 1 + max(int(offset.removeprefix("week")) for offset in weeks)
+            active = [weeks.get(f"week{k}", 0) for k in range(span)]
+            table.append({"cohort": cohort, "size": weeks.get("week0", 0), "active_by_week": active})
+        _, sunday = days_of("week", label)
+        return Answer(
+            data={"metric": "retention_cohorts", "week": label, "value": len(table), "cohorts": table},
+            calculated_at=self._clock.now(),
+            data_points=sum(weeks.get("week0", 0) for weeks in cohorts.values()),
+            confidence=self._confidence_of_day(sunday),
+        )
+
+    def weekly_summary(self, week: str) -> Answer:
+        return self._report("weekly-summary", "week", week)
+
+    def monthly_summary(self, month: str) -> Answer:
+        return self._report("monthly-summary", "month", month)
+
+    def executive_summary(self, month: str | None) -> Answer:
+        label = month or self._latest_month_with("executive-summary")
+        return self._report("executive-summary", "month", label)
+
+    def _latest_month_with(self, job: str) -> str:
+        today = self.today()
+        month_start = today.replace(day=1)
+        for _ in range(24):
+            month_start = (month_start - timedelta(days=1)).replace(day=1)
+            label = month_start.strftime("%Y-%m")
+            if self._reports.get(job, label) is not None:
+                return label
+        raise NotFound(f"no {job} has been computed in the last 24 months (the 1st of each month, 04:00 UTC)")
+
+    def _report(self, job: str, cadence: Literal["week", "month"], text: str) -> Answer:
+        label = self._parse(cadence, text)
+        report = self._reports.get(job, label)
+        if report is None:
+            raise NotFound(f"the {job} of {label} has not been computed yet")
+        _, last = days_of(cadence, label)
+        return Answer(
+            data={"metric": job.replace("-", "_"), "period": label, "breakdown": {**report.counts, **report.derived}},
+            calculated_at=self._clock.now(),
+            data_points=len(report.counts),
+            confidence=self._confidence_of_day(last),
+        )
+
+    # --- real time ---------------------------------------------------------------------------------
+
+    def fresh_realtime(self) -> LiveSnapshot | None:
+        """The counters without waiting: the last reading if it is less than ``live_max_age`` seconds old, or
+        less than ``live_stale_limit`` old while another caller reads them again; else None (call ``realtime``)."""
+        read = self._live_read
+        if read is None:
+            return None
+        age = self._monotonic() - read[0]
+        if age < self._live_max_age or (age < self._live_stale_limit and self._live_lock.locked()):
+            return read[1]
+        return None
+
+    def realtime(self, *, wait_for_fresh: bool = False) -> LiveSnapshot:
+        """The counters, read at most every ``live_max_age`` seconds; one caller reads them, and the others get
+        the previous reading meanwhile (if younger than ``live_stale_limit``) rather than wait for that read.
+        ``wait_for_fresh``: wait for the reading under way instead (the WebSocket poller, which must see each
+        change)."""
+        fresh = None if wait_for_fresh else self.fresh_realtime()
+        if fresh is not None:
+            return fresh
+        with self._live_lock:
+            read = self._live_read
+            if read is None or self._monotonic() - read[0] >= self._live_max_age:
+                read = (self._monotonic(), self._live.snapshot(self._clock.now()))
+                self._live_read = read
+            return read[1]
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _closed_days(self, first: date, last: date) -> list[tuple[date, dict[str, int]]]:
+        _check_range(first, last)
+        found = []
+        day = first
+        while day <= last:
+            totals = self._totals(day)
+            if totals is not None:
+                found.append((day, totals))
+            day += timedelta(days=1)
+        return found
+
+    def _totals(self, day: date) -> dict[str, int] | None:
+        """A closed day's totals (None before it is closed), kept as AnswerCache keeps answers."""
+        kept = self._closed_totals.get(day)
+        if kept is not None:
+            return kept
+        closed = self._reports.day(day)
+        if closed is None:
+            return None
+        totals = dict(closed.totals)
+        self._closed_totals.put(day, totals, _kept_for(self._confidence_of_day(day)))
+        return totals
+
+    def _series(self, metric: str, first: date, last: date, points: list[dict[str, Any]]) -> Answer:
+        today = self.today()
+        return Answer(
+            data={"metric": metric, "from": first.isoformat(), "to": last.isoformat(), "series": points},
+            calculated_at=self._clock.now(),
+            data_points=len(points),
+            confidence="provisional" if last >= today - timedelta(days=1) else self._confidence_of_day(last),
+        )
+
+    def _confidence_of_day(self, day: date) -> Confidence:
+        """Of a closed day: final once no event can change it any more."""
+        return "final" if self.today() >= day + FINAL_AFTER else "closed"
+
+    @staticmethod
+    def _parse(cadence: Literal["week", "month"], text: str) -> str:
+        try:
+            return parse_period(cadence, text)
+        except ValueError as e:
+            raise BadQuery(str(e)) from None
+
+
+def _check_range(first: date, last: date) -> None:
+    if last < first:
+        raise BadQuery(f"'to' ({last.isoformat()}) is before 'from' ({first.isoformat()})")
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        raise BadQuery(f"the range spans {(last - first).days + 1} days; at most {MAX_RANGE_DAYS} are allowed")

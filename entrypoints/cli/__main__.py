@@ -1,0 +1,5 @@
+"""``python -m entrypoints.cli``: the same as the ``addvalue`` command."""
+
+from entrypoints.cli.main import main
+
+main()
