@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Final, TypeVar
 import psycopg
 import psycopg_pool
 
-from application.ports import StorageError
+from application.errors import StorageError
 
 __all__ = [
     "FAIL_FAST_SECONDS",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final
 import maxminddb
 import structlog
 
-from application.ports import StorageError
+from application.errors import StorageError
 from domain.network import Geo
 
 if TYPE_CHECKING:

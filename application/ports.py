@@ -13,13 +13,7 @@ from uuid import UUID
 
 import msgspec
 
-from domain.network import Geo
-
-__all__ = ["Clock", "GeoLookup", "IngestLedger", "IngestMarks", "StorageError", "SubjectKeys"]
-
-
-class StorageError(Exception):
-    """A database or file the service depends on failed; the message says which and why."""
+__all__ = ["Clock", "IngestLedger", "IngestMarks", "SubjectKeys"]
 
 
 class Clock(Protocol):
@@ -48,12 +42,6 @@ class SubjectKeys(Protocol):
 
     def count(self) -> int:
         """How many subjects have a key."""
-
-
-class GeoLookup(Protocol):
-    """Country and region of an already anonymized address (MaxMind/DB-IP .mmdb, or none)."""
-
-    def lookup(self, anonymized_ip: str) -> Geo | None: ...
 
 
 class IngestMarks(msgspec.Struct, frozen=True, kw_only=True):

@@ -18,7 +18,7 @@ import structlog
 from croniter import croniter
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from application.ports import StorageError
+from application.errors import StorageError
 from application.read_models.projections import PagedProjection, catch_up_together
 from application.reporting.jobs import Jobs
 from application.store import AnalyticsStore

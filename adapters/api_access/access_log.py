@@ -22,18 +22,9 @@ from psycopg.sql import SQL, Composed, Identifier
 
 from adapters.connections import SqliteFile, postgres_pool, run_in_transaction
 from adapters.eventstore.persistence import Database
-from application.api_access.access_log import (
-    GENESIS_HASH,
-    AccessEntry,
-    AccessLog,
-    AccessRecord,
-    ChainHead,
-    UnreadableRecord,
-    VerifyReport,
-    seal,
-    verify_chain,
-)
-from application.ports import StorageError
+from application.api_access.access_log import GENESIS_HASH, ChainHead, UnreadableRecord, seal, verify_chain
+from application.api_access.ports import AccessEntry, AccessLog, AccessRecord, VerifyReport
+from application.errors import StorageError
 
 __all__ = ["MAX_PAGE", "PostgresAccessLog", "SqliteAccessLog", "build_access_log"]
 

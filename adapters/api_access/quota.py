@@ -24,14 +24,8 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.connections import SqliteFile, postgres_pool, run_in_transaction, run_statement
 from adapters.eventstore.persistence import Database
-from application.api_access.quota import (
-    ApiQuota,
-    ApiRateCounter,
-    QuotaDecision,
-    Window,
-    current_window,
-    decide_many,
-)
+from application.api_access.ports import ApiRateCounter, QuotaDecision
+from application.api_access.quota import ApiQuota, Window, current_window, decide_many
 
 __all__ = ["PostgresApiRateCounter", "SqliteApiRateCounter", "build_api_rate_counter"]
 

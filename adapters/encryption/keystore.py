@@ -35,7 +35,7 @@ import psycopg
 
 from adapters.connections import run_statement, small_pool
 from adapters.encryption.envelope import KEY_BYTES, Tampered, derive, lookup_hash, new_data_key, seal, unseal
-from application.ports import StorageError
+from application.errors import StorageError
 
 __all__ = ["KEY_CACHE_SECONDS", "MasterKeyMismatch", "PostgresKeyStore", "RotationReport", "SqliteKeyStore"]
 

@@ -23,7 +23,7 @@ from eventsourcing.utils import get_topic
 
 from adapters.encryption.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
-from application.ports import StorageError
+from application.errors import StorageError
 
 __all__ = [
     "Database",

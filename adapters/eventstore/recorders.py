@@ -34,8 +34,9 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.connections import checked_without_round_trip
 from adapters.retention.archive import ParquetArchive, merge_events, needs_archive, read_merged
-from application.ports import IngestMarks, StorageError
-from application.retention.archive import MovedToArchive
+from application.errors import StorageError
+from application.ports import IngestMarks
+from application.retention.ports import MovedToArchive
 
 _RECHECK_SECONDS: Final = 60.0
 

@@ -19,7 +19,7 @@ from psycopg.sql import SQL
 from adapters.connections import checked_without_round_trip
 from adapters.eventstore.persistence import Database
 from adapters.read_models.views import UPSTREAM, build_view
-from application.read_models.live_activity import LiveChanges, LiveSnapshot
+from application.read_models.ports import LiveChanges, LiveSnapshot
 
 __all__ = ["PostgresLiveActivity", "SqliteLiveActivity", "build_live_activity"]
 

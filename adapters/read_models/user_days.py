@@ -17,7 +17,7 @@ from psycopg.sql import SQL
 from adapters.connections import checked_without_round_trip
 from adapters.eventstore.persistence import Database
 from adapters.read_models.views import UPSTREAM, build_view
-from application.read_models.user_days import DayMetrics, UserDaysChanges
+from application.read_models.ports import DayMetrics, UserDaysChanges
 
 __all__ = ["PostgresUserDays", "SqliteUserDays", "build_user_days"]
 

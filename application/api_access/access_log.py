@@ -16,67 +16,30 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import Future
 from datetime import UTC, datetime
-from typing import Final, Literal, Protocol
+from typing import Final
 
 import msgspec
 
+from application.api_access.ports import GENESIS_HASH, AccessEntry, AccessLog, AccessRecord, Outcome, VerifyReport
 from application.batching import Batcher
-from application.ports import StorageError
+from application.errors import StorageError
 
 __all__ = [
     "GENESIS_HASH",
-    "AccessEntry",
-    "AccessLog",
     "AccessLogWriter",
-    "AccessRecord",
     "ChainHead",
     "Outcome",
     "UnreadableRecord",
-    "VerifyReport",
     "canonical_bytes",
     "chain_hash",
     "seal",
     "verify_chain",
 ]
 
-GENESIS_HASH: Final = "0" * 64
 OUTCOMES: Final = frozenset({"allowed", "denied", "error", "rate_limited"})
-Outcome = Literal["allowed", "denied", "error", "rate_limited"]
-
-
-class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """One API request, as the HTTP layer describes it; the log adds seq and hashes.
-
-    ``principal`` is already safe to keep (a keyed hash of the subject, or a
-    label such as ``"service"``); ``route`` is the route template
-    (``/api/metrics/flourish-index``), never the requested path or its query.
-    """
-
-    at: datetime
-    principal: str
-    role: str
-    method: str
-    route: str
-    status: int
-    outcome: Outcome
-
-
-class AccessRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """A stored entry: its place in the log and its link to the record before."""
-
-    seq: int
-    at: datetime
-    principal: str
-    role: str
-    method: str
-    route: str
-    status: int
-    outcome: Outcome
-    prev_hash: str
-    hash: str
 
 
 class _Hashed(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,44 +62,12 @@ class ChainHead(msgspec.Struct, frozen=True, kw_only=True):
     hash: str
 
 
-class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
-    """The outcome of ``AccessLog.verify``.
-
-    ``records``: how many were checked and found good before the first problem.
-    ``first_bad_seq``: the seq where the chain first breaks (for a missing
-    record, the seq that should have been there). ``head_hash``: the verified
-    head; kept elsewhere, it lets a later check see a log truncated to empty.
-    """
-
-    ok: bool
-    records: int
-    first_bad_seq: int | None = None
-    problem: str | None = None
-    head_hash: str = GENESIS_HASH
-
-
 class UnreadableRecord(StorageError):
     """A stored row no longer decodes into an ``AccessRecord`` (it was altered); ``verify`` reports it."""
 
     def __init__(self, seq: int, reason: str) -> None:
         super().__init__(f"record {seq} cannot be read: {reason}")
         self.seq = seq
-
-
-class AccessLog(Protocol):
-    """The tamper-evident API access log (SQLite or PostgreSQL)."""
-
-    def append(self, entry: AccessEntry) -> AccessRecord:
-        """Store ``entry`` as the next record; safe across threads and processes."""
-
-    def append_many(self, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
-        """Store ``entries`` as the next records, in order, in one transaction (one head lock, one commit)."""
-
-    def page(self, after_seq: int, limit: int) -> list[AccessRecord]:
-        """Up to ``limit`` records with seq above ``after_seq``, oldest first."""
-
-    def verify(self) -> VerifyReport:
-        """Check every record's hash and link, and the head, in one consistent read."""
 
 
 class AccessLogWriter:

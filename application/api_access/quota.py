@@ -19,11 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Final, Protocol
+from typing import Annotated, Final
 
 import msgspec
 
-__all__ = ["ApiQuota", "ApiRateCounter", "QuotaDecision", "Window", "current_window", "decide", "decide_many"]
+from application.api_access.ports import QuotaDecision
+
+__all__ = ["ApiQuota", "Window", "current_window", "decide", "decide_many"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO: Final = timedelta(microseconds=1)
@@ -36,22 +38,6 @@ class ApiQuota(msgspec.Struct, frozen=True, kw_only=True):
     window_seconds: Annotated[int, msgspec.Meta(ge=1)] = 3600
 
 
-class QuotaDecision(msgspec.Struct, frozen=True, kw_only=True):
-    """The answer to one request, with what the RateLimit-* and Retry-After headers need.
-
-    ``remaining``: requests still allowed now. ``reset_seconds``: whole seconds
-    until the window has slid enough to give back one more request (ceiling;
-    at least 1). ``retry_after``: for a refused request, the same number; None
-    when allowed.
-    """
-
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_seconds: int
-    retry_after: int | None = None
-
-
 class Window(msgspec.Struct, frozen=True, kw_only=True):
     """The window a moment falls in: its start (Unix seconds) and how far into it (microseconds)."""
 
@@ -62,15 +48,6 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def previous_start(self) -> int:
         return self.start - self.seconds
-
-
-class ApiRateCounter(Protocol):
-    """Counts one request of the user behind ``principal_key`` (already a keyed hash) and decides on it."""
-
-    def hit(self, principal_key: str, now: datetime) -> QuotaDecision: ...
-
-    def hit_many(self, hits: Sequence[tuple[str, datetime]]) -> list[QuotaDecision]:
-        """``hit`` for each (principal key, now), in order, in one transaction."""
 
 
 def current_window(now: datetime, quota: ApiQuota) -> Window:

@@ -18,8 +18,8 @@ from concurrent.futures import Future
 
 from eventsourcing.persistence import PersistenceError
 
+from application.errors import StorageError
 from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
-from application.ports import StorageError
 
 __all__ = ["GroupCommit"]
 

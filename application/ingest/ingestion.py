@@ -19,10 +19,11 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import IntegrityError
 
+from application.ingest.ports import GeoLookup
 from application.ingest.unit_of_work import UnitOfWork
-from application.ports import Clock, GeoLookup, IngestMarks, SubjectKeys
+from application.ports import Clock, IngestMarks, SubjectKeys
 from application.principals import Principal
-from application.privacy.erasure import ErasureRegister
+from application.privacy.ports import ErasureRegister
 from application.store import AnalyticsStore
 from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, UserSignup
 from domain.consent import Consent, ConsentChoice

@@ -15,9 +15,9 @@ from uuid import UUID
 import msgspec
 from eventsourcing.application import AggregateNotFoundError
 
+from application.errors import NotFound
 from application.ports import Clock, SubjectKeys
 from application.privacy.erasure import ActiveSubjects
-from application.reporting.queries import NotFound
 from application.store import AnalyticsStore
 from domain.consent import Consent, ConsentChoice
 

@@ -16,15 +16,14 @@ processes keep an unwrapped key in memory for at most 30 s (the key cache).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 from uuid import UUID
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError
 
 from application.ports import Clock, SubjectKeys
+from application.privacy.ports import ErasureRegister
 from application.store import AnalyticsStore
 from domain.errors import DomainError
 from domain.user import User
@@ -33,9 +32,7 @@ __all__ = [
     "DEFAULT_GRACE",
     "ActiveSubjects",
     "Erasure",
-    "ErasureEntry",
     "ErasureReceipt",
-    "ErasureRegister",
     "UnknownUser",
 ]
 
@@ -44,30 +41,6 @@ DEFAULT_GRACE = timedelta(days=30)
 
 class UnknownUser(DomainError):
     """No data is held for this user id: never seen, never consented, or already erased."""
-
-
-class ErasureEntry(msgspec.Struct, frozen=True, kw_only=True):
-    requested_at: datetime
-    due_at: datetime
-    completed_at: datetime | None
-    subject_id: UUID | None  # until completed: whose key the job destroys
-
-
-class ErasureRegister(Protocol):
-    """Erasures by keyed hash of the app user id (adapters.privacy.erasure_register)."""
-
-    def add(self, app_user_id: UUID, subject_id: UUID, requested_at: datetime, due_at: datetime) -> ErasureEntry:
-        """Register an erasure; an existing one is kept as it is and returned."""
-
-    def find(self, app_user_id: UUID) -> ErasureEntry | None: ...
-
-    def blocked(self, app_user_ids: Iterable[UUID]) -> set[UUID]:
-        """Those of these users who asked to be erased (pending or done): nothing of theirs is collected."""
-
-    def due(self, now: datetime) -> list[UUID]:
-        """Subjects whose grace period is over and whose key still exists."""
-
-    def complete(self, subject_id: UUID, at: datetime) -> None: ...
 
 
 class ErasureReceipt(msgspec.Struct, frozen=True, kw_only=True):

@@ -21,13 +21,13 @@ from uuid import UUID
 
 import msgspec
 
+from application.errors import NotFound
 from application.ports import Clock
 from application.privacy.consent import ConsentBook
 from application.privacy.erasure import ActiveSubjects
 from application.privacy.history import History
 from application.read_models.user_days import UserDaysProjection
 from application.reporting.jobs import DailyIndices
-from application.reporting.queries import NotFound
 
 __all__ = ["FORMAT", "Export"]
 

@@ -11,62 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, Final
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
 
-from application.read_models.projections import DailyCountsView, PagedProjection, TrackedView
+from application.read_models.ports import DailyCountsView, LiveActivityView, LiveChanges, LiveSnapshot, TrackedView
+from application.read_models.projections import PagedProjection
 from application.store import AnalyticsStore
 from domain.periods import UTC_ZONE, day_of
 from domain.session import Session
 from domain.user import User
 
-__all__ = ["LiveActivityProjection", "LiveActivityView", "LiveChanges", "LiveSnapshot"]
+__all__ = [
+    "LiveActivityProjection",
+]
 
 ONLINE_WITHIN: Final = timedelta(minutes=5)
 ACTIVATION_WINDOW: Final = timedelta(hours=24)
 # No one stays in a Wave longer than this (the catalog's wave_left.duration_seconds is at most 86,400): a join
 # older than that with no leave is someone whose app never said goodbye, not a participant.
 WAVE_WINDOW: Final = timedelta(hours=24)
-
-
-class LiveChanges(msgspec.Struct, kw_only=True):
-    """One page's effect on the live read model, applied with the page's position."""
-
-    active_days: set[tuple[date, UUID]] = msgspec.field(default_factory=set)
-    last_seen: dict[UUID, datetime] = msgspec.field(default_factory=dict)
-    # Latest join and leave per (Wave, person), and latest start and completion per (person, Activation):
-    # whether someone is in a Wave is decided by when these happened, not by the order they arrived.
-    waves_joined: dict[tuple[str, UUID], datetime] = msgspec.field(default_factory=dict)
-    waves_left: dict[tuple[str, UUID], datetime] = msgspec.field(default_factory=dict)
-    activations_started: dict[tuple[UUID, str], datetime] = msgspec.field(default_factory=dict)
-    activations_ended: dict[tuple[UUID, str], datetime] = msgspec.field(default_factory=dict)
-    erased: set[UUID] = msgspec.field(default_factory=set)
-
-
-class LiveSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    as_of: datetime
-    daily_active_users: int
-    online_now: int
-    microacts_today: int
-    wave_participants: dict[str, int]
-    activations_in_progress: int
-
-
-class LiveActivityView(TrackedView, Protocol):
-    def apply(self, changes: LiveChanges, position: int) -> None: ...
-
-    def snapshot(
-        self,
-        now: datetime,
-        *,
-        today: date,
-        online_within: timedelta,
-        activation_window: timedelta,
-        wave_window: timedelta,
-    ) -> LiveSnapshot: ...
 
 
 class LiveActivityProjection(PagedProjection):

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 from application.ports import Clock
+from application.read_models.ports import DailyCountsView, Shadow, TrackedView
 from application.retention.archive import METRICS_DAYS
 from application.store import AnalyticsStore
 from domain.catalog import MicroactCreated
@@ -30,53 +31,9 @@ from domain.session import Session
 __all__ = [
     "CatchUp",
     "DailyCountsProjection",
-    "DailyCountsView",
     "PagedProjection",
-    "Shadow",
-    "TrackedView",
     "catch_up_together",
 ]
-
-
-class TrackedView(Protocol):
-    """A read model that knows how far into the event log it has got."""
-
-    def position(self) -> int: ...
-
-    def reset(self) -> None: ...
-
-
-class DailyCountsView(TrackedView, Protocol):
-    """Tracked events per day (when they happened, UTC) and event name."""
-
-    def add(
-        self,
-        counts: Mapping[tuple[date, str], int],
-        position: int,
-        hourly: Mapping[tuple[datetime, str], int],
-        later: Sequence[tuple[Mapping[tuple[date, str], int], Mapping[tuple[date, str], int]]] = (),
-    ) -> None:
-        """Add a page's counts per day and per hour, and its position, in one transaction.
-
-        ``later``: for each closing record in the page, in order, its recorded counts (a count
-        below one is raised to it) and then the counts of the events after it.
-        """
-
-    def counts(self) -> dict[tuple[date, str], int]: ...
-
-    def hourly(self, first: datetime, last: datetime) -> dict[tuple[datetime, str], int]:
-        """Counts per hour (UTC, the hour's start) in [first, last], by event name or ``name/category:<id>``."""
-
-
-class Shadow(Protocol):
-    """An empty view beside a live one (adapters.read_models.views.ShadowView): rebuilt, then swapped in."""
-
-    view: Any
-
-    def promote(self) -> None:
-        """Make the shadow's rows and position the live view's, in one transaction."""
-
-    def discard(self) -> None: ...
 
 
 class CatchUp(msgspec.Struct, frozen=True, kw_only=True):

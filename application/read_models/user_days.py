@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from typing import Any, Final, Protocol
+from typing import Any, Final
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import msgspec
-
-from application.read_models.projections import PagedProjection, TrackedView
+from application.read_models.ports import DayMetrics, TrackedView, UserDaysChanges, UserDaysView
+from application.read_models.projections import PagedProjection
 from application.store import AnalyticsStore
 from domain.periods import UTC_ZONE, day_of
 from domain.session import Session
 from domain.user import User
 
-__all__ = ["METRIC_OF", "DayMetrics", "UserDaysChanges", "UserDaysProjection", "UserDaysView"]
+__all__ = [
+    "METRIC_OF",
+    "UserDaysProjection",
+]
 
 # Which catalog event counts towards which per-day metric ("events" counts all of them).
 METRIC_OF: Final[dict[str, str]] = {
@@ -39,56 +41,6 @@ METRIC_OF: Final[dict[str, str]] = {
     "wave_microact_shared": "wave_microacts_shared",
     "wave_feedback_submitted": "feedback_given",
 }
-
-
-class UserDaysChanges(msgspec.Struct, kw_only=True):
-    counts: Counter[tuple[UUID, date, str]] = msgspec.field(default_factory=Counter)
-    moods: list[tuple[UUID, date, str, int]] = msgspec.field(default_factory=list)
-    erased: set[UUID] = msgspec.field(default_factory=set)
-
-
-class DayMetrics(msgspec.Struct, frozen=True, kw_only=True):
-    """One person's day: each metric's count, and the moods logged at the start and end of Activation Days."""
-
-    day: date
-    counts: dict[str, int]
-    moods_start: tuple[int, ...]
-    moods_end: tuple[int, ...]
-
-
-class UserDaysView(TrackedView, Protocol):
-    def apply(self, changes: UserDaysChanges, position: int) -> None: ...
-
-    def days_of(self, subject_id: UUID, first: date, last: date) -> list[DayMetrics]: ...
-
-    def active_people(self, first: date, last: date) -> int:
-        """Distinct people with at least one collected event on a day in [first, last]."""
-
-    def people_active(self, first: date, last: date) -> list[UUID]:
-        """The subjects with a collected event on a day in [first, last]."""
-
-    def put_indices(self, day: date, results: dict[UUID, bytes]) -> None:
-        """Store each subject's encoded index results for ``day`` (replacing earlier ones)."""
-
-    def indices_of(self, subject_id: UUID, day: date) -> bytes | None: ...
-
-    def day_totals(self, day: date) -> dict[str, int]:
-        """Each metric summed over everyone, for one day."""
-
-    def new_people(self, day: date) -> int:
-        """People whose first day with a collected event is ``day``."""
-
-    def people_with(self, metric: str, first: date, last: date) -> int:
-        """Distinct people with a count of ``metric`` on a day in [first, last]."""
-
-    def first_days(self, since: date) -> dict[UUID, date]:
-        """Each person whose first day with a collected event is ``since`` or later, with that day."""
-
-    def active_days(self, first: date, last: date) -> dict[UUID, set[date]]:
-        """Each person active in [first, last], with their active days."""
-
-    def indices_on(self, day: date) -> list[bytes]:
-        """Every stored index result of ``day`` (encoded as put)."""
 
 
 class UserDaysProjection(PagedProjection):

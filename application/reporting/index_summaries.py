@@ -11,25 +11,13 @@ first dashboard read computes it again.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final
 
 import msgspec
 
-__all__ = ["IndexSummaries", "refresh_summary", "summarize"]
+from application.reporting.ports import IndexSummaries
 
-
-@runtime_checkable
-class IndexSummaries(Protocol):
-    """Per-day summaries kept beside the indices (adapters.read_models.user_days)."""
-
-    def index_summaries(self, first: date, last: date) -> dict[date, bytes]:
-        """The current summaries of the days in [first, last] that have one."""
-
-    def indices_with_version(self, day: date) -> tuple[int, list[bytes]]:
-        """The day's stored index results and its version, as of one moment."""
-
-    def put_index_summary(self, day: date, version: int, summary: bytes) -> bool:
-        """Keep ``summary`` unless the day has moved past ``version`` meanwhile."""
+__all__ = ["refresh_summary", "summarize"]
 
 
 class _Value(msgspec.Struct):

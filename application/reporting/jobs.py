@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
-from typing import Final, Protocol
+from typing import Final
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -21,9 +21,11 @@ from eventsourcing.utils import get_topic
 
 from application.ports import Clock
 from application.privacy.erasure import Erasure
-from application.read_models.projections import DailyCountsProjection, DailyCountsView
-from application.read_models.user_days import DayMetrics, UserDaysProjection
-from application.reporting.index_summaries import IndexSummaries, refresh_summary
+from application.read_models.ports import DailyCountsView, DayMetrics
+from application.read_models.projections import DailyCountsProjection
+from application.read_models.user_days import UserDaysProjection
+from application.reporting.index_summaries import refresh_summary
+from application.reporting.ports import IndexSummaries, Job
 from application.retention.archive import Archiving
 from application.store import AnalyticsStore
 from domain.forecast import dau_trend, forecast_dau
@@ -47,7 +49,6 @@ __all__ = [
     "DailyIndices",
     "ErasureDue",
     "HourlyActivity",
-    "Job",
     "JobReport",
     "Jobs",
     "LateEvents",
@@ -62,16 +63,6 @@ __all__ = [
 
 class UnknownJob(Exception):
     """No job has this name; the message lists the ones there are."""
-
-
-class Job(Protocol):
-    name: str
-    schedule: str  # cron expression, UTC
-    cadence: Cadence  # the kind of period one run computes
-    description: str
-
-    def run(self, period: str) -> int:
-        """Compute the period (its canonical label, domain.periods); return how many rows were written."""
 
 
 class JobReport(msgspec.Struct, frozen=True, kw_only=True):

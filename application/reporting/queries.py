@@ -31,22 +31,31 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from datetime import date, datetime, timedelta
-from typing import Any, Final, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Final, Generic, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
 
+from application.errors import BadQuery, NotFound
 from application.ports import Clock
-from application.read_models.live_activity import LiveActivityProjection, LiveSnapshot
-from application.read_models.user_days import DayMetrics, UserDaysProjection
-from application.reporting.index_summaries import IndexSummaries, refresh_summary, summarize
+from application.read_models.live_activity import LiveActivityProjection
+from application.read_models.ports import LiveSnapshot
+from application.read_models.user_days import UserDaysProjection
+from application.reporting.index_summaries import refresh_summary, summarize
 from application.reporting.jobs import DailyIndices, PersonIndices, Reports
+from application.reporting.ports import IndexSummaries, PersonReads, SubjectLookup
 from domain.indices import FORMULA_VERSION, streak
 from domain.periods import day_of, days_of, parse_period
 from domain.platform import FINAL_AFTER
 from domain.segments import classify
 
-__all__ = ["MAX_RANGE_DAYS", "Analytics", "Answer", "AnswerCache", "BadQuery", "Confidence", "NotFound"]
+__all__ = [
+    "MAX_RANGE_DAYS",
+    "Analytics",
+    "Answer",
+    "AnswerCache",
+    "Confidence",
+]
 
 MAX_RANGE_DAYS: Final = 366
 FINAL_KEPT_SECONDS: Final = 3600.0
@@ -58,34 +67,6 @@ LIVE_STALE_LIMIT_SECONDS: Final = 2.0
 SUBJECT_KEPT_SECONDS: Final = 60.0
 _NO_DATA: Final = "no data is held for this user (never seen, or erased)"
 Confidence = Literal["final", "closed", "provisional"]
-
-
-class BadQuery(Exception):
-    """A parameter is malformed or out of bounds; the message says which and what is allowed."""
-
-
-class NotFound(Exception):
-    """Nothing is held for what was asked (an unknown user, a day not computed yet)."""
-
-
-class SubjectLookup(Protocol):
-    """The subject of an app user for reading; None when unknown or erased (privacy.erasure.ActiveSubjects)."""
-
-    def subject_for(self, app_user_id: UUID, *, create: bool = False) -> UUID | None: ...
-
-    def erased(self, app_user_id: UUID) -> bool:
-        """Asked to be erased (pending or done)."""
-
-
-@runtime_checkable
-class PersonReads(Protocol):
-    """What a per-person answer needs, each in one query (adapters.read_models.user_days has both)."""
-
-    def index_and_days(self, subject_id: UUID, day: date, first: date) -> tuple[bytes | None, int]:
-        """The person's stored index results of ``day``, and how many days in [first, day] hold data."""
-
-    def activity_of(self, subject_id: UUID, first: date, last: date) -> tuple[list[DayMetrics], list[date]]:
-        """The person's days in [first, last], and every day up to ``last`` with a collected event."""
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):

@@ -19,10 +19,9 @@ when all their events lie before that first recent event.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Final, Protocol
+from typing import Final
 from uuid import UUID
 
 import msgspec
@@ -30,11 +29,16 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from application.ports import Clock
+from application.retention.ports import ColdStore, MetricsRetention, MovedToArchive
 from application.store import AnalyticsStore
 from domain.redacted import RedactedEvent
 from domain.session import DEFAULT_SESSION_TIMEOUT, Session
 
-__all__ = ["ArchiveBusy", "ArchiveRun", "Archiving", "ColdStore", "MetricsRetention", "MovedToArchive"]
+__all__ = [
+    "ArchiveBusy",
+    "ArchiveRun",
+    "Archiving",
+]
 
 HOT_DAYS: Final = 90
 METRICS_DAYS: Final = 730
@@ -44,40 +48,6 @@ _PAGE: Final = 1000
 
 class ArchiveBusy(Exception):
     """Another archive run holds the archive; wait for it to end (runs are daily)."""
-
-
-class MovedToArchive(msgspec.Struct, frozen=True, kw_only=True):
-    """One archive file written, and how many of its rows were then deleted from the hot store."""
-
-    file: str
-    bytes: int
-    deleted: int
-
-
-class ColdStore(Protocol):
-    """The hot store as the archiver sees it (implemented by our recorders with an archive attached)."""
-
-    def select_hot(self, start: int, limit: int, *, stop: int, topics: Sequence[str]) -> Sequence[Notification]:
-        """Hot rows only, in log order; the archive is not read."""
-
-    def hot_max_id(self) -> int:
-        """The largest notification id in the hot store (0 when empty)."""
-
-    def stream_versions(self, stream_ids: Sequence[UUID]) -> dict[UUID, int]:
-        """The last hot version of each stream that has hot rows."""
-
-    def move_to_archive(self, rows: Sequence[Notification]) -> MovedToArchive:
-        """Write the rows to a new archive file (synced), then delete them from the hot store in one transaction."""
-
-    def exclusive(self) -> AbstractContextManager[None]:
-        """Held for a whole run; raises :class:`ArchiveBusy` when another run holds it."""
-
-
-class MetricsRetention(Protocol):
-    """Aggregated read-model rows by day (counts per day and hour, per-person days, indices)."""
-
-    def purge_before(self, day: date) -> int:
-        """Delete the rows of days before ``day``; return how many."""
 
 
 class ArchiveRun(msgspec.Struct, frozen=True, kw_only=True):

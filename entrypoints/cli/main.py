@@ -19,13 +19,12 @@ import structlog
 
 from adapters.retention.archive import default_archive_dir
 from adapters.retention.backup import BackupError, create_backup, restore_backup
+from application.errors import NotFound, StorageError
 from application.ingest.quarantine_book import QuarantineNotFound
-from application.ports import StorageError
 from application.principals import Principal, Role
 from application.privacy.erasure import UnknownUser
 from application.read_models.projections import PagedProjection, catch_up_together
 from application.reporting.jobs import PeriodError, UnknownJob
-from application.reporting.queries import NotFound
 from application.retention.archive import ArchiveBusy
 from domain.errors import SubjectErased
 from domain.periods import days_of, parse_period

@@ -54,14 +54,14 @@ from litestar.status_codes import (
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.api_access.tokens import InvalidToken
-from application.api_access.access_log import AccessEntry, AccessLogWriter
+from application.api_access.access_log import AccessLogWriter
 from application.api_access.policy import POLICY, decide
-from application.api_access.quota import QuotaDecision
+from application.api_access.ports import AccessEntry, QuotaDecision
 from application.batching import Batcher
-from application.ports import StorageError
+from application.errors import BadQuery, NotFound, StorageError
 from application.principals import Principal
 from application.privacy.erasure import UnknownUser
-from application.reporting.queries import Answer, AnswerCache, BadQuery, NotFound
+from application.reporting.queries import Answer, AnswerCache
 from domain.consent import ConsentChoice
 from entrypoints.bootstrap import API_WINDOW_SECONDS, Container
 

@@ -28,8 +28,8 @@ from litestar.status_codes import (
 )
 
 from adapters.api_access.tokens import InvalidToken
+from application.errors import StorageError
 from application.ingest.ingestion import IngestReport
-from application.ports import StorageError
 from application.principals import Principal
 from domain.catalog import AwareDatetime
 from entrypoints.bootstrap import Container, bootstrap

@@ -31,8 +31,8 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from application.errors import StorageError
 from application.ingest.ingestion import IngestReport, PreparedBatch, Rejection
-from application.ports import StorageError
 from application.sources.intake import InvalidSegmentRequest, SegmentRequest, parse_batch, parse_message
 from entrypoints.bootstrap import Container
 from entrypoints.http.guard import BodyTooLarge, IngestGuard, gunzipped

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from application.api_access.access_log import AccessEntry
+from application.api_access.ports import AccessEntry
 from application.principals import Principal
 from entrypoints.bootstrap import bootstrap
 from entrypoints.cli.main import main

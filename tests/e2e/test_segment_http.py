@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
 
-from application.ports import StorageError
+from application.errors import StorageError
 from application.sources.mapping import MESSAGE_ID_NAMESPACE
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.app import create_app

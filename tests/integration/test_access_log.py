@@ -15,15 +15,9 @@ import pytest
 
 from adapters.api_access.access_log import MAX_PAGE, PostgresAccessLog, SqliteAccessLog, build_access_log
 from adapters.eventstore.persistence import Database
-from application.api_access.access_log import (
-    GENESIS_HASH,
-    AccessEntry,
-    AccessLogWriter,
-    AccessRecord,
-    Outcome,
-    canonical_bytes,
-)
-from application.ports import StorageError
+from application.api_access.access_log import GENESIS_HASH, AccessLogWriter, Outcome, canonical_bytes
+from application.api_access.ports import AccessEntry, AccessRecord
+from application.errors import StorageError
 from entrypoints.settings import Settings
 
 KEY = b"audit-key-" + b"x" * 22

@@ -12,7 +12,8 @@ import pytest
 
 from adapters.api_access.quota import PostgresApiRateCounter, SqliteApiRateCounter, build_api_rate_counter
 from adapters.eventstore.persistence import Database
-from application.api_access.quota import ApiQuota, QuotaDecision
+from application.api_access.ports import QuotaDecision
+from application.api_access.quota import ApiQuota
 from entrypoints.settings import Settings
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)  # a multiple of every window used here

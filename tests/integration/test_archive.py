@@ -18,7 +18,7 @@ import pytest
 from eventsourcing.utils import get_topic
 
 from adapters.encryption.mapper import subject_of_state
-from application.ports import StorageError
+from application.errors import StorageError
 from application.principals import Principal
 from application.read_models.projections import catch_up_together
 from domain.redacted import RedactedEvent

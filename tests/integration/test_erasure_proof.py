@@ -23,8 +23,8 @@ import pytest
 from litestar.testing import TestClient
 
 from adapters.retention.archive import default_archive_dir
+from application.errors import NotFound
 from application.principals import Principal
-from application.reporting.queries import NotFound
 from domain.redacted import RedactedEvent
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.app import create_app

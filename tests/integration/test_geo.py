@@ -12,7 +12,7 @@ from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
 from adapters.geo import GeoDatabaseError, MaxmindGeoLookup, NoGeoLookup, build_geo_lookup
-from application.ports import StorageError
+from application.errors import StorageError
 from domain.network import Geo, anonymize_ip
 
 

@@ -10,15 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.api_access.access_log import (
-    GENESIS_HASH,
-    AccessEntry,
-    AccessRecord,
-    ChainHead,
-    canonical_bytes,
-    seal,
-    verify_chain,
-)
+from application.api_access.access_log import GENESIS_HASH, ChainHead, canonical_bytes, seal, verify_chain
+from application.api_access.ports import AccessEntry, AccessRecord
 
 KEY = b"k" * 32
 

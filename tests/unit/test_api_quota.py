@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.api_access.quota import ApiQuota, QuotaDecision, current_window, decide
+from application.api_access.ports import QuotaDecision
+from application.api_access.quota import ApiQuota, current_window, decide
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)  # a multiple of every window used here
 

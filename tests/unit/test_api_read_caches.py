@@ -14,7 +14,7 @@ import pytest
 from adapters.api_access.tokens import InvalidToken, JwtTokens
 from application.batching import Batcher
 from application.principals import Principal
-from application.read_models.live_activity import LiveSnapshot
+from application.read_models.ports import LiveSnapshot
 from application.reporting.queries import CLOSED_KEPT_SECONDS, FINAL_KEPT_SECONDS, Analytics, Answer, AnswerCache
 from entrypoints.http.api import VerifiedTokens
 from tests.fakes import FixedClock

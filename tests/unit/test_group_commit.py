@@ -8,9 +8,9 @@ from concurrent.futures import Future
 
 import pytest
 
+from application.errors import StorageError
 from application.ingest.group_commit import GroupCommit
 from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
-from application.ports import StorageError
 from application.principals import Principal
 from application.store import AnalyticsStore
 from tests.fakes import FakeKeys, FixedClock, consent, feedback, in_memory_store

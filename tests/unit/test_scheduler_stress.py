@@ -9,7 +9,7 @@ import pytest
 from eventsourcing.persistence import OperationalError
 from structlog.testing import capture_logs
 
-from application.ports import StorageError
+from application.errors import StorageError
 from entrypoints.scheduler import MIN_PASS_GAP_SECONDS, ProjectionScheduler
 
 

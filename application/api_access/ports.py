@@ -1,0 +1,112 @@
+"""Ports of API access: the request counters and the tamper-evident access log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final, Literal, Protocol
+
+import msgspec
+
+GENESIS_HASH: Final = "0" * 64
+Outcome = Literal["allowed", "denied", "error", "rate_limited"]
+
+__all__ = [
+    "GENESIS_HASH",
+    "AccessEntry",
+    "AccessLog",
+    "AccessRecord",
+    "ApiRateCounter",
+    "Outcome",
+    "QuotaDecision",
+    "VerifyReport",
+]
+
+
+class QuotaDecision(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to one request, with what the RateLimit-* and Retry-After headers need.
+
+    ``remaining``: requests still allowed now. ``reset_seconds``: whole seconds
+    until the window has slid enough to give back one more request (ceiling;
+    at least 1). ``retry_after``: for a refused request, the same number; None
+    when allowed.
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+    retry_after: int | None = None
+
+
+class ApiRateCounter(Protocol):
+    """Counts one request of the user behind ``principal_key`` (already a keyed hash) and decides on it."""
+
+    def hit(self, principal_key: str, now: datetime) -> QuotaDecision: ...
+
+    def hit_many(self, hits: Sequence[tuple[str, datetime]]) -> list[QuotaDecision]:
+        """``hit`` for each (principal key, now), in order, in one transaction."""
+
+
+class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One API request, as the HTTP layer describes it; the log adds seq and hashes.
+
+    ``principal`` is already safe to keep (a keyed hash of the subject, or a
+    label such as ``"service"``); ``route`` is the route template
+    (``/api/metrics/flourish-index``), never the requested path or its query.
+    """
+
+    at: datetime
+    principal: str
+    role: str
+    method: str
+    route: str
+    status: int
+    outcome: Outcome
+
+
+class AccessRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored entry: its place in the log and its link to the record before."""
+
+    seq: int
+    at: datetime
+    principal: str
+    role: str
+    method: str
+    route: str
+    status: int
+    outcome: Outcome
+    prev_hash: str
+    hash: str
+
+
+class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of ``AccessLog.verify``.
+
+    ``records``: how many were checked and found good before the first problem.
+    ``first_bad_seq``: the seq where the chain first breaks (for a missing
+    record, the seq that should have been there). ``head_hash``: the verified
+    head; kept elsewhere, it lets a later check see a log truncated to empty.
+    """
+
+    ok: bool
+    records: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    head_hash: str = GENESIS_HASH
+
+
+class AccessLog(Protocol):
+    """The tamper-evident API access log (SQLite or PostgreSQL)."""
+
+    def append(self, entry: AccessEntry) -> AccessRecord:
+        """Store ``entry`` as the next record; safe across threads and processes."""
+
+    def append_many(self, entries: Sequence[AccessEntry]) -> list[AccessRecord]:
+        """Store ``entries`` as the next records, in order, in one transaction (one head lock, one commit)."""
+
+    def page(self, after_seq: int, limit: int) -> list[AccessRecord]:
+        """Up to ``limit`` records with seq above ``after_seq``, oldest first."""
+
+    def verify(self) -> VerifyReport:
+        """Check every record's hash and link, and the head, in one consistent read."""

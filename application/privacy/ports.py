@@ -1,0 +1,36 @@
+"""Ports of privacy: the erasure register."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+import msgspec
+
+__all__ = ["ErasureEntry", "ErasureRegister"]
+
+
+class ErasureEntry(msgspec.Struct, frozen=True, kw_only=True):
+    requested_at: datetime
+    due_at: datetime
+    completed_at: datetime | None
+    subject_id: UUID | None  # until completed: whose key the job destroys
+
+
+class ErasureRegister(Protocol):
+    """Erasures by keyed hash of the app user id (adapters.privacy.erasure_register)."""
+
+    def add(self, app_user_id: UUID, subject_id: UUID, requested_at: datetime, due_at: datetime) -> ErasureEntry:
+        """Register an erasure; an existing one is kept as it is and returned."""
+
+    def find(self, app_user_id: UUID) -> ErasureEntry | None: ...
+
+    def blocked(self, app_user_ids: Iterable[UUID]) -> set[UUID]:
+        """Those of these users who asked to be erased (pending or done): nothing of theirs is collected."""
+
+    def due(self, now: datetime) -> list[UUID]:
+        """Subjects whose grace period is over and whose key still exists."""
+
+    def complete(self, subject_id: UUID, at: datetime) -> None: ...

@@ -1,0 +1,56 @@
+"""Ports of reporting: the reads a metric answer needs, and what a batch job is."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Protocol, runtime_checkable
+from uuid import UUID
+
+from application.read_models.ports import DayMetrics
+from domain.periods import Cadence
+
+__all__ = ["IndexSummaries", "Job", "PersonReads", "SubjectLookup"]
+
+
+class SubjectLookup(Protocol):
+    """The subject of an app user for reading; None when unknown or erased (privacy.erasure.ActiveSubjects)."""
+
+    def subject_for(self, app_user_id: UUID, *, create: bool = False) -> UUID | None: ...
+
+    def erased(self, app_user_id: UUID) -> bool:
+        """Asked to be erased (pending or done)."""
+
+
+@runtime_checkable
+class PersonReads(Protocol):
+    """What a per-person answer needs, each in one query (adapters.read_models.user_days has both)."""
+
+    def index_and_days(self, subject_id: UUID, day: date, first: date) -> tuple[bytes | None, int]:
+        """The person's stored index results of ``day``, and how many days in [first, day] hold data."""
+
+    def activity_of(self, subject_id: UUID, first: date, last: date) -> tuple[list[DayMetrics], list[date]]:
+        """The person's days in [first, last], and every day up to ``last`` with a collected event."""
+
+
+@runtime_checkable
+class IndexSummaries(Protocol):
+    """Per-day summaries kept beside the indices (adapters.read_models.user_days)."""
+
+    def index_summaries(self, first: date, last: date) -> dict[date, bytes]:
+        """The current summaries of the days in [first, last] that have one."""
+
+    def indices_with_version(self, day: date) -> tuple[int, list[bytes]]:
+        """The day's stored index results and its version, as of one moment."""
+
+    def put_index_summary(self, day: date, version: int, summary: bytes) -> bool:
+        """Keep ``summary`` unless the day has moved past ``version`` meanwhile."""
+
+
+class Job(Protocol):
+    name: str
+    schedule: str  # cron expression, UTC
+    cadence: Cadence  # the kind of period one run computes
+    description: str
+
+    def run(self, period: str) -> int:
+        """Compute the period (its canonical label, domain.periods); return how many rows were written."""
