@@ -93,92 +93,107 @@ class _Person:
         )
 
     def day(self, at: datetime) -> Iterator[bytes]:
+        """One day of this person: a login, an Activation Day, and now and then a micro-act, a post, a Wave."""
         rng = self.rng
-        session = f"s-{rng.getrandbits(48):x}"
-        t = at
+        day = _Day(self, session=f"s-{rng.getrandbits(48):x}", at=at)
+        yield day.event("user_login", day.tick(), method=rng.choice(["password", "magic_link", "token_refresh"]))
+        yield from self._activation(day)
+        if rng.random() < 0.6:
+            yield from self._microact(day)
+        if rng.random() < 0.35:
+            post = f"post-{rng.getrandbits(32):x}"
+            yield day.event("post_created", day.tick(), post_id=post, kind=rng.choice(["text", "image", "microact"]))
+            yield day.event("post_liked", day.tick(), post_id=f"post-{rng.getrandbits(16):x}")
+        if rng.random() < 0.1:
+            other = rng.choice(self.everyone)
+            if other != self.user_id:
+                yield day.event("user_followed", day.tick(), followed_user_id=str(other))
+        if rng.random() < 0.2:
+            yield from self._wave(day, wave=f"wave-{at:%Y%m%d}")
 
-        def tick(seconds: int = 30) -> datetime:
-            nonlocal t
-            t += timedelta(seconds=rng.randint(5, seconds))
-            return t
-
-        yield self.event("user_login", tick(), session, method=rng.choice(["password", "magic_link", "token_refresh"]))
+    def _activation(self, day: _Day) -> Iterator[bytes]:
+        rng = self.rng
         activation = f"act-{rng.getrandbits(32):x}"
-        yield self.event("activation_started", tick(), session, activation_id=activation)
-        yield self.event(
-            "activation_mood_logged", tick(), session, activation_id=activation, phase="start", mood=rng.randint(2, 8)
+        yield day.event("activation_started", day.tick(), activation_id=activation)
+        yield day.event(
+            "activation_mood_logged", day.tick(), activation_id=activation, phase="start", mood=rng.randint(2, 8)
         )
         rounds = rng.randint(1, 8)
         for r in range(1, rounds + 1):
-            yield self.event(
+            yield day.event(
                 "activation_round_completed",
-                tick(120),
-                session,
+                day.tick(120),
                 activation_id=activation,
                 round=r,
                 duration_seconds=rng.randint(30, 240),
             )
         if rng.random() < 0.5:
-            yield self.event(
+            yield day.event(
                 "activation_affirmation_selected",
-                tick(),
-                session,
+                day.tick(),
                 activation_id=activation,
                 affirmation_id=f"aff-{rng.randint(1, 40)}",
             )
         if rng.random() < 0.4:
-            yield self.event(
+            yield day.event(
                 "activation_breathwork_completed",
-                tick(),
-                session,
+                day.tick(),
                 activation_id=activation,
                 duration_seconds=rng.randint(60, 600),
                 pattern="4-7-8",
             )
-        yield self.event(
-            "activation_mood_logged", tick(), session, activation_id=activation, phase="end", mood=rng.randint(4, 10)
+        yield day.event(
+            "activation_mood_logged", day.tick(), activation_id=activation, phase="end", mood=rng.randint(4, 10)
         )
-        yield self.event(
-            "activation_completed", tick(), session, activation_id=activation, duration_seconds=rng.randint(300, 1800)
+        yield day.event(
+            "activation_completed", day.tick(), activation_id=activation, duration_seconds=rng.randint(300, 1800)
         )
-        if rng.random() < 0.6:
-            microact = f"ma-{rng.getrandbits(32):x}"
-            category = rng.choice(["kindness", "gratitude", "nature", "connection"])
-            yield self.event("microact_category_selected", tick(), session, category=category)
-            yield self.event("microact_created", tick(), session, microact_id=microact, category=category)
-            if rng.random() < 0.5:
-                yield self.event(
-                    "microact_shared",
-                    tick(),
-                    session,
-                    microact_id=microact,
-                    audience=rng.choice(["community", "followers", "wave"]),
-                )
-        if rng.random() < 0.35:
-            post = f"post-{rng.getrandbits(32):x}"
-            yield self.event(
-                "post_created", tick(), session, post_id=post, kind=rng.choice(["text", "image", "microact"])
+
+    def _microact(self, day: _Day) -> Iterator[bytes]:
+        rng = self.rng
+        microact = f"ma-{rng.getrandbits(32):x}"
+        category = rng.choice(["kindness", "gratitude", "nature", "connection"])
+        yield day.event("microact_category_selected", day.tick(), category=category)
+        yield day.event("microact_created", day.tick(), microact_id=microact, category=category)
+        if rng.random() < 0.5:
+            yield day.event(
+                "microact_shared",
+                day.tick(),
+                microact_id=microact,
+                audience=rng.choice(["community", "followers", "wave"]),
             )
-            yield self.event("post_liked", tick(), session, post_id=f"post-{rng.getrandbits(16):x}")
-        if rng.random() < 0.1:
-            other = rng.choice(self.everyone)
-            if other != self.user_id:
-                yield self.event("user_followed", tick(), session, followed_user_id=str(other))
-        if rng.random() < 0.2:
-            wave = f"wave-{at:%Y%m%d}"
-            yield self.event("wave_joined", tick(), session, wave_id=wave)
-            yield self.event(
-                "wave_interaction", tick(), session, wave_id=wave, kind=rng.choice(["message", "reaction", "question"])
-            )
-            yield self.event("wave_left", tick(600), session, wave_id=wave, duration_seconds=rng.randint(120, 1800))
-            yield self.event(
-                "wave_feedback_submitted",
-                tick(),
-                session,
-                wave_id=wave,
-                rating=rng.randint(3, 5),
-                comment="Felt calmer afterwards.",
-            )
+
+    def _wave(self, day: _Day, wave: str) -> Iterator[bytes]:
+        rng = self.rng
+        yield day.event("wave_joined", day.tick(), wave_id=wave)
+        yield day.event(
+            "wave_interaction", day.tick(), wave_id=wave, kind=rng.choice(["message", "reaction", "question"])
+        )
+        yield day.event("wave_left", day.tick(600), wave_id=wave, duration_seconds=rng.randint(120, 1800))
+        yield day.event(
+            "wave_feedback_submitted",
+            day.tick(),
+            wave_id=wave,
+            rating=rng.randint(3, 5),
+            comment="Felt calmer afterwards.",
+        )
+
+
+class _Day:
+    """One session of one person's day: each event a few random seconds after the one before."""
+
+    def __init__(self, person: _Person, *, session: str, at: datetime) -> None:
+        self._person = person
+        self._session = session
+        self._at = at
+
+    def tick(self, seconds: int = 30) -> datetime:
+        """A few seconds later; called before the event's properties are drawn, so the draws keep their order."""
+        self._at += timedelta(seconds=self._person.rng.randint(5, seconds))
+        return self._at
+
+    def event(self, name: str, at: datetime, **properties: Any) -> bytes:
+        return self._person.event(name, at, self._session, **properties)
 
 
 def demo_batches(*, users: int, days: int, now: datetime, seed: int = 7) -> Iterator[list[bytes]]:
