@@ -14,37 +14,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from http import HTTPStatus
 from typing import Any, Final
 
 import msgspec
-import structlog
-from eventsourcing.persistence import PersistenceError
-from litestar import Request, Response, Router, get, post
-from litestar.exceptions import ClientException, HTTPException, NotAuthorizedException, NotFoundException
-from litestar.params import FromPath
-from litestar.status_codes import (
-    HTTP_400_BAD_REQUEST,
-    HTTP_401_UNAUTHORIZED,
-    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    HTTP_500_INTERNAL_SERVER_ERROR,
-    HTTP_503_SERVICE_UNAVAILABLE,
-)
+from litestar import Request, Router, get, post
+from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
+from litestar.params import FromPath, SkipValidation
+from litestar.status_codes import HTTP_400_BAD_REQUEST
 
-from application.errors import StorageError
 from application.ingest.ingestion import IngestReport, PreparedBatch, Rejection
 from application.sources.intake import InvalidSegmentRequest, SegmentRequest, parse_batch, parse_message
 from entrypoints.bootstrap import Container
+from entrypoints.http.dependencies import Services
+from entrypoints.http.errors import segment_errors
 from entrypoints.http.guard import BodyTooLarge, IngestGuard, gunzipped
-
-log = structlog.get_logger(__name__)
 
 __all__ = ["MAX_SEGMENT_BODY_BYTES", "SegmentReport", "segment_router"]
 
 # Segment's 500 KB per batch, read generously as KiB; its SDKs stay under 475,000 bytes.
 MAX_SEGMENT_BODY_BYTES: Final = 500 * 1024
-_GZIP_MAGIC: Final = b"\x1f\x8b"
+_TOO_LARGE: Final = (
+    f"request body is over {MAX_SEGMENT_BODY_BYTES} bytes (500 KiB), before or after gzip; send smaller batches"
+)
 _MESSAGE_ROUTES: Final = ("track", "identify", "screen", "page", "alias", "group")
+
+Guard = SkipValidation[IngestGuard]
 
 
 class SegmentReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,60 +52,54 @@ class SegmentReport(msgspec.Struct, frozen=True, kw_only=True):
     ignored: int
 
 
-class SegmentProblem(msgspec.Struct, frozen=True):
-    success: bool
-    error: str
-    detail: str
+@post(["/v1/batch", "/v1/b"], status_code=200)
+async def batch(request: Request[Any, Any, Any], container: Services, guard: Guard) -> SegmentReport:
+    """A batch of Segment messages; answers with the outcome of each."""
+    return await _ingest(request, container, guard, None)
 
 
-def segment_router(container: Container, guard: IngestGuard) -> Router:
+@post([f"/v1/{kind}" for kind in _MESSAGE_ROUTES], status_code=200)
+async def one_message(request: Request[Any, Any, Any], container: Services, guard: Guard) -> SegmentReport:
+    """One Segment message, its type given by the path."""
+    return await _ingest(request, container, guard, request.url.path.rstrip("/").rsplit("/", 1)[-1])
+
+
+@get("/v1/projects/{write_key:str}/settings")
+async def sdk_settings(container: Services, write_key: FromPath[str]) -> dict[str, Any]:
+    """What Segment's mobile SDKs fetch at start: their Segment destination, enabled for a known key."""
+    if container.write_keys.source_of(write_key) is None:
+        raise NotFoundException("no source has this write key")
+    return {"integrations": {"Segment.io": {"apiKey": write_key}}}
+
+
+def segment_router() -> Router:
     """The routes, with their own body limit and error answers (a body too large is a 400 here, as at Segment)."""
-
-    async def ingest(request: Request[Any, Any, Any], message_type: str | None) -> SegmentReport:
-        header_key = _basic_username(request)
-        source = _source(container, header_key) if header_key is not None else None  # refuse early
-        body = _decompressed(await request.body(), request.headers.get("content-encoding", ""))
-        parsed = _parsed(body, message_type)
-        source = source or _source(container, parsed.write_key)
-        prepared = container.segment.prepare(parsed, source=source, client_ip=guard.client_ip(request))
-        guard.admit(prepared.batch)
-        report = await _committed(container, prepared.batch)
-        return SegmentReport(
-            success=True,
-            accepted=report.accepted,
-            duplicates=report.duplicates,
-            rejected=report.rejected,
-            not_collected=report.not_collected,
-            ignored=prepared.ignored,
-        )
-
-    @post(["/v1/batch", "/v1/b"], status_code=200)
-    async def batch(request: Request[Any, Any, Any]) -> SegmentReport:
-        """A batch of Segment messages; answers with the outcome of each."""
-        return await ingest(request, None)
-
-    @post([f"/v1/{kind}" for kind in _MESSAGE_ROUTES], status_code=200)
-    async def one_message(request: Request[Any, Any, Any]) -> SegmentReport:
-        """One Segment message, its type given by the path."""
-        return await ingest(request, request.url.path.rstrip("/").rsplit("/", 1)[-1])
-
-    @get("/v1/projects/{write_key:str}/settings")
-    async def sdk_settings(write_key: FromPath[str]) -> dict[str, Any]:
-        """What Segment's mobile SDKs fetch at start: their Segment destination, enabled for a known key."""
-        if container.write_keys.source_of(write_key) is None:
-            raise NotFoundException("no source has this write key")
-        return {"integrations": {"Segment.io": {"apiKey": write_key}}}
-
     return Router(
         path="/",
         route_handlers=[batch, one_message, sdk_settings],
         request_max_body_size=MAX_SEGMENT_BODY_BYTES,
-        exception_handlers={
-            HTTPException: _segment_problem,
-            StorageError: _segment_unavailable,
-            PersistenceError: _segment_unavailable,
-            Exception: _segment_failure,
-        },
+        exception_handlers=segment_errors(too_large=_TOO_LARGE),
+    )
+
+
+async def _ingest(
+    request: Request[Any, Any, Any], container: Container, guard: IngestGuard, message_type: str | None
+) -> SegmentReport:
+    header_key = _basic_username(request)
+    source = _source(container, header_key) if header_key is not None else None  # refuse early
+    body = _decompressed(await request.body(), request.headers.get("content-encoding", ""))
+    parsed = _parsed(body, message_type)
+    source = source or _source(container, parsed.write_key)
+    prepared = container.segment.prepare(parsed, source=source, client_ip=guard.client_ip(request))
+    guard.admit(prepared.batch)
+    report = await _committed(container, prepared.batch)
+    return SegmentReport(
+        success=True,
+        accepted=report.accepted,
+        duplicates=report.duplicates,
+        rejected=report.rejected,
+        not_collected=report.not_collected,
+        ignored=prepared.ignored,
     )
 
 
@@ -151,7 +139,7 @@ def _decompressed(body: bytes, content_encoding: str) -> bytes:
     try:
         return gunzipped(body, content_encoding, limit=MAX_SEGMENT_BODY_BYTES)
     except BodyTooLarge:
-        raise _bad_request(_too_large()) from None
+        raise _bad_request(_TOO_LARGE) from None
 
 
 def _parsed(body: bytes, message_type: str | None) -> SegmentRequest:
@@ -163,31 +151,3 @@ def _parsed(body: bytes, message_type: str | None) -> SegmentRequest:
 
 def _bad_request(detail: str) -> ClientException:
     return ClientException(status_code=HTTP_400_BAD_REQUEST, detail=detail)
-
-
-def _too_large() -> str:
-    return f"request body is over {MAX_SEGMENT_BODY_BYTES} bytes (500 KiB), before or after gzip; send smaller batches"
-
-
-def _segment_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[SegmentProblem]:
-    log.error("storage.unavailable", error=str(exc))
-    problem = SegmentProblem(success=False, error="storage unavailable", detail="nothing was stored; retry later")
-    return Response(problem, status_code=HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
-
-
-def _segment_failure(request: Request[Any, Any, Any], exc: Exception) -> Response[SegmentProblem]:
-    log.exception("request.failed", path=request.url.path, error=repr(exc))
-    problem = SegmentProblem(success=False, error="internal error", detail="the request failed on our side")
-    return Response(problem, status_code=HTTP_500_INTERNAL_SERVER_ERROR)
-
-
-def _segment_problem(_: Request[Any, Any, Any], exc: HTTPException) -> Response[SegmentProblem]:
-    status, detail = exc.status_code, exc.detail
-    if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
-        status, detail = HTTP_400_BAD_REQUEST, _too_large()  # Segment's answer to a body over its limit
-    headers = dict(exc.headers or {})  # Retry-After of a 429
-    if status == HTTP_401_UNAUTHORIZED:
-        headers["WWW-Authenticate"] = 'Basic realm="addvalue"'
-
-    problem = SegmentProblem(success=False, error=HTTPStatus(status).phrase.lower(), detail=detail)
-    return Response(problem, status_code=status, headers=headers)

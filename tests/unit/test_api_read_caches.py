@@ -16,7 +16,7 @@ from application.batching import Batcher
 from application.principals import Principal
 from application.read_models.ports import LiveSnapshot
 from application.reporting.queries import CLOSED_KEPT_SECONDS, FINAL_KEPT_SECONDS, Analytics, Answer, AnswerCache
-from entrypoints.http.api import VerifiedTokens
+from entrypoints.http.auth import VerifiedTokens
 from tests.fakes import FixedClock
 
 SECRET = "s" * 40

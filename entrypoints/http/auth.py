@@ -1,0 +1,90 @@
+"""Bearer authentication for every route that takes a token, and the cache of tokens verified recently.
+
+A device sends many batches, and a dashboard many requests, with one token: it is verified once, then
+kept (at most 60 s, never past its ``exp``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable, Mapping
+from typing import Final
+
+import msgspec
+from litestar.exceptions import NotAuthorizedException
+
+from adapters.api_access.tokens import InvalidToken
+from application.principals import Principal
+
+__all__ = ["VerifiedTokens", "authenticate"]
+
+_KEEP_TOKENS_SECONDS: Final = 60.0
+_KEPT_TOKENS: Final = 10_000
+
+
+class _Expiry(msgspec.Struct):
+    exp: float
+
+
+_EXPIRY: Final = msgspec.json.Decoder(_Expiry)
+
+
+class VerifiedTokens:
+    """Tokens verified recently, by their exact text: a repeat caller's token is not checked again for
+    ``keep_for`` seconds, and never past its own ``exp`` (without the verifier's leeway), so nothing is let in
+    that ``verify`` would refuse. Only verified tokens are kept; at most ``max_tokens`` of them."""
+
+    def __init__(
+        self,
+        verify: Callable[[str], Principal],
+        *,
+        keep_for: float = _KEEP_TOKENS_SECONDS,
+        max_tokens: int = _KEPT_TOKENS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._verify = verify
+        self._keep_for = keep_for
+        self._max = max_tokens
+        self._clock = clock
+        self._kept: dict[str, tuple[float, Principal]] = {}
+
+    def verify(self, token: str) -> Principal:
+        now = self._clock()
+        kept = self._kept.get(token)
+        if kept is not None:
+            if now < kept[0]:
+                return kept[1]
+            del self._kept[token]
+        principal = self._verify(token)  # raises InvalidToken
+        until = min(now + self._keep_for, _expiry(token))
+        if until > now:
+            if len(self._kept) >= self._max:
+                self._kept.clear()
+            self._kept[token] = (until, principal)
+        return principal
+
+
+def authenticate(
+    tokens: VerifiedTokens, headers: Mapping[str, str], query: Mapping[str, str] | None = None
+) -> Principal:
+    """Who sent ``Authorization: Bearer <token>`` (or, given ``query``, ``?access_token=``); 401 otherwise."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        token = (query or {}).get("access_token", "")  # browsers cannot set headers on a WebSocket
+        if not token:
+            raise NotAuthorizedException("send 'Authorization: Bearer <token>'")
+    try:
+        return tokens.verify(token.strip())
+    except InvalidToken as e:
+        raise NotAuthorizedException(str(e)) from None
+
+
+def _expiry(token: str) -> float:
+    """The ``exp`` of a token ``verify`` accepted (so it is well formed); 0 if it cannot be read."""
+    try:
+        payload = token.split(".")[1]
+        return _EXPIRY.decode(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).exp
+    except (IndexError, ValueError, binascii.Error, msgspec.DecodeError):
+        return 0.0

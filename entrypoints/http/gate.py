@@ -1,0 +1,105 @@
+"""The gate every /api request passes, in this order: a valid bearer token (401), the policy table of
+``application.api_access.policy`` (403), the per-user quota counted in the database (429).
+
+Routes learn who was let in, and about whom they asked, through the ``principal`` and ``person``
+dependencies provided here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.handlers import BaseRouteHandler
+from litestar.status_codes import HTTP_403_FORBIDDEN, HTTP_429_TOO_MANY_REQUESTS
+
+from application.api_access.policy import POLICY, decide
+from application.api_access.ports import QuotaDecision
+from application.batching import Batcher
+from application.principals import Principal
+from entrypoints.bootstrap import API_WINDOW_SECONDS, Container
+from entrypoints.http import params
+from entrypoints.http.auth import VerifiedTokens, authenticate
+from entrypoints.http.errors import ApiError
+
+__all__ = ["Gate", "admitted_person", "admitted_principal", "principal_key"]
+
+
+def principal_key(secret: bytes, principal: Principal) -> str:
+    """A keyed hash of who is calling: stable per person, meaningless without the service's key."""
+    return hmac.new(secret, f"{principal.role}:{principal.subject}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class Gate:
+    """Authentication, the policy and the quota, for every route; remembers who called for the access log."""
+
+    def __init__(self, container: Container, tokens: VerifiedTokens) -> None:
+        self._tokens = tokens
+        # The quota hits of concurrent requests are counted in one transaction (application.batching).
+        self._quota: Batcher[tuple[str, datetime], QuotaDecision] = Batcher(
+            container.api_rate.hit_many, name="api-quota"
+        )
+        # From the key store's root secret, which stays the same when the master key is rotated.
+        self._secret = container.keys.derived_secret(b"addvalue api principal")
+        self._window = API_WINDOW_SECONDS
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Gate:
+        return self  # Litestar copies a router's guards when it is registered; the container is shared
+
+    async def guard(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        """Litestar guard, run before parameters and body are read: token (401), user_id (400), policy (403),
+        quota (429). The WebSocket route checks its own token, to close with a code instead."""
+        if connection.scope["type"] == ScopeType.WEBSOCKET:
+            return
+        route = handler.handler_name
+        principal = authenticate(self._tokens, connection.headers)
+        key = principal_key(self._secret, principal)
+        connection.scope["state"]["audit"] = (key, principal.role)
+        asked = connection.path_params.get("user_id") or connection.query_params.get("user_id")
+        about = params.uuid("user_id", asked) if asked is not None or POLICY[route].own_only else None
+        decision = decide(route, principal, about)
+        if not decision.allowed:
+            raise ApiError(HTTP_403_FORBIDDEN, "forbidden", decision.reason)
+        await self._count(key, connection.scope["state"])
+        connection.scope["state"]["admitted"] = (principal, about)
+
+    async def _count(self, key: str, state: dict[str, Any]) -> None:
+        """One more request of this caller's hourly quota; the RateLimit headers go to the access log's middleware."""
+        now = datetime.now(UTC)
+        quota = await asyncio.wrap_future(self._quota.submit((key, now)))
+        # Reset: when the current hour-long window ends (the sliding count has shed most of it by then).
+        window_end = self._window - int(now.timestamp()) % self._window
+        headers = {
+            "RateLimit-Limit": str(quota.limit),
+            "RateLimit-Remaining": str(quota.remaining),
+            "RateLimit-Reset": str(quota.retry_after if not quota.allowed and quota.retry_after else window_end),
+        }
+        state["rate_headers"] = headers
+        if not quota.allowed:
+            retry = str(quota.retry_after or quota.reset_seconds)
+            raise ApiError(
+                HTTP_429_TOO_MANY_REQUESTS,
+                "rate_limited",
+                f"at most {quota.limit} requests per hour; retry in {retry} s",
+                headers={**headers, "Retry-After": retry},
+            )
+
+
+def admitted_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Who the gate let in (a dependency of the /api routes)."""
+    principal: Principal = request.scope["state"]["admitted"][0]
+    return principal
+
+
+def admitted_person(request: Request[Any, Any, Any]) -> UUID:
+    """The person the request is about (a dependency of the routes whose policy names one)."""
+    person: UUID | None = request.scope["state"]["admitted"][1]
+    assert person is not None, "the policy of a route about one person requires user_id"
+    return person
