@@ -39,7 +39,8 @@ _PERSONAL: Final = Rule(roles=frozenset({"user", "admin"}), own_only=frozenset({
 _AGGREGATE: Final = Rule(roles=frozenset({"analyst", "admin"}))
 _AUDIT: Final = Rule(roles=frozenset({"auditor", "admin"}))
 
-# Route name -> rule. Route names are the handlers' names in entrypoints/http/api.py.
+# Route name -> rule. Route names are the handlers' names in the area modules of
+# entrypoints/http/ (metrics.py, dashboards.py, realtime.py, privacy.py, audit.py).
 POLICY: Final[dict[str, Rule]] = {
     "flourish_index": _PERSONAL,
     "add_value_index": _PERSONAL,
