@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 
 from application.ports import Clock, SubjectKeys
 from application.privacy.ports import ErasureRegister
@@ -104,12 +103,8 @@ class Erasure:
         with self._store.write_lock:  # no ingest of this person's events meanwhile
             if self._register is not None:
                 entry = self._register.add(app_user_id, subject, now, now + grace)
-            user: object
-            try:
-                user = self._store.repository.get(subject)
-            except AggregateNotFoundError:
-                user = None  # only a consent record exists: nothing to mark, the key still goes
-            if isinstance(user, User) and not user.erased:
+            user = self._store.find(subject, User)  # None when only a consent record exists: the key still goes
+            if user is not None and not user.erased:
                 user.erase(requested_by)
                 self._store.save(user)
             self._store.forget_cached()  # no decrypted copy of this person stays in memory

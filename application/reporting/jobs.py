@@ -16,7 +16,6 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import get_topic
 
 from application.ports import Clock
@@ -81,18 +80,10 @@ class Reports:
         self._store = store
 
     def get(self, job: str, period: str) -> PlatformReport | None:
-        try:
-            found: PlatformReport = self._store.repository.get(PlatformReport.create_id(job, period))
-        except AggregateNotFoundError:
-            return None
-        return found
+        return self._store.find(PlatformReport.create_id(job, period), PlatformReport)
 
     def day(self, day: date) -> PlatformDay | None:
-        try:
-            found: PlatformDay = self._store.repository.get(PlatformDay.create_id(day))
-        except AggregateNotFoundError:
-            return None
-        return found
+        return self._store.find(PlatformDay.create_id(day), PlatformDay)
 
     def record(self, job: str, period: str, counts: dict[str, int], derived: dict[str, float]) -> int:
         """Record (or merge into) the period's report; 1 if it changed, 0 if a rerun found the same."""
@@ -138,11 +129,9 @@ class CloseDay:
         self._user_days.catch_up()  # the day's events, up to now
         totals = self.recount(day)
         Reports(self._store).record("segments", period, {}, self.segments(day))  # a rerun replaces it
-        found: PlatformDay
         with self._store.write_lock:
-            try:
-                found = self._store.repository.get(PlatformDay.create_id(day))
-            except AggregateNotFoundError:
+            found = self._store.find(PlatformDay.create_id(day), PlatformDay)
+            if found is None:
                 self._store.save(PlatformDay.close(day, totals))
                 return 1
             if found.reclose(totals):
@@ -463,24 +452,17 @@ class Jobs:
 
     def history(self) -> Iterator[JobReport]:
         """Every recorded run, oldest first."""
-        topic = get_topic(JobRun.Ran)
-        start = 1
-        while True:
-            page = self._store.recorder.select_notifications(start, 1000, topics=[topic])
-            for notification in page:
-                ran = self._store.mapper.to_domain_event(notification)
-                run: JobRun = self._store.repository.get(ran.originator_id, version=ran.originator_version)
-                yield JobReport(
-                    job=run.job,
-                    period=run.period,
-                    status=ran.status,  # type: ignore[attr-defined]
-                    rows=ran.rows,  # type: ignore[attr-defined]
-                    seconds=ran.seconds,  # type: ignore[attr-defined]
-                    error=ran.error,  # type: ignore[attr-defined]
-                )
-            if len(page) < 1000:
-                return
-            start = page[-1].id + 1
+        for notification in self._store.iter_log(topics=[get_topic(JobRun.Ran)]):
+            ran = self._store.mapper.to_domain_event(notification)
+            run: JobRun = self._store.repository.get(ran.originator_id, version=ran.originator_version)
+            yield JobReport(
+                job=run.job,
+                period=run.period,
+                status=ran.status,  # type: ignore[attr-defined]
+                rows=ran.rows,  # type: ignore[attr-defined]
+                seconds=ran.seconds,  # type: ignore[attr-defined]
+                error=ran.error,  # type: ignore[attr-defined]
+            )
 
     def _job(self, name: str) -> Job:
         if name not in self._jobs:
@@ -491,11 +473,7 @@ class Jobs:
         self, job: str, period: str, *, started_at: datetime, seconds: float, rows: int, error: str | None
     ) -> None:
         with self._store.write_lock:
-            run: JobRun
-            try:
-                run = self._store.repository.get(JobRun.create_id(job, period))
-            except AggregateNotFoundError:
-                run = JobRun.start(job, period)
+            run = self._store.find(JobRun.create_id(job, period), JobRun) or JobRun.start(job, period)
             run.record(started_at=started_at, seconds=seconds, rows=rows, error=error)
             self._store.save(run)
 

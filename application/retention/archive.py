@@ -30,7 +30,7 @@ from eventsourcing.utils import get_topic
 
 from application.ports import Clock
 from application.retention.ports import ColdStore, MetricsRetention, MovedToArchive
-from application.store import AnalyticsStore
+from application.store import AnalyticsStore, log_pages
 from domain.redacted import RedactedEvent
 from domain.session import DEFAULT_SESSION_TIMEOUT, Session
 
@@ -43,7 +43,6 @@ __all__ = [
 HOT_DAYS: Final = 90
 METRICS_DAYS: Final = 730
 _SESSION_TOPICS: Final = (get_topic(Session.Started), get_topic(Session.EventsTracked))
-_PAGE: Final = 1000
 
 
 class ArchiveBusy(Exception):
@@ -138,13 +137,8 @@ class Archiving:
         return scanned, moved
 
     def _hot_session_events(self, newest: int) -> Iterator[Notification]:
-        position = 0
-        while position < newest:
-            page = self._cold.select_hot(position + 1, _PAGE, stop=newest, topics=_SESSION_TOPICS)
+        for page in log_pages(self._cold.select_hot, 1, _SESSION_TOPICS, stop=newest):
             yield from page
-            if len(page) < _PAGE:
-                return
-            position = page[-1].id
 
     def _read(self, notification: Notification, stream: _Stream, cutoff: datetime) -> bool:
         """Add the event to its stream; True when it is the first received after the cut-off."""
