@@ -40,26 +40,19 @@ from application.ingest.ingestion import Ingestion
 from application.ingest.quarantine_book import QuarantineBook
 from application.ports import Clock
 from application.privacy.consent import ConsentBook
-from application.privacy.erasure import ActiveSubjects, Erasure
+from application.privacy.erasure import ActiveSubjects, Erasure, ErasureDue
 from application.privacy.export import Export
 from application.privacy.history import History
 from application.read_models.live_activity import LiveActivityProjection
 from application.read_models.projections import DailyCountsProjection, PagedProjection
 from application.read_models.user_days import UserDaysProjection
-from application.reporting.jobs import (
-    ArchiveSessions,
-    CloseDay,
-    DailyIndices,
-    ErasureDue,
-    HourlyActivity,
-    Jobs,
-    LateEvents,
-    MonthlySummary,
-    Reports,
-    WeeklySummary,
-)
+from application.reporting.daily_indices import DailyIndices
+from application.reporting.day_jobs import CloseDay, HourlyActivity, LateEvents
+from application.reporting.jobs import Jobs
+from application.reporting.period_summaries import MonthlySummary, WeeklySummary
 from application.reporting.queries import Analytics
-from application.retention.archive import Archiving
+from application.reporting.reports import Reports
+from application.retention.archive import ArchiveSessions, Archiving
 from application.sources.intake import SegmentIntake, WriteKeys
 from application.store import AnalyticsStore
 from domain.indices import IndexWeights
@@ -272,7 +265,7 @@ def _jobs(
             DailyIndices(user_days, weights),
             WeeklySummary(reports, user_days),
             MonthlySummary(reports, user_days),
-            LateEvents(reports, close_day, user_days, clock),
+            LateEvents(reports, user_days, clock),
             ErasureDue(erasure),
             ArchiveSessions(archiving),
         ],

@@ -25,12 +25,14 @@ from application.ports import Clock, SubjectKeys
 from application.privacy.ports import ErasureRegister
 from application.store import AnalyticsStore
 from domain.errors import DomainError
+from domain.periods import Cadence
 from domain.user import User
 
 __all__ = [
     "DEFAULT_GRACE",
     "ActiveSubjects",
     "Erasure",
+    "ErasureDue",
     "ErasureReceipt",
     "UnknownUser",
 ]
@@ -152,3 +154,18 @@ class Erasure:
             key_destroyed=destroyed,
             done=tuple(done),
         )
+
+
+class ErasureDue:
+    """Hourly, at :10: destroy the keys of erasures whose grace period is over (``Erasure.complete_due``)."""
+
+    name = "erasure-due"
+    schedule = "10 * * * *"
+    cadence: Cadence = "hour"
+    description = "destroy the data keys and id mappings of people whose erasure grace period is over"
+
+    def __init__(self, erasure: Erasure) -> None:
+        self._erasure = erasure
+
+    def run(self, period: str) -> int:  # noqa: ARG002 - every erasure due by now, whatever the hour
+        return self._erasure.complete_due()

@@ -41,9 +41,10 @@ from application.ports import Clock
 from application.read_models.live_activity import LiveActivityProjection
 from application.read_models.ports import LiveSnapshot
 from application.read_models.user_days import UserDaysProjection
+from application.reporting.daily_indices import DailyIndices, PersonIndices
 from application.reporting.index_summaries import refresh_summary, summarize
-from application.reporting.jobs import DailyIndices, PersonIndices, Reports
 from application.reporting.ports import IndexSummaries, PersonReads, SubjectLookup
+from application.reporting.reports import Reports
 from domain.indices import FORMULA_VERSION, streak
 from domain.periods import day_of, days_of, parse_period
 from domain.platform import FINAL_AFTER

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from application.principals import Principal
-from application.reporting.jobs import Reports
+from application.reporting.reports import Reports
 from domain.periods import PeriodError
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
