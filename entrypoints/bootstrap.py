@@ -266,7 +266,7 @@ def _jobs(
             WeeklySummary(reports, user_days),
             MonthlySummary(reports, user_days),
             LateEvents(reports, user_days, clock),
-            ErasureDue(erasure),
+            ErasureDue(erasure.complete_due),
             ArchiveSessions(archiving),
         ],
         clock,

@@ -21,6 +21,7 @@ from uuid import UUID
 
 import msgspec
 
+from application.due_now import DueNowJob
 from application.ports import Clock, SubjectKeys
 from application.privacy.ports import ErasureRegister
 from application.store import AnalyticsStore
@@ -156,16 +157,10 @@ class Erasure:
         )
 
 
-class ErasureDue:
-    """Hourly, at :10: destroy the keys of erasures whose grace period is over (``Erasure.complete_due``)."""
+class ErasureDue(DueNowJob):
+    """Hourly, at :10: destroy the keys of erasures whose grace period is over; built on ``Erasure.complete_due``."""
 
     name = "erasure-due"
     schedule = "10 * * * *"
     cadence: Cadence = "hour"
     description = "destroy the data keys and id mappings of people whose erasure grace period is over"
-
-    def __init__(self, erasure: Erasure) -> None:
-        self._erasure = erasure
-
-    def run(self, period: str) -> int:  # noqa: ARG002 - every erasure due by now, whatever the hour
-        return self._erasure.complete_due()

@@ -28,6 +28,7 @@ import msgspec
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
+from application.due_now import DueNowJob
 from application.ports import Clock
 from application.retention.ports import ColdStore, MetricsRetention, MovedToArchive
 from application.store import AnalyticsStore, log_pages
@@ -184,7 +185,7 @@ def _closed(stream: _Stream, cutoff: datetime, horizon: int | None) -> bool:
     return stream.last_activity is not None and stream.last_activity < cutoff
 
 
-class ArchiveSessions:
+class ArchiveSessions(DueNowJob):
     """Daily, 03:30 UTC: closed sessions past ADDVALUE_HOT_DAYS to the archive; metrics past two years purged."""
 
     name = "archive"
@@ -193,7 +194,4 @@ class ArchiveSessions:
     description = "move closed sessions older than ADDVALUE_HOT_DAYS to the archive; purge metrics older than 2 years"
 
     def __init__(self, archiving: Archiving) -> None:
-        self._archiving = archiving
-
-    def run(self, period: str) -> int:  # noqa: ARG002 - everything old enough by now, whatever the day
-        return self._archiving.run().events
+        super().__init__(lambda: archiving.run().events)
