@@ -50,6 +50,7 @@ from application.reporting.daily_indices import DailyIndices
 from application.reporting.day_jobs import CloseDay, HourlyActivity, LateEvents
 from application.reporting.jobs import Jobs
 from application.reporting.period_summaries import MonthlySummary, WeeklySummary
+from application.reporting.ports import IndexSummaries
 from application.reporting.queries import Analytics
 from application.reporting.reports import Reports
 from application.retention.archive import ArchiveSessions, Archiving
@@ -154,6 +155,7 @@ def _compose(settings: Settings, clock: Clock | None) -> Container:
         the_clock,
         erasure=erasure,
         archiving=archiving,
+        summaries=days_view,
         weights=IndexWeights(**settings.index_weights),
     )
     readers = ActiveSubjects(keys, erasures)
@@ -215,7 +217,8 @@ def _compose(settings: Settings, clock: Clock | None) -> Container:
             keys=readers,
             reports=Reports(store),
             user_days=user_days,
-            indices=indices,
+            person_reads=days_view,
+            summaries=days_view,
             live=live_activity,
             clock=the_clock,
         ),
@@ -253,6 +256,7 @@ def _jobs(
     *,
     erasure: Erasure,
     archiving: Archiving,
+    summaries: IndexSummaries,
     weights: IndexWeights,
 ) -> Jobs:
     reports = Reports(store)
@@ -262,7 +266,7 @@ def _jobs(
         [
             HourlyActivity(reports, daily_counts.view, daily_counts.catch_up),
             close_day,
-            DailyIndices(user_days, weights),
+            DailyIndices(user_days, summaries, weights),
             WeeklySummary(reports, user_days),
             MonthlySummary(reports, user_days),
             LateEvents(reports, user_days, clock),

@@ -47,8 +47,11 @@ class DailyIndices:
     cadence: Cadence = "day"
     description = "each person's Flourish and Add-Value Index for the previous UTC day"
 
-    def __init__(self, user_days: UserDaysProjection, weights: IndexWeights = DEFAULT_WEIGHTS) -> None:
+    def __init__(
+        self, user_days: UserDaysProjection, summaries: IndexSummaries, weights: IndexWeights = DEFAULT_WEIGHTS
+    ) -> None:
         self._user_days = user_days
+        self._summaries = summaries
         self._weights = weights
 
     def run(self, label: str) -> int:
@@ -64,10 +67,8 @@ class DailyIndices:
                 weights=self._weights,
             )
             results[subject] = msgspec.json.encode(computed)
-        view = self._user_days.view
-        view.put_indices(period, results)
-        if isinstance(view, IndexSummaries):  # now, so that no dashboard read waits for it
-            refresh_summary(view, period)
+        self._user_days.view.put_indices(period, results)
+        refresh_summary(self._summaries, period)  # now, so that no dashboard read waits for it
         return len(results)
 
     def of(self, subject_id: UUID, day: date) -> PersonIndices | None:
