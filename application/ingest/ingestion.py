@@ -102,7 +102,7 @@ class Ingestion:
         *,
         session_timeout: timedelta = DEFAULT_SESSION_TIMEOUT,
         geo: GeoLookup | None = None,
-        erasures: ErasureRegister | None = None,
+        erasures: ErasureRegister,
     ) -> None:
         self._store = store
         self._keys = keys
@@ -220,7 +220,7 @@ class Ingestion:
         rejected_users = [q.app_user_id for b in batches for q in b.quarantine if q.app_user_id]
         senders = {*(e.user_id for e in events), *rejected_users}
         # People who asked to be erased: nothing of theirs is collected again, not even a new consent.
-        erased = {u.int for u in self._erasures.blocked(senders)} if self._erasures is not None else set()
+        erased = {u.int for u in self._erasures.blocked(senders)}
         subjects = self._keys.subjects_for([u for u in senders if u.int not in erased])
         unit = UnitOfWork(self._store.streams, subjects)
         self._catch_up(unit, {(e.user_id, e.session_id) for e in events}, subjects)
