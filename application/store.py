@@ -8,18 +8,52 @@ production), so this module stays free of crypto.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
-from typing import cast
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Final, Protocol, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Mapper
+from eventsourcing.persistence import Mapper, Notification
 
 from application.ingest.unit_of_work import StreamCache
 from application.ports import IngestLedger
 
-__all__ = ["AnalyticsStore"]
+__all__ = ["PAGE_SIZE", "AnalyticsStore", "log_pages"]
+
+PAGE_SIZE: Final = 1000
+A = TypeVar("A", bound=Aggregate)
+
+
+class SelectPage(Protocol):
+    """A recorder's page read: ``select_notifications`` of the library, or the archive's ``select_hot``."""
+
+    def __call__(
+        self, start: int, limit: int, *, stop: int | None = ..., topics: Sequence[str] = ...
+    ) -> Sequence[Notification]: ...
+
+
+def log_pages(
+    select: SelectPage,
+    start: int,
+    topics: Sequence[str] = (),
+    *,
+    stop: int | None = None,
+    size: int = PAGE_SIZE,
+) -> Iterator[Sequence[Notification]]:
+    """The notification log in pages from position ``start`` (inclusive), optionally only ``topics``.
+
+    Without ``stop`` a short page is the end of the log; with it, pages are
+    read until one comes back empty or ``stop`` is passed.
+    """
+    while stop is None or start <= stop:
+        page = select(start, size, stop=stop, topics=topics)
+        if not page:
+            return
+        yield page
+        if stop is None and len(page) < size:
+            return
+        start = page[-1].id + 1
 
 
 class AnalyticsStore(Application[UUID]):
@@ -32,10 +66,23 @@ class AnalyticsStore(Application[UUID]):
         # Every write of this process holds this lock: one writer per process, so
         # reads-then-save of a batch never interleave with another write.
         self.write_lock = threading.RLock()
-        self.streams = StreamCache(self.repository.get)
+        self.streams = StreamCache(lambda aggregate_id: self.find(aggregate_id, Aggregate))
 
     def construct_mapper(self) -> Mapper[UUID]:
         return self._mapper_factory()
+
+    def find(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        """The aggregate of this kind with this id; None when there is none (or the id holds another kind)."""
+        try:
+            found: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, kind) else None
+
+    def iter_log(self, start: int = 1, topics: Sequence[str] = ()) -> Iterator[Notification]:
+        """Every notification from position ``start`` on (only ``topics`` if given), read a page at a time."""
+        for page in log_pages(self.recorder.select_notifications, start, topics):
+            yield from page
 
     @property
     def ledger(self) -> IngestLedger:

@@ -40,26 +40,20 @@ from application.ingest.ingestion import Ingestion
 from application.ingest.quarantine_book import QuarantineBook
 from application.ports import Clock
 from application.privacy.consent import ConsentBook
-from application.privacy.erasure import ActiveSubjects, Erasure
+from application.privacy.erasure import ActiveSubjects, Erasure, ErasureDue
 from application.privacy.export import Export
 from application.privacy.history import History
 from application.read_models.live_activity import LiveActivityProjection
 from application.read_models.projections import DailyCountsProjection, PagedProjection
 from application.read_models.user_days import UserDaysProjection
-from application.reporting.jobs import (
-    ArchiveSessions,
-    CloseDay,
-    DailyIndices,
-    ErasureDue,
-    HourlyActivity,
-    Jobs,
-    LateEvents,
-    MonthlySummary,
-    Reports,
-    WeeklySummary,
-)
+from application.reporting.daily_indices import DailyIndices
+from application.reporting.day_jobs import CloseDay, HourlyActivity, LateEvents
+from application.reporting.jobs import Jobs
+from application.reporting.period_summaries import MonthlySummary, WeeklySummary
+from application.reporting.ports import IndexSummaries
 from application.reporting.queries import Analytics
-from application.retention.archive import Archiving
+from application.reporting.reports import Reports
+from application.retention.archive import ArchiveSessions, Archiving
 from application.sources.intake import SegmentIntake, WriteKeys
 from application.store import AnalyticsStore
 from domain.indices import IndexWeights
@@ -161,6 +155,7 @@ def _compose(settings: Settings, clock: Clock | None) -> Container:
         the_clock,
         erasure=erasure,
         archiving=archiving,
+        summaries=days_view,
         weights=IndexWeights(**settings.index_weights),
     )
     readers = ActiveSubjects(keys, erasures)
@@ -222,7 +217,8 @@ def _compose(settings: Settings, clock: Clock | None) -> Container:
             keys=readers,
             reports=Reports(store),
             user_days=user_days,
-            indices=indices,
+            person_reads=days_view,
+            summaries=days_view,
             live=live_activity,
             clock=the_clock,
         ),
@@ -260,6 +256,7 @@ def _jobs(
     *,
     erasure: Erasure,
     archiving: Archiving,
+    summaries: IndexSummaries,
     weights: IndexWeights,
 ) -> Jobs:
     reports = Reports(store)
@@ -269,11 +266,11 @@ def _jobs(
         [
             HourlyActivity(reports, daily_counts.view, daily_counts.catch_up),
             close_day,
-            DailyIndices(user_days, weights),
+            DailyIndices(user_days, summaries, weights),
             WeeklySummary(reports, user_days),
             MonthlySummary(reports, user_days),
-            LateEvents(reports, close_day, user_days, clock),
-            ErasureDue(erasure),
+            LateEvents(reports, user_days, clock),
+            ErasureDue(erasure.complete_due),
             ArchiveSessions(archiving),
         ],
         clock,

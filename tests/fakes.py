@@ -11,6 +11,8 @@ from typing import Any
 import msgspec
 
 from adapters.encryption.mapper import EncryptingMapper
+from application.ports import SubjectKeys
+from application.privacy.ports import ErasureEntry, ErasureRegister
 from application.store import AnalyticsStore
 from domain.catalog import CATEGORY_OF
 
@@ -25,7 +27,7 @@ CONTEXT = {
 CONSENT_ALL_OFF = {"analytics": False, "personalization": False, "marketing": False, "location": False}
 
 
-class FakeKeys:
+class FakeKeys(SubjectKeys):
     """The ``SubjectKeys`` port over dicts."""
 
     def __init__(self) -> None:
@@ -56,6 +58,35 @@ class FakeKeys:
 
     def count(self) -> int:
         return len(self.keys)
+
+
+class FakeErasureRegister(ErasureRegister):
+    """The ``ErasureRegister`` port over a dict by app user id (the adapter keys it by a keyed hash)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[uuid.UUID, ErasureEntry] = {}
+
+    def add(
+        self, app_user_id: uuid.UUID, subject_id: uuid.UUID, requested_at: datetime, due_at: datetime
+    ) -> ErasureEntry:
+        entry = ErasureEntry(requested_at=requested_at, due_at=due_at, completed_at=None, subject_id=subject_id)
+        return self.entries.setdefault(app_user_id, entry)
+
+    def find(self, app_user_id: uuid.UUID) -> ErasureEntry | None:
+        return self.entries.get(app_user_id)
+
+    def blocked(self, app_user_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        return {u for u in app_user_ids if u in self.entries}
+
+    def due(self, now: datetime) -> list[uuid.UUID]:
+        return [
+            e.subject_id for e in self.entries.values() if e.subject_id and e.completed_at is None and e.due_at <= now
+        ]
+
+    def complete(self, subject_id: uuid.UUID, at: datetime) -> None:
+        for user, entry in self.entries.items():
+            if entry.subject_id == subject_id:
+                self.entries[user] = msgspec.structs.replace(entry, completed_at=at, subject_id=None)
 
 
 class FixedClock:

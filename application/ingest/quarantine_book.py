@@ -14,7 +14,6 @@ from datetime import datetime
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import get_topic
 
 from application.ingest.ingestion import Ingestion, IngestReport
@@ -26,7 +25,6 @@ from domain.quarantine import QuarantinedEvent, ReplayOutcome
 __all__ = ["QuarantineBook", "QuarantineEntry", "QuarantineNotFound"]
 
 _KEPT_TOPIC = get_topic(QuarantinedEvent.Kept)
-_PAGE = 1000
 
 
 class QuarantineNotFound(DomainError):
@@ -50,14 +48,8 @@ class QuarantineBook:
 
     def ids(self) -> Iterator[UUID]:
         """Every quarantined event's id, oldest first (read by topic, nothing decrypted)."""
-        start = 1
-        while True:
-            page = self._store.recorder.select_notifications(start, _PAGE, topics=[_KEPT_TOPIC])
-            for notification in page:
-                yield UUID(str(notification.originator_id))
-            if len(page) < _PAGE:
-                return
-            start = page[-1].id + 1
+        for notification in self._store.iter_log(topics=[_KEPT_TOPIC]):
+            yield UUID(str(notification.originator_id))
 
     def entries(self, *, only_open: bool = False) -> Iterator[QuarantineEntry]:
         for quarantine_id in self.ids():
@@ -113,12 +105,8 @@ class QuarantineBook:
         return report
 
     def _load(self, quarantine_id: UUID) -> QuarantinedEvent:
-        found: object
-        try:
-            found = self._store.repository.get(quarantine_id)
-        except AggregateNotFoundError:
-            raise QuarantineNotFound(f"no quarantined event has id {quarantine_id}") from None
-        if not isinstance(found, QuarantinedEvent):
+        found = self._store.find(quarantine_id, QuarantinedEvent)
+        if found is None:
             raise QuarantineNotFound(f"no quarantined event has id {quarantine_id}")
         return found
 

@@ -15,12 +15,11 @@ the aggregates it had changed are forgotten.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import cast
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, CanMutateAggregate, DomainEventProtocol, EventSourcingError
 
 from domain.consent import Consent
@@ -34,7 +33,7 @@ __all__ = ["StreamCache", "UnitOfWork"]
 class StreamCache:
     """Clean (saved) aggregates by id, least recently used evicted first."""
 
-    def __init__(self, load: object, maxsize: int = 50_000) -> None:
+    def __init__(self, load: Callable[[UUID], Aggregate | None], maxsize: int = 50_000) -> None:
         self._load = load
         self._maxsize = maxsize
         self._clean: OrderedDict[UUID, Aggregate] = OrderedDict()
@@ -44,10 +43,7 @@ class StreamCache:
         cached = self._clean.pop(aggregate_id, None)
         if cached is not None:
             return cached
-        try:
-            return self._load(aggregate_id)  # type: ignore[operator,no-any-return]
-        except AggregateNotFoundError:
-            return None
+        return self._load(aggregate_id)
 
     def keep(self, aggregates: list[Aggregate]) -> None:
         """After a successful save: these are clean again."""

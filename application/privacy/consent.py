@@ -13,7 +13,6 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 
 from application.errors import NotFound
 from application.ports import Clock, SubjectKeys
@@ -77,8 +76,4 @@ class ConsentBook:
         return subject
 
     def _consent(self, subject: UUID) -> Consent | None:
-        try:
-            found: Consent = self._store.repository.get(Consent.create_id(subject))
-        except AggregateNotFoundError:
-            return None
-        return found
+        return self._store.find(Consent.create_id(subject), Consent)

@@ -16,22 +16,24 @@ processes keep an unwrapped key in memory for at most 30 s (the key cache).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 
+from application.due_now import DueNowJob
 from application.ports import Clock, SubjectKeys
 from application.privacy.ports import ErasureRegister
 from application.store import AnalyticsStore
 from domain.errors import DomainError
+from domain.periods import Cadence
 from domain.user import User
 
 __all__ = [
     "DEFAULT_GRACE",
     "ActiveSubjects",
     "Erasure",
+    "ErasureDue",
     "ErasureReceipt",
     "UnknownUser",
 ]
@@ -56,7 +58,7 @@ class ErasureReceipt(msgspec.Struct, frozen=True, kw_only=True):
 class ActiveSubjects:
     """The subject of an app user for reading (API, export, history): None once they asked to be erased."""
 
-    def __init__(self, keys: SubjectKeys, register: ErasureRegister | None) -> None:
+    def __init__(self, keys: SubjectKeys, register: ErasureRegister) -> None:
         self._keys = keys
         self._register = register
 
@@ -68,7 +70,7 @@ class ActiveSubjects:
 
     def erased(self, app_user_id: UUID) -> bool:
         """Asked to be erased (pending or done)."""
-        return self._register is not None and bool(self._register.blocked([app_user_id]))
+        return bool(self._register.blocked([app_user_id]))
 
 
 class Erasure:
@@ -76,8 +78,8 @@ class Erasure:
         self,
         store: AnalyticsStore,
         keys: SubjectKeys,
-        register: ErasureRegister | None = None,
-        clock: Clock | None = None,
+        register: ErasureRegister,
+        clock: Clock,
         *,
         grace: timedelta = DEFAULT_GRACE,
     ) -> None:
@@ -93,37 +95,27 @@ class Erasure:
 
     def request(self, app_user_id: UUID, *, requested_by: str, grace: timedelta | None = None) -> ErasureReceipt:
         """Stop using the person now; destroy their key after ``grace`` (default: the configured period)."""
-        now = self._now()
+        now = self._clock.now()
         grace = self.grace if grace is None else grace
-        entry = self._register.find(app_user_id) if self._register is not None else None
+        entry = self._register.find(app_user_id)
         subject = self._keys.subject_for(app_user_id, create=False)
         if subject is None:
             if entry is not None:  # asked before: the same receipt again
                 return self._receipt(entry.subject_id, entry.requested_at, entry.due_at, destroyed=True)
             raise UnknownUser(f"no data is held for user {app_user_id} (never seen, or already erased)")
         with self._store.write_lock:  # no ingest of this person's events meanwhile
-            if self._register is not None:
-                entry = self._register.add(app_user_id, subject, now, now + grace)
-            user: object
-            try:
-                user = self._store.repository.get(subject)
-            except AggregateNotFoundError:
-                user = None  # only a consent record exists: nothing to mark, the key still goes
-            if isinstance(user, User) and not user.erased:
+            entry = self._register.add(app_user_id, subject, now, now + grace)
+            user = self._store.find(subject, User)  # None when only a consent record exists: the key still goes
+            if user is not None and not user.erased:
                 user.erase(requested_by)
                 self._store.save(user)
             self._store.forget_cached()  # no decrypted copy of this person stays in memory
-        due_at = entry.due_at if entry is not None else now
-        destroyed = False
-        if due_at <= now:
-            destroyed = self._destroy(subject, now)
-        return self._receipt(subject, entry.requested_at if entry else now, due_at, destroyed=destroyed)
+        destroyed = entry.due_at <= now and self._destroy(subject, now)
+        return self._receipt(subject, entry.requested_at, entry.due_at, destroyed=destroyed)
 
     def complete_due(self) -> int:
         """Destroy the keys of every erasure whose grace period is over (the ``erasure-due`` job)."""
-        if self._register is None:
-            return 0
-        now = self._now()
+        now = self._clock.now()
         due = self._register.due(now)
         for subject in due:
             self._destroy(subject, now)
@@ -133,12 +125,8 @@ class Erasure:
         with self._store.write_lock:
             destroyed = self._keys.erase(subject)
             self._store.forget_cached()
-        if self._register is not None:
-            self._register.complete(subject, now)
+        self._register.complete(subject, now)
         return destroyed
-
-    def _now(self) -> datetime:
-        return datetime.now(UTC) if self._clock is None else self._clock.now()
 
     @staticmethod
     def _receipt(subject: UUID | None, requested_at: datetime, due_at: datetime, *, destroyed: bool) -> ErasureReceipt:
@@ -157,3 +145,12 @@ class Erasure:
             key_destroyed=destroyed,
             done=tuple(done),
         )
+
+
+class ErasureDue(DueNowJob):
+    """Hourly, at :10: destroy the keys of erasures whose grace period is over; built on ``Erasure.complete_due``."""
+
+    name = "erasure-due"
+    schedule = "10 * * * *"
+    cadence: Cadence = "hour"
+    description = "destroy the data keys and id mappings of people whose erasure grace period is over"

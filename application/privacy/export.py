@@ -27,7 +27,7 @@ from application.privacy.consent import ConsentBook
 from application.privacy.erasure import ActiveSubjects
 from application.privacy.history import History
 from application.read_models.user_days import UserDaysProjection
-from application.reporting.jobs import DailyIndices
+from application.reporting.daily_indices import DailyIndices
 
 __all__ = ["FORMAT", "Export"]
 

@@ -15,8 +15,6 @@ from domain.redacted import RedactedEvent
 
 __all__ = ["History", "HistoryEntry"]
 
-_PAGE = 1000
-
 
 class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     position: int
@@ -41,15 +39,9 @@ class History:
 
     def of_subject(self, subject_id: UUID, *, after: int = 0) -> Iterator[HistoryEntry]:
         """The subject's events in log order, from position ``after`` on."""
-        start = after + 1
-        while True:
-            page = self._store.recorder.select_notifications(start, _PAGE)
-            for stored in page:
-                if self._subject_of(stored.state) == subject_id:
-                    yield self._entry(stored.id, self._store.mapper.to_domain_event(stored))
-            if len(page) < _PAGE:
-                return
-            start = page[-1].id + 1
+        for stored in self._store.iter_log(after + 1):
+            if self._subject_of(stored.state) == subject_id:
+                yield self._entry(stored.id, self._store.mapper.to_domain_event(stored))
 
     def page_of_subject(self, subject_id: UUID, *, after: int = 0, limit: int = 100) -> list[HistoryEntry]:
         return list(itertools.islice(self.of_subject(subject_id, after=after), limit))

@@ -21,7 +21,7 @@ import msgspec
 from application.ports import Clock
 from application.read_models.ports import DailyCountsView, Shadow, TrackedView
 from application.retention.archive import METRICS_DAYS
-from application.store import AnalyticsStore
+from application.store import AnalyticsStore, log_pages
 from domain.catalog import MicroactCreated
 from domain.periods import UTC_ZONE, day_of
 from domain.platform import PlatformDay
@@ -80,10 +80,8 @@ class PagedProjection:
             return CatchUp(processed=0, redacted_skipped=0, position=self._view.position())
         position, target = self._view.position(), self.target()
         processed = skipped = 0
-        while position < target:
-            page = self._store.recorder.select_notifications(position + 1, self._page_size, stop=target)
-            if not page:
-                break
+        select = self._store.recorder.select_notifications
+        for page in log_pages(select, position + 1, stop=target, size=self._page_size):
             events = []
             for notification in page:
                 event = self._store.mapper.to_domain_event(notification)
@@ -225,10 +223,7 @@ def _one_pass(store: AnalyticsStore, projections: list[PagedProjection], page_si
     target = store.recorder.max_notification_id() or 0
     position = min((p.position() for p in projections), default=target)
     processed = skipped = 0
-    while position < target:
-        page = store.recorder.select_notifications(position + 1, page_size, stop=target)
-        if not page:
-            break
+    for page in log_pages(store.recorder.select_notifications, position + 1, stop=target, size=page_size):
         decoded = []
         for notification in page:
             event = store.mapper.to_domain_event(notification)

@@ -26,12 +26,10 @@ the erasure register is asked at every read).
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from datetime import date, datetime, timedelta
-from typing import Any, Final, Generic, Literal, TypeVar
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any, Final, Literal
 from uuid import UUID
 
 import msgspec
@@ -41,15 +39,30 @@ from application.ports import Clock
 from application.read_models.live_activity import LiveActivityProjection
 from application.read_models.ports import LiveSnapshot
 from application.read_models.user_days import UserDaysProjection
-from application.reporting.index_summaries import refresh_summary, summarize
-from application.reporting.jobs import DailyIndices, PersonIndices, Reports
+from application.reporting.answers import (
+    CLOSED_KEPT_SECONDS,
+    FINAL_KEPT_SECONDS,
+    MAX_RANGE_DAYS,
+    Answer,
+    AnswerCache,
+    Confidence,
+    Kept,
+    check_range,
+    kept_for,
+)
+from application.reporting.daily_indices import PersonIndices
+from application.reporting.index_summaries import refresh_summary
 from application.reporting.ports import IndexSummaries, PersonReads, SubjectLookup
+from application.reporting.realtime import LIVE_MAX_AGE_SECONDS, LIVE_STALE_LIMIT_SECONDS, LiveReadings
+from application.reporting.reports import Reports
 from domain.indices import FORMULA_VERSION, streak
 from domain.periods import day_of, days_of, parse_period
 from domain.platform import FINAL_AFTER
 from domain.segments import classify
 
 __all__ = [
+    "CLOSED_KEPT_SECONDS",
+    "FINAL_KEPT_SECONDS",
     "MAX_RANGE_DAYS",
     "Analytics",
     "Answer",
@@ -57,86 +70,8 @@ __all__ = [
     "Confidence",
 ]
 
-MAX_RANGE_DAYS: Final = 366
-FINAL_KEPT_SECONDS: Final = 3600.0
-CLOSED_KEPT_SECONDS: Final = 60.0
-LIVE_MAX_AGE_SECONDS: Final = 0.5
-# While one request reads the live counters again, the others answer with the previous reading, up to this old:
-# a read takes milliseconds, and a request that waited for it would add them to its own time.
-LIVE_STALE_LIMIT_SECONDS: Final = 2.0
 SUBJECT_KEPT_SECONDS: Final = 60.0
 _NO_DATA: Final = "no data is held for this user (never seen, or erased)"
-Confidence = Literal["final", "closed", "provisional"]
-
-
-class Answer(msgspec.Struct, frozen=True, kw_only=True):
-    """One metric answer: ``data`` as the API shows it, and the metadata it is sent with."""
-
-    data: dict[str, Any]
-    calculated_at: datetime
-    data_points: int
-    confidence: Confidence
-    formula_version: str | None = None
-
-    @property
-    def cacheable(self) -> bool:
-        return self.confidence != "provisional"
-
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class _Kept(Generic[K, V]):
-    """A bounded map whose entries expire ``seconds`` after they were put (monotonic time); thread-safe."""
-
-    def __init__(self, *, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
-        self._max = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                return None
-            if found[0] <= self._clock():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return found[1]
-
-    def put(self, key: K, value: V, seconds: float) -> None:
-        with self._lock:
-            self._entries[key] = (self._clock() + seconds, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-def _kept_for(confidence: Confidence) -> float:
-    return FINAL_KEPT_SECONDS if confidence == "final" else CLOSED_KEPT_SECONDS
-
-
-class AnswerCache:
-    """Answers about closed periods, by route and parameters: ``final`` ones for an hour, ``closed`` ones for a
-    minute, ``provisional`` ones never. For aggregate routes only: a per-person answer must not outlive an
-    erasure."""
-
-    def __init__(self, *, max_entries: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
-        self._kept: _Kept[Hashable, Answer] = _Kept(max_entries=max_entries, clock=clock)
-
-    def get(self, key: Hashable) -> Answer | None:
-        return self._kept.get(key)
-
-    def put(self, key: Hashable, answer: Answer) -> None:
-        if answer.cacheable:
-            self._kept.put(key, answer, _kept_for(answer.confidence))
 
 
 class Analytics:
@@ -146,7 +81,8 @@ class Analytics:
         keys: SubjectLookup,
         reports: Reports,
         user_days: UserDaysProjection,
-        indices: DailyIndices,
+        person_reads: PersonReads,
+        summaries: IndexSummaries,
         live: LiveActivityProjection,
         clock: Clock,
         live_max_age: float = LIVE_MAX_AGE_SECONDS,
@@ -156,16 +92,15 @@ class Analytics:
         self._keys = keys
         self._reports = reports
         self._user_days = user_days
-        self._indices = indices
-        self._live = live
+        self._person_reads = person_reads
+        self._summaries = summaries
         self._clock = clock
         self._monotonic = monotonic
-        self._closed_totals: _Kept[date, dict[str, int]] = _Kept(max_entries=2 * MAX_RANGE_DAYS, clock=monotonic)
-        self._subjects: _Kept[UUID, UUID] = _Kept(max_entries=50_000, clock=monotonic)
-        self._live_max_age = live_max_age
-        self._live_stale_limit = live_stale_limit
-        self._live_read: tuple[float, LiveSnapshot] | None = None
-        self._live_lock = threading.Lock()
+        self._closed_totals: Kept[date, dict[str, int]] = Kept(max_entries=2 * MAX_RANGE_DAYS, clock=monotonic)
+        self._subjects: Kept[UUID, UUID] = Kept(max_entries=50_000, clock=monotonic)
+        self._realtime = LiveReadings(
+            live, clock, max_age=live_max_age, stale_limit=live_stale_limit, monotonic=monotonic
+        )
 
     def today(self) -> date:
         """Today in the reporting time zone (UTC unless configured)."""
@@ -182,13 +117,8 @@ class Analytics:
     def _index(self, user_id: UUID, day: date, metric: str) -> Answer:
         subject = self._subject(user_id)
         window = day - timedelta(days=27)
-        reads = self._person_reads()
-        if reads is None:
-            found = self._indices.of(subject, day)
-            data_points = 0 if found is None else len(self._user_days.days_of(subject, window, day))
-        else:
-            raw, data_points = reads.index_and_days(subject, day, window)
-            found = None if raw is None else msgspec.json.decode(raw, type=PersonIndices)
+        raw, data_points = self._person_reads.index_and_days(subject, day, window)
+        found = None if raw is None else msgspec.json.decode(raw, type=PersonIndices)
         if found is None:
             raise NotFound(f"no {metric} for this user on {day.isoformat()}: the daily job has not computed it")
         index = found.flourish if metric == "flourish_index" else found.add_value
@@ -202,15 +132,10 @@ class Analytics:
         )
 
     def user_activity(self, user_id: UUID, first: date, last: date) -> Answer:
-        _check_range(first, last)
+        check_range(first, last)
         subject = self._subject(user_id)
-        reads = self._person_reads()
         # Streak and segment look back past ``first``: they depend on every active day up to ``last``.
-        if reads is None:
-            days = self._user_days.days_of(subject, first, last)
-            ever = [d.day for d in self._user_days.days_of(subject, date.min, last) if d.counts.get("events", 0)]
-        else:
-            days, ever = reads.activity_of(subject, first, last)
+        days, ever = self._person_reads.activity_of(subject, first, last)
         active = [d.day for d in days if d.counts.get("events", 0)]
         return Answer(
             data={
@@ -226,10 +151,6 @@ class Analytics:
             data_points=len(days),
             confidence="provisional" if last >= self.today() else "closed",
         )
-
-    def _person_reads(self) -> PersonReads | None:
-        view = self._user_days.view
-        return view if isinstance(view, PersonReads) else None
 
     def _subject(self, user_id: UUID) -> UUID:
         """The person's subject. A person's subject never changes while they are not erased, so one found is
@@ -290,19 +211,16 @@ class Analytics:
 
     def index_dashboard(self, metric: Literal["flourish", "add_value"], first: date, last: date) -> Answer:
         """Per day: how many people have the index, their mean and quartiles (no one's own value)."""
-        _check_range(first, last)
+        check_range(first, last)
         points = []
-        view = self._user_days.view
-        kept = view.index_summaries(first, last) if isinstance(view, IndexSummaries) else {}
+        kept = self._summaries.index_summaries(first, last)
         day = first
         while day <= last:
             summary = kept.get(day)
             if summary is not None:
                 point = msgspec.json.decode(summary)[metric]
-            elif isinstance(view, IndexSummaries):
-                point = refresh_summary(view, day)[metric]  # the job had not, or an erasure changed the day
             else:
-                point = summarize(self._user_days.view.indices_on(day))[metric]
+                point = refresh_summary(self._summaries, day)[metric]  # the job had not, or an erasure changed the day
             if point is not None:
                 points.append({"date": day.isoformat(), **point})
             day += timedelta(days=1)
@@ -386,35 +304,17 @@ class Analytics:
     # --- real time ---------------------------------------------------------------------------------
 
     def fresh_realtime(self) -> LiveSnapshot | None:
-        """The counters without waiting: the last reading if it is less than ``live_max_age`` seconds old, or
-        less than ``live_stale_limit`` old while another caller reads them again; else None (call ``realtime``)."""
-        read = self._live_read
-        if read is None:
-            return None
-        age = self._monotonic() - read[0]
-        if age < self._live_max_age or (age < self._live_stale_limit and self._live_lock.locked()):
-            return read[1]
-        return None
+        """The counters without waiting, if a recent enough reading is held (reporting.realtime)."""
+        return self._realtime.fresh()
 
     def realtime(self, *, wait_for_fresh: bool = False) -> LiveSnapshot:
-        """The counters, read at most every ``live_max_age`` seconds; one caller reads them, and the others get
-        the previous reading meanwhile (if younger than ``live_stale_limit``) rather than wait for that read.
-        ``wait_for_fresh``: wait for the reading under way instead (the WebSocket poller, which must see each
-        change)."""
-        fresh = None if wait_for_fresh else self.fresh_realtime()
-        if fresh is not None:
-            return fresh
-        with self._live_lock:
-            read = self._live_read
-            if read is None or self._monotonic() - read[0] >= self._live_max_age:
-                read = (self._monotonic(), self._live.snapshot(self._clock.now()))
-                self._live_read = read
-            return read[1]
+        """The counters, read at most every ``live_max_age`` seconds (reporting.realtime)."""
+        return self._realtime.read(wait_for_fresh=wait_for_fresh)
 
     # --- helpers -----------------------------------------------------------------------------------
 
     def _closed_days(self, first: date, last: date) -> list[tuple[date, dict[str, int]]]:
-        _check_range(first, last)
+        check_range(first, last)
         found = []
         day = first
         while day <= last:
@@ -433,7 +333,7 @@ class Analytics:
         if closed is None:
             return None
         totals = dict(closed.totals)
-        self._closed_totals.put(day, totals, _kept_for(self._confidence_of_day(day)))
+        self._closed_totals.put(day, totals, kept_for(self._confidence_of_day(day)))
         return totals
 
     def _series(self, metric: str, first: date, last: date, points: list[dict[str, Any]]) -> Answer:
@@ -455,10 +355,3 @@ class Analytics:
             return parse_period(cadence, text)
         except ValueError as e:
             raise BadQuery(str(e)) from None
-
-
-def _check_range(first: date, last: date) -> None:
-    if last < first:
-        raise BadQuery(f"'to' ({last.isoformat()}) is before 'from' ({first.isoformat()})")
-    if (last - first).days + 1 > MAX_RANGE_DAYS:
-        raise BadQuery(f"the range spans {(last - first).days + 1} days; at most {MAX_RANGE_DAYS} are allowed")

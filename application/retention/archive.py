@@ -28,22 +28,24 @@ import msgspec
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
+from application.due_now import DueNowJob
 from application.ports import Clock
 from application.retention.ports import ColdStore, MetricsRetention, MovedToArchive
-from application.store import AnalyticsStore
+from application.store import AnalyticsStore, log_pages
+from domain.periods import Cadence
 from domain.redacted import RedactedEvent
 from domain.session import DEFAULT_SESSION_TIMEOUT, Session
 
 __all__ = [
     "ArchiveBusy",
     "ArchiveRun",
+    "ArchiveSessions",
     "Archiving",
 ]
 
 HOT_DAYS: Final = 90
 METRICS_DAYS: Final = 730
 _SESSION_TOPICS: Final = (get_topic(Session.Started), get_topic(Session.EventsTracked))
-_PAGE: Final = 1000
 
 
 class ArchiveBusy(Exception):
@@ -138,13 +140,8 @@ class Archiving:
         return scanned, moved
 
     def _hot_session_events(self, newest: int) -> Iterator[Notification]:
-        position = 0
-        while position < newest:
-            page = self._cold.select_hot(position + 1, _PAGE, stop=newest, topics=_SESSION_TOPICS)
+        for page in log_pages(self._cold.select_hot, 1, _SESSION_TOPICS, stop=newest):
             yield from page
-            if len(page) < _PAGE:
-                return
-            position = page[-1].id
 
     def _read(self, notification: Notification, stream: _Stream, cutoff: datetime) -> bool:
         """Add the event to its stream; True when it is the first received after the cut-off."""
@@ -186,3 +183,15 @@ def _closed(stream: _Stream, cutoff: datetime, horizon: int | None) -> bool:
     if stream.redacted:  # unreadable times: judged by position, before the first event received after the cut-off
         return horizon is None or stream.rows[-1].id < horizon
     return stream.last_activity is not None and stream.last_activity < cutoff
+
+
+class ArchiveSessions(DueNowJob):
+    """Daily, 03:30 UTC: closed sessions past ADDVALUE_HOT_DAYS to the archive; metrics past two years purged."""
+
+    name = "archive"
+    schedule = "30 3 * * *"
+    cadence: Cadence = "day"
+    description = "move closed sessions older than ADDVALUE_HOT_DAYS to the archive; purge metrics older than 2 years"
+
+    def __init__(self, archiving: Archiving) -> None:
+        super().__init__(lambda: archiving.run().events)

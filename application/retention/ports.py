@@ -25,7 +25,9 @@ class MovedToArchive(msgspec.Struct, frozen=True, kw_only=True):
 class ColdStore(Protocol):
     """The hot store as the archiver sees it (implemented by our recorders with an archive attached)."""
 
-    def select_hot(self, start: int, limit: int, *, stop: int, topics: Sequence[str]) -> Sequence[Notification]:
+    def select_hot(
+        self, start: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
+    ) -> Sequence[Notification]:
         """Hot rows only, in log order; the archive is not read."""
 
     def hot_max_id(self) -> int:

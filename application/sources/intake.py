@@ -16,7 +16,8 @@ from typing import Any, Final
 
 import msgspec
 
-from application.ingest.ingestion import Ingestion, PreparedBatch, Quarantinable, Rejection
+from application.ingest.ingestion import Ingestion, PreparedBatch, Rejection
+from application.ingest.quarantining import Quarantinable
 from application.ports import Clock
 from application.principals import Principal
 from application.sources.mapping import BatchFields, Ignored, Mapped, Unmapped, map_message

@@ -9,7 +9,8 @@ import msgspec
 import pytest
 
 from application.principals import Principal
-from application.reporting.jobs import DailyIndices, UnknownJob
+from application.reporting.daily_indices import DailyIndices
+from application.reporting.jobs import UnknownJob
 from domain.indices import FORMULA_VERSION
 from domain.platform import PlatformDay
 from entrypoints.bootstrap import Container

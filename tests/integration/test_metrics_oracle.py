@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from adapters.eventstore.persistence import parse_database_url
 from application.principals import Principal
 from application.read_models.projections import catch_up_together
-from application.reporting.jobs import DailyIndices, PersonIndices
+from application.reporting.daily_indices import DailyIndices, PersonIndices
 from domain.indices import streak
 from domain.platform import PlatformDay
 from entrypoints.bootstrap import Container, bootstrap

@@ -14,7 +14,8 @@ import msgspec
 import pytest
 
 from application.principals import Principal
-from application.reporting.jobs import Reports
+from application.reporting.daily_indices import DailyIndices
+from application.reporting.reports import Reports
 from domain.periods import PeriodError
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
@@ -202,7 +203,8 @@ def test_configured_index_weights_are_used_and_stored_with_each_value(settings: 
         assert service.jobs.run("daily-indices", "2026-02-20").rows == 1
         subject = service.keys.subject_for(person, create=False)
         assert subject is not None
-        stored = service.analytics._indices.of(subject, at(20).date())
+        indices = next(job for job in service.jobs.all() if isinstance(job, DailyIndices))
+        stored = indices.of(subject, at(20).date())
         assert stored is not None
         assert (stored.weights.flourish_mood, stored.weights.flourish_microact) == (1.0, 0.0)
         assert stored.weights.add_value_wave == 0.25  # not configured: the default

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from application.principals import Principal
-from application.reporting.jobs import Reports
+from application.reporting.reports import Reports
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings, SettingsError, load_settings
 from tests.fakes import FixedClock, consent, event

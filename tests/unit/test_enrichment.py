@@ -10,7 +10,7 @@ from application.ingest.ingestion import Ingestion
 from application.principals import Principal
 from domain.network import Geo
 from domain.session import Session
-from tests.fakes import FakeKeys, FixedClock, consent, feedback, in_memory_store
+from tests.fakes import FakeErasureRegister, FakeKeys, FixedClock, consent, feedback, in_memory_store
 
 SERVICE = Principal(subject="tests", role="service")
 
@@ -27,7 +27,7 @@ class FakeGeo:
 def ingest_with_location(location: bool, client_ip: str) -> tuple[list[Geo | None], FakeGeo, bytes]:
     keys, clock, geo = FakeKeys(), FixedClock(), FakeGeo()
     store = in_memory_store(keys)
-    ingestion = Ingestion(store, keys, clock, geo=geo)
+    ingestion = Ingestion(store, keys, clock, geo=geo, erasures=FakeErasureRegister())
     user = uuid.uuid4()
     batch = [consent(user, analytics=True, location=location, at=clock.now()), feedback(user, "x", at=clock.now())]
     prepared = ingestion.prepare(batch, sent_at=None, principal=SERVICE, client_ip=client_ip)
@@ -63,6 +63,6 @@ def test_the_full_address_goes_nowhere() -> None:
 
 def test_a_client_that_is_not_an_ip_gives_no_network() -> None:
     keys, clock = FakeKeys(), FixedClock()
-    ingestion = Ingestion(in_memory_store(keys), keys, clock, geo=FakeGeo())
+    ingestion = Ingestion(in_memory_store(keys), keys, clock, geo=FakeGeo(), erasures=FakeErasureRegister())
     prepared = ingestion.prepare([feedback(uuid.uuid4(), "x")], sent_at=None, principal=SERVICE, client_ip="testclient")
     assert prepared.network is None

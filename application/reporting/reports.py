@@ -1,0 +1,38 @@
+"""The recorded results of the report jobs: one ``PlatformReport`` per job and period, one ``PlatformDay`` per day.
+
+Both are non-personal events; the API's answers about closed periods read them here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from application.store import AnalyticsStore
+from domain.platform import PlatformDay, PlatformReport
+
+__all__ = ["Reports"]
+
+
+class Reports:
+    """The recorded results of the report jobs (non-personal events), as the API reads them."""
+
+    def __init__(self, store: AnalyticsStore) -> None:
+        self._store = store
+
+    def get(self, job: str, period: str) -> PlatformReport | None:
+        return self._store.find(PlatformReport.create_id(job, period), PlatformReport)
+
+    def day(self, day: date) -> PlatformDay | None:
+        return self._store.find(PlatformDay.create_id(day), PlatformDay)
+
+    def record(self, job: str, period: str, counts: dict[str, int], derived: dict[str, float]) -> int:
+        """Record (or merge into) the period's report; 1 if it changed, 0 if a rerun found the same."""
+        with self._store.write_lock:
+            report = self.get(job, period)
+            if report is None:
+                self._store.save(PlatformReport.compute(job, period, counts, derived))
+                return 1
+            if report.recompute(counts, derived):
+                self._store.save(report)
+                return 1
+            return 0
