@@ -21,7 +21,7 @@ import psycopg
 from psycopg.sql import SQL, Composed, Identifier
 
 from adapters.connections import SqliteFile, postgres_pool, run_in_transaction
-from adapters.eventstore.persistence import Database
+from adapters.database_url import Database
 from application.api_access.access_log import GENESIS_HASH, ChainHead, UnreadableRecord, seal, verify_chain
 from application.api_access.ports import AccessEntry, AccessLog, AccessRecord, VerifyReport
 from application.errors import StorageError

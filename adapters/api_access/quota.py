@@ -23,7 +23,7 @@ import psycopg
 from psycopg.sql import SQL, Identifier
 
 from adapters.connections import SqliteFile, postgres_pool, run_in_transaction, run_statement
-from adapters.eventstore.persistence import Database
+from adapters.database_url import Database
 from application.api_access.ports import ApiRateCounter, QuotaDecision
 from application.api_access.quota import ApiQuota, Window, current_window, decide_many
 

@@ -24,7 +24,7 @@ import psycopg
 from psycopg.sql import SQL, Identifier
 
 from adapters.connections import SqliteFile, postgres_pool, run_in_transaction, run_statement
-from adapters.eventstore.persistence import Database
+from adapters.database_url import Database
 from application.privacy.ports import ErasureEntry
 
 __all__ = ["PostgresErasureRegister", "SqliteErasureRegister", "build_erasure_register"]

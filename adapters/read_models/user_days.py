@@ -15,7 +15,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
 from adapters.connections import checked_without_round_trip
-from adapters.eventstore.persistence import Database
+from adapters.database_url import Database
 from adapters.read_models.views import UPSTREAM, build_view
 from application.read_models.ports import DayMetrics, UserDaysChanges
 

@@ -22,7 +22,8 @@ from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier
 
 from adapters.connections import checked_without_round_trip
-from adapters.eventstore.persistence import Database, event_store_env
+from adapters.database_url import Database
+from adapters.eventstore.persistence import event_store_env
 
 __all__ = [
     "PostgresDailyCounts",
