@@ -30,7 +30,7 @@ from application.api_access.quota import ApiQuota, Window, current_window, decid
 __all__ = ["PostgresApiRateCounter", "SqliteApiRateCounter", "build_api_rate_counter"]
 
 
-class _WindowCounter(ApiRateCounter):
+class _WindowCounter:
     """The sliding-window rule; subclasses count in their database."""
 
     def __init__(self, quota: ApiQuota) -> None:
@@ -70,7 +70,7 @@ class _WindowCounter(ApiRateCounter):
         raise NotImplementedError
 
 
-class SqliteApiRateCounter(_WindowCounter):
+class SqliteApiRateCounter(_WindowCounter, ApiRateCounter):
     """Counters in a SQLite file of their own; ``BEGIN IMMEDIATE`` makes each hit atomic across processes."""
 
     def __init__(self, path: Path, quota: ApiQuota) -> None:
@@ -117,7 +117,7 @@ class SqliteApiRateCounter(_WindowCounter):
         self._file.close()
 
 
-class PostgresApiRateCounter(_WindowCounter):
+class PostgresApiRateCounter(_WindowCounter, ApiRateCounter):
     """Counters in ``<schema>.api_rate_windows``; the upsert's row lock makes each hit atomic."""
 
     def __init__(self, conninfo: str, quota: ApiQuota, *, schema: str = "public") -> None:

@@ -36,6 +36,7 @@ import psycopg
 from adapters.connections import run_statement, small_pool
 from adapters.encryption.envelope import KEY_BYTES, Tampered, derive, lookup_hash, new_data_key, seal, unseal
 from application.errors import StorageError
+from application.ports import SubjectKeys
 
 __all__ = ["KEY_CACHE_SECONDS", "MasterKeyMismatch", "PostgresKeyStore", "RotationReport", "SqliteKeyStore"]
 
@@ -243,7 +244,7 @@ class _CachingKeyStore:
         raise NotImplementedError
 
 
-class SqliteKeyStore(_CachingKeyStore):
+class SqliteKeyStore(_CachingKeyStore, SubjectKeys):
     def __init__(self, path: Path, master_key: bytes, *, cache_seconds: float = KEY_CACHE_SECONDS) -> None:
         super().__init__(master_key, cache_seconds=cache_seconds)
         self._path = path
@@ -354,7 +355,7 @@ class SqliteKeyStore(_CachingKeyStore):
         return int(self._one("SELECT count(*) FROM subject_keys", ()))
 
 
-class PostgresKeyStore(_CachingKeyStore):
+class PostgresKeyStore(_CachingKeyStore, SubjectKeys):
     """Keys in schema ``addvalue_keys``, so a backup policy can treat them apart."""
 
     def __init__(

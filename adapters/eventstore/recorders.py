@@ -35,8 +35,8 @@ from psycopg.sql import SQL, Identifier
 from adapters.connections import checked_without_round_trip
 from adapters.retention.archive import ParquetArchive, merge_events, needs_archive, read_merged
 from application.errors import StorageError
-from application.ports import IngestMarks
-from application.retention.ports import MovedToArchive
+from application.ports import IngestLedger, IngestMarks
+from application.retention.ports import ColdStore, MovedToArchive
 
 _RECHECK_SECONDS: Final = 60.0
 
@@ -151,7 +151,7 @@ class _Archived:
         return merge_events(hot, cold, gt=gt, lte=lte, desc=desc, limit=limit)
 
 
-class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
+class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder, IngestLedger, ColdStore):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
 
@@ -269,7 +269,7 @@ class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
             return int(c.fetchone()[0])
 
 
-class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
+class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder, IngestLedger, ColdStore):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         checked_without_round_trip(datastore)
@@ -476,7 +476,7 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
             return int(row["total"]) if row else 0
 
 
-class PopoIngestRecorder(POPOApplicationRecorder):
+class PopoIngestRecorder(POPOApplicationRecorder, IngestLedger):
     """In memory, for unit tests: the library's own fake, with the same ledger semantics."""
 
     def __init__(self) -> None:

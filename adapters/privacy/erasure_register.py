@@ -25,7 +25,7 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.connections import SqliteFile, postgres_pool, run_in_transaction, run_statement
 from adapters.database_url import Database
-from application.privacy.ports import ErasureEntry
+from application.privacy.ports import ErasureEntry, ErasureRegister
 
 __all__ = ["PostgresErasureRegister", "SqliteErasureRegister", "build_erasure_register"]
 
@@ -50,7 +50,9 @@ def _aware(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
-class SqliteErasureRegister:
+class SqliteErasureRegister(ErasureRegister):
+    """The register in a SQLite file of its own."""
+
     def __init__(self, path: Path, secret: bytes) -> None:
         self._secret = secret
         self._file = SqliteFile(path, what=_WHAT)
@@ -109,7 +111,9 @@ class SqliteErasureRegister:
         self._file.close()
 
 
-class PostgresErasureRegister:
+class PostgresErasureRegister(ErasureRegister):
+    """The register in ``<schema>.erasure_register``, on the shared pool of the small stores."""
+
     def __init__(self, url: str, secret: bytes, *, schema: str = "public") -> None:
         self._secret = secret
         self._table = SQL("{}.erasure_register").format(Identifier(schema))

@@ -19,7 +19,7 @@ from psycopg.sql import SQL
 from adapters.connections import checked_without_round_trip
 from adapters.database_url import Database
 from adapters.read_models.views import UPSTREAM, build_view
-from application.read_models.ports import LiveChanges, LiveSnapshot
+from application.read_models.ports import LiveActivityView, LiveChanges, LiveSnapshot
 
 __all__ = ["PostgresLiveActivity", "SqliteLiveActivity", "build_live_activity"]
 
@@ -170,7 +170,7 @@ class _LiveSnapshots:
         )
 
 
-class SqliteLiveActivity(_LiveSnapshots, SQLiteTrackingRecorder):
+class SqliteLiveActivity(_LiveSnapshots, SQLiteTrackingRecorder, LiveActivityView):
     VIEW_NAME = "live_activity"
     SQLITE_FILE = "live"
     PROJECTION_TABLES = _LIVE_NAMES
@@ -213,7 +213,7 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-class PostgresLiveActivity(_LiveSnapshots, PostgresTrackingRecorder):
+class PostgresLiveActivity(_LiveSnapshots, PostgresTrackingRecorder, LiveActivityView):
     VIEW_NAME = "live_activity"
     PROJECTION_TABLES = _LIVE_NAMES
     _live_mark = "%s"

@@ -17,7 +17,8 @@ from psycopg.sql import SQL
 from adapters.connections import checked_without_round_trip
 from adapters.database_url import Database
 from adapters.read_models.views import UPSTREAM, build_view
-from application.read_models.ports import DayMetrics, UserDaysChanges
+from application.read_models.ports import DayMetrics, UserDaysChanges, UserDaysView
+from application.reporting.ports import IndexSummaries, PersonReads
 
 __all__ = ["PostgresUserDays", "SqliteUserDays", "build_user_days"]
 
@@ -259,7 +260,7 @@ def _day_metrics(rows: list[tuple[Any, ...]]) -> list[DayMetrics]:
     ]
 
 
-class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder):
+class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder, UserDaysView, PersonReads, IndexSummaries):
     VIEW_NAME = "user_days"
     SQLITE_FILE = "user_days"
     PROJECTION_TABLES = _NAMES
@@ -293,7 +294,7 @@ class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder):
             c.execute("DELETE FROM tracking WHERE application_name=?", (UPSTREAM,))
 
 
-class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
+class PostgresUserDays(_SharedSql, PostgresTrackingRecorder, UserDaysView, PersonReads, IndexSummaries):
     def _add_counts(self, cursor: Any, counts: list[tuple[Any, ...]]) -> None:
         # One statement for the page's rows (its keys are distinct): a page holds tens of thousands.
         subjects, days, metrics, ns = (list(column) for column in zip(*counts, strict=True))

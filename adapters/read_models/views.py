@@ -24,6 +24,7 @@ from psycopg.sql import SQL, Identifier
 from adapters.connections import checked_without_round_trip
 from adapters.database_url import Database
 from adapters.eventstore.persistence import event_store_env
+from application.read_models.ports import DailyCountsView, Shadow
 
 __all__ = [
     "PostgresDailyCounts",
@@ -40,7 +41,7 @@ P = TypeVar("P", bound=PostgresTrackingRecorder)  # the event store application'
 DailyCounts = dict[tuple[date, str], int]
 
 
-class SqliteDailyCounts(SQLiteTrackingRecorder):
+class SqliteDailyCounts(SQLiteTrackingRecorder, DailyCountsView):
     VIEW_NAME = "daily_counts"
     SQLITE_FILE = "views"
     PROJECTION_TABLES = ("daily_event_counts", "hourly_event_counts")
@@ -103,7 +104,7 @@ class SqliteDailyCounts(SQLiteTrackingRecorder):
             return {(date.fromisoformat(r[0]), r[1]): r[2] for r in c.fetchall()}
 
 
-class PostgresDailyCounts(PostgresTrackingRecorder):
+class PostgresDailyCounts(PostgresTrackingRecorder, DailyCountsView):
     VIEW_NAME = "daily_counts"
     PROJECTION_TABLES = ("daily_event_counts", "hourly_event_counts")
 
@@ -210,7 +211,7 @@ def factory_for(env: dict[str, str], name: str = "daily_counts") -> Infrastructu
     return InfrastructureFactory.construct(Environment(name, env))
 
 
-class ShadowView:
+class ShadowView(Shadow):
     """A view built beside a live one, from nothing, then swapped in: blue/green rebuilds.
 
     The shadow has the live view's class and tables, in a schema of its own on

@@ -39,6 +39,7 @@ from eventsourcing.persistence import Notification, StoredEvent
 
 from adapters.database_url import Database
 from application.retention.archive import ArchiveBusy
+from application.retention.ports import MetricsRetention
 
 __all__ = [
     "ParquetArchive",
@@ -318,7 +319,7 @@ _DATED: Final = (
 )
 
 
-class ReadModelRetention:
+class ReadModelRetention(MetricsRetention):
     """Deletes read-model rows of days before a date, in each given database (SQLite file or PostgreSQL schema).
 
     The tables are found by name, so a read model added later with one of
