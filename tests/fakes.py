@@ -14,7 +14,7 @@ from adapters.encryption.mapper import EncryptingMapper
 from application.store import AnalyticsStore
 from domain.catalog import CATEGORY_OF
 
-IN_MEMORY_ENV = {"PERSISTENCE_MODULE": "adapters.eventstore.recorders:PopoIngestFactory"}
+IN_MEMORY_ENV = {"PERSISTENCE_MODULE": "adapters.eventstore.in_memory:PopoIngestFactory"}
 CONTEXT = {
     "device_type": "mobile",
     "platform": "ios",
