@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from adapters.connections import SqliteFile, postgres_pool, run_in_transaction, run_statement
+from adapters.connections import SqliteFile, create_tables, postgres_pool, run_in_transaction, run_statement
 from adapters.database_url import Database
 from application.api_access.ports import ApiRateCounter, QuotaDecision
 from application.api_access.quota import ApiQuota, Window, current_window, decide_many
@@ -144,18 +144,11 @@ class PostgresApiRateCounter(_WindowCounter, ApiRateCounter):
             .as_bytes()
         )
         self._pool = postgres_pool(conninfo)
-        run_in_transaction(self._pool, "API rate counters", lambda conn: self._create(conn, schema))
-
-    def _create(self, conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> None:
-        # Workers start together: one at a time, or CREATE … IF NOT EXISTS can still collide.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('addvalue.api_rate_windows'))")
-        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
-        conn.execute(
-            SQL(
-                "CREATE UNLOGGED TABLE IF NOT EXISTS {} (key text NOT NULL, window_start bigint NOT NULL,"
-                " n integer NOT NULL, PRIMARY KEY (key, window_start))"
-            ).format(self._table)
-        )
+        table = SQL(
+            "CREATE UNLOGGED TABLE IF NOT EXISTS {} (key text NOT NULL, window_start bigint NOT NULL,"
+            " n integer NOT NULL, PRIMARY KEY (key, window_start))"
+        ).format(self._table)
+        create_tables(self._pool, "API rate counters", "addvalue.api_rate_windows", schema, table)
 
     def _count_many(self, groups: list[dict[str, list[Window]]]) -> list[dict[str, list[QuotaDecision]]]:
         # Each statement commits on its own: BEGIN and COMMIT would be two more round trips for every batch, and
