@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Final, TypeVar
 
 import psycopg
 import psycopg_pool
+from psycopg.sql import SQL, Composed, Identifier
 
 from application.errors import StorageError
 
@@ -30,6 +31,7 @@ __all__ = [
     "SqliteFile",
     "check_without_round_trip",
     "checked_without_round_trip",
+    "create_tables",
     "postgres_pool",
     "run_in_transaction",
     "run_statement",
@@ -250,3 +252,20 @@ def run_in_transaction(
             return work(conn)
     except psycopg.Error as e:
         raise StorageError(f"{what}: {e}") from e
+
+
+def create_tables(pool: SharedPool, what: str, lock: str, schema: str, *statements: Composed) -> None:
+    """A small store's schema and tables, created in one transaction by one process at a time.
+
+    Workers start together, and two ``CREATE … IF NOT EXISTS`` of the same
+    table can still collide: a transaction-scoped advisory lock named ``lock``
+    makes the others wait.
+    """
+
+    def create(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock,))
+        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
+        for statement in statements:
+            conn.execute(statement)
+
+    run_in_transaction(pool, what, create)

@@ -16,6 +16,7 @@ import maxminddb
 import structlog
 
 from application.errors import StorageError
+from application.ingest.ports import GeoLookup
 from domain.network import Geo
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class GeoDatabaseError(StorageError):
     """The geo database cannot be used; the message names the file and what to do."""
 
 
-class MaxmindGeoLookup:
+class MaxmindGeoLookup(GeoLookup):
     """Country and first subdivision from a GeoIP2-City-style ``.mmdb`` file (the ``GeoLookup`` port).
 
     Safe to share between threads: the reader only reads a memory map.
@@ -67,7 +68,7 @@ class MaxmindGeoLookup:
         self._reader.close()
 
 
-class NoGeoLookup:
+class NoGeoLookup(GeoLookup):
     """The ``GeoLookup`` port when geo enrichment is off: nothing is ever found."""
 
     def lookup(self, anonymized_ip: str) -> Geo | None:  # noqa: ARG002 - the port's signature

@@ -61,7 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.api_access.tokens import JwtTokens  # noqa: E402
-from adapters.eventstore.persistence import parse_database_url  # noqa: E402
+from adapters.database_url import parse_database_url  # noqa: E402
 from application.ingest.ingestion import PreparedBatch  # noqa: E402
 from application.principals import Principal  # noqa: E402
 from entrypoints.bootstrap import Container, bootstrap  # noqa: E402

@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.api_access.tokens import JwtTokens  # noqa: E402
-from adapters.eventstore.persistence import parse_database_url  # noqa: E402
+from adapters.database_url import parse_database_url  # noqa: E402
 from bench.pg_cluster import ClusterError, KillMode, PgCluster, free_port  # noqa: E402
 from domain.session import Session  # noqa: E402
 from entrypoints.bootstrap import bootstrap  # noqa: E402

@@ -25,7 +25,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from adapters.eventstore.persistence import parse_database_url  # noqa: E402
+from adapters.database_url import parse_database_url  # noqa: E402
 from application.principals import Principal  # noqa: E402
 from application.read_models.projections import catch_up_together  # noqa: E402
 from entrypoints.bootstrap import bootstrap  # noqa: E402

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import structlog
 
-from adapters.eventstore.persistence import Database, parse_database_url
+from adapters.database_url import Database, parse_database_url
 from application.ingest.throttling import RateLimit
 from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies

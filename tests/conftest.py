@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from adapters.eventstore.persistence import parse_database_url
+from adapters.database_url import parse_database_url
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
 

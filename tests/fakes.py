@@ -16,7 +16,7 @@ from application.privacy.ports import ErasureEntry, ErasureRegister
 from application.store import AnalyticsStore
 from domain.catalog import CATEGORY_OF
 
-IN_MEMORY_ENV = {"PERSISTENCE_MODULE": "adapters.eventstore.recorders:PopoIngestFactory"}
+IN_MEMORY_ENV = {"PERSISTENCE_MODULE": "adapters.eventstore.in_memory:PopoIngestFactory"}
 CONTEXT = {
     "device_type": "mobile",
     "platform": "ios",

@@ -18,10 +18,10 @@ from typing import Any, Final
 
 import msgspec
 import psycopg
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from adapters.connections import SqliteFile, postgres_pool, run_in_transaction
-from adapters.eventstore.persistence import Database
+from adapters.connections import SqliteFile, create_tables, postgres_pool, run_in_transaction
+from adapters.database_url import Database
 from application.api_access.access_log import GENESIS_HASH, ChainHead, UnreadableRecord, seal, verify_chain
 from application.api_access.ports import AccessEntry, AccessLog, AccessRecord, VerifyReport
 from application.errors import StorageError
@@ -161,26 +161,19 @@ class PostgresAccessLog(AccessLog):
             .as_bytes()
         )
         self._pool = postgres_pool(conninfo)
-        run_in_transaction(self._pool, "access log", lambda conn: self._create(conn, schema))
-
-    def _create(self, conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> None:
-        # Workers start together: one at a time, or CREATE … IF NOT EXISTS can still collide.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('addvalue.api_access_log'))")
-        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
-        conn.execute(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, at timestamptz NOT NULL,"
-                " principal text NOT NULL, role text NOT NULL, method text NOT NULL, route text NOT NULL,"
-                " status integer NOT NULL, outcome text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL)"
-            ).format(self._log)
+        log = SQL(
+            "CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, at timestamptz NOT NULL,"
+            " principal text NOT NULL, role text NOT NULL, method text NOT NULL, route text NOT NULL,"
+            " status integer NOT NULL, outcome text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL)"
+        ).format(self._log)
+        head = SQL(
+            "CREATE TABLE IF NOT EXISTS {} (id smallint PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL,"
+            " hash text NOT NULL)"
+        ).format(self._head)
+        genesis = SQL("INSERT INTO {} VALUES (1, 0, {}) ON CONFLICT DO NOTHING").format(
+            self._head, Literal(GENESIS_HASH)
         )
-        conn.execute(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {}"
-                " (id smallint PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, hash text NOT NULL)"
-            ).format(self._head)
-        )
-        conn.execute(SQL("INSERT INTO {} VALUES (1, 0, %s) ON CONFLICT DO NOTHING").format(self._head), (GENESIS_HASH,))
+        create_tables(self._pool, "access log", "addvalue.api_access_log", schema, log, head, genesis)
 
     def append(self, entry: AccessEntry) -> AccessRecord:
         return self.append_many([entry])[0]

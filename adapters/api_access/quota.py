@@ -22,15 +22,15 @@ from typing import Any
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from adapters.connections import SqliteFile, postgres_pool, run_in_transaction, run_statement
-from adapters.eventstore.persistence import Database
+from adapters.connections import SqliteFile, create_tables, postgres_pool, run_in_transaction, run_statement
+from adapters.database_url import Database
 from application.api_access.ports import ApiRateCounter, QuotaDecision
 from application.api_access.quota import ApiQuota, Window, current_window, decide_many
 
 __all__ = ["PostgresApiRateCounter", "SqliteApiRateCounter", "build_api_rate_counter"]
 
 
-class _WindowCounter(ApiRateCounter):
+class _WindowCounter:
     """The sliding-window rule; subclasses count in their database."""
 
     def __init__(self, quota: ApiQuota) -> None:
@@ -70,7 +70,7 @@ class _WindowCounter(ApiRateCounter):
         raise NotImplementedError
 
 
-class SqliteApiRateCounter(_WindowCounter):
+class SqliteApiRateCounter(_WindowCounter, ApiRateCounter):
     """Counters in a SQLite file of their own; ``BEGIN IMMEDIATE`` makes each hit atomic across processes."""
 
     def __init__(self, path: Path, quota: ApiQuota) -> None:
@@ -117,7 +117,7 @@ class SqliteApiRateCounter(_WindowCounter):
         self._file.close()
 
 
-class PostgresApiRateCounter(_WindowCounter):
+class PostgresApiRateCounter(_WindowCounter, ApiRateCounter):
     """Counters in ``<schema>.api_rate_windows``; the upsert's row lock makes each hit atomic."""
 
     def __init__(self, conninfo: str, quota: ApiQuota, *, schema: str = "public") -> None:
@@ -144,18 +144,11 @@ class PostgresApiRateCounter(_WindowCounter):
             .as_bytes()
         )
         self._pool = postgres_pool(conninfo)
-        run_in_transaction(self._pool, "API rate counters", lambda conn: self._create(conn, schema))
-
-    def _create(self, conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> None:
-        # Workers start together: one at a time, or CREATE … IF NOT EXISTS can still collide.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('addvalue.api_rate_windows'))")
-        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
-        conn.execute(
-            SQL(
-                "CREATE UNLOGGED TABLE IF NOT EXISTS {} (key text NOT NULL, window_start bigint NOT NULL,"
-                " n integer NOT NULL, PRIMARY KEY (key, window_start))"
-            ).format(self._table)
-        )
+        table = SQL(
+            "CREATE UNLOGGED TABLE IF NOT EXISTS {} (key text NOT NULL, window_start bigint NOT NULL,"
+            " n integer NOT NULL, PRIMARY KEY (key, window_start))"
+        ).format(self._table)
+        create_tables(self._pool, "API rate counters", "addvalue.api_rate_windows", schema, table)
 
     def _count_many(self, groups: list[dict[str, list[Window]]]) -> list[dict[str, list[QuotaDecision]]]:
         # Each statement commits on its own: BEGIN and COMMIT would be two more round trips for every batch, and

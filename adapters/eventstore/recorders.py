@@ -10,22 +10,19 @@ with IntegrityError instead of storing the event twice.
 With an archive attached (``use_archive``), the log reads (``select_notifications``,
 ``max_notification_id``, ``select_events``) show archived and hot rows as one
 log, so projections and history need no change; ``archived_streams`` says which
-streams have archived rows, and where in the log (see adapters.retention.archive).
+streams have archived rows, and where in the log (see adapters.eventstore.archived_log).
+The in-memory twin for unit tests is adapters.eventstore.in_memory.
 """
 
 from __future__ import annotations
 
 import functools
-import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Sequence
 from datetime import date
-from typing import Any, Final
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification, StoredEvent
-from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
+from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg import Cursor
@@ -33,125 +30,21 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
 from adapters.connections import checked_without_round_trip
-from adapters.retention.archive import ParquetArchive, merge_events, needs_archive, read_merged
-from application.errors import StorageError
-from application.ports import IngestMarks
-from application.retention.ports import MovedToArchive
+from adapters.eventstore.archived_log import ArchivedLog, EventsRead, Span, archived_spans, nothing_archived
+from adapters.retention.archive import ParquetArchive
+from application.ports import IngestLedger, IngestMarks
+from application.retention.ports import ColdStore, MovedToArchive
 
-_RECHECK_SECONDS: Final = 60.0
-
-__all__ = ["PostgresIngestRecorder", "SqliteIngestRecorder"]
+__all__ = ["PostgresIngestRecorder", "SqliteIngestRecorder", "ingest_marks"]
 
 
-def _marks(kwargs: dict[str, Any]) -> IngestMarks | None:
+def ingest_marks(kwargs: dict[str, Any]) -> IngestMarks | None:
+    """The ``ingest_marks`` that ``save`` passed down, if any."""
     marks = kwargs.get("ingest_marks")
     return marks if isinstance(marks, IngestMarks) else None
 
 
-def _as_uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(value)
-
-
-def _spans(rows: Sequence[Notification]) -> list[tuple[UUID, int, int, int]]:
-    """Per stream: its first and last notification id among the rows, and its last version."""
-    spans: dict[UUID, tuple[int, int, int]] = {}
-    for r in rows:
-        stream = _as_uuid(r.originator_id)
-        first, last, version = spans.get(stream, (r.id, r.id, r.originator_version))
-        spans[stream] = (min(first, r.id), max(last, r.id), max(version, r.originator_version))
-    return [(k, *v) for k, v in spans.items()]
-
-
-class _Archived:
-    """The archive side shared by both recorders; they supply the SQL."""
-
-    archive: ParquetArchive | None = None
-    _archived_before = False  # once the store says it has archived rows, it always will
-    _checked_at = -_RECHECK_SECONDS
-
-    def use_archive(self, archive: ParquetArchive) -> None:
-        """Read the log as archive plus hot store from now on, and allow moving rows to the archive."""
-        self.archive = archive
-
-    def _archive_in_sight(self, archive: ParquetArchive) -> ParquetArchive:
-        """The archive, after checking that its folder is the one this store's events were moved to.
-
-        A process whose ADDVALUE_ARCHIVE_DIR differs from the archive run's would
-        otherwise read a log with the archived events silently missing.
-        """
-        if archive.files():
-            return archive
-        now = time.monotonic()
-        if not self._archived_before and now - self._checked_at >= _RECHECK_SECONDS:
-            self._checked_at = now
-            self._archived_before = self._any_archived()
-        if self._archived_before:
-            raise StorageError(
-                f"ADDVALUE_ARCHIVE_DIR: this event store has moved events to an archive, but {archive.folder} "
-                "holds no archive file; set it to the folder 'addvalue archive run' writes to, on every process"
-            )
-        return archive
-
-    def select_notifications(
-        self,
-        start: int | None,
-        limit: int,
-        stop: int | None = None,
-        topics: Sequence[str] = (),
-        *,
-        inclusive_of_start: bool = True,
-    ) -> Sequence[Notification]:
-        """The log: the archive and the hot store merged in id order (the hot store alone without one)."""
-        first = (start or 0) + (0 if inclusive_of_start and start is not None else 1)
-        if self.archive is None:
-            return self.select_hot(first, limit, stop=stop, topics=topics)
-        return read_merged(
-            self._archive_in_sight(self.archive),
-            lambda n, bound: self.select_hot(first, n, stop=bound, topics=topics),
-            start=first,
-            stop=stop,
-            limit=limit,
-            topics=topics,
-        )
-
-    def select_hot(
-        self, start: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
-    ) -> Sequence[Notification]:
-        raise NotImplementedError
-
-    def _any_archived(self) -> bool:
-        raise NotImplementedError
-
-    def exclusive(self) -> AbstractContextManager[None]:
-        return self._cold().exclusive()
-
-    def _cold(self) -> ParquetArchive:
-        if self.archive is None:
-            raise RuntimeError("no archive attached: call use_archive() first")
-        return self.archive
-
-    def _with_archived(
-        self,
-        hot: Sequence[StoredEvent],
-        originator_id: UUID | str,
-        span: Callable[[], tuple[int, int] | None],
-        *,
-        gt: int | None,
-        lte: int | None,
-        desc: bool,
-        limit: int | None,
-    ) -> Sequence[StoredEvent]:
-        """The hot rows, completed from the archive when the stream has archived rows that the request reaches."""
-        if self.archive is None or not needs_archive(hot, gt=gt, desc=desc, limit=limit):
-            return hot
-        found = span()
-        if found is None:
-            return hot
-        cold = self.archive.stream(_as_uuid(originator_id), *found)
-        return merge_events(hot, cold, gt=gt, lte=lte, desc=desc, limit=limit)
-
-
-class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
+class SqliteIngestRecorder(ArchivedLog, SQLiteApplicationRecorder, IngestLedger, ColdStore):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
 
@@ -169,7 +62,7 @@ class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
     def select_hot(
         self, start: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
     ) -> Sequence[Notification]:
-        # The library's own read; super() would come back to _Archived.select_notifications.
+        # The library's own read; super() would come back to ArchivedLog.select_notifications.
         return SQLiteApplicationRecorder.select_notifications(self, start, limit, stop, topics)
 
     def max_notification_id(self) -> int:
@@ -178,21 +71,18 @@ class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
     def hot_max_id(self) -> int:
         return super().max_notification_id() or 0
 
-    def select_events(
-        self,
-        originator_id: UUID | str,
-        *,
-        gt: int | None = None,
-        lte: int | None = None,
-        desc: bool = False,
-        limit: int | None = None,
-    ) -> Sequence[StoredEvent]:
-        hot = super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
-        if self.archive is None or not self.archive.files():
-            return hot
-        stream = _as_uuid(originator_id)
-        span = functools.partial(self._archived_span, stream)
-        return self._with_archived(hot, stream, span, gt=gt, lte=lte, desc=desc, limit=limit)
+    def _hot_events(self, originator_id: UUID | str, read: EventsRead) -> Sequence[StoredEvent]:
+        return SQLiteApplicationRecorder.select_events(self, originator_id, **read._asdict())
+
+    def _hot_events_and_span(
+        self, stream: UUID, read: EventsRead, archive: ParquetArchive
+    ) -> tuple[Sequence[StoredEvent], Span]:
+        hot = self._hot_events(stream, read)
+        # Asked after the hot read: an archive run writes its file before it deletes rows, so
+        # when there is still no file, the hot read missed nothing.
+        if not archive.files():
+            return hot, nothing_archived
+        return hot, functools.partial(self._archived_span, stream)
 
     def _any_archived(self) -> bool:
         with self.datastore.transaction(commit=False) as c:
@@ -212,7 +102,7 @@ class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
                 "INSERT INTO archived_streams VALUES (?,?,?,?) ON CONFLICT (originator_id) DO UPDATE SET"
                 " first_id = min(first_id, excluded.first_id), last_id = max(last_id, excluded.last_id),"
                 " last_version = max(last_version, excluded.last_version)",
-                [(s.hex, first, last, version) for s, first, last, version in _spans(rows)],
+                [(s.hex, first, last, version) for s, first, last, version in archived_spans(rows)],
             )
             c.executemany(f"DELETE FROM {self.events_table_name} WHERE rowid=?", [(r.id,) for r in rows])
             deleted = c.sqlite_cursor.rowcount
@@ -227,7 +117,7 @@ class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
-        marks = _marks(kwargs)
+        marks = ingest_marks(kwargs)
         if marks is not None:
             c.executemany("INSERT INTO ingested_event_ids VALUES (?)", [(e.hex,) for e in marks.event_ids])
             c.executemany(
@@ -238,29 +128,26 @@ class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
         return ids
 
     def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
-        wanted = [e.hex for e in event_ids]
-        found: set[UUID] = set()
-        with self.datastore.transaction(commit=False) as c:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                c.execute(
-                    f"SELECT event_id FROM ingested_event_ids WHERE event_id IN ({','.join('?' * len(chunk))})", chunk
-                )
-                found.update(UUID(row[0]) for row in c.fetchall())
-        return found
+        rows = self._select_in("SELECT event_id FROM ingested_event_ids WHERE event_id IN ({})", event_ids)
+        return {UUID(row[0]) for row in rows}
 
     def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
-        wanted = [s.hex for s in stream_ids]
-        found: dict[UUID, int] = {}
+        rows = self._select_in(
+            f"SELECT originator_id, max(originator_version) FROM {self.events_table_name}"
+            " WHERE originator_id IN ({}) GROUP BY originator_id",
+            stream_ids,
+        )
+        return {UUID(row[0]): row[1] for row in rows}
+
+    def _select_in(self, sql: str, ids: Iterable[UUID]) -> list[Any]:
+        """The rows of ``sql`` for all of ``ids``, 500 at a time: SQLite limits a statement's parameters."""
+        wanted = [i.hex for i in ids]
+        found: list[Any] = []
         with self.datastore.transaction(commit=False) as c:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
-                c.execute(
-                    f"SELECT originator_id, max(originator_version) FROM {self.events_table_name} "
-                    f"WHERE originator_id IN ({','.join('?' * len(chunk))}) GROUP BY originator_id",
-                    chunk,
-                )
-                found.update((UUID(row[0]), row[1]) for row in c.fetchall())
+                c.execute(sql.format(",".join("?" * len(chunk))), chunk)
+                found += c.fetchall()
         return found
 
     def not_collected_total(self) -> int:
@@ -269,7 +156,7 @@ class SqliteIngestRecorder(_Archived, SQLiteApplicationRecorder):
             return int(c.fetchone()[0])
 
 
-class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
+class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLedger, ColdStore):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         checked_without_round_trip(datastore)
@@ -308,7 +195,7 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
     def select_hot(
         self, start: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
     ) -> Sequence[Notification]:
-        # The library's own read; super() would come back to _Archived.select_notifications.
+        # The library's own read; super() would come back to ArchivedLog.select_notifications.
         rows: Sequence[Notification] = PostgresApplicationRecorder.select_notifications(
             self, start, limit, stop, list(topics)
         )
@@ -321,21 +208,17 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
     def hot_max_id(self) -> int:
         return super().max_notification_id() or 0
 
-    def select_events(
-        self,
-        originator_id: UUID | str,
-        *,
-        gt: int | None = None,
-        lte: int | None = None,
-        desc: bool = False,
-        limit: int | None = None,
-    ) -> Sequence[StoredEvent]:
-        if self.archive is None or not self.archive.files():
-            events: Sequence[StoredEvent] = super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
-            return events
-        stream = _as_uuid(originator_id)
-        hot, span = self._select_with_span(stream, gt=gt, lte=lte, desc=desc, limit=limit)
-        return self._with_archived(hot, stream, lambda: span, gt=gt, lte=lte, desc=desc, limit=limit)
+    def _hot_events(self, originator_id: UUID | str, read: EventsRead) -> Sequence[StoredEvent]:
+        events: Sequence[StoredEvent] = PostgresApplicationRecorder.select_events(self, originator_id, **read._asdict())
+        return events
+
+    def _hot_events_and_span(
+        self, stream: UUID, read: EventsRead, archive: ParquetArchive
+    ) -> tuple[Sequence[StoredEvent], Span]:
+        if not archive.files():
+            return self._hot_events(stream, read), nothing_archived
+        hot, span = self._select_with_span(stream, read)
+        return hot, lambda: span
 
     def _any_archived(self) -> bool:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -343,13 +226,14 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
             return curs.fetchone() is not None
 
     def _select_with_span(
-        self, originator_id: UUID, *, gt: int | None, lte: int | None, desc: bool, limit: int | None
+        self, originator_id: UUID, read: EventsRead
     ) -> tuple[list[StoredEvent], tuple[int, int] | None]:
         """The hot rows and, in the same round trip, the log range of the stream's archived rows (if it has any).
 
         A new session's stream is read once before its first write, so this
         keeps ingestion at one query per new session while an archive exists.
         """
+        gt, lte, desc, limit = read
         conditions = [SQL("originator_id = %(id)s")]
         if gt is not None:
             conditions.append(SQL("originator_version > %(gt)s"))
@@ -387,7 +271,7 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
 
     def move_to_archive(self, rows: Sequence[Notification]) -> MovedToArchive:
         path, size = self._cold().write(rows)
-        spans = _spans(rows)
+        spans = archived_spans(rows)
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(
                 SQL(
@@ -436,7 +320,7 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
 
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
-        marks = _marks(kwargs)
+        marks = ingest_marks(kwargs)
         if marks is None:
             return
         if marks.event_ids:
@@ -474,43 +358,3 @@ class PostgresIngestRecorder(_Archived, PostgresApplicationRecorder):
             curs.execute(SQL("SELECT coalesce(sum(n), 0) AS total FROM {}").format(self._dropped_table))
             row = curs.fetchone()
             return int(row["total"]) if row else 0
-
-
-class PopoIngestRecorder(POPOApplicationRecorder):
-    """In memory, for unit tests: the library's own fake, with the same ledger semantics."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._event_ids: set[UUID] = set()
-        self._not_collected: Counter[tuple[object, str]] = Counter()
-
-    def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        marks = _marks(kwargs)
-        if marks is not None and self._event_ids.intersection(marks.event_ids):
-            raise IntegrityError("event id already recorded")
-        ids = super()._insert_events(stored_events, **kwargs)
-        if marks is not None:
-            self._event_ids.update(marks.event_ids)
-            self._not_collected.update(marks.not_collected)
-        return ids
-
-    def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
-        return self._event_ids.intersection(event_ids)
-
-    def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
-        found = {}
-        for stream_id in stream_ids:
-            versions = self._stored_events_index.get(str(stream_id))
-            if versions:
-                found[stream_id] = max(versions)
-        return found
-
-    def not_collected_total(self) -> int:
-        return sum(self._not_collected.values())
-
-
-class PopoIngestFactory(POPOFactory):
-    """``PERSISTENCE_MODULE=adapters.eventstore.recorders:PopoIngestFactory`` selects it."""
-
-    def application_recorder(self) -> ApplicationRecorder:
-        return PopoIngestRecorder()

@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any, Final
 from uuid import UUID
 
-import psycopg
 from psycopg.sql import SQL, Identifier
 
-from adapters.connections import SqliteFile, postgres_pool, run_in_transaction, run_statement
-from adapters.eventstore.persistence import Database
-from application.privacy.ports import ErasureEntry
+from adapters.connections import SqliteFile, create_tables, postgres_pool, run_in_transaction, run_statement
+from adapters.database_url import Database
+from application.privacy.ports import ErasureEntry, ErasureRegister
 
 __all__ = ["PostgresErasureRegister", "SqliteErasureRegister", "build_erasure_register"]
 
@@ -50,7 +49,9 @@ def _aware(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
-class SqliteErasureRegister:
+class SqliteErasureRegister(ErasureRegister):
+    """The register in a SQLite file of its own."""
+
     def __init__(self, path: Path, secret: bytes) -> None:
         self._secret = secret
         self._file = SqliteFile(path, what=_WHAT)
@@ -109,7 +110,9 @@ class SqliteErasureRegister:
         self._file.close()
 
 
-class PostgresErasureRegister:
+class PostgresErasureRegister(ErasureRegister):
+    """The register in ``<schema>.erasure_register``, on the shared pool of the small stores."""
+
     def __init__(self, url: str, secret: bytes, *, schema: str = "public") -> None:
         self._secret = secret
         self._table = SQL("{}.erasure_register").format(Identifier(schema))
@@ -117,17 +120,11 @@ class PostgresErasureRegister:
         self._blocked_one = SQL("SELECT user_hash FROM {} WHERE user_hash = %s").format(self._table).as_bytes()
         self._blocked_any = SQL("SELECT user_hash FROM {} WHERE user_hash = ANY(%s)").format(self._table).as_bytes()
         self._pool = postgres_pool(url)
-        run_in_transaction(self._pool, _WHAT, lambda conn: self._create(conn, schema))
-
-    def _create(self, conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> None:
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('addvalue.erasure_register'))")
-        conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(schema)))
-        conn.execute(
-            SQL(
-                "CREATE TABLE IF NOT EXISTS {} (user_hash bytea PRIMARY KEY, requested_at timestamptz NOT NULL,"
-                " due_at timestamptz NOT NULL, completed_at timestamptz, subject_id uuid)"
-            ).format(self._table)
-        )
+        table = SQL(
+            "CREATE TABLE IF NOT EXISTS {} (user_hash bytea PRIMARY KEY, requested_at timestamptz NOT NULL,"
+            " due_at timestamptz NOT NULL, completed_at timestamptz, subject_id uuid)"
+        ).format(self._table)
+        create_tables(self._pool, _WHAT, "addvalue.erasure_register", schema, table)
 
     def add(self, app_user_id: UUID, subject_id: UUID, requested_at: datetime, due_at: datetime) -> ErasureEntry:
         run_in_transaction(

@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from adapters.eventstore.persistence import Database
+from adapters.database_url import Database
 
 __all__ = ["FileLeases", "PostgresLeases", "build_leases"]
 

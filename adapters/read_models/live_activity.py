@@ -6,20 +6,17 @@ the position, so a page's changes and the position commit together.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
 
-from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL
 
-from adapters.connections import checked_without_round_trip
-from adapters.eventstore.persistence import Database
-from adapters.read_models.views import UPSTREAM, build_view
-from application.read_models.ports import LiveChanges, LiveSnapshot
+from adapters.database_url import Database
+from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, build_view
+from application.read_models.ports import LiveActivityView, LiveChanges, LiveSnapshot
 
 __all__ = ["PostgresLiveActivity", "SqliteLiveActivity", "build_live_activity"]
 
@@ -51,6 +48,21 @@ def _later(table: str, column: str) -> str:
     )
 
 
+def _span_upsert(table: str, key: str, start: str, end: str) -> str:
+    """The upsert of a (key, key, start, end) row that keeps the later of each time."""
+    return (
+        f"INSERT INTO {table} VALUES (?, ?, ?, ?) ON CONFLICT ({key}) DO UPDATE SET "
+        f"{_later(table, start)}, {_later(table, end)}"
+    )
+
+
+def _spans(
+    starts: Mapping[tuple[Any, Any], datetime], ends: Mapping[tuple[Any, Any], datetime]
+) -> list[tuple[Any, ...]]:
+    """One row per key that started or ended: (*key, start or None, end or None), in key order."""
+    return [(*key, starts.get(key), ends.get(key)) for key in sorted(starts.keys() | ends.keys())]
+
+
 def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
     """The SQL of one page's changes, in an order that makes "last change wins" hold."""
 
@@ -69,29 +81,12 @@ def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[tuple[str,
             sorted(changes.last_seen.items()),
         ),
         (
-            q(
-                "INSERT INTO {p}live_wave_presence VALUES (?, ?, ?, ?) ON CONFLICT (wave_id, subject_id) DO UPDATE SET "
-                + _later(f"{p}live_wave_presence", "joined_at")
-                + ", "
-                + _later(f"{p}live_wave_presence", "left_at")
-            ),
-            [
-                (w, s, changes.waves_joined.get((w, s)), changes.waves_left.get((w, s)))
-                for w, s in sorted(changes.waves_joined.keys() | changes.waves_left.keys())
-            ],
+            q(_span_upsert(f"{p}live_wave_presence", "wave_id, subject_id", "joined_at", "left_at")),
+            _spans(changes.waves_joined, changes.waves_left),
         ),
         (
-            q(
-                "INSERT INTO {p}live_activation_spans VALUES (?, ?, ?, ?) ON CONFLICT (subject_id, activation_id)"
-                " DO UPDATE SET "
-                + _later(f"{p}live_activation_spans", "started_at")
-                + ", "
-                + _later(f"{p}live_activation_spans", "ended_at")
-            ),
-            [
-                (s, a, changes.activations_started.get((s, a)), changes.activations_ended.get((s, a)))
-                for s, a in sorted(changes.activations_started.keys() | changes.activations_ended.keys())
-            ],
+            q(_span_upsert(f"{p}live_activation_spans", "subject_id, activation_id", "started_at", "ended_at")),
+            _spans(changes.activations_started, changes.activations_ended),
         ),
         *((q(f"DELETE FROM {{p}}{name} WHERE subject_id = ?"), erased) for name in _LIVE_NAMES),
     ]
@@ -170,32 +165,22 @@ class _LiveSnapshots:
         )
 
 
-class SqliteLiveActivity(_LiveSnapshots, SQLiteTrackingRecorder):
+class SqliteLiveActivity(SqliteTrackedView, _LiveSnapshots, LiveActivityView):
+    """SQLite stores dates and times as ISO text, which sorts as time does (all UTC)."""
+
     VIEW_NAME = "live_activity"
     SQLITE_FILE = "live"
     PROJECTION_TABLES = _LIVE_NAMES
-
-    """SQLite stores dates and times as ISO text, which sorts as time does (all UTC)."""
 
     def construct_create_table_statements(self) -> list[str]:
         tables = [t.format(p="", date="TEXT", uuid="TEXT", ts="TEXT") for t in _LIVE_TABLES]
         return [*super().construct_create_table_statements(), *tables]
 
-    def position(self) -> int:
-        return self.max_tracking_id(UPSTREAM) or 0
-
     def apply(self, changes: LiveChanges, position: int) -> None:
-        with self.datastore.transaction(commit=True) as c:
+        with self._tracked_write(position) as c:
             for sql, params in _live_statements(changes, "", "?"):
                 if params:
                     c.executemany(sql, [tuple(_sqlite_value(v) for v in row) for row in params])
-            self._insert_tracking(c, Tracking(UPSTREAM, position))
-
-    def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            for name in _LIVE_NAMES:
-                c.execute(f"DELETE FROM {name}")
-            c.execute("DELETE FROM tracking WHERE application_name=?", (UPSTREAM,))
 
     def _read_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         with self.datastore.transaction(commit=False) as c:
@@ -213,38 +198,23 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-class PostgresLiveActivity(_LiveSnapshots, PostgresTrackingRecorder):
+class PostgresLiveActivity(PostgresTrackedView, _LiveSnapshots, LiveActivityView):
     VIEW_NAME = "live_activity"
     PROJECTION_TABLES = _LIVE_NAMES
     _live_mark = "%s"
 
     def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
-        checked_without_round_trip(datastore)
         self._prefix = self._live_prefix = f'"{datastore.schema}".'
-        self._tracking_table = f'"{datastore.schema}"."{tracking_table_name}"'
         for table in _LIVE_TABLES:
             statement = table.format(p=self._prefix, date="date", uuid="uuid", ts="timestamptz")
             self.sql_create_statements.append(SQL(statement).format())
 
-    def position(self) -> int:
-        return self.max_tracking_id(UPSTREAM) or 0
-
     def apply(self, changes: LiveChanges, position: int) -> None:
-        with self.datastore.transaction(commit=True) as curs:
+        with self._tracked_write(position) as curs:
             for sql, params in _live_statements(changes, self._prefix, "%s"):
                 if params:
                     curs.executemany(sql.encode(), params)
-            self._insert_tracking(curs, Tracking(UPSTREAM, position))
-
-    def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            for name in _LIVE_NAMES:
-                curs.execute(f"DELETE FROM {self._prefix}{name}".encode())
-            curs.execute(
-                f"DELETE FROM {self._tracking_table} WHERE application_name = %s".encode(),
-                (UPSTREAM,),
-            )
 
     def _read_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         with self.datastore.transaction(commit=False) as curs:

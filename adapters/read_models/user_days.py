@@ -5,19 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import date
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 from uuid import UUID
 
-from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
-from adapters.connections import checked_without_round_trip
-from adapters.eventstore.persistence import Database
-from adapters.read_models.views import UPSTREAM, build_view
-from application.read_models.ports import DayMetrics, UserDaysChanges
+from adapters.database_url import Database
+from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, build_view
+from application.read_models.ports import DayMetrics, UserDaysChanges, UserDaysView
+from application.reporting.ports import IndexSummaries, PersonReads
 
 __all__ = ["PostgresUserDays", "SqliteUserDays", "build_user_days"]
 
@@ -61,6 +59,14 @@ class _SharedSql:
 
     def _cursor(self, *, commit: bool) -> AbstractContextManager[Any]:
         raise NotImplementedError
+
+    if TYPE_CHECKING:  # given by the tracked-view base each view also has
+
+        def _tracked_write(self, position: int) -> AbstractContextManager[Any]: ...
+
+    def apply(self, changes: UserDaysChanges, position: int) -> None:
+        with self._tracked_write(position) as cursor:
+            self._changes(cursor, changes)
 
     def _changes(self, cursor: Any, changes: UserDaysChanges) -> None:
         counts = [(self._v(s), self._v(d), m, n) for (s, d, m), n in sorted(changes.counts.items())]
@@ -259,7 +265,7 @@ def _day_metrics(rows: list[tuple[Any, ...]]) -> list[DayMetrics]:
     ]
 
 
-class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder):
+class SqliteUserDays(SqliteTrackedView, _SharedSql, UserDaysView, PersonReads, IndexSummaries):
     VIEW_NAME = "user_days"
     SQLITE_FILE = "user_days"
     PROJECTION_TABLES = _NAMES
@@ -278,22 +284,20 @@ class SqliteUserDays(_SharedSql, SQLiteTrackingRecorder):
     def _cursor(self, *, commit: bool) -> AbstractContextManager[Any]:
         return self.datastore.transaction(commit=commit)
 
-    def position(self) -> int:
-        return self.max_tracking_id(UPSTREAM) or 0
 
-    def apply(self, changes: UserDaysChanges, position: int) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            self._changes(c, changes)
-            self._insert_tracking(c, Tracking(UPSTREAM, position))
+class PostgresUserDays(PostgresTrackedView, _SharedSql, UserDaysView, PersonReads, IndexSummaries):
+    VIEW_NAME = "user_days"
+    PROJECTION_TABLES = _NAMES
 
-    def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            for name in _NAMES:
-                c.execute(f"DELETE FROM {name}")
-            c.execute("DELETE FROM tracking WHERE application_name=?", (UPSTREAM,))
+    mark = "%s"
 
+    def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
+        super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
+        self.prefix = f'"{datastore.schema}".'
+        for table in (*_TABLES, _INDICES_TABLE, _SUMMARIES_TABLE):
+            statement = table.format(p=self.prefix, uuid="uuid", date="date")
+            self.sql_create_statements.append(SQL(statement).format())
 
-class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
     def _add_counts(self, cursor: Any, counts: list[tuple[Any, ...]]) -> None:
         # One statement for the page's rows (its keys are distinct): a page holds tens of thousands.
         subjects, days, metrics, ns = (list(column) for column in zip(*counts, strict=True))
@@ -305,20 +309,6 @@ class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
             (subjects, days, metrics, ns),
         )
 
-    VIEW_NAME = "user_days"
-    PROJECTION_TABLES = _NAMES
-
-    mark = "%s"
-
-    def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
-        super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
-        checked_without_round_trip(datastore)
-        self.prefix = f'"{datastore.schema}".'
-        self._tracking_table = f'"{datastore.schema}"."{tracking_table_name}"'
-        for table in (*_TABLES, _INDICES_TABLE, _SUMMARIES_TABLE):
-            statement = table.format(p=self.prefix, uuid="uuid", date="date")
-            self.sql_create_statements.append(SQL(statement).format())
-
     def _cursor(self, *, commit: bool) -> AbstractContextManager[Any]:
         return cast(Callable[..., AbstractContextManager[Any]], self.datastore.transaction)(commit=commit)
 
@@ -327,23 +317,6 @@ class PostgresUserDays(_SharedSql, PostgresTrackingRecorder):
         # No BEGIN and ROLLBACK around it (the pool's connections are in autocommit), and plain tuples.
         with self.datastore.get_connection() as conn:
             yield conn.cursor(row_factory=tuple_row)
-
-    def position(self) -> int:
-        return self.max_tracking_id(UPSTREAM) or 0
-
-    def apply(self, changes: UserDaysChanges, position: int) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            self._changes(curs, changes)
-            self._insert_tracking(curs, Tracking(UPSTREAM, position))
-
-    def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            for name in _NAMES:
-                curs.execute(f"DELETE FROM {self.prefix}{name}")
-            curs.execute(
-                f"DELETE FROM {self._tracking_table} WHERE application_name = %s",
-                (UPSTREAM,),
-            )
 
 
 def build_user_days(db: Database) -> SqliteUserDays | PostgresUserDays:

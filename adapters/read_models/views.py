@@ -1,51 +1,87 @@
-"""Read models as the library intends: tracking recorders whose writes carry the position.
+"""The daily-counts read model (events per day and per hour) on SQLite and PostgreSQL, and blue/green rebuilds.
 
-Each write of a view changes its rows and its tracking row (the position in
-the event store's notification log) in one transaction, so a view is never
-ahead of or behind what it says it has processed. Rebuilding clears both in
-one transaction too.
+``ShadowView`` rebuilds any tracked view (adapters.read_models.tracked) beside
+the live one and swaps it in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 import psycopg
-from eventsourcing.persistence import InfrastructureFactory, Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
-from eventsourcing.utils import Environment
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL, Identifier
 
-from adapters.connections import checked_without_round_trip
-from adapters.eventstore.persistence import Database, event_store_env
+from adapters.database_url import Database
+from adapters.eventstore.persistence import event_store_env
+from adapters.read_models.tracked import UPSTREAM, PostgresTrackedView, SqliteTrackedView, build_view, factory_for
+from application.read_models.ports import DailyCountsView, Shadow
 
-__all__ = [
-    "PostgresDailyCounts",
-    "ShadowView",
-    "SqliteDailyCounts",
-    "build_daily_counts",
-    "build_view",
-    "factory_for",
-]
+__all__ = ["PostgresDailyCounts", "ShadowView", "SqliteDailyCounts", "build_daily_counts"]
 
-UPSTREAM: Final = "AddValue"
-S = TypeVar("S", bound=SQLiteTrackingRecorder)
-P = TypeVar("P", bound=PostgresTrackingRecorder)  # the event store application's name, as tracked
 DailyCounts = dict[tuple[date, str], int]
+DayCounts = Mapping[tuple[date, str], int]
+HourCounts = Mapping[tuple[datetime, str], int]
 
 
-class SqliteDailyCounts(SQLiteTrackingRecorder):
+class _CountsWrites:
+    """A page's counts and its position in one transaction, alike on both databases: each says its statements.
+
+    Rows go in key order, so two writers lock them in the same order.
+    """
+
+    _add_day: Any  # upsert of (day, event name, n), adding n
+    _floor_day: Any  # the same, raising the stored n to at least n
+    _add_hour: Any  # upsert of (hour, name, n), adding n
+
+    if TYPE_CHECKING:  # given by the tracked-view base each view also has
+
+        def _tracked_write(self, position: int) -> AbstractContextManager[Any]: ...
+
+    def _stored(self, value: date | datetime) -> Any:
+        """A day or an hour as the database stores it."""
+        return value
+
+    def add(
+        self,
+        counts: DayCounts,
+        position: int,
+        hourly: HourCounts | None = None,
+        later: Sequence[tuple[DayCounts, DayCounts]] = (),
+    ) -> None:
+        steps = [(self._add_day, counts)]
+        steps += [step for floors, after in later for step in ((self._floor_day, floors), (self._add_day, after))]
+        with self._tracked_write(position) as c:
+            for statement, rows in steps:
+                if rows:
+                    c.executemany(statement, [(self._stored(day), name, n) for (day, name), n in sorted(rows.items())])
+            if hourly:
+                c.executemany(
+                    self._add_hour, [(self._stored(hour), name, n) for (hour, name), n in sorted(hourly.items())]
+                )
+
+
+class SqliteDailyCounts(SqliteTrackedView, _CountsWrites, DailyCountsView):
+    """Days and hours as ISO text (all UTC), which sorts as time does."""
+
     VIEW_NAME = "daily_counts"
     SQLITE_FILE = "views"
     PROJECTION_TABLES = ("daily_event_counts", "hourly_event_counts")
-
-    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
-        super().__init__(datastore, **kwargs)
+    _add_day = (
+        "INSERT INTO daily_event_counts VALUES (?,?,?) ON CONFLICT (day, event_name) DO UPDATE SET n = n + excluded.n"
+    )
+    _floor_day = (
+        "INSERT INTO daily_event_counts VALUES (?,?,?)"
+        " ON CONFLICT (day, event_name) DO UPDATE SET n = max(n, excluded.n)"
+    )
+    _add_hour = (
+        "INSERT INTO hourly_event_counts VALUES (?,?,?) ON CONFLICT (hour, name) DO UPDATE SET n = n + excluded.n"
+    )
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -58,35 +94,8 @@ class SqliteDailyCounts(SQLiteTrackingRecorder):
             " PRIMARY KEY (hour, name)) WITHOUT ROWID",
         ]
 
-    def position(self) -> int:
-        return self.max_tracking_id(UPSTREAM) or 0
-
-    def add(
-        self,
-        counts: Mapping[tuple[date, str], int],
-        position: int,
-        hourly: Mapping[tuple[datetime, str], int] | None = None,
-        later: Sequence[tuple[Mapping[tuple[date, str], int], Mapping[tuple[date, str], int]]] = (),
-    ) -> None:
-        upsert = "INSERT INTO daily_event_counts VALUES (?,?,?) ON CONFLICT (day, event_name) DO UPDATE SET "
-        add, floor = upsert + "n = n + excluded.n", upsert + "n = max(n, excluded.n)"
-        with self.datastore.transaction(commit=True) as c:
-            c.executemany(add, [(day.isoformat(), name, n) for (day, name), n in counts.items()])
-            for floors, after in later:
-                c.executemany(floor, [(day.isoformat(), name, n) for (day, name), n in floors.items()])
-                c.executemany(add, [(day.isoformat(), name, n) for (day, name), n in after.items()])
-            c.executemany(
-                "INSERT INTO hourly_event_counts VALUES (?,?,?) "
-                "ON CONFLICT (hour, name) DO UPDATE SET n = n + excluded.n",
-                [(_hour_text(hour), name, n) for (hour, name), n in (hourly or {}).items()],
-            )
-            self._insert_tracking(c, Tracking(UPSTREAM, position))
-
-    def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute("DELETE FROM daily_event_counts")
-            c.execute("DELETE FROM hourly_event_counts")
-            c.execute("DELETE FROM tracking WHERE application_name=?", (UPSTREAM,))
+    def _stored(self, value: date | datetime) -> str:
+        return _hour_text(value) if isinstance(value, datetime) else value.isoformat()
 
     def hourly(self, first: datetime, last: datetime) -> dict[tuple[datetime, str], int]:
         with self.datastore.transaction(commit=False) as c:
@@ -102,17 +111,18 @@ class SqliteDailyCounts(SQLiteTrackingRecorder):
             return {(date.fromisoformat(r[0]), r[1]): r[2] for r in c.fetchall()}
 
 
-class PostgresDailyCounts(PostgresTrackingRecorder):
+class PostgresDailyCounts(PostgresTrackedView, _CountsWrites, DailyCountsView):
     VIEW_NAME = "daily_counts"
     PROJECTION_TABLES = ("daily_event_counts", "hourly_event_counts")
 
     def __init__(self, datastore: PostgresDatastore, *, tracking_table_name: str, **kwargs: Any) -> None:
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
-        checked_without_round_trip(datastore)
-        schema = Identifier(datastore.schema)
-        self._table = SQL("{}.{}").format(schema, Identifier("daily_event_counts"))
-        self._hourly = SQL("{}.{}").format(schema, Identifier("hourly_event_counts"))
-        self._tracking = SQL("{}.{}").format(schema, Identifier(tracking_table_name))
+        self._table = self._in_schema("daily_event_counts")
+        self._hourly = self._in_schema("hourly_event_counts")
+        upsert = SQL("INSERT INTO {} AS t VALUES (%s, %s, %s) ON CONFLICT ({}) DO UPDATE SET n = {}")
+        self._add_day = upsert.format(self._table, SQL("day, event_name"), SQL("t.n + excluded.n"))
+        self._floor_day = upsert.format(self._table, SQL("day, event_name"), SQL("GREATEST(t.n, excluded.n)"))
+        self._add_hour = upsert.format(self._hourly, SQL("hour, name"), SQL("t.n + excluded.n"))
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} (day date NOT NULL, event_name text NOT NULL,"
@@ -125,44 +135,6 @@ class PostgresDailyCounts(PostgresTrackingRecorder):
                 " n bigint NOT NULL, PRIMARY KEY (hour, name))"
             ).format(self._hourly)
         )
-
-    def position(self) -> int:
-        return self.max_tracking_id(UPSTREAM) or 0
-
-    def add(
-        self,
-        counts: Mapping[tuple[date, str], int],
-        position: int,
-        hourly: Mapping[tuple[datetime, str], int] | None = None,
-        later: Sequence[tuple[Mapping[tuple[date, str], int], Mapping[tuple[date, str], int]]] = (),
-    ) -> None:
-        add = SQL(
-            "INSERT INTO {} AS t VALUES (%s, %s, %s) ON CONFLICT (day, event_name) DO UPDATE SET n = t.n + excluded.n"
-        ).format(self._table)
-        floor = SQL(
-            "INSERT INTO {} AS t VALUES (%s, %s, %s)"
-            " ON CONFLICT (day, event_name) DO UPDATE SET n = GREATEST(t.n, excluded.n)"
-        ).format(self._table)
-        with self.datastore.transaction(commit=True) as curs:
-            steps = [(add, counts)] + [step for floors, after in later for step in ((floor, floors), (add, after))]
-            for statement, rows in steps:
-                if rows:
-                    curs.executemany(statement, [(day, name, n) for (day, name), n in sorted(rows.items())])
-            if hourly:
-                curs.executemany(
-                    SQL(
-                        "INSERT INTO {} AS t VALUES (%s, %s, %s) "
-                        "ON CONFLICT (hour, name) DO UPDATE SET n = t.n + excluded.n"
-                    ).format(self._hourly),
-                    [(hour, name, n) for (hour, name), n in sorted(hourly.items())],
-                )
-            self._insert_tracking(curs, Tracking(UPSTREAM, position))
-
-    def reset(self) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(SQL("DELETE FROM {}").format(self._table))
-            curs.execute(SQL("DELETE FROM {}").format(self._hourly))
-            curs.execute(SQL("DELETE FROM {} WHERE application_name = %s").format(self._tracking), (UPSTREAM,))
 
     def hourly(self, first: datetime, last: datetime) -> dict[tuple[datetime, str], int]:
         with self.datastore.transaction(commit=False) as curs:
@@ -188,28 +160,7 @@ def build_daily_counts(db: Database) -> SqliteDailyCounts | PostgresDailyCounts:
     return build_view(db, "daily_counts", "views", SqliteDailyCounts, PostgresDailyCounts)
 
 
-def build_view(db: Database, name: str, sqlite_file: str, on_sqlite: type[S], on_postgres: type[P]) -> S | P:
-    """A tracking-recorder view with a tracking row of its own.
-
-    SQLite: a sibling file (``addvalue.<sqlite_file>.db``), since the library's
-    SQLite tracking table has a fixed name. PostgreSQL: tables prefixed with
-    ``name`` in the service's schema, on a small pool of their own.
-    """
-    env = event_store_env(db)
-    env.pop("APPLICATION_RECORDER_TOPIC")
-    if db.kind == "sqlite":
-        env["SQLITE_DBNAME"] = str(db.sibling(sqlite_file))
-        return cast(S, factory_for(env, name).tracking_recorder(on_sqlite))
-    env["POSTGRES_POOL_SIZE"] = "2"
-    return cast(P, factory_for(env, name).tracking_recorder(on_postgres))
-
-
-def factory_for(env: dict[str, str], name: str = "daily_counts") -> InfrastructureFactory[Any]:
-    # The environment's name prefixes PostgreSQL table names: daily_counts_tracking.
-    return InfrastructureFactory.construct(Environment(name, env))
-
-
-class ShadowView:
+class ShadowView(Shadow):
     """A view built beside a live one, from nothing, then swapped in: blue/green rebuilds.
 
     The shadow has the live view's class and tables, in a schema of its own on
@@ -221,13 +172,13 @@ class ShadowView:
     back to the shadow's, and the next catch-up applies them again.
     """
 
-    def __init__(self, db: Database, live: SQLiteTrackingRecorder | PostgresTrackingRecorder) -> None:
+    def __init__(self, db: Database, live: SqliteTrackedView | PostgresTrackedView) -> None:
         self._db = db
         self._live = live
-        self._tables: tuple[str, ...] = live.PROJECTION_TABLES  # type: ignore[union-attr]
-        self._name: str = live.VIEW_NAME  # type: ignore[union-attr]
+        self._tables = live.PROJECTION_TABLES
+        self._name = live.VIEW_NAME
         if db.kind == "sqlite":
-            self._path = db.sibling(f"{live.SQLITE_FILE}.rebuild")  # type: ignore[union-attr]
+            self._path = db.sibling(f"{cast(SqliteTrackedView, live).SQLITE_FILE}.rebuild")
             for leftover in (self._path, Path(f"{self._path}-wal"), Path(f"{self._path}-shm")):
                 leftover.unlink(missing_ok=True)
             env = event_store_env(db)
@@ -250,7 +201,7 @@ class ShadowView:
             self._promote_postgres()
 
     def _promote_sqlite(self) -> None:
-        live = cast(SQLiteTrackingRecorder, self._live)
+        live = cast(SqliteTrackedView, self._live)
         with live.datastore.get_connection(commit=True) as conn:
             conn.cursor().execute("ATTACH DATABASE ? AS shadow", (str(self._path),))
             try:
@@ -267,7 +218,7 @@ class ShadowView:
                 conn.cursor().execute("DETACH DATABASE shadow")
 
     def _promote_postgres(self) -> None:
-        live = cast(PostgresTrackingRecorder, self._live)
+        live = cast(PostgresTrackedView, self._live)
         live_schema, tracking = Identifier(self._db.schema), Identifier(f"{self._name}_tracking")
         shadow_schema = Identifier(self._schema)
         with live.datastore.transaction(commit=True) as curs:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 # pyarrow ships no type information; it is used only in this module.
@@ -37,10 +37,9 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from eventsourcing.persistence import Notification, StoredEvent
 
+from adapters.database_url import Database
 from application.retention.archive import ArchiveBusy
-
-if TYPE_CHECKING:  # adapters.eventstore.persistence imports the recorders, which import this module
-    from adapters.eventstore.persistence import Database
+from application.retention.ports import MetricsRetention
 
 __all__ = [
     "ParquetArchive",
@@ -320,7 +319,7 @@ _DATED: Final = (
 )
 
 
-class ReadModelRetention:
+class ReadModelRetention(MetricsRetention):
     """Deletes read-model rows of days before a date, in each given database (SQLite file or PostgreSQL schema).
 
     The tables are found by name, so a read model added later with one of

@@ -31,7 +31,7 @@ import msgspec
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-from adapters.eventstore.persistence import Database
+from adapters.database_url import Database
 
 __all__ = ["BackupError", "BackupManifest", "create_backup", "restore_backup"]
 

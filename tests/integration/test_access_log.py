@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from adapters.api_access.access_log import MAX_PAGE, PostgresAccessLog, SqliteAccessLog, build_access_log
-from adapters.eventstore.persistence import Database
+from adapters.database_url import Database
 from application.api_access.access_log import GENESIS_HASH, AccessLogWriter, Outcome, canonical_bytes
 from application.api_access.ports import AccessEntry, AccessRecord
 from application.errors import StorageError

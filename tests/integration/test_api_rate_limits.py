@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from adapters.api_access.quota import PostgresApiRateCounter, SqliteApiRateCounter, build_api_rate_counter
-from adapters.eventstore.persistence import Database
+from adapters.database_url import Database
 from application.api_access.ports import QuotaDecision
 from application.api_access.quota import ApiQuota
 from entrypoints.settings import Settings

@@ -11,7 +11,7 @@ import psycopg_pool
 import pytest
 
 from adapters.connections import check_without_round_trip, small_pool
-from adapters.eventstore.persistence import parse_database_url
+from adapters.database_url import parse_database_url
 from application.principals import Principal
 from entrypoints.bootstrap import bootstrap
 from entrypoints.settings import Settings

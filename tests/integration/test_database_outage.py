@@ -21,7 +21,7 @@ import httpx
 import pytest
 from litestar.testing import TestClient
 
-from adapters.eventstore.persistence import parse_database_url
+from adapters.database_url import parse_database_url
 from bench.pg_cluster import PgCluster, find_bin_dir
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.app import create_app

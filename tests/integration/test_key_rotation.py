@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 from adapters.encryption.envelope import Tampered, unseal
-from adapters.encryption.keystore import MasterKeyMismatch, PostgresKeyStore, SqliteKeyStore
+from adapters.encryption.keystore import PostgresKeyStore, SqliteKeyStore
+from adapters.encryption.subject_keys import MasterKeyMismatch
 from adapters.eventstore.persistence import build_key_store
 from application.principals import Principal
 from entrypoints.bootstrap import Container, bootstrap

@@ -34,7 +34,7 @@ from hypothesis import event as note
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.eventstore.persistence import parse_database_url
+from adapters.database_url import parse_database_url
 from application.principals import Principal
 from application.read_models.projections import catch_up_together
 from application.reporting.daily_indices import DailyIndices, PersonIndices

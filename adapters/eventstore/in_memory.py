@@ -1,0 +1,61 @@
+"""The event store in memory, for unit tests: the library's own fake recorder, with our ingest ledger.
+
+``PERSISTENCE_MODULE=adapters.eventstore.in_memory:PopoIngestFactory`` selects it
+(tests/fakes.py). It keeps the ledger's semantics: a second write of an event
+id fails with IntegrityError, as the databases' primary keys make it fail.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
+from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
+
+from adapters.eventstore.recorders import ingest_marks
+from application.ports import IngestLedger
+
+__all__ = ["PopoIngestFactory", "PopoIngestRecorder"]
+
+
+class PopoIngestRecorder(POPOApplicationRecorder, IngestLedger):
+    """In memory, for unit tests: the library's own fake, with the same ledger semantics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._event_ids: set[UUID] = set()
+        self._not_collected: Counter[tuple[object, str]] = Counter()
+
+    def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        marks = ingest_marks(kwargs)
+        if marks is not None and self._event_ids.intersection(marks.event_ids):
+            raise IntegrityError("event id already recorded")
+        ids = super()._insert_events(stored_events, **kwargs)
+        if marks is not None:
+            self._event_ids.update(marks.event_ids)
+            self._not_collected.update(marks.not_collected)
+        return ids
+
+    def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
+        return self._event_ids.intersection(event_ids)
+
+    def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
+        found = {}
+        for stream_id in stream_ids:
+            versions = self._stored_events_index.get(str(stream_id))
+            if versions:
+                found[stream_id] = max(versions)
+        return found
+
+    def not_collected_total(self) -> int:
+        return sum(self._not_collected.values())
+
+
+class PopoIngestFactory(POPOFactory):
+    """``PERSISTENCE_MODULE=adapters.eventstore.in_memory:PopoIngestFactory`` selects it."""
+
+    def application_recorder(self) -> ApplicationRecorder:
+        return PopoIngestRecorder()
