@@ -104,6 +104,12 @@ class Container:
         """Every read model, by name: what the scheduler runs and the CLI rebuilds."""
         return {p.name: p for p in (self.daily_counts, self.live_activity, self.user_days)}
 
+    def __enter__(self) -> Container:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.store.close()
         self.geo.close()
