@@ -13,7 +13,7 @@ from uuid import UUID
 
 import msgspec
 
-__all__ = ["Clock", "IngestLedger", "IngestMarks", "SubjectKeys"]
+__all__ = ["Clock", "IngestLedger", "IngestMarks", "KeyStore", "SubjectKeys"]
 
 
 class Clock(Protocol):
@@ -42,6 +42,19 @@ class SubjectKeys(Protocol):
 
     def count(self) -> int:
         """How many subjects have a key."""
+
+
+class KeyStore(SubjectKeys, Protocol):
+    """The whole key store as the service's composition and its operators use it."""
+
+    def derived_secret(self, purpose: bytes) -> bytes:
+        """A secret for ``purpose`` (keyed hashes of the access log, the erasure register), stable across rotations."""
+
+    def rotate_master(self, new_master_key: bytes) -> msgspec.Struct:
+        """Rewrap every data key under ``new_master_key`` in one transaction; a report of what was done.
+
+        Raises ValueError when the new key is the current one.
+        """
 
 
 class IngestMarks(msgspec.Struct, frozen=True, kw_only=True):

@@ -64,7 +64,7 @@ from adapters.api_access.tokens import JwtTokens  # noqa: E402
 from adapters.database_url import parse_database_url  # noqa: E402
 from application.ingest.ingestion import PreparedBatch  # noqa: E402
 from application.principals import Principal  # noqa: E402
-from entrypoints.bootstrap import Container, bootstrap  # noqa: E402
+from entrypoints.bootstrap import Container, Overrides, bootstrap  # noqa: E402
 from entrypoints.settings import Settings  # noqa: E402
 from tests.fakes import CONSENT_ALL_OFF, FixedClock, event  # noqa: E402
 
@@ -261,7 +261,7 @@ def _indexed(done: Iterable[Future[float]], indexing: dict[Future[float], date],
 def service(args: argparse.Namespace) -> Iterator[tuple[Container, FixedClock]]:
     """The service, in this process, on a clock the caller sets."""
     clock = FixedClock()
-    container = bootstrap(settings_for(args.database_url, args.schema), clock=clock)
+    container = bootstrap(settings_for(args.database_url, args.schema), overrides=Overrides(clock=clock))
     try:
         yield container, clock
     finally:
@@ -308,11 +308,11 @@ def _start_worker(url: str, schema: str, starting: Lock) -> None:
     with starting:
         for attempt in range(5):
             try:
-                _worker = (bootstrap(settings_for(url, schema), clock=clock), clock)
+                _worker = (bootstrap(settings_for(url, schema), overrides=Overrides(clock=clock)), clock)
                 return
             except Exception:
                 time.sleep(1 + attempt)
-        _worker = (bootstrap(settings_for(url, schema), clock=clock), clock)
+        _worker = (bootstrap(settings_for(url, schema), overrides=Overrides(clock=clock)), clock)
 
 
 def _index_day(day: date) -> float:

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Final, Protocol
+from typing import Final
 
 import msgspec
 import structlog
@@ -19,6 +19,7 @@ from croniter import croniter
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from application.errors import StorageError
+from application.read_models.ports import Leases, Wakeups
 from application.read_models.projections import PagedProjection, catch_up_together
 from application.reporting.jobs import Jobs
 from application.store import AnalyticsStore
@@ -41,15 +42,6 @@ DATABASE_DOWN: Final = (OperationalError, InterfaceError, StorageError)
 # A failed job run is tried again this much later, this many times (each run is recorded).
 RETRY_AFTER: Final = timedelta(minutes=10)
 RETRIES: Final = 3
-
-
-class Wakeups(Protocol):
-    def wait(self, timeout: float) -> bool: ...
-
-
-class Leases(Protocol):
-    def hold(self, name: str) -> bool:
-        """True while this process may run ``name`` (a projection, or "jobs"); no other process may then."""
 
 
 class ProjectionScheduler:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, Literal, Protocol
 
 import msgspec
+
+from application.principals import Principal, Role
 
 GENESIS_HASH: Final = "0" * 64
 Outcome = Literal["allowed", "denied", "error", "rate_limited"]
@@ -19,6 +21,7 @@ __all__ = [
     "ApiRateCounter",
     "Outcome",
     "QuotaDecision",
+    "Tokens",
     "VerifyReport",
 ]
 
@@ -110,3 +113,13 @@ class AccessLog(Protocol):
 
     def verify(self) -> VerifyReport:
         """Check every record's hash and link, and the head, in one consistent read."""
+
+
+class Tokens(Protocol):
+    """Bearer tokens: who sends a request, and development tokens minted from the configured secret."""
+
+    def verify(self, token: str) -> Principal:
+        """The principal the token names; raises when it is not valid (adapters.api_access.tokens.InvalidToken)."""
+
+    def mint(self, subject: str, role: Role, *, valid_for: timedelta = ...) -> str:
+        """A signed token for ``subject`` in ``role``."""

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Unpack
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 from application.read_models.ports import DailyCountsView, LiveActivityView, LiveChanges, LiveSnapshot, TrackedView
-from application.read_models.projections import PagedProjection
+from application.read_models.projections import PagedProjection, Upkeep
 from application.store import AnalyticsStore
 from domain.periods import UTC_ZONE, day_of
 from domain.session import Session
@@ -46,8 +46,9 @@ class LiveActivityProjection(PagedProjection):
         daily_counts: DailyCountsView | None = None,
         page_size: int = 1000,
         zone: ZoneInfo = UTC_ZONE,
+        **upkeep: Unpack[Upkeep],
     ) -> None:
-        super().__init__(store, view, page_size=page_size)
+        super().__init__(store, view, page_size=page_size, **upkeep)
         self._live_view = view
         self._daily_counts = daily_counts
         self._zone = zone

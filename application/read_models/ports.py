@@ -13,6 +13,7 @@ import msgspec
 __all__ = [
     "DailyCountsView",
     "DayMetrics",
+    "Leases",
     "LiveActivityView",
     "LiveChanges",
     "LiveSnapshot",
@@ -20,6 +21,7 @@ __all__ = [
     "TrackedView",
     "UserDaysChanges",
     "UserDaysView",
+    "Wakeups",
 ]
 
 
@@ -149,3 +151,17 @@ class UserDaysView(TrackedView, Protocol):
 
     def indices_on(self, day: date) -> list[bytes]:
         """Every stored index result of ``day`` (encoded as put)."""
+
+
+class Leases(Protocol):
+    """Which process runs what: a projection's view, or the jobs, is written by one process at a time."""
+
+    def hold(self, name: str) -> bool:
+        """True while this process may run ``name`` (a projection, or "jobs"); no other process may then."""
+
+
+class Wakeups(Protocol):
+    """Word from the database that events were committed, so projections need not poll."""
+
+    def wait(self, timeout: float) -> bool:
+        """True as soon as events are committed; False when ``timeout`` seconds pass without."""

@@ -13,7 +13,7 @@ import copy
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -32,6 +32,7 @@ __all__ = [
     "CatchUp",
     "DailyCountsProjection",
     "PagedProjection",
+    "Upkeep",
     "catch_up_together",
 ]
 
@@ -47,6 +48,22 @@ class CatchUp(msgspec.Struct, frozen=True, kw_only=True):
 Progress = Callable[[int, int], None]  # (position reached, position to reach)
 
 
+class Upkeep(TypedDict, total=False):
+    """What the running service gives a projection (entrypoints.bootstrap); none of it in unit tests.
+
+    ``shadows`` builds an empty view beside the live one; without it a rebuild
+    clears the live view in place. ``lease`` is true while this process may
+    write the view (adapters.read_models.leases); without it, always.
+    ``clock`` is the time now, for the metrics' retention: events older than
+    METRICS_DAYS are not counted, so a rebuild from the archive does not bring
+    back what ``archive run`` purged; without it, no limit.
+    """
+
+    shadows: Callable[[], Shadow] | None
+    lease: Callable[[], bool] | None
+    clock: Clock | None
+
+
 class PagedProjection:
     """Pulls the notification log in pages from its view's position; subclasses apply a page.
 
@@ -56,17 +73,23 @@ class PagedProjection:
 
     name = "projection"
 
-    def __init__(self, store: AnalyticsStore, view: TrackedView, *, page_size: int = 1000) -> None:
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        view: TrackedView,
+        *,
+        page_size: int = 1000,
+        shadows: Callable[[], Shadow] | None = None,
+        lease: Callable[[], bool] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """``shadows``, ``lease`` and ``clock``: see :class:`Upkeep`."""
         self._store = store
         self._view = view
         self._page_size = page_size
-        # Builds an empty view beside the live one; without it a rebuild clears the live view in place.
-        self.shadows: Callable[[], Shadow] | None = None
-        # True while this process may write the view (adapters.read_models.leases); None: always (tests, shadows).
-        self.lease: Callable[[], bool] | None = None
-        # The time now, for the metrics' retention: events older than METRICS_DAYS are not counted,
-        # so a rebuild from the archive does not bring back what `archive run` purged. None: no limit.
-        self.clock: Clock | None = None
+        self.shadows = shadows
+        self.lease = lease
+        self.clock = clock
 
     def position(self) -> int:
         return self._view.position()
@@ -141,9 +164,15 @@ class DailyCountsProjection(PagedProjection):
     name = "daily_counts"
 
     def __init__(
-        self, store: AnalyticsStore, view: DailyCountsView, *, page_size: int = 1000, zone: ZoneInfo = UTC_ZONE
+        self,
+        store: AnalyticsStore,
+        view: DailyCountsView,
+        *,
+        page_size: int = 1000,
+        zone: ZoneInfo = UTC_ZONE,
+        **upkeep: Unpack[Upkeep],
     ) -> None:
-        super().__init__(store, view, page_size=page_size)
+        super().__init__(store, view, page_size=page_size, **upkeep)
         self._counts_view = view
         self._zone = zone
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, Unpack
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from application.read_models.ports import DayMetrics, TrackedView, UserDaysChanges, UserDaysView
-from application.read_models.projections import PagedProjection
+from application.read_models.projections import PagedProjection, Upkeep
 from application.store import AnalyticsStore
 from domain.periods import UTC_ZONE, day_of
 from domain.session import Session
@@ -47,9 +47,15 @@ class UserDaysProjection(PagedProjection):
     name = "user_days"
 
     def __init__(
-        self, store: AnalyticsStore, view: UserDaysView, *, page_size: int = 1000, zone: ZoneInfo = UTC_ZONE
+        self,
+        store: AnalyticsStore,
+        view: UserDaysView,
+        *,
+        page_size: int = 1000,
+        zone: ZoneInfo = UTC_ZONE,
+        **upkeep: Unpack[Upkeep],
     ) -> None:
-        super().__init__(store, view, page_size=page_size)
+        super().__init__(store, view, page_size=page_size, **upkeep)
         self._days_view = view
         self.zone = zone
 

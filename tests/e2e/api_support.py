@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from application.principals import Principal, Role
-from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.bootstrap import Container, Overrides, bootstrap
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.fakes import FixedClock, consent, event
@@ -45,7 +45,7 @@ class Api:
 
 @contextmanager
 def running_api(settings: Settings) -> Iterator[Api]:
-    container = bootstrap(settings, clock=FixedClock(NOW))
+    container = bootstrap(settings, overrides=Overrides(clock=FixedClock(NOW)))
     try:
         with TestClient(app=create_app(container, run_jobs=False)) as client:
             yield Api(container, client)

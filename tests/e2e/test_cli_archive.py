@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from application.principals import Principal
-from entrypoints.bootstrap import bootstrap
+from entrypoints.bootstrap import Overrides, bootstrap
 from entrypoints.cli.main import main
 from entrypoints.settings import Settings, load_settings
 from tests.fakes import FixedClock, consent, event, feedback
@@ -39,7 +39,7 @@ def env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def ingest(settings: Settings, person: uuid.UUID, *, days_ago: float) -> None:
     """A consent and two events of the person, sent that long ago (the service's clock then)."""
     then = datetime.now(UTC) - timedelta(days=days_ago)
-    container = bootstrap(settings, clock=FixedClock(then))
+    container = bootstrap(settings, overrides=Overrides(clock=FixedClock(then)))
     try:
         batch = [
             consent(person, analytics=True, at=then - timedelta(minutes=5)),

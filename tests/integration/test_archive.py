@@ -23,7 +23,7 @@ from application.principals import Principal
 from application.read_models.projections import catch_up_together
 from domain.redacted import RedactedEvent
 from domain.session import Session
-from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.bootstrap import Container, Overrides, bootstrap
 from entrypoints.settings import Settings
 from tests.fakes import FixedClock, consent, event, feedback
 
@@ -46,7 +46,9 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def service(settings: Settings, tmp_path: Path, clock: FixedClock) -> Iterator[Container]:
-    built = bootstrap(msgspec.structs.replace(settings, archive_dir=tmp_path / "archive"), clock=clock)
+    built = bootstrap(
+        msgspec.structs.replace(settings, archive_dir=tmp_path / "archive"), overrides=Overrides(clock=clock)
+    )
     yield built
     built.close()
 
@@ -234,7 +236,9 @@ def test_a_process_pointed_at_another_archive_folder_fails_instead_of_missing_ev
 ) -> None:
     populate(service, clock)
     assert service.archiving.run().events == 13
-    elsewhere = bootstrap(msgspec.structs.replace(settings, archive_dir=tmp_path / "elsewhere"), clock=clock)
+    elsewhere = bootstrap(
+        msgspec.structs.replace(settings, archive_dir=tmp_path / "elsewhere"), overrides=Overrides(clock=clock)
+    )
     try:
         with pytest.raises(StorageError, match="ADDVALUE_ARCHIVE_DIR"):
             elsewhere.store.recorder.select_notifications(1, 1000)

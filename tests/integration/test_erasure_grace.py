@@ -11,7 +11,7 @@ import pytest
 from application.principals import Principal
 from application.privacy.erasure import UnknownUser
 from domain.session import Session
-from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.bootstrap import Container, Overrides, bootstrap
 from entrypoints.settings import Settings
 from tests.fakes import FixedClock, consent, event, feedback
 
@@ -26,7 +26,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def service(settings: Settings, clock: FixedClock) -> Iterator[Container]:
-    built = bootstrap(settings, clock=clock)
+    built = bootstrap(settings, overrides=Overrides(clock=clock))
     yield built
     built.close()
 

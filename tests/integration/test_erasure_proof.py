@@ -26,7 +26,7 @@ from adapters.retention.archive import default_archive_dir
 from application.errors import NotFound
 from application.principals import Principal
 from domain.redacted import RedactedEvent
-from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.bootstrap import Container, Overrides, bootstrap
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.conftest import POSTGRES_URL
@@ -61,7 +61,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def container(settings: Settings, clock: FixedClock) -> Iterator[Container]:
-    built = bootstrap(settings, clock=clock)
+    built = bootstrap(settings, overrides=Overrides(clock=clock))
     yield built
     built.close()
 

@@ -40,7 +40,7 @@ from application.read_models.projections import catch_up_together
 from application.reporting.daily_indices import DailyIndices, PersonIndices
 from domain.indices import streak
 from domain.platform import PlatformDay
-from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.bootstrap import Container, Overrides, bootstrap
 from entrypoints.settings import Settings
 from tests.fakes import CONSENT_ALL_OFF, FixedClock, consent, event
 from tests.oracle import ADD_VALUE_WEIGHTS, FLOURISH_WEIGHTS, Oracle, PersonDay, Received, Sent
@@ -297,7 +297,9 @@ def fresh_container(backend: str, clock: FixedClock) -> Iterator[Container]:
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
             db = parse_database_url(f"sqlite:///{folder}/addvalue.db")
-            built = bootstrap(Settings(database=db, master_key=master_key, jwt_secret=secret), clock=clock)
+            built = bootstrap(
+                Settings(database=db, master_key=master_key, jwt_secret=secret), overrides=Overrides(clock=clock)
+            )
             try:
                 yield built
             finally:
@@ -306,7 +308,7 @@ def fresh_container(backend: str, clock: FixedClock) -> Iterator[Container]:
     url = os.environ["ADDVALUE_TEST_POSTGRES_URL"]
     schema = f"t_{uuid.uuid4().hex[:12]}"
     db = parse_database_url(url, schema=schema)
-    built = bootstrap(Settings(database=db, master_key=master_key, jwt_secret=secret), clock=clock)
+    built = bootstrap(Settings(database=db, master_key=master_key, jwt_secret=secret), overrides=Overrides(clock=clock))
     try:
         yield built
     finally:

@@ -17,7 +17,7 @@ from application.principals import Principal
 from application.reporting.daily_indices import DailyIndices
 from application.reporting.reports import Reports
 from domain.periods import PeriodError
-from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.bootstrap import Container, Overrides, bootstrap
 from entrypoints.settings import Settings
 from tests.fakes import FixedClock, consent, event
 
@@ -27,7 +27,7 @@ NOW = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 
 @pytest.fixture
 def service(settings: Settings) -> Iterator[Container]:
-    built = bootstrap(settings, clock=FixedClock(NOW))
+    built = bootstrap(settings, overrides=Overrides(clock=FixedClock(NOW)))
     yield built
     built.close()
 
@@ -191,7 +191,7 @@ def test_closing_a_day_counts_people_per_segment(service: Container) -> None:
 
 def test_configured_index_weights_are_used_and_stored_with_each_value(settings: Settings) -> None:
     weighted = msgspec.structs.replace(settings, index_weights={"flourish_mood": 1.0, "flourish_microact": 0.0})
-    service = bootstrap(weighted, clock=FixedClock(NOW))
+    service = bootstrap(weighted, overrides=Overrides(clock=FixedClock(NOW)))
     try:
         person = uuid.uuid4()
         send(service, consent(person, analytics=True, at=at(20)))

@@ -11,7 +11,7 @@ import pytest
 
 from application.principals import Principal
 from application.reporting.reports import Reports
-from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.bootstrap import Container, Overrides, bootstrap
 from entrypoints.settings import Settings, SettingsError, load_settings
 from tests.fakes import FixedClock, consent, event
 
@@ -23,7 +23,10 @@ EVENING_UTC = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)  # 09:00 on 2 March in Auc
 
 @pytest.fixture
 def auckland(settings: Settings) -> Iterator[Container]:
-    built = bootstrap(msgspec.structs.replace(settings, reporting_timezone="Pacific/Auckland"), clock=FixedClock(NOW))
+    built = bootstrap(
+        msgspec.structs.replace(settings, reporting_timezone="Pacific/Auckland"),
+        overrides=Overrides(clock=FixedClock(NOW)),
+    )
     yield built
     built.close()
 

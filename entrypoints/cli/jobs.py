@@ -1,0 +1,53 @@
+"""The batch jobs from the command line: ``jobs list``, ``jobs run`` and ``jobs history``."""
+
+from __future__ import annotations
+
+import argparse
+
+from application.reporting.jobs import PeriodError, UnknownJob
+from entrypoints.bootstrap import bootstrap
+from entrypoints.cli.output import Subcommands, fail, print_json
+from entrypoints.settings import Settings
+
+__all__ = ["add_jobs", "jobs"]
+
+
+def add_jobs(commands: Subcommands) -> None:
+    jobs = commands.add_parser("jobs", help="batch jobs: list them, run one for a period, show past runs")
+    job_actions = jobs.add_subparsers(dest="action", required=True)
+    job_actions.add_parser("list", help="each job, its schedule (cron, UTC) and what it does")
+    run = job_actions.add_parser("run", help="run a job now for a period (default: the one its schedule would)")
+    run.add_argument("name")
+    run.add_argument(
+        "--date",
+        "--period",
+        dest="period",
+        help="the period: 2026-11-24T13 (hour), 2026-11-24 (day), 2026-W48 or a date in it (week), "
+        "2026-11 or a date in it (month)",
+    )
+    job_actions.add_parser("history", help="every recorded run: period, status, rows, seconds")
+
+
+def jobs(settings: Settings, args: argparse.Namespace) -> int:
+    with bootstrap(settings) as container:
+        try:
+            if args.action == "list":
+                for job in container.jobs.all():
+                    print_json(
+                        {
+                            "name": job.name,
+                            "schedule": job.schedule,
+                            "period": job.cadence,
+                            "description": job.description,
+                        }
+                    )
+                return 0
+            if args.action == "history":
+                for report in container.jobs.history():
+                    print_json(report)
+                return 0
+            report = container.jobs.run(args.name, args.period)
+            print_json(report)
+            return 0 if report.status == "succeeded" else 1
+        except (UnknownJob, PeriodError) as e:
+            return fail("addvalue jobs", e, 2)

@@ -1,0 +1,188 @@
+"""Operator commands: ``token``, ``audit``, ``keys``, ``archive`` and ``backup``."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import get_args
+
+from adapters.retention.archive import default_archive_dir
+from adapters.retention.backup import BackupError, create_backup, restore_backup
+from application.principals import Role
+from application.retention.archive import ArchiveBusy
+from entrypoints.bootstrap import bootstrap
+from entrypoints.cli.output import Subcommands, fail, print_json
+from entrypoints.settings import Settings
+
+__all__ = [
+    "add_archive",
+    "add_audit",
+    "add_backup",
+    "add_keys",
+    "add_token",
+    "archive",
+    "audit",
+    "backup",
+    "keys",
+    "token",
+]
+
+
+def add_token(commands: Subcommands) -> None:
+    token = commands.add_parser("token", help="mint a development token from the configured secret")
+    token.add_argument("--sub", required=True, help="the subject: the app's user id for role 'user'")
+    token.add_argument("--role", default="user", choices=sorted(get_args(Role)))
+    token.add_argument("--hours", type=float, default=12.0)
+
+
+def add_audit(commands: Subcommands) -> None:
+    audit = commands.add_parser("audit", help="the API access log")
+    audit_actions = audit.add_subparsers(dest="action", required=True)
+    audit_actions.add_parser("verify", help="check the hash chain of the whole log; exit 1 if a record was altered")
+
+
+def add_keys(commands: Subcommands) -> None:
+    keys = commands.add_parser("keys", help="the master key")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    key_actions.add_parser(
+        "rotate-master",
+        help="rewrap every data key under the new master key given in ADDVALUE_NEW_MASTER_KEY (never on the "
+        "command line), in one transaction; then give every process the new key and destroy the old one",
+    )
+
+
+def add_archive(commands: Subcommands) -> None:
+    archive = commands.add_parser("archive", help="the cold archive of raw events (docs/privacy.md, Retention)")
+    archive_actions = archive.add_subparsers(dest="action", required=True)
+    run = archive_actions.add_parser(
+        "run",
+        help="move closed sessions older than ADDVALUE_HOT_DAYS to the archive's Parquet files, and purge "
+        "aggregated metrics older than two years (schedule daily)",
+    )
+    run.add_argument("--older-than-days", type=float, help="this run's limit instead of ADDVALUE_HOT_DAYS")
+
+
+def add_backup(commands: Subcommands) -> None:
+    backup = commands.add_parser("backup", help="back up or restore the event store and archive, without the keys")
+    backup_actions = backup.add_subparsers(dest="action", required=True)
+    create = backup_actions.add_parser("create", help="write a backup into a new folder")
+    create.add_argument("path", type=Path)
+    restore = backup_actions.add_parser("restore", help="restore a backup into an empty event store (service stopped)")
+    restore.add_argument("path", type=Path)
+
+
+def token(settings: Settings, args: argparse.Namespace) -> int:
+    with bootstrap(settings) as container:
+        print(container.tokens.mint(args.sub, args.role, valid_for=timedelta(hours=args.hours)))
+    return 0
+
+
+def audit(settings: Settings, args: argparse.Namespace) -> int:
+    assert args.action == "verify"  # the only action; argparse refuses others
+    with bootstrap(settings) as container:
+        report = container.access_log.verify()
+    print_json(report)
+    if not report.ok:
+        return fail("addvalue audit", f"the access log was altered: {report.problem}", 1)
+    return 0
+
+
+def keys(settings: Settings, args: argparse.Namespace) -> int:
+    assert args.action == "rotate-master"  # the only action; argparse refuses others
+    try:
+        new_key = _new_master_key(os.environ.get("ADDVALUE_NEW_MASTER_KEY"))
+    except ValueError as e:
+        return fail("addvalue keys rotate-master", e, 2)
+    with bootstrap(settings) as container:
+        try:
+            report = container.keys.rotate_master(new_key)
+        except ValueError as e:  # the new key is the current one
+            return fail("addvalue keys rotate-master", f"ADDVALUE_NEW_MASTER_KEY: {e}", 2)
+    print_json(report)
+    key_file = _development_key_file(settings)
+    if key_file is not None:  # without ADDVALUE_MASTER_KEY the key came from this file: keep it usable
+        temporary = key_file.with_suffix(".new")
+        temporary.unlink(missing_ok=True)
+        temporary.touch(mode=0o600)
+        temporary.write_text(base64.b64encode(new_key).decode())
+        temporary.replace(key_file)
+    _print_next_steps(key_file)
+    return 0
+
+
+def _print_next_steps(key_file: Path | None) -> None:
+    first = (
+        f"{key_file} now holds the new key (ADDVALUE_MASTER_KEY is not set); restart every process"
+        if key_file is not None
+        else "set ADDVALUE_MASTER_KEY to the value of ADDVALUE_NEW_MASTER_KEY on every process (serve, worker, "
+        "scheduled commands) and restart them: until then they fail on keys not in their 30 s cache and "
+        "cannot add people"
+    )
+    print(
+        f"master key rotated. Next steps:\n  1. {first}\n"
+        "  2. destroy the old master key wherever it is kept (secret store, deploy variables, shell history)\n"
+        "  3. back up the key store again: once the old key is destroyed, every backup and WAL archive made before "
+        "this rotation holds only keys wrapped by a destroyed master key (docs/privacy.md, Master key rotation)",
+        file=sys.stderr,
+    )
+
+
+def _new_master_key(value: str | None) -> bytes:
+    if not value:
+        raise ValueError(
+            "set ADDVALUE_NEW_MASTER_KEY to base64 of 32 new random bytes "
+            '(python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())"); '
+            "it is read from the environment only, so it shows in no process list or shell history"
+        )
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except binascii.Error:
+        raise ValueError("ADDVALUE_NEW_MASTER_KEY: not valid base64") from None
+    if len(key) != 32:
+        raise ValueError(f"ADDVALUE_NEW_MASTER_KEY: must be base64 of 32 bytes, got {len(key)} bytes")
+    return key
+
+
+def _development_key_file(settings: Settings) -> Path | None:
+    """``master.key`` beside the SQLite database when ADDVALUE_MASTER_KEY is unset (see entrypoints.settings)."""
+    if "ADDVALUE_MASTER_KEY" in os.environ or settings.database.sqlite_path is None:
+        return None
+    return settings.database.sqlite_path.parent / "master.key"
+
+
+def archive(settings: Settings, args: argparse.Namespace) -> int:
+    assert args.action == "run"  # the only action; argparse refuses others
+    if args.older_than_days is not None and args.older_than_days <= 0:
+        return fail("addvalue archive run", "--older-than-days must be greater than 0", 2)
+    hot_for = timedelta(days=args.older_than_days) if args.older_than_days is not None else None
+    with bootstrap(settings) as container:
+        try:
+            report = container.archiving.run(hot_for=hot_for)
+        except ArchiveBusy as e:
+            return fail("addvalue archive run", e, 1)
+    print_json(report)
+    return 0
+
+
+def backup(settings: Settings, args: argparse.Namespace) -> int:
+    archive_dir = settings.archive_dir or default_archive_dir(settings.database)
+    try:
+        if args.action == "create":
+            manifest = create_backup(settings.database, archive_dir, args.path)
+        else:
+            manifest = restore_backup(settings.database, archive_dir, args.path)
+    except BackupError as e:
+        return fail(f"addvalue backup {args.action}", e, 1)
+    print_json({"action": args.action, "path": str(args.path), "files": sorted(manifest.files), "keys": False})
+    print(
+        "the key store and the master key are not in this backup: events in it are readable only with the live "
+        "key store. Back the key store up on its own, with short retention (docs/privacy.md, Retention, archive "
+        "and backups)",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,118 @@
+"""The read models from the command line: ``projections`` (status, catch up, rebuild) and ``project``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from application.read_models.projections import CatchUp, PagedProjection, catch_up_together
+from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.cli.output import Subcommands, fail, print_json
+from entrypoints.cli.serve import follow_projections
+from entrypoints.runtime import started, tune_for_serving
+from entrypoints.settings import Settings
+
+__all__ = ["add_project", "add_projections", "project", "projections"]
+
+
+def add_projections(commands: Subcommands) -> None:
+    projections = commands.add_parser("projections", help="the read models: status, catch up or rebuild one or all")
+    views = projections.add_subparsers(dest="action", required=True)
+    views.add_parser("status", help="each projection's position and how far behind the event log it is")
+    for action in ("catch-up", "rebuild"):
+        chosen = views.add_parser(action, help=f"{action} a projection by name, or --all")
+        pick = chosen.add_mutually_exclusive_group(required=True)
+        pick.add_argument("name", nargs="?")
+        pick.add_argument("--all", action="store_true")
+
+
+def add_project(commands: Subcommands) -> None:
+    project = commands.add_parser("project", help="bring the read models up to date, or rebuild them")
+    project.add_argument("--rebuild", action="store_true", help="clear and replay the whole history")
+    project.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep catching up (and rebuild on schedule) until stopped: the projection worker process",
+    )
+
+
+def project(settings: Settings, args: argparse.Namespace) -> int:
+    tune_for_serving()
+    with bootstrap(settings) as container:
+        started()
+        if args.follow:
+            return follow_projections(container)
+        if busy := _held_elsewhere(container, list(container.projections)):
+            return busy
+        for projection in container.projections.values():
+            _run_projection(projection, rebuild=args.rebuild)
+        return 0
+
+
+def projections(settings: Settings, args: argparse.Namespace) -> int:
+    with bootstrap(settings) as container:
+        known = container.projections
+        if args.action == "status":
+            target = container.store.recorder.max_notification_id() or 0
+            for name, projection in known.items():
+                position = projection.position()
+                print_json({"name": name, "position": position, "behind": target - position})
+            return 0
+        names = list(known) if args.all else [args.name]
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            return fail("addvalue projections", f"unknown projection {unknown or names}; known: {sorted(known)}", 2)
+        if busy := _held_elsewhere(container, names):
+            return busy
+        rebuild = args.action == "rebuild"
+        if len(names) > 1:
+            _run_together(container, [known[n] for n in names], rebuild=rebuild)
+            return 0
+        for name in names:
+            _run_projection(known[name], rebuild=rebuild)
+        return 0
+
+
+def _held_elsewhere(container: Container, names: list[str]) -> int:
+    """2 (and a message) when another process runs one of these projections; 0 when this one may."""
+    elsewhere = [name for name in names if not container.leases.hold(name)]
+    if elsewhere:
+        print(
+            f"addvalue: {', '.join(elsewhere)} is being run by another process (serve or worker), which keeps "
+            "it current and rebuilds it on schedule; stop that process first to run it here",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
+
+
+def _run_together(container: Container, chosen: list[PagedProjection], *, rebuild: bool) -> None:
+    """Several projections in one pass over the log, then what it did and how fast."""
+    begun = time.monotonic()
+    result = catch_up_together(container.store, chosen, rebuild=rebuild)
+    names = ", ".join(p.name for p in chosen)
+    print(f"{names}: {result.processed} events read once for all, {_speed(result, begun)}")
+
+
+def _run_projection(projection: PagedProjection, *, rebuild: bool) -> None:
+    """One catch-up or rebuild with a progress bar, then what it did and how fast."""
+    from rich.progress import Progress
+
+    begun = time.monotonic()
+    with Progress() as progress:
+        task = progress.add_task(f"{projection.name} " + ("rebuild" if rebuild else "catch-up"), total=None)
+
+        def show(position: int, target: int) -> None:
+            progress.update(task, completed=position, total=target)
+
+        result = (projection.rebuild if rebuild else projection.catch_up)(show)
+    print(f"{projection.name}: {result.processed} events read, {_speed(result, begun)}")
+
+
+def _speed(result: CatchUp, begun: float) -> str:
+    elapsed = max(time.monotonic() - begun, 1e-9)
+    return (
+        f"{result.redacted_skipped} redacted skipped, position {result.position}, "
+        f"{result.processed / elapsed:,.0f} events/s"
+    )

@@ -1,0 +1,206 @@
+"""The adapters behind every port, built from the settings unless ``Overrides`` gives them (see bootstrap)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Protocol, TypeVar
+
+from adapters.api_access.access_log import build_access_log
+from adapters.api_access.quota import build_api_rate_counter
+from adapters.api_access.tokens import JwtTokens
+from adapters.clock import SystemClock
+from adapters.database_url import Database
+from adapters.encryption.keystore import PostgresKeyStore
+from adapters.encryption.mapper import EncryptingMapper
+from adapters.eventstore.persistence import build_key_store, event_store_env
+from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
+from adapters.eventstore.wakeups import PostgresWakeups
+from adapters.geo import build_geo_lookup
+from adapters.privacy.erasure_register import build_erasure_register
+from adapters.read_models.leases import build_leases
+from adapters.read_models.live_activity import build_live_activity
+from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView
+from adapters.read_models.user_days import PostgresUserDays, SqliteUserDays, build_user_days
+from adapters.read_models.views import ShadowView, build_daily_counts
+from adapters.retention.archive import ParquetArchive, ReadModelRetention, default_archive_dir
+from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
+from application.api_access.quota import ApiQuota
+from application.ingest.ports import GeoLookup
+from application.ports import Clock, KeyStore
+from application.privacy.ports import ErasureRegister
+from application.read_models.ports import DailyCountsView, Leases, LiveActivityView, UserDaysView, Wakeups
+from application.read_models.projections import Upkeep
+from application.reporting.ports import IndexSummaries, PersonReads
+from application.retention.ports import ColdStore, MetricsRetention
+from application.store import AnalyticsStore
+from entrypoints.overrides import Overrides
+from entrypoints.settings import Settings
+
+__all__ = ["API_WINDOW_SECONDS", "Infrastructure"]
+
+API_WINDOW_SECONDS = 3600  # the API quota is per hour (ADDVALUE_API_REQUESTS_PER_HOUR)
+
+T = TypeVar("T")
+TrackingView = SqliteTrackedView | PostgresTrackedView
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+Resource = TypeVar("Resource", bound=_Closable)
+V = TypeVar("V", bound=TrackingView)
+
+
+def _given_or(given: T | None, build: Callable[[], T]) -> T:
+    return given if given is not None else build()
+
+
+class Infrastructure:
+    """The adapters behind every port, each built once when first needed, unless the overrides give it."""
+
+    def __init__(self, settings: Settings, overrides: Overrides, resources: ExitStack) -> None:
+        self.settings = settings
+        self._given = overrides
+        self._resources = resources
+        self._views: dict[int, TrackingView] = {}  # the views built here (not given), by id
+
+    @property
+    def _db(self) -> Database:
+        return self.settings.database
+
+    def _owned(self, resource: Resource) -> Resource:
+        """``resource``, closed with the container."""
+        self._resources.callback(resource.close)
+        return resource
+
+    def _keyed(self, build: Callable[[Database, bytes], Resource], purpose: bytes) -> Resource:
+        """Built with a secret the key store derives for ``purpose``; closed with the container."""
+        return self._owned(build(self._db, self.keys.derived_secret(purpose)))
+
+    @functools.cached_property
+    def clock(self) -> Clock:
+        return _given_or(self._given.clock, SystemClock)
+
+    @functools.cached_property
+    def keys(self) -> KeyStore:
+        return _given_or(self._given.keys, self._key_store)
+
+    def _key_store(self) -> KeyStore:
+        keys = build_key_store(self._db, self.settings.master_key)
+        if isinstance(keys, PostgresKeyStore):  # its pool; the SQLite one holds no connection open
+            self._resources.callback(keys.close)
+        return keys
+
+    @functools.cached_property
+    def erasures(self) -> ErasureRegister:
+        return _given_or(self._given.erasures, lambda: self._keyed(build_erasure_register, b"addvalue erasures"))
+
+    @functools.cached_property
+    def store(self) -> AnalyticsStore:
+        return _given_or(self._given.store, self._event_store)
+
+    def _event_store(self) -> AnalyticsStore:
+        keys = self.keys
+        return self._owned(AnalyticsStore(event_store_env(self._db), lambda: EncryptingMapper(keys)))
+
+    @functools.cached_property
+    def tokens(self) -> Tokens:
+        return _given_or(self._given.tokens, self._jwt_tokens)
+
+    def _jwt_tokens(self) -> Tokens:
+        s = self.settings
+        return JwtTokens(
+            s.jwt_secret, issuer=s.jwt_issuer, audience=s.jwt_audience, jwks=s.jwt_jwks, role_claim=s.jwt_role_claim
+        )
+
+    @functools.cached_property
+    def geo(self) -> GeoLookup:
+        return _given_or(self._given.geo, lambda: self._owned(build_geo_lookup(self.settings.geoip_database)))
+
+    @functools.cached_property
+    def leases(self) -> Leases:
+        return _given_or(self._given.leases, lambda: self._owned(build_leases(self._db)))
+
+    @functools.cached_property
+    def wakeups(self) -> Wakeups | None:
+        if self._given.wakeups is not None or self._db.kind != "postgresql":
+            return self._given.wakeups  # SQLite has no word of commits: projections poll
+        return self._owned(PostgresWakeups(self._db.url, "addvalue_events"))
+
+    @functools.cached_property
+    def access_log(self) -> AccessLog:
+        return _given_or(self._given.access_log, lambda: self._keyed(build_access_log, b"addvalue access log"))
+
+    @functools.cached_property
+    def api_rate(self) -> ApiRateCounter:
+        quota = ApiQuota(limit=self.settings.api_requests_per_hour, window_seconds=API_WINDOW_SECONDS)
+        return _given_or(self._given.api_rate, lambda: self._owned(build_api_rate_counter(self._db, quota)))
+
+    @functools.cached_property
+    def daily_counts_view(self) -> DailyCountsView:
+        return _given_or(self._given.daily_counts_view, lambda: self._view(build_daily_counts(self._db)))
+
+    @functools.cached_property
+    def live_activity_view(self) -> LiveActivityView:
+        return _given_or(self._given.live_activity_view, lambda: self._view(build_live_activity(self._db)))
+
+    @functools.cached_property
+    def user_days_view(self) -> UserDaysView:
+        return _given_or(self._given.user_days_view, lambda: self._user_days_tables)
+
+    @functools.cached_property
+    def person_reads(self) -> PersonReads:
+        return _given_or(self._given.person_reads, lambda: self._user_days_tables)
+
+    @functools.cached_property
+    def index_summaries(self) -> IndexSummaries:
+        return _given_or(self._given.index_summaries, lambda: self._user_days_tables)
+
+    @functools.cached_property
+    def _user_days_tables(self) -> SqliteUserDays | PostgresUserDays:
+        """The user-days view, which also answers per-person reads and keeps the index summaries."""
+        return self._view(build_user_days(self._db))
+
+    def _view(self, view: V) -> V:
+        self._views[id(view)] = view
+        self._resources.callback(view.datastore.close)
+        return view
+
+    def upkeep(self, name: str, view: object) -> Upkeep:
+        """What the projection ``name`` writing ``view`` gets from the running service."""
+        built = self._views.get(id(view))
+        return Upkeep(
+            # Rebuilds build a view anew beside the live one, then swap it in (a given view is rebuilt in place).
+            shadows=functools.partial(ShadowView, self._db, built) if built is not None else None,
+            # Only the process holding a projection's lease writes its view, jobs' catch-ups included.
+            lease=functools.partial(self.leases.hold, name),
+            clock=self.clock,  # events past the metrics' retention (2 years) are not counted
+        )
+
+    @functools.cached_property
+    def cold_store(self) -> ColdStore:
+        if self._given.cold_store is not None:
+            return self._given.cold_store
+        recorder = self._recorder()
+        recorder.use_archive(ParquetArchive(self.settings.archive_dir or default_archive_dir(self._db)))
+        return recorder
+
+    @functools.cached_property
+    def metrics_retention(self) -> MetricsRetention:
+        if self._given.metrics_retention is not None:
+            return self._given.metrics_retention
+        views = (self.daily_counts_view, self.live_activity_view, self.user_days_view)
+        built = [self._views[id(v)].datastore for v in views if id(v) in self._views]
+        return ReadModelRetention(built, also=[self._recorder().purge_not_collected])
+
+    def _recorder(self) -> SqliteIngestRecorder | PostgresIngestRecorder:
+        recorder = self.store.recorder
+        if not isinstance(recorder, SqliteIngestRecorder | PostgresIngestRecorder):
+            raise TypeError(
+                "an event store of another kind needs its cold store and metrics retention too: "
+                "Overrides(store=..., cold_store=..., metrics_retention=...)"
+            )
+        return recorder
