@@ -16,8 +16,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, Notification
 
-from application.ingest.unit_of_work import StreamCache
 from application.ports import IngestLedger
+from application.stream_cache import StreamCache
 
 __all__ = ["PAGE_SIZE", "AnalyticsStore", "log_pages"]
 

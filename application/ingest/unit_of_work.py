@@ -1,6 +1,7 @@
 """The aggregates a write touches: loaded once, saved together, kept warm afterwards.
 
-Between writes, aggregates that were saved stay in a :class:`StreamCache`, so
+Between writes, aggregates that were saved stay in the store's
+:class:`application.stream_cache.StreamCache`, so
 the next event of a session needs no replay. The cache is owned by the
 process's single writer (see ``AnalyticsStore.write_lock``). Before each write,
 one query compares the cached versions of the write's consent and session
@@ -14,74 +15,18 @@ the aggregates it had changed are forgotten.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import cast
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, CanMutateAggregate, DomainEventProtocol, EventSourcingError
+from eventsourcing.domain import Aggregate
 
+from application.stream_cache import StreamCache
 from domain.consent import Consent
-from domain.errors import SubjectErased
 from domain.session import Session, TrackedEvent
 from domain.user import User
 
-__all__ = ["StreamCache", "UnitOfWork"]
-
-
-class StreamCache:
-    """Clean (saved) aggregates by id, least recently used evicted first."""
-
-    def __init__(self, load: Callable[[UUID], Aggregate | None], maxsize: int = 50_000) -> None:
-        self._load = load
-        self._maxsize = maxsize
-        self._clean: OrderedDict[UUID, Aggregate] = OrderedDict()
-
-    def take(self, aggregate_id: UUID) -> Aggregate | None:
-        """The aggregate, removed from the cache while a write changes it."""
-        cached = self._clean.pop(aggregate_id, None)
-        if cached is not None:
-            return cached
-        return self._load(aggregate_id)
-
-    def keep(self, aggregates: list[Aggregate]) -> None:
-        """After a successful save: these are clean again."""
-        for aggregate in aggregates:
-            self._clean[aggregate.id] = aggregate
-            self._clean.move_to_end(aggregate.id)
-        while len(self._clean) > self._maxsize:
-            self._clean.popitem(last=False)
-
-    def versions(self, candidates: Iterable[UUID]) -> dict[UUID, int]:
-        """The cached version of each candidate that is in the cache."""
-        clean = self._clean
-        return {c: clean[c].version for c in candidates if c in clean}
-
-    def catch_up(self, aggregate_id: UUID, stored_version: int, events: Iterable[DomainEventProtocol[UUID]]) -> None:
-        """Apply what another process stored after the cached version; forget the aggregate if that fails.
-
-        ``events`` are the stored ones after the cached version, up to ``stored_version``.
-        """
-        aggregate: Aggregate | None = self._clean.get(aggregate_id)
-        if aggregate is None:
-            return
-        try:
-            for event in events:
-                aggregate = cast(CanMutateAggregate[UUID], event).mutate(aggregate)
-        except (EventSourcingError, SubjectErased):
-            aggregate = None  # a gap, or an erased subject's events
-        if aggregate is None or aggregate.version != stored_version:
-            # The next take() replays it from the store (archive included), as for any uncached stream.
-            del self._clean[aggregate_id]
-        else:
-            self._clean[aggregate_id] = aggregate
-
-    def clear(self) -> None:
-        self._clean.clear()
-
-    def __len__(self) -> int:
-        return len(self._clean)
+__all__ = ["UnitOfWork"]
 
 
 class UnitOfWork:

@@ -1,0 +1,74 @@
+"""Saved aggregates kept warm between writes, so the next event of a session needs no replay.
+
+The store owns one (``AnalyticsStore.streams``); the ingest unit of work takes
+aggregates from it and gives them back after a successful save. It sits beside
+the store, not in ingest, because the store builds it and nothing in the shared
+modules may depend on a capability.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import cast
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, CanMutateAggregate, DomainEventProtocol, EventSourcingError
+
+from domain.errors import SubjectErased
+
+__all__ = ["StreamCache"]
+
+
+class StreamCache:
+    """Clean (saved) aggregates by id, least recently used evicted first."""
+
+    def __init__(self, load: Callable[[UUID], Aggregate | None], maxsize: int = 50_000) -> None:
+        self._load = load
+        self._maxsize = maxsize
+        self._clean: OrderedDict[UUID, Aggregate] = OrderedDict()
+
+    def take(self, aggregate_id: UUID) -> Aggregate | None:
+        """The aggregate, removed from the cache while a write changes it."""
+        cached = self._clean.pop(aggregate_id, None)
+        if cached is not None:
+            return cached
+        return self._load(aggregate_id)
+
+    def keep(self, aggregates: list[Aggregate]) -> None:
+        """After a successful save: these are clean again."""
+        for aggregate in aggregates:
+            self._clean[aggregate.id] = aggregate
+            self._clean.move_to_end(aggregate.id)
+        while len(self._clean) > self._maxsize:
+            self._clean.popitem(last=False)
+
+    def versions(self, candidates: Iterable[UUID]) -> dict[UUID, int]:
+        """The cached version of each candidate that is in the cache."""
+        clean = self._clean
+        return {c: clean[c].version for c in candidates if c in clean}
+
+    def catch_up(self, aggregate_id: UUID, stored_version: int, events: Iterable[DomainEventProtocol[UUID]]) -> None:
+        """Apply what another process stored after the cached version; forget the aggregate if that fails.
+
+        ``events`` are the stored ones after the cached version, up to ``stored_version``.
+        """
+        aggregate: Aggregate | None = self._clean.get(aggregate_id)
+        if aggregate is None:
+            return
+        try:
+            for event in events:
+                aggregate = cast(CanMutateAggregate[UUID], event).mutate(aggregate)
+        except (EventSourcingError, SubjectErased):
+            aggregate = None  # a gap, or an erased subject's events
+        if aggregate is None or aggregate.version != stored_version:
+            # The next take() replays it from the store (archive included), as for any uncached stream.
+            del self._clean[aggregate_id]
+        else:
+            self._clean[aggregate_id] = aggregate
+
+    def clear(self) -> None:
+        self._clean.clear()
+
+    def __len__(self) -> int:
+        return len(self._clean)
