@@ -26,8 +26,8 @@ from application.ports import Clock
 from application.privacy.consent import ConsentBook
 from application.privacy.erasure import ActiveSubjects
 from application.privacy.history import History
+from application.privacy.ports import PersonIndicesSource
 from application.read_models.user_days import UserDaysProjection
-from application.reporting.daily_indices import DailyIndices
 
 __all__ = ["FORMAT", "Export"]
 
@@ -43,7 +43,7 @@ class Export:
         history: History,
         consent: ConsentBook,
         user_days: UserDaysProjection,
-        indices: DailyIndices,
+        indices: PersonIndicesSource,
         clock: Clock,
     ) -> None:
         self._readers = readers

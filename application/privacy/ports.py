@@ -1,15 +1,15 @@
-"""Ports of privacy: the erasure register."""
+"""Ports of privacy: the erasure register, and where an export finds a person's indices."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
 import msgspec
 
-__all__ = ["ErasureEntry", "ErasureRegister"]
+__all__ = ["ErasureEntry", "ErasureRegister", "PersonIndicesSource"]
 
 
 class ErasureEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,3 +34,14 @@ class ErasureRegister(Protocol):
         """Subjects whose grace period is over and whose key still exists."""
 
     def complete(self, subject_id: UUID, at: datetime) -> None: ...
+
+
+class PersonIndicesSource(Protocol):
+    """One person's stored indices of a day (application.reporting.daily_indices.DailyIndices).
+
+    A port, so that an export can include them without privacy depending on
+    reporting: reporting uses privacy, never the other way round.
+    """
+
+    def of(self, subject_id: UUID, day: date) -> msgspec.Struct | None:
+        """The day's indices with the weights used, or None if none were computed."""

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import msgspec
 
+from application.privacy.ports import PersonIndicesSource
 from application.read_models.ports import DayMetrics
 from application.read_models.user_days import UserDaysProjection
 from application.reporting.index_summaries import refresh_summary
@@ -34,7 +35,7 @@ class PersonIndices(msgspec.Struct, frozen=True, kw_only=True):
     weights: IndexWeights
 
 
-class DailyIndices:
+class DailyIndices(PersonIndicesSource):
     """Daily, 02:30 UTC, for the day before: each active person's Flourish and Add-Value Index.
 
     Everyone with activity in the 28 days ending on the day gets a row, kept
