@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Any
 
 from adapters.eventstore.persistence import ping
 from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
@@ -77,7 +78,7 @@ class Container:
         return ping(self.settings.database)
 
     @property
-    def projections(self) -> dict[str, PagedProjection]:
+    def projections(self) -> dict[str, PagedProjection[Any]]:
         """Every read model, by name: what the scheduler runs and the CLI rebuilds."""
         return {p.name: p for p in (self.daily_counts, self.live_activity, self.user_days)}
 

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 import structlog
@@ -49,7 +49,7 @@ class ProjectionScheduler:
 
     def __init__(
         self,
-        projections: Sequence[PagedProjection],
+        projections: Sequence[PagedProjection[Any]],
         *,
         catch_up_every: float,
         rebuild_every: float,
@@ -152,7 +152,7 @@ class ProjectionScheduler:
             log.debug("projection.caught_up", view="all", processed=result.processed)
         return True
 
-    def _leased(self) -> list[PagedProjection]:
+    def _leased(self) -> list[PagedProjection[Any]]:
         return [p for p in self._projections if self._may_run(p.name)]
 
     def _may_run(self, name: str) -> bool:
@@ -167,7 +167,7 @@ class ProjectionScheduler:
         return False
 
     @staticmethod
-    def _run_one(projection: PagedProjection, *, rebuild: bool) -> None:
+    def _run_one(projection: PagedProjection[Any], *, rebuild: bool) -> None:
         try:
             if rebuild:
                 result = projection.rebuild()

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from application.read_models.ports import DailyCountsView, LiveActivityView, LiveChanges, LiveSnapshot, TrackedView
+from application.read_models.ports import DailyCountsView, LiveActivityView, LiveChanges, LiveSnapshot
 from application.read_models.projections import PagedProjection, Upkeep
 from application.store import AnalyticsStore
 from domain.periods import UTC_ZONE, day_of
@@ -35,7 +35,7 @@ ACTIVATION_WINDOW: Final = timedelta(hours=24)
 WAVE_WINDOW: Final = timedelta(hours=24)
 
 
-class LiveActivityProjection(PagedProjection):
+class LiveActivityProjection(PagedProjection[LiveActivityView]):
     name = "live_activity"
 
     def __init__(
@@ -48,19 +48,13 @@ class LiveActivityProjection(PagedProjection):
         zone: ZoneInfo = UTC_ZONE,
         **upkeep: Unpack[Upkeep],
     ) -> None:
-        super().__init__(store, view, page_size=page_size, **upkeep)
-        self._live_view = view
+        super().__init__(store, view, page_size=page_size, zone=zone, **upkeep)
         self._daily_counts = daily_counts
-        self._zone = zone
-
-    def _rebind(self, view: TrackedView) -> None:
-        super()._rebind(view)
-        self._live_view = view  # type: ignore[assignment]
 
     def snapshot(self, now: datetime) -> LiveSnapshot:
         """The counters as of ``now`` (micro-acts today come from the daily counts)."""
-        today = day_of(now, self._zone)
-        live = self._live_view.snapshot(
+        today = day_of(now, self.zone)
+        live = self._view.snapshot(
             now, today=today, online_within=ONLINE_WITHIN, activation_window=ACTIVATION_WINDOW, wave_window=WAVE_WINDOW
         )
         if self._daily_counts is None:
@@ -72,10 +66,10 @@ class LiveActivityProjection(PagedProjection):
         changes = LiveChanges()
         for event in events:
             if isinstance(event, Session.EventsTracked):
-                _collect(changes, event.subject_id, (t for t in event.events), self._zone)
+                _collect(changes, event.subject_id, (t for t in event.events), self.zone)
             elif isinstance(event, User.Erased):
                 changes.erased.add(event.subject_id)
-        self._live_view.apply(changes, position)
+        self._view.apply(changes, position)
 
 
 def _collect(changes: LiveChanges, subject: UUID, tracked_events: Iterable[Any], zone: ZoneInfo) -> None:

@@ -13,7 +13,7 @@ import copy
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, TypedDict, Unpack
+from typing import Any, Generic, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -64,8 +64,14 @@ class Upkeep(TypedDict, total=False):
     clock: Clock | None
 
 
-class PagedProjection:
+ViewT = TypeVar("ViewT", bound=TrackedView)
+
+
+class PagedProjection(Generic[ViewT]):
     """Pulls the notification log in pages from its view's position; subclasses apply a page.
+
+    Generic in its view, so that each projection uses its own view's methods
+    typed, and its days are those of ``zone`` (the reporting time zone).
 
     Each page's effect and the page's last position are written by the view in
     one transaction, so every event counts once however often this stops.
@@ -76,9 +82,10 @@ class PagedProjection:
     def __init__(
         self,
         store: AnalyticsStore,
-        view: TrackedView,
+        view: ViewT,
         *,
         page_size: int = 1000,
+        zone: ZoneInfo = UTC_ZONE,
         shadows: Callable[[], Shadow] | None = None,
         lease: Callable[[], bool] | None = None,
         clock: Clock | None = None,
@@ -87,6 +94,7 @@ class PagedProjection:
         self._store = store
         self._view = view
         self._page_size = page_size
+        self.zone = zone
         self.shadows = shadows
         self.lease = lease
         self.clock = clock
@@ -137,7 +145,7 @@ class PagedProjection:
         self.catch_up()  # what arrived during the rebuild
         return result
 
-    def beside(self, view: TrackedView) -> PagedProjection:
+    def beside(self, view: ViewT) -> PagedProjection[ViewT]:
         """This projection writing to another view (a shadow being rebuilt)."""
         clone = copy.copy(self)
         clone._rebind(view)
@@ -145,7 +153,7 @@ class PagedProjection:
         clone.lease = None  # the shadow is this process's own; the clock (retention) stays
         return clone
 
-    def _rebind(self, view: TrackedView) -> None:
+    def _rebind(self, view: ViewT) -> None:
         self._view = view
 
     def oldest_day(self) -> date:
@@ -158,31 +166,14 @@ class PagedProjection:
         raise NotImplementedError
 
 
-class DailyCountsProjection(PagedProjection):
+class DailyCountsProjection(PagedProjection[DailyCountsView]):
     """Collected events per UTC day and event name, and per UTC hour (with micro-acts by category)."""
 
     name = "daily_counts"
 
-    def __init__(
-        self,
-        store: AnalyticsStore,
-        view: DailyCountsView,
-        *,
-        page_size: int = 1000,
-        zone: ZoneInfo = UTC_ZONE,
-        **upkeep: Unpack[Upkeep],
-    ) -> None:
-        super().__init__(store, view, page_size=page_size, **upkeep)
-        self._counts_view = view
-        self._zone = zone
-
-    def _rebind(self, view: TrackedView) -> None:
-        super()._rebind(view)
-        self._counts_view = view  # type: ignore[assignment]
-
     @property
     def view(self) -> DailyCountsView:
-        return self._counts_view
+        return self._view
 
     def _apply_page(self, events: list[Any], position: int) -> None:
         first: Counter[tuple[date, str]] = Counter()
@@ -207,16 +198,16 @@ class DailyCountsProjection(PagedProjection):
                     at, name = tracked.occurred_at, tracked.event.name
                     if at.date() < oldest:
                         continue  # past the metrics' retention (archive run purged its rows)
-                    counts[(day_of(at, self._zone), name)] += 1
+                    counts[(day_of(at, self.zone), name)] += 1
                     hour = at.replace(minute=0, second=0, microsecond=0)
                     hourly[(hour, name)] += 1
                     if isinstance(tracked.event, MicroactCreated):  # the hourly job reports them by category
                         hourly[(hour, f"{name}/category:{tracked.event.properties.category}")] += 1
-        self._counts_view.add(first, position, hourly, later)
+        self._view.add(first, position, hourly, later)
 
 
 def catch_up_together(
-    store: AnalyticsStore, projections: list[PagedProjection], *, page_size: int = 1000, rebuild: bool = False
+    store: AnalyticsStore, projections: list[PagedProjection[Any]], *, page_size: int = 1000, rebuild: bool = False
 ) -> CatchUp:
     """Bring several projections up to date reading and decrypting the log once, not once each.
 
@@ -248,7 +239,7 @@ def catch_up_together(
     return result
 
 
-def _one_pass(store: AnalyticsStore, projections: list[PagedProjection], page_size: int) -> CatchUp:
+def _one_pass(store: AnalyticsStore, projections: list[PagedProjection[Any]], page_size: int) -> CatchUp:
     target = store.recorder.max_notification_id() or 0
     position = min((p.position() for p in projections), default=target)
     processed = skipped = 0

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from typing import Any, Final, Unpack
+from typing import Any, Final
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from application.read_models.ports import DayMetrics, TrackedView, UserDaysChanges, UserDaysView
-from application.read_models.projections import PagedProjection, Upkeep
-from application.store import AnalyticsStore
-from domain.periods import UTC_ZONE, day_of
+from application.read_models.ports import DayMetrics, UserDaysChanges, UserDaysView
+from application.read_models.projections import PagedProjection
+from domain.periods import day_of
 from domain.session import Session
 from domain.user import User
 
@@ -43,41 +42,24 @@ METRIC_OF: Final[dict[str, str]] = {
 }
 
 
-class UserDaysProjection(PagedProjection):
+class UserDaysProjection(PagedProjection[UserDaysView]):
     name = "user_days"
 
-    def __init__(
-        self,
-        store: AnalyticsStore,
-        view: UserDaysView,
-        *,
-        page_size: int = 1000,
-        zone: ZoneInfo = UTC_ZONE,
-        **upkeep: Unpack[Upkeep],
-    ) -> None:
-        super().__init__(store, view, page_size=page_size, **upkeep)
-        self._days_view = view
-        self.zone = zone
-
-    def _rebind(self, view: TrackedView) -> None:
-        super()._rebind(view)
-        self._days_view = view  # type: ignore[assignment]
-
     def days_of(self, subject_id: UUID, first: date, last: date) -> list[DayMetrics]:
-        return self._days_view.days_of(subject_id, first, last)
+        return self._view.days_of(subject_id, first, last)
 
     def active_people(self, first: date, last: date) -> int:
-        return self._days_view.active_people(first, last)
+        return self._view.active_people(first, last)
 
     def day_totals(self, day: date) -> dict[str, int]:
-        return self._days_view.day_totals(day)
+        return self._view.day_totals(day)
 
     @property
     def view(self) -> UserDaysView:
-        return self._days_view
+        return self._view
 
     def new_people(self, day: date) -> int:
-        return self._days_view.new_people(day)
+        return self._view.new_people(day)
 
     def _apply_page(self, events: list[Any], position: int) -> None:
         changes = UserDaysChanges()
@@ -87,7 +69,7 @@ class UserDaysProjection(PagedProjection):
                 _count(changes, event.subject_id, event.events, self.zone, oldest)
             elif isinstance(event, User.Erased):
                 changes.erased.add(event.subject_id)
-        self._days_view.apply(changes, position)
+        self._view.apply(changes, position)
 
 
 def _count(changes: UserDaysChanges, subject: UUID, tracked_events: Any, zone: ZoneInfo, oldest: date) -> None:

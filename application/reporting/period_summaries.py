@@ -23,7 +23,15 @@ FORECAST_DAYS: Final = 14
 TREND_DAYS: Final = 28
 
 
-class WeeklySummary:
+class _PeriodSummary:
+    """What a summary of a closed period reads (people's days) and where it records its report."""
+
+    def __init__(self, reports: Reports, user_days: UserDaysProjection) -> None:
+        self._reports = reports
+        self._user_days = user_days
+
+
+class WeeklySummary(_PeriodSummary):
     """Mondays 03:00 UTC, for the ISO week before: WAU, Wave participation, retention cohorts, DAU trend and forecast.
 
     Retention: a person's cohort is the ISO week of their first collected
@@ -36,10 +44,6 @@ class WeeklySummary:
     schedule = "0 3 * * 1"
     cadence: Cadence = "week"
     description = "the previous ISO week's WAU, Wave participation, retention cohorts, DAU trend and 14-day forecast"
-
-    def __init__(self, reports: Reports, user_days: UserDaysProjection) -> None:
-        self._reports = reports
-        self._user_days = user_days
 
     def run(self, period: str) -> int:
         self._user_days.catch_up()
@@ -82,7 +86,7 @@ class WeeklySummary:
         return sorted((d for d in found if d is not None), key=lambda d: d.day)
 
 
-class MonthlySummary:
+class MonthlySummary(_PeriodSummary):
     """The 1st of each month, 04:00 UTC, for the month before: MAU, churn, long-term trend, executive summary.
 
     Churned: active in the month before this one and not in this one.
@@ -93,10 +97,6 @@ class MonthlySummary:
     schedule = "0 4 1 * *"
     cadence: Cadence = "month"
     description = "the previous month's MAU, churn, long-term trend and executive summary"
-
-    def __init__(self, reports: Reports, user_days: UserDaysProjection) -> None:
-        self._reports = reports
-        self._user_days = user_days
 
     def run(self, period: str) -> int:
         self._user_days.catch_up()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 from application.read_models.projections import CatchUp, PagedProjection, catch_up_together
 from entrypoints.bootstrap import Container, bootstrap
@@ -87,7 +88,7 @@ def _held_elsewhere(container: Container, names: list[str]) -> int:
     return 0
 
 
-def _run_together(container: Container, chosen: list[PagedProjection], *, rebuild: bool) -> None:
+def _run_together(container: Container, chosen: list[PagedProjection[Any]], *, rebuild: bool) -> None:
     """Several projections in one pass over the log, then what it did and how fast."""
     begun = time.monotonic()
     result = catch_up_together(container.store, chosen, rebuild=rebuild)
@@ -95,7 +96,7 @@ def _run_together(container: Container, chosen: list[PagedProjection], *, rebuil
     print(f"{names}: {result.processed} events read once for all, {_speed(result, begun)}")
 
 
-def _run_projection(projection: PagedProjection, *, rebuild: bool) -> None:
+def _run_projection(projection: PagedProjection[Any], *, rebuild: bool) -> None:
     """One catch-up or rebuild with a progress bar, then what it did and how fast."""
     from rich.progress import Progress
 
