@@ -260,7 +260,7 @@ def _jobs(
     weights: IndexWeights,
 ) -> Jobs:
     reports = Reports(store)
-    close_day = CloseDay(store, user_days, clock, daily_counts)
+    close_day = CloseDay(store, reports, user_days, clock, daily_counts)
     return Jobs(
         store,
         [

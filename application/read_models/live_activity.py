@@ -43,7 +43,7 @@ class LiveActivityProjection(PagedProjection):
         store: AnalyticsStore,
         view: LiveActivityView,
         *,
-        daily_counts: DailyCountsView | None = None,
+        daily_counts: DailyCountsView,
         page_size: int = 1000,
         zone: ZoneInfo = UTC_ZONE,
     ) -> None:
@@ -62,8 +62,6 @@ class LiveActivityProjection(PagedProjection):
         live = self._live_view.snapshot(
             now, today=today, online_within=ONLINE_WITHIN, activation_window=ACTIVATION_WINDOW, wave_window=WAVE_WINDOW
         )
-        if self._daily_counts is None:
-            return live
         microacts = self._daily_counts.counts().get((today, "microact_created"), 0)
         return msgspec.structs.replace(live, microacts_today=microacts)
 

@@ -10,7 +10,7 @@ from typing import Final
 import msgspec
 
 from application.read_models.user_days import UserDaysProjection
-from application.reporting.reports import Reports
+from application.reporting.ports import RecordedReports
 from domain.forecast import dau_trend, forecast_dau
 from domain.periods import Cadence, days_of, parse_period
 from domain.platform import PlatformDay
@@ -37,7 +37,7 @@ class WeeklySummary:
     cadence: Cadence = "week"
     description = "the previous ISO week's WAU, Wave participation, retention cohorts, DAU trend and 14-day forecast"
 
-    def __init__(self, reports: Reports, user_days: UserDaysProjection) -> None:
+    def __init__(self, reports: RecordedReports, user_days: UserDaysProjection) -> None:
         self._reports = reports
         self._user_days = user_days
 
@@ -94,7 +94,7 @@ class MonthlySummary:
     cadence: Cadence = "month"
     description = "the previous month's MAU, churn, long-term trend and executive summary"
 
-    def __init__(self, reports: Reports, user_days: UserDaysProjection) -> None:
+    def __init__(self, reports: RecordedReports, user_days: UserDaysProjection) -> None:
         self._reports = reports
         self._user_days = user_days
 
