@@ -1,4 +1,4 @@
-"""Small fakes for the ports, and builders of valid catalog events."""
+"""Small fakes for the ports (each subclasses its port), and builders of valid catalog events."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from typing import Any
 import msgspec
 
 from adapters.encryption.mapper import EncryptingMapper
-from application.ports import SubjectKeys
+from application.ingest.ports import GeoLookup
+from application.ports import Clock, SubjectKeys
 from application.privacy.ports import ErasureEntry, ErasureRegister
 from application.store import AnalyticsStore
 from domain.catalog import CATEGORY_OF
+from domain.network import Geo
 
 IN_MEMORY_ENV = {"PERSISTENCE_MODULE": "adapters.eventstore.recorders:PopoIngestFactory"}
 CONTEXT = {
@@ -89,7 +91,9 @@ class FakeErasureRegister(ErasureRegister):
                 self.entries[user] = msgspec.structs.replace(entry, completed_at=at, subject_id=None)
 
 
-class FixedClock:
+class FixedClock(Clock):
+    """The ``Clock`` port at a time the test sets and moves."""
+
     def __init__(self, now: datetime | None = None) -> None:
         self.current = now or datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -98,6 +102,18 @@ class FixedClock:
 
     def advance(self, **delta: float) -> None:
         self.current += timedelta(**delta)
+
+
+class FakeGeo(GeoLookup):
+    """The ``GeoLookup`` port: the same place (or none) for every address, and the addresses asked about."""
+
+    def __init__(self, found: Geo | None = None) -> None:
+        self.found = found
+        self.asked: list[str] = []
+
+    def lookup(self, anonymized_ip: str) -> Geo | None:
+        self.asked.append(anonymized_ip)
+        return self.found
 
 
 def in_memory_store(keys: FakeKeys) -> AnalyticsStore:
