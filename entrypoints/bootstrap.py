@@ -185,7 +185,7 @@ class _Services:
     @functools.cached_property
     def jobs(self) -> Jobs:
         reports, user_days, clock = self.reports, self.user_days, self.ports.clock
-        close_day = CloseDay(self.ports.store, user_days, clock, self.daily_counts)
+        close_day = CloseDay(self.ports.store, reports, user_days, clock, self.daily_counts)
         every: list[Job] = [
             HourlyActivity(reports, self.daily_counts.view, self.daily_counts.catch_up),
             close_day,

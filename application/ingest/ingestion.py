@@ -101,7 +101,7 @@ class Ingestion:
         clock: Clock,
         *,
         session_timeout: timedelta = DEFAULT_SESSION_TIMEOUT,
-        geo: GeoLookup | None = None,
+        geo: GeoLookup,
         erasures: ErasureRegister,
     ) -> None:
         self._store = store

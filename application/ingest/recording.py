@@ -43,7 +43,7 @@ class Recording:
 
     __slots__ = ("_geo", "_keys", "_lookup", "_network", "_people", "_received_at", "_sessions", "_unit")
 
-    def __init__(self, unit: UnitOfWork, keys: SubjectKeys, lookup: GeoLookup | None) -> None:
+    def __init__(self, unit: UnitOfWork, keys: SubjectKeys, lookup: GeoLookup) -> None:
         self._unit = unit
         self._keys = keys
         self._lookup = lookup
@@ -115,7 +115,7 @@ class Recording:
 
     def _place(self) -> Geo | None:
         if self._geo is _NOT_LOOKED_UP:
-            found = None if self._network is None or self._lookup is None else self._lookup.lookup(self._network)
+            found = None if self._network is None else self._lookup.lookup(self._network)
             self._geo = found
             return found
         return self._geo  # type: ignore[return-value]

@@ -43,7 +43,7 @@ class LiveActivityProjection(PagedProjection[LiveActivityView]):
         store: AnalyticsStore,
         view: LiveActivityView,
         *,
-        daily_counts: DailyCountsView | None = None,
+        daily_counts: DailyCountsView,
         page_size: int = 1000,
         zone: ZoneInfo = UTC_ZONE,
         **upkeep: Unpack[Upkeep],
@@ -57,8 +57,6 @@ class LiveActivityProjection(PagedProjection[LiveActivityView]):
         live = self._view.snapshot(
             now, today=today, online_within=ONLINE_WITHIN, activation_window=ACTIVATION_WINDOW, wave_window=WAVE_WINDOW
         )
-        if self._daily_counts is None:
-            return live
         microacts = self._daily_counts.counts().get((today, "microact_created"), 0)
         return msgspec.structs.replace(live, microacts_today=microacts)
 

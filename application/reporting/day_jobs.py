@@ -12,7 +12,7 @@ from application.ports import Clock
 from application.read_models.ports import DailyCountsView
 from application.read_models.projections import DailyCountsProjection
 from application.read_models.user_days import UserDaysProjection
-from application.reporting.reports import Reports
+from application.reporting.ports import RecordedReports
 from application.store import AnalyticsStore
 from domain.periods import Cadence, day_of, hour_of, parse_period
 from domain.platform import FINAL_AFTER, PlatformDay
@@ -36,11 +36,13 @@ class CloseDay:
     def __init__(
         self,
         store: AnalyticsStore,
+        reports: RecordedReports,
         user_days: UserDaysProjection,
         clock: Clock,
-        daily_counts: DailyCountsProjection | None = None,
+        daily_counts: DailyCountsProjection,
     ) -> None:
         self._store = store
+        self._reports = reports
         self._user_days = user_days
         self._clock = clock
         self._daily_counts = daily_counts
@@ -51,7 +53,7 @@ class CloseDay:
             return 0  # final: no event can arrive for it any more, and nothing recounts it
         self._user_days.catch_up()  # the day's events, up to now
         totals = self.recount(day)
-        Reports(self._store).record("segments", period, {}, self.segments(day))  # a rerun replaces it
+        self._reports.record("segments", period, {}, self.segments(day))  # a rerun replaces it
         with self._store.write_lock:
             found = self._store.find(PlatformDay.create_id(day), PlatformDay)
             if found is None:
@@ -86,11 +88,10 @@ class CloseDay:
         totals["weekly_active_people"] = self._user_days.active_people(day - timedelta(days=6), day)
         totals["monthly_active_people"] = self._user_days.active_people(day - timedelta(days=29), day)
         totals["new_people"] = self._user_days.new_people(day)
-        if self._daily_counts is not None:
-            # Each event name's count too, so that rebuilding daily_event_counts keeps the closed day's.
-            self._daily_counts.catch_up()
-            counts = self._daily_counts.view.counts()
-            totals |= {f"event:{name}": n for (d, name), n in counts.items() if d == day}
+        # Each event name's count too, so that rebuilding daily_event_counts keeps the closed day's.
+        self._daily_counts.catch_up()
+        counts = self._daily_counts.view.counts()
+        totals |= {f"event:{name}": n for (d, name), n in counts.items() if d == day}
         return totals
 
 
@@ -122,7 +123,7 @@ class HourlyActivity:
     cadence: Cadence = "hour"
     description = "the previous hour's activation completion, micro-acts by category, community and Wave activity"
 
-    def __init__(self, reports: Reports, daily_counts: DailyCountsView, catch_up: Callable[[], object]) -> None:
+    def __init__(self, reports: RecordedReports, daily_counts: DailyCountsView, catch_up: Callable[[], object]) -> None:
         self._reports = reports
         self._counts = daily_counts
         self._catch_up = catch_up
@@ -152,7 +153,7 @@ class LateEvents:
     cadence: Cadence = "hour"
     description = "recompute closed days (and their week and month) that late events have changed"
 
-    def __init__(self, reports: Reports, user_days: UserDaysProjection, clock: Clock) -> None:
+    def __init__(self, reports: RecordedReports, user_days: UserDaysProjection, clock: Clock) -> None:
         self._reports = reports
         self._user_days = user_days
         self._clock = clock

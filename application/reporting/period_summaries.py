@@ -10,7 +10,7 @@ from typing import Final
 import msgspec
 
 from application.read_models.user_days import UserDaysProjection
-from application.reporting.reports import Reports
+from application.reporting.ports import RecordedReports
 from domain.forecast import dau_trend, forecast_dau
 from domain.periods import Cadence, days_of, parse_period
 from domain.platform import PlatformDay
@@ -26,7 +26,7 @@ TREND_DAYS: Final = 28
 class _PeriodSummary:
     """What a summary of a closed period reads (people's days) and where it records its report."""
 
-    def __init__(self, reports: Reports, user_days: UserDaysProjection) -> None:
+    def __init__(self, reports: RecordedReports, user_days: UserDaysProjection) -> None:
         self._reports = reports
         self._user_days = user_days
 

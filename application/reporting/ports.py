@@ -8,8 +8,9 @@ from uuid import UUID
 
 from application.read_models.ports import DayMetrics
 from domain.periods import Cadence
+from domain.platform import PlatformDay, PlatformReport
 
-__all__ = ["IndexSummaries", "Job", "PersonReads", "SubjectLookup"]
+__all__ = ["IndexSummaries", "Job", "PersonReads", "RecordedReports", "SubjectLookup"]
 
 
 class SubjectLookup(Protocol):
@@ -44,6 +45,18 @@ class IndexSummaries(Protocol):
 
     def put_index_summary(self, day: date, version: int, summary: bytes) -> bool:
         """Keep ``summary`` unless the day has moved past ``version`` meanwhile."""
+
+
+class RecordedReports(Protocol):
+    """The report jobs' recorded results, as jobs record them and the API reads them (reporting.reports)."""
+
+    def get(self, job: str, period: str) -> PlatformReport | None: ...
+
+    def day(self, day: date) -> PlatformDay | None:
+        """The day's closed platform totals (written by the close-day job), None while it is open."""
+
+    def record(self, job: str, period: str, counts: dict[str, int], derived: dict[str, float]) -> int:
+        """Record (or merge into) the period's report; 1 if it changed, 0 if a rerun found the same."""
 
 
 class Job(Protocol):

@@ -52,9 +52,8 @@ from application.reporting.answers import (
 )
 from application.reporting.daily_indices import PersonIndices
 from application.reporting.index_summaries import refresh_summary
-from application.reporting.ports import IndexSummaries, PersonReads, SubjectLookup
+from application.reporting.ports import IndexSummaries, PersonReads, RecordedReports, SubjectLookup
 from application.reporting.realtime import LIVE_MAX_AGE_SECONDS, LIVE_STALE_LIMIT_SECONDS, LiveReadings
-from application.reporting.reports import Reports
 from domain.indices import FORMULA_VERSION, streak
 from domain.periods import day_of, days_of, parse_period
 from domain.platform import FINAL_AFTER
@@ -79,7 +78,7 @@ class Analytics:
         self,
         *,
         keys: SubjectLookup,
-        reports: Reports,
+        reports: RecordedReports,
         user_days: UserDaysProjection,
         person_reads: PersonReads,
         summaries: IndexSummaries,

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from application.reporting.ports import RecordedReports
 from application.store import AnalyticsStore
 from domain.platform import PlatformDay, PlatformReport
 
 __all__ = ["Reports"]
 
 
-class Reports:
+class Reports(RecordedReports):
     """The recorded results of the report jobs (non-personal events), as the API reads them."""
 
     def __init__(self, store: AnalyticsStore) -> None:

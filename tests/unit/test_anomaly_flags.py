@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from application.ingest.ingestion import BURST_PER_MINUTE, Ingestion
 from application.principals import Principal
 from domain.session import Session
-from tests.fakes import FakeErasureRegister, FakeKeys, FixedClock, consent, event, in_memory_store
+from tests.fakes import FakeErasureRegister, FakeGeo, FakeKeys, FixedClock, consent, event, in_memory_store
 
 SERVICE = Principal(subject="tests", role="service")
 
@@ -16,7 +16,7 @@ SERVICE = Principal(subject="tests", role="service")
 def flags_of(events_at: list[datetime], *, sent_at: datetime | None = None) -> list[tuple[str, ...]]:
     keys, clock = FakeKeys(), FixedClock()
     store = in_memory_store(keys)
-    ingestion = Ingestion(store, keys, clock, erasures=FakeErasureRegister())
+    ingestion = Ingestion(store, keys, clock, geo=FakeGeo(), erasures=FakeErasureRegister())
     user = uuid.uuid4()
     ingestion.ingest([consent(user, analytics=True, at=clock.now())], sent_at=None, principal=SERVICE)
     batch = [event("wave_joined", user, {"wave_id": "w"}, at=at) for at in events_at]

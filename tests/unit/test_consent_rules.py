@@ -13,7 +13,7 @@ from application.principals import Principal
 from application.store import AnalyticsStore
 from domain.consent import Consent, ConsentChoice
 from domain.session import Session
-from tests.fakes import FakeErasureRegister, FakeKeys, FixedClock, consent, feedback, in_memory_store
+from tests.fakes import FakeErasureRegister, FakeGeo, FakeKeys, FixedClock, consent, feedback, in_memory_store
 
 SERVICE = Principal(subject="tests", role="service")
 
@@ -35,7 +35,7 @@ def clock() -> FixedClock:
 
 @pytest.fixture
 def ingestion(store: AnalyticsStore, keys: FakeKeys, clock: FixedClock) -> Ingestion:
-    return Ingestion(store, keys, clock, erasures=FakeErasureRegister())
+    return Ingestion(store, keys, clock, geo=FakeGeo(), erasures=FakeErasureRegister())
 
 
 def tracked_count(store: AnalyticsStore, keys: FakeKeys, user: uuid.UUID) -> int:

@@ -10,22 +10,13 @@ from application.ingest.ingestion import Ingestion
 from application.principals import Principal
 from domain.network import Geo
 from domain.session import Session
-from tests.fakes import FakeErasureRegister, FakeKeys, FixedClock, consent, feedback, in_memory_store
+from tests.fakes import FakeErasureRegister, FakeGeo, FakeKeys, FixedClock, consent, feedback, in_memory_store
 
 SERVICE = Principal(subject="tests", role="service")
 
 
-class FakeGeo:
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-
-    def lookup(self, anonymized_ip: str) -> Geo | None:
-        self.asked.append(anonymized_ip)
-        return Geo(country="DE", region="BE")
-
-
 def ingest_with_location(location: bool, client_ip: str) -> tuple[list[Geo | None], FakeGeo, bytes]:
-    keys, clock, geo = FakeKeys(), FixedClock(), FakeGeo()
+    keys, clock, geo = FakeKeys(), FixedClock(), FakeGeo(Geo(country="DE", region="BE"))
     store = in_memory_store(keys)
     ingestion = Ingestion(store, keys, clock, geo=geo, erasures=FakeErasureRegister())
     user = uuid.uuid4()

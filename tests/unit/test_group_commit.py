@@ -13,7 +13,7 @@ from application.ingest.group_commit import GroupCommit
 from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
 from application.principals import Principal
 from application.store import AnalyticsStore
-from tests.fakes import FakeErasureRegister, FakeKeys, FixedClock, consent, feedback, in_memory_store
+from tests.fakes import FakeErasureRegister, FakeGeo, FakeKeys, FixedClock, consent, feedback, in_memory_store
 
 SERVICE = Principal(subject="tests", role="service")
 
@@ -23,7 +23,7 @@ def parts() -> tuple[AnalyticsStore, Ingestion, FixedClock]:
     keys = FakeKeys()
     store = in_memory_store(keys)
     clock = FixedClock()
-    return store, Ingestion(store, keys, clock, erasures=FakeErasureRegister()), clock
+    return store, Ingestion(store, keys, clock, geo=FakeGeo(), erasures=FakeErasureRegister()), clock
 
 
 def test_batches_queued_together_are_written_in_one_transaction(

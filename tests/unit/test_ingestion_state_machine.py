@@ -19,7 +19,7 @@ from application.principals import Principal
 from application.privacy.erasure import Erasure
 from domain.redacted import RedactedEvent
 from domain.session import Session
-from tests.fakes import FakeErasureRegister, FakeKeys, FixedClock, consent, feedback, in_memory_store
+from tests.fakes import FakeErasureRegister, FakeGeo, FakeKeys, FixedClock, consent, feedback, in_memory_store
 
 SERVICE = Principal(subject="tests", role="service")
 USERS = [uuid.UUID(int=i + 1) for i in range(3)]
@@ -33,7 +33,7 @@ class IngestionMachine(RuleBasedStateMachine):
         self.keys = FakeKeys()
         self.store = in_memory_store(self.keys)
         self.clock = FixedClock()
-        self.ingestion = Ingestion(self.store, self.keys, self.clock, erasures=FakeErasureRegister())
+        self.ingestion = Ingestion(self.store, self.keys, self.clock, geo=FakeGeo(), erasures=FakeErasureRegister())
         self.erasure = Erasure(self.store, self.keys, FakeErasureRegister(), self.clock)
         self.consents: dict[uuid.UUID, bool] = {}
         self.expected_stored: set[uuid.UUID] = set()

@@ -25,7 +25,7 @@ from application.sources.intake import (
 from application.sources.mapping import BatchFields, Ignored, Mapped, Unmapped, map_message
 from domain.errors import FieldError
 from entrypoints.settings import SettingsError, load_settings
-from tests.fakes import FakeErasureRegister, FakeKeys, FixedClock, in_memory_store
+from tests.fakes import FakeErasureRegister, FakeGeo, FakeKeys, FixedClock, in_memory_store
 from tests.segment_messages import CONTEXT
 from tests.segment_messages import consent_message as segment_consent
 from tests.segment_messages import track as segment_track
@@ -255,7 +255,7 @@ def test_a_catalog_field_is_named_the_way_the_sdk_sent_it() -> None:
 
 def intake() -> tuple[SegmentIntake, Ingestion, FakeKeys]:
     keys, clock = FakeKeys(), FixedClock(NOW)
-    ingestion = Ingestion(in_memory_store(keys), keys, clock, erasures=FakeErasureRegister())
+    ingestion = Ingestion(in_memory_store(keys), keys, clock, geo=FakeGeo(), erasures=FakeErasureRegister())
     return SegmentIntake(ingestion, clock), ingestion, keys
 
 
