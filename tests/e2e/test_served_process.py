@@ -1,0 +1,46 @@
+"""What only the real ``addvalue serve`` process shows: uvicorn's options as the service sets them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.served import Served, served
+from tests.fakes import consent
+
+# The smallest network bucket the settings allow: 2,500 events, refilled at one event per 1,000 s.
+_NETWORK_LIMIT = "0.001/2500"
+
+
+def _batch(events: int) -> bytes:
+    """``events`` copies of one event: all count against the network's bucket, only the first is stored."""
+    one = consent(uuid.uuid4(), analytics=True)
+    return b'{"batch":[' + b",".join([one] * events) + b"]}"
+
+
+@pytest.fixture
+def service_with_a_small_network_limit(tmp_path: Path) -> Iterator[Served]:
+    with served(tmp_path, {"ADDVALUE_RATE_LIMIT_NETWORK": _NETWORK_LIMIT, "ADDVALUE_RATE_LIMIT_USER": "0"}) as service:
+        yield service
+
+
+def test_x_forwarded_for_from_loopback_is_ignored_when_no_proxy_is_trusted(
+    service_with_a_small_network_limit: Served,
+) -> None:
+    """Without ADDVALUE_TRUSTED_PROXIES, uvicorn must not believe X-Forwarded-For from 127.0.0.1 either:
+    requests with different headers share the loopback peer's network bucket."""
+    service = service_with_a_small_network_limit
+    auth = {"Authorization": f"Bearer {service.token('svc', 'service')}"}
+    sent = [
+        httpx.post(f"{service.url}/v1/events", content=_batch(n), headers={**auth, "X-Forwarded-For": "203.0.113.7"})
+        for n in (1000, 1000, 500)
+    ]
+    assert [r.status_code for r in sent] == [200, 200, 200]  # the whole burst of 2,500, taken
+    other = httpx.post(
+        f"{service.url}/v1/events", content=_batch(1), headers={**auth, "X-Forwarded-For": "198.51.100.9"}
+    )
+    assert other.status_code == 429, "a new X-Forwarded-For value got a network bucket of its own"
