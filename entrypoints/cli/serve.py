@@ -21,7 +21,8 @@ log = structlog.get_logger(__name__)
 # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (its default
 # forwarded_allow_ips) and hand the app the header's address as the peer. Only ADDVALUE_TRUSTED_PROXIES
 # decides whose X-Forwarded-For is read (domain.network.client_address), for one worker or many.
-_UVICORN_OPTIONS: Final[dict[str, Any]] = {"log_level": "warning", "proxy_headers": False}
+# server_header=False: no "server: uvicorn", which only tells an attacker what to look up.
+_UVICORN_OPTIONS: Final[dict[str, Any]] = {"log_level": "warning", "proxy_headers": False, "server_header": False}
 
 
 def add_serve(commands: Subcommands) -> None:

@@ -44,3 +44,37 @@ def test_x_forwarded_for_from_loopback_is_ignored_when_no_proxy_is_trusted(
         f"{service.url}/v1/events", content=_batch(1), headers={**auth, "X-Forwarded-For": "198.51.100.9"}
     )
     assert other.status_code == 429, "a new X-Forwarded-For value got a network bucket of its own"
+
+
+_SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def test_every_answer_carries_the_security_headers_and_no_server_header(tmp_path: Path) -> None:
+    """Answers, errors and 404s alike; HSTS only behind TLS, which plain HTTP from an untrusted peer is not."""
+    with served(tmp_path) as service:
+        answers = [
+            httpx.get(f"{service.url}/health"),
+            httpx.get(f"{service.url}/api/dashboard/segments"),  # 401
+            httpx.get(f"{service.url}/no/such/route"),  # 404
+            httpx.post(f"{service.url}/v1/events", content=b"{}"),  # 401
+            httpx.get(f"{service.url}/schema/openapi.json"),
+        ]
+        spoofed = httpx.get(f"{service.url}/health", headers={"X-Forwarded-Proto": "https"})
+    for answer in answers:
+        assert {k: answer.headers.get(k) for k in _SECURITY_HEADERS} == _SECURITY_HEADERS, answer.url
+        assert "default-src 'none'" in answer.headers.get("content-security-policy", ""), answer.url
+        assert "server" not in answer.headers, answer.url
+        assert "strict-transport-security" not in answer.headers
+    assert [a.status_code for a in answers] == [200, 401, 404, 401, 200]
+    assert "strict-transport-security" not in spoofed.headers  # loopback is not a trusted proxy here
+
+
+def test_hsts_is_sent_when_a_trusted_proxy_says_the_client_used_https(tmp_path: Path) -> None:
+    with served(tmp_path, {"ADDVALUE_TRUSTED_PROXIES": "127.0.0.1"}) as service:
+        behind_tls = httpx.get(f"{service.url}/health", headers={"X-Forwarded-Proto": "https"})
+        plain = httpx.get(f"{service.url}/health", headers={"X-Forwarded-Proto": "http"})
+    assert behind_tls.headers["strict-transport-security"].startswith("max-age=")
+    assert "strict-transport-security" not in plain.headers
