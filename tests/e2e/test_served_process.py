@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from adapters.database_url import parse_database_url
+from entrypoints.bootstrap import bootstrap
+from entrypoints.settings import Settings
 from tests.e2e.served import Served, served
 from tests.fakes import consent
 
@@ -78,3 +84,31 @@ def test_hsts_is_sent_when_a_trusted_proxy_says_the_client_used_https(tmp_path: 
         plain = httpx.get(f"{service.url}/health", headers={"X-Forwarded-Proto": "http"})
     assert behind_tls.headers["strict-transport-security"].startswith("max-age=")
     assert "strict-transport-security" not in plain.headers
+
+
+def test_an_analyst_gets_no_mean_of_one_person_and_the_served_openapi_document_says_it_may_be_null(
+    tmp_path: Path,
+) -> None:
+    master_key = os.urandom(32)
+    day = (datetime.now(UTC) - timedelta(days=3)).date()
+    settings = Settings(
+        database=parse_database_url(f"sqlite:///{tmp_path}/addvalue.db"), master_key=master_key, jwt_secret="unused"
+    )
+    with bootstrap(settings) as container:  # one person's indices, as the daily job would have written them
+        container.user_days_view.put_indices(
+            day, {uuid.uuid4(): b'{"flourish":{"value":7.85},"add_value":{"value":3}}'}
+        )
+    with served(tmp_path, {"ADDVALUE_MASTER_KEY": base64.b64encode(master_key).decode()}) as service:
+        answer = httpx.get(
+            f"{service.url}/api/dashboard/flourish",
+            params={"from": day.isoformat(), "to": day.isoformat()},
+            headers={"Authorization": f"Bearer {service.token('analyst-1', 'analyst')}"},
+        )
+        document = httpx.get(f"{service.url}/schema/openapi.json").json()
+    assert answer.status_code == 200, answer.text
+    (point,) = answer.json()["data"]["series"]
+    assert (point["people"], point["mean"], point["median"]) == (1, None, None)
+    assert "minimum group size" in point["withheld"]
+    schemas = document["components"]["schemas"]
+    mean = next(s for name, s in schemas.items() if name.endswith("IndexPoint"))["properties"]["mean"]
+    assert {"type": "null"} in mean.get("oneOf", mean.get("anyOf", [])), mean
