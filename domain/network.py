@@ -22,6 +22,7 @@ __all__ = [
     "ProxyNetwork",
     "anonymize_ip",
     "client_address",
+    "is_trusted_proxy",
     "parse_trusted_proxies",
 ]
 
@@ -109,6 +110,12 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted_proxies:
         if not _is_trusted(hop, trusted_proxies):
             break
     return str(hop)
+
+
+def is_trusted_proxy(peer: str | None, trusted_proxies: Sequence[ProxyNetwork]) -> bool:
+    """Whether the connecting ``peer`` is one of ``trusted_proxies``, whose forwarding headers are believed."""
+    hop = _parse(peer) if peer is not None else None
+    return hop is not None and _is_trusted(hop, trusted_proxies)
 
 
 def parse_trusted_proxies(value: str) -> tuple[ProxyNetwork, ...]:

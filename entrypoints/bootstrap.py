@@ -163,6 +163,7 @@ class _Services:
             summaries=p.index_summaries,
             live=live,
             clock=p.clock,
+            min_group_size=self.settings.min_group_size,
         )
 
     @functools.cached_property

@@ -84,6 +84,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     hot_days: float = 90.0
     # Where the archive's Parquet files go; None: archive/ beside the SQLite files, or var/archive/<schema>.
     archive_dir: Path | None = None
+    # The OpenAPI UI pages (they load scripts from a public CDN); /schema/openapi.json is served either way.
+    api_docs: bool = False
+    # Aggregate values over fewer people than this are withheld (application/reporting/group_size.py).
+    min_group_size: int = 5
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -121,6 +125,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         erasure_grace_days=_not_negative("ADDVALUE_ERASURE_GRACE_DAYS", env, 30.0),
         hot_days=_positive("ADDVALUE_HOT_DAYS", env, 90.0),
         archive_dir=Path(env["ADDVALUE_ARCHIVE_DIR"]) if env.get("ADDVALUE_ARCHIVE_DIR") else None,
+        api_docs=_flag("ADDVALUE_API_DOCS", env, default=False),
+        min_group_size=_whole("ADDVALUE_MIN_GROUP_SIZE", env, 5),
     )
 
 

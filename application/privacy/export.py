@@ -32,6 +32,7 @@ from application.read_models.user_days import UserDaysProjection
 __all__ = ["FORMAT", "Export"]
 
 FORMAT: Final = "addvalue-export/1"
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 _EVENT_COLUMNS: Final = ("event_id", "occurred_at", "received_at", "session_id", "flags", "country", "region")
 
 
@@ -108,11 +109,11 @@ class Export:
                 properties = sorted({k for item in items for k in item["properties"]})
                 text = io.StringIO()
                 writer = csv.writer(text)
-                writer.writerow([*_EVENT_COLUMNS, *properties])
+                writer.writerow(_neutralised(*_EVENT_COLUMNS, *properties))
                 for item in items:
                     geo = item.get("geo") or {}
                     writer.writerow(
-                        [
+                        _neutralised(
                             item["event_id"],
                             item["occurred_at"],
                             item["received_at"],
@@ -121,7 +122,7 @@ class Export:
                             geo.get("country", ""),
                             geo.get("region", ""),
                             *(_cell(item["properties"].get(p)) for p in properties),
-                        ]
+                        )
                     )
                 archive.writestr(f"events/{name}.csv", text.getvalue())
         return out.getvalue()
@@ -146,11 +147,23 @@ def _plain(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in ("subject_id", "originator_topic")}
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> str | int | float:
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
         return msgspec.json.encode(value).decode()
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, (int, float)):  # bool too: a number is never read as a formula, -3 stays -3
+        return value
     return str(value)
+
+
+def _neutralised(*cells: str | int | float) -> list[str | int | float]:
+    """The cells, each text that a spreadsheet would run as a formula prefixed with a single quote.
+
+    Text from the app (a comment, a session id) starting with = + - @ (or a tab or carriage
+    return, which some spreadsheets skip before one) is shown as text, not evaluated: no
+    ``=HYPERLINK(...)`` or DDE payload runs when the person opens their export.
+    """
+    return [f"'{c}" if isinstance(c, str) and c.startswith(_FORMULA_STARTS) else c for c in cells]

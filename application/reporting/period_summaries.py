@@ -138,6 +138,7 @@ class MonthlySummary(_PeriodSummary):
         if dau:
             derived["mean_daily_active_people"] = sum(dau) / len(dau)
         flourish = [msgspec.json.decode(r)["flourish"]["value"] for r in self._user_days.view.indices_on(last)]
+        counts["flourish_people"] = len(flourish)  # the group size of the mean, for the minimum group size rule
         if flourish:
             derived["mean_flourish_index"] = sum(flourish) / len(flourish)
         return self._reports.record("executive-summary", period, counts, derived)

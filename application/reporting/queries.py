@@ -51,6 +51,7 @@ from application.reporting.answers import (
     kept_for,
 )
 from application.reporting.daily_indices import PersonIndices
+from application.reporting.group_size import DEFAULT_MIN_GROUP_SIZE, GroupSizeRule
 from application.reporting.index_summaries import refresh_summary
 from application.reporting.ports import IndexSummaries, PersonReads, RecordedReports, SubjectLookup
 from application.reporting.realtime import LIVE_MAX_AGE_SECONDS, LIVE_STALE_LIMIT_SECONDS, LiveReadings
@@ -87,8 +88,10 @@ class Analytics:
         live_max_age: float = LIVE_MAX_AGE_SECONDS,
         live_stale_limit: float = LIVE_STALE_LIMIT_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
     ) -> None:
         self._keys = keys
+        self._groups = GroupSizeRule(min_group_size)
         self._reports = reports
         self._user_days = user_days
         self._person_reads = person_reads
@@ -209,7 +212,10 @@ class Analytics:
         return self._series("wave_participation", first, last, points)
 
     def index_dashboard(self, metric: Literal["flourish", "add_value"], first: date, last: date) -> Answer:
-        """Per day: how many people have the index, their mean and quartiles (no one's own value)."""
+        """Per day: how many people have the index, their mean and quartiles (no one's own value).
+
+        Mean and quartiles of a day with fewer people than the minimum group size are null (group_size).
+        """
         check_range(first, last)
         points = []
         kept = self._summaries.index_summaries(first, last)
@@ -221,7 +227,7 @@ class Analytics:
             else:
                 point = refresh_summary(self._summaries, day)[metric]  # the job had not, or an erasure changed the day
             if point is not None:
-                points.append({"date": day.isoformat(), **point})
+                points.append(self._groups.index_point(day.isoformat(), point))
             day += timedelta(days=1)
         answer = self._series(f"{metric}_index", first, last, points)
         return msgspec.structs.replace(answer, formula_version=FORMULA_VERSION)
@@ -231,16 +237,18 @@ class Analytics:
         report = self._reports.get("segments", day.isoformat())
         if report is None:
             raise NotFound(f"{day.isoformat()} is not closed yet: segments are counted when the day is closed")
-        breakdown = {k.removeprefix("segment:"): int(v) for k, v in report.derived.items()}
+        counts = {k.removeprefix("segment:"): int(v) for k, v in report.derived.items()}
+        breakdown, withheld = self._groups.segments(counts)
         return Answer(
             data={
                 "metric": "segments",
                 "date": day.isoformat(),
-                "value": sum(breakdown.values()),
+                "value": sum(counts.values()),
                 "breakdown": breakdown,
+                "withheld": withheld,
             },
             calculated_at=self._clock.now(),
-            data_points=sum(breakdown.values()),
+            data_points=sum(counts.values()),
             confidence=self._confidence_of_day(day),
         )
 
@@ -293,8 +301,9 @@ class Analytics:
         if report is None:
             raise NotFound(f"the {job} of {label} has not been computed yet")
         _, last = days_of(cadence, label)
+        figures, withheld = self._groups.summary(report.counts, report.derived)
         return Answer(
-            data={"metric": job.replace("-", "_"), "period": label, "breakdown": {**report.counts, **report.derived}},
+            data={"metric": job.replace("-", "_"), "period": label, "breakdown": figures, "withheld": withheld},
             calculated_at=self._clock.now(),
             data_points=len(report.counts),
             confidence=self._confidence_of_day(last),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Final
 
 import structlog
 
@@ -16,6 +17,12 @@ from entrypoints.settings import Settings
 __all__ = ["add_serve", "add_worker", "follow_projections", "serve", "worker"]
 
 log = structlog.get_logger(__name__)
+
+# proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (its default
+# forwarded_allow_ips) and hand the app the header's address as the peer. Only ADDVALUE_TRUSTED_PROXIES
+# decides whose X-Forwarded-For is read (domain.network.client_address), for one worker or many.
+# server_header=False: no "server: uvicorn", which only tells an attacker what to look up.
+_UVICORN_OPTIONS: Final[dict[str, Any]] = {"log_level": "warning", "proxy_headers": False, "server_header": False}
 
 
 def add_serve(commands: Subcommands) -> None:
@@ -57,7 +64,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         if args.print_token:
             _print_welcome(settings, container)
         if args.workers == 1:
-            uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="warning")
+            uvicorn.run(create_app(container), host=settings.host, port=settings.port, **_UVICORN_OPTIONS)
             return 0
     # Each worker process builds its own container from the same environment
     # (entrypoints.http.app.app_from_environment); writes of different workers are
@@ -68,7 +75,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         host=settings.host,
         port=settings.port,
-        log_level="warning",
+        **_UVICORN_OPTIONS,
     )
     return 0
 

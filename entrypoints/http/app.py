@@ -8,9 +8,11 @@ every failed request.
 from __future__ import annotations
 
 import os
+from typing import Final
 
 from litestar import Litestar
 from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from entrypoints.bootstrap import Container, bootstrap
@@ -21,13 +23,17 @@ from entrypoints.http.dependencies import provided
 from entrypoints.http.errors import plain_errors
 from entrypoints.http.guard import IngestGuard
 from entrypoints.http.ingest import MAX_BATCH_BYTES, TOO_LARGE, ingest_events
+from entrypoints.http.security_headers import SecurityHeaders
 from entrypoints.http.sources import segment_router
 from entrypoints.logging import configure_logging
 from entrypoints.runtime import started, tune_for_serving
 from entrypoints.scheduler import scheduler_for
-from entrypoints.settings import load_settings
+from entrypoints.settings import Settings, load_settings
 
 __all__ = ["app_from_environment", "create_app"]
+
+# Pinned, so the page loads the same bundle the CSP and docs/security.md describe.
+_SWAGGER_UI_VERSION: Final = "5.18.2"
 
 
 def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
@@ -50,14 +56,34 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         request_max_body_size=MAX_BATCH_BYTES,
         exception_handlers=plain_errors(too_large=TOO_LARGE),
         debug=False,
+        before_send=[SecurityHeaders(trusted_proxies=settings.trusted_proxies, docs_paths=_docs_paths(settings))],
         openapi_config=OpenAPIConfig(
             title="AddValue Analytics",
             version="1",
             components=Components(
                 security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
             ),
+            render_plugins=_openapi_pages(settings),
         ),
     )
+
+
+def _openapi_pages(settings: Settings) -> list[OpenAPIRenderPlugin]:
+    """The JSON document always; the Swagger UI page only when ADDVALUE_API_DOCS=true.
+
+    Every docs page Litestar ships loads its scripts from a public CDN without integrity
+    hashes, so a compromised CDN would run its code on the page where an operator pastes
+    a token: off unless asked for. The JSON document is listed first, so it also answers
+    at ``/schema``.
+    """
+    pages: list[OpenAPIRenderPlugin] = [JsonRenderPlugin()]
+    if settings.api_docs:
+        pages.append(SwaggerRenderPlugin(version=_SWAGGER_UI_VERSION))
+    return pages
+
+
+def _docs_paths(settings: Settings) -> frozenset[str]:
+    return frozenset({"/schema/swagger"}) if settings.api_docs else frozenset()
 
 
 def app_from_environment() -> Litestar:

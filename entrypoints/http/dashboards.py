@@ -19,6 +19,7 @@ from litestar.params import FromQuery, SkipValidation
 
 from application.reporting.queries import Analytics, Answer, AnswerCache
 from entrypoints.http import envelope, params
+from entrypoints.http.aggregate_shapes import IndexDashboardAnswer, PeriodSummaryAnswer, SegmentsAnswer
 from entrypoints.http.dependencies import Reads
 from entrypoints.http.envelope import ERRORS, Envelope
 from entrypoints.http.params import From, To
@@ -93,8 +94,8 @@ async def platform_summary(
 @get("/dashboard/flourish", name="dashboard_flourish", responses=ERRORS)
 async def dashboard_flourish(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, from_: From = None, to: To = None
-) -> Response[Envelope]:
-    """Per day in [from, to]: people with a Flourish Index, its mean and quartiles."""
+) -> Response[IndexDashboardAnswer]:
+    """Per day in [from, to]: people with a Flourish Index; mean, quartiles (null under the minimum group size)."""
     days = params.day_range(from_, to, params.yesterday(analytics))
     return envelope.answered(request, await aggregate(analytics.index_dashboard, "flourish", *days))
 
@@ -102,8 +103,8 @@ async def dashboard_flourish(
 @get("/dashboard/add-value", name="dashboard_add_value", responses=ERRORS)
 async def dashboard_add_value(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, from_: From = None, to: To = None
-) -> Response[Envelope]:
-    """Per day in [from, to]: people with an Add-Value Index, its mean and quartiles."""
+) -> Response[IndexDashboardAnswer]:
+    """Per day in [from, to]: people with an Add-Value Index; mean, quartiles (null under the minimum group size)."""
     days = params.day_range(from_, to, params.yesterday(analytics))
     return envelope.answered(request, await aggregate(analytics.index_dashboard, "add_value", *days))
 
@@ -129,7 +130,7 @@ async def dashboard_active_people(
 @get("/dashboard/executive-summary", name="dashboard_executive_summary", responses=ERRORS)
 async def dashboard_executive_summary(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, month: FromQuery[str | None] = None
-) -> Response[Envelope]:
+) -> Response[PeriodSummaryAnswer]:
     """A month's headline figures (default: the latest month computed)."""
     return envelope.answered(request, await aggregate(analytics.executive_summary, month))
 
@@ -145,7 +146,7 @@ async def dashboard_retention(
 @get("/dashboard/segments", name="dashboard_segments", responses=ERRORS)
 async def dashboard_segments(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, date: FromQuery[str | None] = None
-) -> Response[Envelope]:
+) -> Response[SegmentsAnswer]:
     """People per segment (new, active, returning, at_risk, dormant) on a closed day (default: yesterday)."""
     day = params.day("date", date, params.yesterday(analytics))
     return envelope.answered(request, await aggregate(analytics.segments, day))
@@ -154,7 +155,7 @@ async def dashboard_segments(
 @get("/dashboard/weekly", name="dashboard_weekly", responses=ERRORS)
 async def dashboard_weekly(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, week: FromQuery[str | None] = None
-) -> Response[Envelope]:
+) -> Response[PeriodSummaryAnswer]:
     """A week's summary: WAU, Wave participation, DAU trend and 14-day forecast (default: last week)."""
     return envelope.answered(request, await aggregate(analytics.weekly_summary, week or _last_week(analytics)))
 
@@ -162,7 +163,7 @@ async def dashboard_weekly(
 @get("/dashboard/monthly", name="dashboard_monthly", responses=ERRORS)
 async def dashboard_monthly(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, month: FromQuery[str | None] = None
-) -> Response[Envelope]:
+) -> Response[PeriodSummaryAnswer]:
     """A month's MAU, churn and growth (default: last month)."""
     return envelope.answered(request, await aggregate(analytics.monthly_summary, month or _last_month(analytics)))
 

@@ -16,7 +16,7 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED, HTTP_401_UNAUTHORIZED
 
 from application.reporting.queries import Answer
 
-__all__ = ["ERRORS", "Envelope", "answered", "error", "live", "live_body"]
+__all__ = ["ERRORS", "Envelope", "Metadata", "answered", "error", "live", "live_body"]
 
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -60,8 +60,11 @@ ERRORS: Final = {
 }
 
 
-def answered(request: Request[Any, Any, Any], answer: Answer) -> Response[Envelope]:
-    """The envelope; closed periods get an ETag and may be cached, live figures may not."""
+def answered(request: Request[Any, Any, Any], answer: Answer) -> Response[Any]:
+    """The envelope; closed periods get an ETag and may be cached, live figures may not.
+
+    ``Response[Any]``: the route's own annotation gives OpenAPI the shape (``Envelope`` or one of aggregate_shapes).
+    """
     body = _ENCODER.encode({"status": "success", "data": answer.data, "metadata": _metadata(answer)})
     headers = {"Cache-Control": _cache_control(answer)}
     if answer.cacheable:

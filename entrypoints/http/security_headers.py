@@ -1,0 +1,71 @@
+"""Headers on every HTTP answer, errors and 404s included: no sniffing, a strict CSP, no referrer, HSTS behind TLS.
+
+Installed as a ``before_send`` hook, which Litestar runs for every message it sends, so an answer
+made by an exception handler or the router (404, 405) carries them too.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import Message, Scope
+
+from domain.network import ProxyNetwork, is_trusted_proxy
+
+__all__ = ["DOCS_CSP", "SecurityHeaders"]
+
+# The API answers JSON and CSV only: nothing it sends should run scripts, load anything or be framed.
+_API_CSP: Final = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# The Swagger UI page (only with ADDVALUE_API_DOCS=true) runs an inline script and loads its bundle
+# from the CDN named in entrypoints/http/app.py; its page alone gets this policy.
+DOCS_CSP: Final = (
+    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+_HSTS: Final = "max-age=31536000"  # no includeSubDomains: other hosts of the domain are not ours to decide
+_ALWAYS: Final = (
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+)
+
+
+class SecurityHeaders:
+    """The ``before_send`` hook; ``docs_paths`` are the pages that get :data:`DOCS_CSP` instead of the API's."""
+
+    def __init__(self, *, trusted_proxies: tuple[ProxyNetwork, ...], docs_paths: frozenset[str] = frozenset()) -> None:
+        self._trusted = trusted_proxies
+        self._docs_paths = docs_paths
+
+    async def __call__(self, message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in _ALWAYS:
+            headers[name] = value
+        headers["content-security-policy"] = DOCS_CSP if scope.get("path") in self._docs_paths else _API_CSP
+        if self._behind_tls(scope):
+            headers["strict-transport-security"] = _HSTS
+
+    def _behind_tls(self, scope: Scope) -> bool:
+        """TLS ended here (scheme https), or a trusted proxy says the client used https.
+
+        ``X-Forwarded-Proto`` is read only from a peer in ADDVALUE_TRUSTED_PROXIES, as
+        ``X-Forwarded-For`` is: anyone else could write it.
+        """
+        if scope.get("scheme") == "https":
+            return True
+        client = scope.get("client")
+        if not is_trusted_proxy(client[0] if client else None, self._trusted):
+            return False
+        proto = _header(scope, b"x-forwarded-proto")
+        return proto is not None and proto.split(",")[-1].strip().lower() == "https"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
