@@ -64,6 +64,7 @@ from adapters.api_access.tokens import JwtTokens  # noqa: E402
 from adapters.database_url import parse_database_url  # noqa: E402
 from application.ingest.ingestion import PreparedBatch  # noqa: E402
 from application.principals import Principal  # noqa: E402
+from bench.options import benchmark_parser  # noqa: E402
 from entrypoints.bootstrap import Container, Overrides, bootstrap  # noqa: E402
 from entrypoints.settings import Settings  # noqa: E402
 from tests.fakes import CONSENT_ALL_OFF, FixedClock, event  # noqa: E402
@@ -658,11 +659,7 @@ def top_costs(collapsed: Path, n: int = 20) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("ADDVALUE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-    )
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--schema", default="bench_api")
     parser.add_argument("--fresh", action="store_true", help="drop the schema's data and generate it again")
     parser.add_argument("--users", type=int, default=10_000)

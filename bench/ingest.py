@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.api_access.tokens import JwtTokens  # noqa: E402
+from bench.options import benchmark_parser  # noqa: E402
 from tests.fakes import consent, event  # noqa: E402
 
 SECRET = "bench-secret-" + "z" * 40
@@ -313,11 +314,7 @@ def copy_rate(url: str, schema: str, rows: int = 200_000) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("ADDVALUE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-    )
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--users", type=int, default=500)

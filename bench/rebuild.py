@@ -10,7 +10,6 @@ went: catalog events per second, and stored events (notifications) per second.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import random
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from adapters.database_url import parse_database_url  # noqa: E402
 from application.principals import Principal  # noqa: E402
 from application.read_models.projections import catch_up_together  # noqa: E402
+from bench.options import benchmark_parser  # noqa: E402
 from entrypoints.bootstrap import bootstrap  # noqa: E402
 from entrypoints.settings import Settings  # noqa: E402
 from tests.fakes import consent, event  # noqa: E402
@@ -44,11 +44,7 @@ KINDS = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get("ADDVALUE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
-    )
+    parser = benchmark_parser(__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=2_000)
     args = parser.parse_args()

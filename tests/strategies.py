@@ -73,4 +73,11 @@ def catalog_events(draw: st.DrawFn, event_type: type[msgspec.Struct] | None = No
     }
 
 
-__all__ = ["NOW", "catalog_events", "properties_for"]
+# Any JSON a client could send in place of a field: what the HTTP tests throw at the ingestion endpoints.
+JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+
+__all__ = ["JSON_VALUES", "NOW", "catalog_events", "properties_for"]

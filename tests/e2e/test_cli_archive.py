@@ -52,6 +52,15 @@ def ingest(settings: Settings, person: uuid.UUID, *, days_ago: float) -> None:
         container.close()
 
 
+def archived_person(settings: Settings) -> uuid.UUID:
+    """A person whose events, sent 120 days ago, ``archive run`` has just moved out (beside someone active today)."""
+    person = uuid.uuid4()
+    ingest(settings, person, days_ago=120)
+    ingest(settings, uuid.uuid4(), days_ago=0)
+    assert main(["archive", "run"]) == 0
+    return person
+
+
 def history(capsys: pytest.CaptureFixture[str], person: uuid.UUID) -> list[dict[str, object]]:
     capsys.readouterr()
     assert main(["history", "--user", str(person)]) == 0
@@ -103,10 +112,7 @@ def test_archive_run_takes_a_limit_of_its_own(env: Settings, capsys: pytest.Capt
 def test_a_restored_backup_is_readable_with_the_live_keys_and_refuses_to_restore_twice(
     env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    person = uuid.uuid4()
-    ingest(env, person, days_ago=120)
-    ingest(env, uuid.uuid4(), days_ago=0)
-    assert main(["archive", "run"]) == 0
+    person = archived_person(env)
     before = history(capsys, person)
     backup = tmp_path / "backup"
 
@@ -128,10 +134,7 @@ def test_a_restored_backup_is_readable_with_the_live_keys_and_refuses_to_restore
 def test_an_erasure_after_a_backup_also_makes_the_persons_events_in_it_unreadable(
     env: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    person = uuid.uuid4()
-    ingest(env, person, days_ago=120)
-    ingest(env, uuid.uuid4(), days_ago=0)
-    assert main(["archive", "run"]) == 0
+    person = archived_person(env)
     assert main(["backup", "create", str(tmp_path / "backup")]) == 0
     assert main(["erase", "--user", str(person)]) == 0
     subject = capsys.readouterr().out.split("subject ")[1].split(";")[0]

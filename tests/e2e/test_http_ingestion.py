@@ -19,7 +19,7 @@ from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.fakes import consent, event, feedback
-from tests.strategies import catalog_events
+from tests.strategies import JSON_VALUES, catalog_events
 
 Client = TestClient  # type: ignore[type-arg]
 
@@ -185,13 +185,6 @@ def test_the_running_service_keeps_projections_current(settings: Settings) -> No
         assert container.daily_counts_view.counts() == {(today, "user_consent_update"): 1}
     finally:
         container.close()
-
-
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=12,
-)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -21,6 +21,7 @@ from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.segment_messages import consent_message, track
+from tests.strategies import JSON_VALUES
 
 Client = TestClient  # type: ignore[type-arg]
 KEY = "ios-app-key-" + "k" * 20
@@ -208,13 +209,6 @@ def test_a_rejection_names_the_field_the_sdk_sent(client: Client) -> None:
 def test_nothing_a_client_sends_causes_a_server_error(client: Client, content: bytes, path: str) -> None:
     response = client.post(path, content=content, headers=basic(KEY))
     assert response.status_code in (200, 400), response.text
-
-
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=12,
-)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
