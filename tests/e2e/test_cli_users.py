@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import uuid
 import zipfile
 from pathlib import Path
@@ -48,6 +51,30 @@ def test_export_then_erase_with_a_grace_period_then_now(workdir: Path, capsys: p
     assert receipt["key_destroyed"] is False
     assert main(["users", "export", str(person)]) == 1  # out of use at once
     assert "no data is held" in capsys.readouterr().err
-    assert main(["users", "erase", str(person), "--now"]) == 0  # asked again: the first receipt, key still due later
-    assert printed(capsys)["requested_at"] == receipt["requested_at"]
+    assert main(["users", "erase", str(person), "--now"]) == 0  # asked again, now: the first request, key destroyed
+    now = printed(capsys)
+    assert (now["requested_at"], now["key_destroyed"]) == (receipt["requested_at"], True)
     assert main(["users", "erase", str(uuid.uuid4())]) == 1
+
+
+def test_the_erase_command_destroys_the_key_of_a_pending_erasure_and_says_so(workdir: Path) -> None:
+    """Through the installed command line (a process of its own): exit 0 only when the key is gone."""
+    person = uuid.uuid4()
+    container = bootstrap(load_settings())
+    try:
+        container.ingestion.ingest([consent(person, analytics=True)], sent_at=None, principal=SERVICE)
+        subject = container.keys.subject_for(person, create=False)
+        container.erasure.request(person, requested_by="user")  # pending: 30 days of grace
+    finally:
+        container.close()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    command = [sys.executable, "-m", "entrypoints.cli", "erase", "--user", str(person)]
+    done = subprocess.run(command, check=False, env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"erased: subject {subject}; key destroyed: True" in done.stdout
+    container = bootstrap(load_settings())
+    try:
+        assert subject is not None
+        assert container.keys.data_key(subject) is None
+    finally:
+        container.close()

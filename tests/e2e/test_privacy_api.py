@@ -134,3 +134,18 @@ def test_erasure_answers_with_a_receipt_and_the_person_is_gone_from_every_answer
     assert send(container, feedback(person, "from an offline queue")) == (0, 1)
     again = client.delete(f"/api/users/{person}", headers=as_admin(container))
     assert again.json()["data"]["requested_at"] == done["requested_at"]
+
+
+def test_an_admins_erase_now_on_top_of_the_persons_pending_request_destroys_the_key(
+    container: Container, client: TestClient[Any]
+) -> None:
+    person = uuid.uuid4()
+    send(container, consent(person, analytics=True), feedback(person, "to be shredded"))
+    subject = container.keys.subject_for(person, create=False)
+    assert subject is not None
+    pending = client.delete(f"/api/users/{person}", headers=as_user(container, person))
+    assert pending.json()["data"]["key_destroyed"] is False
+    now = client.delete(f"/api/users/{person}?now=true", headers=as_admin(container))
+    assert now.status_code == 200, now.text
+    assert now.json()["data"]["key_destroyed"] is True
+    assert container.keys.data_key(subject) is None
