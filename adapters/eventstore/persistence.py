@@ -21,6 +21,7 @@ from eventsourcing.utils import get_topic
 from adapters.database_url import Database
 from adapters.encryption.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
+from adapters.local_files import private_dir, private_file
 from application.errors import StorageError
 
 __all__ = [
@@ -36,10 +37,9 @@ def event_store_env(db: Database) -> dict[str, str]:
     """The eventsourcing library's settings for our application (see its docs)."""
     if db.kind == "sqlite":
         assert db.sqlite_path is not None
-        db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(db.sqlite_path),
+            "SQLITE_DBNAME": str(private_file(db.sqlite_path)),
             "SQLITE_LOCK_TIMEOUT": "30",
             "APPLICATION_RECORDER_TOPIC": get_topic(SqliteIngestRecorder),
         }
@@ -74,7 +74,7 @@ def prepare_database(db: Database) -> None:
     """Check the database is reachable, and create the schema (the library creates only tables)."""
     if db.kind == "sqlite":
         assert db.sqlite_path is not None
-        db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(db.sqlite_path.parent)
         return
     try:
         with psycopg.connect(db.url, autocommit=True, connect_timeout=10) as conn:
@@ -92,7 +92,7 @@ def tables_created_one_at_a_time(db: Database) -> Iterator[None]:
     advisory lock, or an exclusive lock on a file beside the SQLite database."""
     if db.kind == "sqlite":
         assert db.sqlite_path is not None
-        db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(db.sqlite_path.parent)
         with open(db.sibling("create").with_suffix(".lock"), "a") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file is closed
             yield

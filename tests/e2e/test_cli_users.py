@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -20,6 +20,7 @@ from entrypoints.settings import load_settings
 from tests.fakes import consent, feedback
 
 SERVICE = Principal(subject="tests", role="service")
+ADDVALUE = str(Path(sys.executable).with_name("addvalue"))  # the installed command, in a process of its own
 
 
 def printed(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
@@ -67,9 +68,8 @@ def test_the_erase_command_destroys_the_key_of_a_pending_erasure_and_says_so(wor
         container.erasure.request(person, requested_by="user")  # pending: 30 days of grace
     finally:
         container.close()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    command = [sys.executable, "-m", "entrypoints.cli", "erase", "--user", str(person)]
-    done = subprocess.run(command, check=False, env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+    command = [ADDVALUE, "erase", "--user", str(person)]
+    done = subprocess.run(command, check=False, cwd=workdir, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert f"erased: subject {subject}; key destroyed: True" in done.stdout
     container = bootstrap(load_settings())
@@ -78,3 +78,16 @@ def test_the_erase_command_destroys_the_key_of_a_pending_erasure_and_says_so(wor
         assert container.keys.data_key(subject) is None
     finally:
         container.close()
+
+
+def test_the_command_line_keeps_its_data_folder_and_databases_to_their_owner(workdir: Path) -> None:
+    """Run as a shell with the common umask 022 would run it: var/ 0700, every database and secret 0600."""
+    command = [ADDVALUE, "users", "export", str(uuid.uuid4())]
+    done = subprocess.run(command, check=False, cwd=workdir, capture_output=True, text=True, umask=0o022, timeout=60)
+    assert done.returncode == 1, done.stderr  # nobody to export; every store was opened on the way
+    folder = workdir / "var"
+    assert oct(stat.S_IMODE(folder.stat().st_mode)) == oct(0o700)
+    modes = {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in folder.iterdir()}
+    assert any(name.endswith(".db") for name in modes)
+    assert {"master.key", "jwt.secret", "addvalue.db", "addvalue.keys.db"} <= set(modes)
+    assert modes == dict.fromkeys(modes, oct(0o600))
