@@ -2,8 +2,10 @@
 
 The same rules hold wherever a secret comes from: a master key is base64 of 32
 bytes, a JWT secret at least 32 characters. The files are a convenience for
-trying the service on one machine with SQLite. A secret file anyone but its
-owner may read or write is refused, and the folder that holds the files and the SQLite databases is
+trying the service on one machine with SQLite, so they are generated (and used)
+only while the service listens on a loopback address; anywhere else the
+variables must be set. A secret file anyone but its owner may read or write is
+refused, and the folder that holds the files and the SQLite databases is
 created for its owner only (0700).
 """
 
@@ -11,10 +13,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,6 +28,8 @@ from adapters.local_files import private_dir
 __all__ = [
     "MIN_JWT_SECRET_CHARS",
     "SecretRefused",
+    "development_secrets_only_on_loopback",
+    "is_loopback",
     "jwt_secret",
     "master_key",
 ]
@@ -62,6 +67,38 @@ _JWT_SECRET = _Secret(
     f"at least {MIN_JWT_SECRET_CHARS} random characters",
     lambda: secrets.token_urlsafe(48),
 )
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # another name, or a wildcard such as 0.0.0.0: reachable from elsewhere
+
+
+def development_secrets_only_on_loopback(env: Mapping[str, str], local_dir: Path | None, host: str) -> None:
+    """Refuse the generated secrets of ``local_dir`` when ``host`` is reachable from other machines.
+
+    A key generated beside the database is fine on a laptop; a service others can reach must be
+    given its secrets by whoever runs it (kept apart from the data, and surviving the loss of its disk).
+    """
+    missing = [s.variable for s in (_MASTER_KEY, _JWT_SECRET) if env.get(s.variable) is None]
+    if local_dir is None or not missing or is_loopback(host):
+        return
+    kept = [
+        f"{s.variable}=$(cat {local_dir / s.file_name})"
+        for s in (_MASTER_KEY, _JWT_SECRET)
+        if s.variable in missing and (local_dir / s.file_name).exists()
+    ]
+    keep = f" (to keep the present ones: {' '.join(kept)})" if kept else ""
+    raise SecretRefused(
+        missing[0],
+        f"ADDVALUE_HOST={host} is reachable from other machines, and secrets generated in {local_dir} are for "
+        f"development on 127.0.0.1 only: set {' and '.join(missing)}{keep}",
+    )
 
 
 def master_key(value: str | None, local_dir: Path | None) -> bytes:

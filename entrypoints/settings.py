@@ -30,7 +30,6 @@ MIN_BURST = 2_500  # the largest batch a client may send (Segment's 2,500 messag
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MIN_WRITE_KEY_CHARS = 16
 _ROLE_CLAIM = re.compile(r"[^\s.]+(\.[^\s.]+)*")
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +77,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     erasure_grace_days: float = 30.0
     # Closed sessions older than this move from the hot event store to the archive (`addvalue archive run`).
     hot_days: float = 90.0
+    # Bearer tokens valid for longer than this (exp - iat) are refused; `addvalue token` mints at most this.
+    max_token_lifetime_days: float = 30.0
     # Where the archive's Parquet files go; None: archive/ beside the SQLite files, or var/archive/<schema>.
     archive_dir: Path | None = None
 
@@ -91,7 +92,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"ADDVALUE_DATABASE_URL: {e}") from None
     local_dir = database.sqlite_path.parent if database.sqlite_path is not None else None
     port = _port(env.get("ADDVALUE_PORT", "8000"))  # checked before any secret file is written
+    host = env.get("ADDVALUE_HOST", "127.0.0.1")
     try:
+        local_secrets.development_secrets_only_on_loopback(env, local_dir, host)
         master_key = local_secrets.master_key(env.get("ADDVALUE_MASTER_KEY"), local_dir)
         jwt_secret = local_secrets.jwt_secret(env.get("ADDVALUE_JWT_SECRET"), local_dir)
     except local_secrets.SecretRefused as e:
@@ -104,7 +107,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_audience=env.get("ADDVALUE_JWT_AUDIENCE", "addvalue-analytics"),
         jwt_jwks=_jwks(env.get("ADDVALUE_JWT_JWKS", "").strip()),
         jwt_role_claim=_role_claim(env.get("ADDVALUE_JWT_ROLE_CLAIM", "role")),
-        host=env.get("ADDVALUE_HOST", "127.0.0.1"),
+        host=host,
         port=port,
         log_level=env.get("ADDVALUE_LOG_LEVEL", "info").lower(),
         projection_interval_seconds=_positive("ADDVALUE_PROJECTION_INTERVAL_SECONDS", env, 5.0),
@@ -121,6 +124,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         index_weights=_index_weights(env.get("ADDVALUE_INDEX_WEIGHTS", "")),
         erasure_grace_days=_not_negative("ADDVALUE_ERASURE_GRACE_DAYS", env, 30.0),
         hot_days=_positive("ADDVALUE_HOT_DAYS", env, 90.0),
+        max_token_lifetime_days=_positive("ADDVALUE_MAX_TOKEN_LIFETIME_DAYS", env, 30.0),
         archive_dir=Path(env["ADDVALUE_ARCHIVE_DIR"]) if env.get("ADDVALUE_ARCHIVE_DIR") else None,
     )
 
@@ -147,7 +151,7 @@ def _secure_url(value: str) -> bool:
         url = urlsplit(value)
     except ValueError:
         return False
-    local = url.scheme == "http" and url.hostname in _LOOPBACK_HOSTS
+    local = url.scheme == "http" and local_secrets.is_loopback(url.hostname or "")
     return bool(url.hostname) and (url.scheme == "https" or local)
 
 
