@@ -16,7 +16,10 @@ from contextlib import closing, contextmanager
 from urllib.parse import unquote, urlsplit
 
 import psycopg
-from eventsourcing.utils import get_topic
+from eventsourcing.persistence import InfrastructureFactoryError
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import Environment, get_topic
+from psycopg.rows import dict_row
 
 from adapters.database_url import Database
 from adapters.encryption.keystore import PostgresKeyStore, SqliteKeyStore
@@ -25,12 +28,34 @@ from adapters.local_files import private_dir, private_file
 from application.errors import StorageError
 
 __all__ = [
+    "UrlPostgresFactory",
     "build_key_store",
     "event_store_env",
     "ping",
     "prepare_database",
     "tables_created_one_at_a_time",
 ]
+
+
+class UrlPostgresFactory(PostgresFactory):
+    """The library's PostgreSQL factory, its pool connecting with the whole ``ADDVALUE_DATABASE_URL``.
+
+    The library builds its pool from host, port, database, user and password only, so
+    ``sslmode``, ``sslrootcert``, ``application_name``, ``options``, ``target_session_attrs``
+    and every other libpq parameter of the URL would reach the key store and the small
+    stores but not the event store and the views. Here the URL is the pool's conninfo
+    and nothing overrides it; the pool is still unopened, so no connection was made yet.
+    """
+
+    POSTGRES_CONNINFO = "POSTGRES_CONNINFO"  # ours: the URL, as libpq reads it
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(env)
+        conninfo = self.env.get(self.POSTGRES_CONNINFO)
+        if not conninfo:
+            raise InfrastructureFactoryError(f"{self.POSTGRES_CONNINFO} is required (see event_store_env)")
+        self.datastore.pool.conninfo = conninfo
+        self.datastore.pool.kwargs = {"row_factory": dict_row}
 
 
 def event_store_env(db: Database) -> dict[str, str]:
@@ -45,7 +70,9 @@ def event_store_env(db: Database) -> dict[str, str]:
         }
     parts = urlsplit(db.url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": get_topic(UrlPostgresFactory),
+        # Every connection parameter comes from here; the library still wants the POSTGRES_* below.
+        UrlPostgresFactory.POSTGRES_CONNINFO: db.url,
         "POSTGRES_DBNAME": parts.path.strip("/"),
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
