@@ -22,6 +22,7 @@ import psycopg
 import psycopg_pool
 from psycopg.sql import SQL, Composed, Identifier
 
+from adapters.local_files import private_file
 from application.errors import StorageError
 
 __all__ = [
@@ -55,7 +56,7 @@ class SqliteFile:
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)

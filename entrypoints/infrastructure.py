@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import timedelta
 from typing import Protocol, TypeVar
 
 from adapters.api_access.access_log import build_access_log
@@ -113,7 +114,12 @@ class Infrastructure:
     def _jwt_tokens(self) -> Tokens:
         s = self.settings
         return JwtTokens(
-            s.jwt_secret, issuer=s.jwt_issuer, audience=s.jwt_audience, jwks=s.jwt_jwks, role_claim=s.jwt_role_claim
+            s.jwt_secret,
+            issuer=s.jwt_issuer,
+            audience=s.jwt_audience,
+            jwks=s.jwt_jwks,
+            role_claim=s.jwt_role_claim,
+            max_lifetime=timedelta(days=s.max_token_lifetime_days),
         )
 
     @functools.cached_property

@@ -5,12 +5,9 @@ Every bad value fails at start-up with a message naming the variable.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import re
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,18 +20,16 @@ from adapters.database_url import Database, parse_database_url
 from application.ingest.throttling import RateLimit
 from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies
+from entrypoints import local_secrets
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/addvalue.db"
-_DEV_JWT_SECRET_FILE = "jwt.secret"  # noqa: S105 - a file name, not a secret
-_MASTER_KEY_FILE = "master.key"
 MIN_BURST = 2_500  # the largest batch a client may send (Segment's 2,500 messages) must fit
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MIN_WRITE_KEY_CHARS = 16
 _ROLE_CLAIM = re.compile(r"[^\s.]+(\.[^\s.]+)*")
-_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +77,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     erasure_grace_days: float = 30.0
     # Closed sessions older than this move from the hot event store to the archive (`addvalue archive run`).
     hot_days: float = 90.0
+    # Bearer tokens valid for longer than this (exp - iat) are refused; `addvalue token` mints at most this.
+    max_token_lifetime_days: float = 30.0
     # Where the archive's Parquet files go; None: archive/ beside the SQLite files, or var/archive/<schema>.
     archive_dir: Path | None = None
     # The OpenAPI UI pages (they load scripts from a public CDN); /schema/openapi.json is served either way.
@@ -99,15 +96,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"ADDVALUE_DATABASE_URL: {e}") from None
     local_dir = database.sqlite_path.parent if database.sqlite_path is not None else None
     port = _port(env.get("ADDVALUE_PORT", "8000"))  # checked before any secret file is written
+    host = env.get("ADDVALUE_HOST", "127.0.0.1")
+    try:
+        local_secrets.development_secrets_only_on_loopback(env, local_dir, host)
+        master_key = local_secrets.master_key(env.get("ADDVALUE_MASTER_KEY"), local_dir)
+        jwt_secret = local_secrets.jwt_secret(env.get("ADDVALUE_JWT_SECRET"), local_dir)
+    except local_secrets.SecretRefused as e:
+        raise SettingsError(f"{e.variable}: {e}") from None
     return Settings(
         database=database,
-        master_key=_master_key(env.get("ADDVALUE_MASTER_KEY"), local_dir),
-        jwt_secret=_jwt_secret(env.get("ADDVALUE_JWT_SECRET"), local_dir),
+        master_key=master_key,
+        jwt_secret=jwt_secret,
         jwt_issuer=env.get("ADDVALUE_JWT_ISSUER", "addvalue"),
         jwt_audience=env.get("ADDVALUE_JWT_AUDIENCE", "addvalue-analytics"),
         jwt_jwks=_jwks(env.get("ADDVALUE_JWT_JWKS", "").strip()),
         jwt_role_claim=_role_claim(env.get("ADDVALUE_JWT_ROLE_CLAIM", "role")),
-        host=env.get("ADDVALUE_HOST", "127.0.0.1"),
+        host=host,
         port=port,
         log_level=env.get("ADDVALUE_LOG_LEVEL", "info").lower(),
         projection_interval_seconds=_positive("ADDVALUE_PROJECTION_INTERVAL_SECONDS", env, 5.0),
@@ -124,45 +128,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         index_weights=_index_weights(env.get("ADDVALUE_INDEX_WEIGHTS", "")),
         erasure_grace_days=_not_negative("ADDVALUE_ERASURE_GRACE_DAYS", env, 30.0),
         hot_days=_positive("ADDVALUE_HOT_DAYS", env, 90.0),
+        max_token_lifetime_days=_positive("ADDVALUE_MAX_TOKEN_LIFETIME_DAYS", env, 30.0),
         archive_dir=Path(env["ADDVALUE_ARCHIVE_DIR"]) if env.get("ADDVALUE_ARCHIVE_DIR") else None,
         api_docs=_flag("ADDVALUE_API_DOCS", env, default=False),
         min_group_size=_whole("ADDVALUE_MIN_GROUP_SIZE", env, 5),
     )
-
-
-def _master_key(value: str | None, local_dir: Path | None) -> bytes:
-    if value is not None:
-        try:
-            key = base64.b64decode(value, validate=True)
-        except binascii.Error:
-            raise SettingsError("ADDVALUE_MASTER_KEY: not valid base64") from None
-        if len(key) != 32:
-            raise SettingsError(f"ADDVALUE_MASTER_KEY: must be base64 of 32 bytes, got {len(key)} bytes")
-        return key
-    if local_dir is None:
-        raise SettingsError(
-            "ADDVALUE_MASTER_KEY: required with PostgreSQL (base64 of 32 random bytes, "
-            'e.g. python -c "import os,base64;print(base64.b64encode(os.urandom(32)).decode())")'
-        )
-    path = local_dir / _MASTER_KEY_FILE
-    if not path.exists():
-        log.warning("master_key.generated", path=str(path), hint="set ADDVALUE_MASTER_KEY in production")
-        _write_secret(path, base64.b64encode(secrets.token_bytes(32)).decode())
-    return _master_key(path.read_text().strip(), None)
-
-
-def _jwt_secret(value: str | None, local_dir: Path | None) -> str:
-    if value is not None:
-        if len(value) < 32:
-            raise SettingsError("ADDVALUE_JWT_SECRET: must be at least 32 characters for HS256")
-        return value
-    if local_dir is None:
-        raise SettingsError("ADDVALUE_JWT_SECRET: required with PostgreSQL (at least 32 random characters)")
-    path = local_dir / _DEV_JWT_SECRET_FILE
-    if not path.exists():
-        log.warning("jwt_secret.generated", path=str(path), hint="set ADDVALUE_JWT_SECRET in production")
-        _write_secret(path, secrets.token_urlsafe(48))
-    return path.read_text().strip()
 
 
 def _jwks(value: str) -> str | None:
@@ -187,7 +157,7 @@ def _secure_url(value: str) -> bool:
         url = urlsplit(value)
     except ValueError:
         return False
-    local = url.scheme == "http" and url.hostname in _LOOPBACK_HOSTS
+    local = url.scheme == "http" and local_secrets.is_loopback(url.hostname or "")
     return bool(url.hostname) and (url.scheme == "https" or local)
 
 
@@ -197,13 +167,6 @@ def _role_claim(value: str) -> str:
             f"ADDVALUE_JWT_ROLE_CLAIM: write a claim name or a dotted path like app_metadata.role, got {value!r}"
         )
     return value
-
-
-def _write_secret(path: Path, value: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value + "\n")
 
 
 def _port(value: str) -> int:

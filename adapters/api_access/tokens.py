@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from application.principals import Principal, Role
 
-__all__ = ["InvalidToken", "JwtTokens"]
+__all__ = ["DEFAULT_MAX_LIFETIME", "InvalidToken", "JwtTokens"]
 
 _ROLES: Final = frozenset(get_args(Role))
 _ALGORITHMS: Final = frozenset({"HS256", "RS256", "ES256"})
@@ -35,6 +35,7 @@ _LEEWAY_SECONDS: Final = 30
 _MAX_TOKEN_CHARS: Final = 8_192  # Supabase tokens are about 1 KB; bound the work a stranger can ask for
 _MIN_RSA_BITS: Final = 2_048
 _RACY_NS: Final = 2_000_000_000
+DEFAULT_MAX_LIFETIME: Final = timedelta(days=30)
 
 
 class InvalidToken(Exception):
@@ -47,7 +48,8 @@ class JwtTokens:
     ``jwks`` is a JWKS file (re-read when it changes) or an http(s) URL (cached
     for five minutes, fetched again on an unknown ``kid`` at most once per
     ``jwks_cooldown``). ``role_claim`` names the claim holding the role, as a
-    top-level name or a dotted path such as ``app_metadata.role``.
+    top-level name or a dotted path such as ``app_metadata.role``. A token valid for longer than
+    ``max_lifetime`` (``exp`` minus ``iat``) is refused: a leaked long-lived token is a key for years.
     """
 
     def __init__(
@@ -59,6 +61,7 @@ class JwtTokens:
         jwks: str | None = None,
         role_claim: str = "role",
         jwks_cooldown: timedelta = timedelta(seconds=30),
+        max_lifetime: timedelta = DEFAULT_MAX_LIFETIME,
     ) -> None:
         if not role_claim or "" in role_claim.split("."):
             raise ValueError(f"role claim {role_claim!r}: write a claim name or a dotted path like app_metadata.role")
@@ -66,6 +69,7 @@ class JwtTokens:
         self._issuer = issuer
         self._audience = audience
         self._role_claim = role_claim
+        self._max_lifetime = max_lifetime
         self._jwks: _Jwks | None = None
         if jwks is not None:
             self._jwks = _JwksUrl(jwks, jwks_cooldown) if "://" in jwks else _JwksFile(Path(jwks))
@@ -87,7 +91,17 @@ class JwtTokens:
             raise InvalidToken(f"invalid bearer token: {e}") from None
         if not isinstance(claims["sub"], str) or not claims["sub"].strip():
             raise InvalidToken("invalid bearer token: the 'sub' claim is empty")
+        self._check_lifetime(claims)
         return Principal(subject=claims["sub"], role=self._role(claims))
+
+    def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
+        # In seconds, not a timedelta: an 'exp' in the year 9999 or beyond must not overflow into a 500.
+        seconds = float(claims["exp"]) - float(claims["iat"])  # PyJWT has checked that both are numbers
+        if seconds > self._max_lifetime.total_seconds() + _LEEWAY_SECONDS:
+            raise InvalidToken(
+                f"invalid bearer token: it is valid for {seconds / 86_400:.1f} days from its 'iat'; "
+                f"this service accepts at most {self._max_lifetime / timedelta(days=1):g} days"
+            )
 
     def mint(self, subject: str, role: Role, *, valid_for: timedelta = timedelta(hours=12)) -> str:
         """For development and tests: an HS256 token this service will accept."""

@@ -16,14 +16,19 @@ from contextlib import closing, contextmanager
 from urllib.parse import unquote, urlsplit
 
 import psycopg
-from eventsourcing.utils import get_topic
+from eventsourcing.persistence import InfrastructureFactoryError
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import Environment, get_topic
+from psycopg.rows import dict_row
 
 from adapters.database_url import Database
 from adapters.encryption.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
+from adapters.local_files import private_dir, private_file
 from application.errors import StorageError
 
 __all__ = [
+    "UrlPostgresFactory",
     "build_key_store",
     "event_store_env",
     "ping",
@@ -32,20 +37,42 @@ __all__ = [
 ]
 
 
+class UrlPostgresFactory(PostgresFactory):
+    """The library's PostgreSQL factory, its pool connecting with the whole ``ADDVALUE_DATABASE_URL``.
+
+    The library builds its pool from host, port, database, user and password only, so
+    ``sslmode``, ``sslrootcert``, ``application_name``, ``options``, ``target_session_attrs``
+    and every other libpq parameter of the URL would reach the key store and the small
+    stores but not the event store and the views. Here the URL is the pool's conninfo
+    and nothing overrides it; the pool is still unopened, so no connection was made yet.
+    """
+
+    POSTGRES_CONNINFO = "POSTGRES_CONNINFO"  # ours: the URL, as libpq reads it
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(env)
+        conninfo = self.env.get(self.POSTGRES_CONNINFO)
+        if not conninfo:
+            raise InfrastructureFactoryError(f"{self.POSTGRES_CONNINFO} is required (see event_store_env)")
+        self.datastore.pool.conninfo = conninfo
+        self.datastore.pool.kwargs = {"row_factory": dict_row}
+
+
 def event_store_env(db: Database) -> dict[str, str]:
     """The eventsourcing library's settings for our application (see its docs)."""
     if db.kind == "sqlite":
         assert db.sqlite_path is not None
-        db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(db.sqlite_path),
+            "SQLITE_DBNAME": str(private_file(db.sqlite_path)),
             "SQLITE_LOCK_TIMEOUT": "30",
             "APPLICATION_RECORDER_TOPIC": get_topic(SqliteIngestRecorder),
         }
     parts = urlsplit(db.url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": get_topic(UrlPostgresFactory),
+        # Every connection parameter comes from here; the library still wants the POSTGRES_* below.
+        UrlPostgresFactory.POSTGRES_CONNINFO: db.url,
         "POSTGRES_DBNAME": parts.path.strip("/"),
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
@@ -74,7 +101,7 @@ def prepare_database(db: Database) -> None:
     """Check the database is reachable, and create the schema (the library creates only tables)."""
     if db.kind == "sqlite":
         assert db.sqlite_path is not None
-        db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(db.sqlite_path.parent)
         return
     try:
         with psycopg.connect(db.url, autocommit=True, connect_timeout=10) as conn:
@@ -92,7 +119,7 @@ def tables_created_one_at_a_time(db: Database) -> Iterator[None]:
     advisory lock, or an exclusive lock on a file beside the SQLite database."""
     if db.kind == "sqlite":
         assert db.sqlite_path is not None
-        db.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(db.sqlite_path.parent)
         with open(db.sibling("create").with_suffix(".lock"), "a") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file is closed
             yield

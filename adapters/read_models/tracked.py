@@ -25,6 +25,7 @@ from psycopg.sql import SQL, Composed, Identifier
 from adapters.connections import checked_without_round_trip
 from adapters.database_url import Database
 from adapters.eventstore.persistence import event_store_env
+from adapters.local_files import private_file
 
 __all__ = ["UPSTREAM", "PostgresTrackedView", "SqliteTrackedView", "build_view", "factory_for"]
 
@@ -100,7 +101,7 @@ def build_view(db: Database, name: str, sqlite_file: str, on_sqlite: type[S], on
     env = event_store_env(db)
     env.pop("APPLICATION_RECORDER_TOPIC")
     if db.kind == "sqlite":
-        env["SQLITE_DBNAME"] = str(db.sibling(sqlite_file))
+        env["SQLITE_DBNAME"] = str(private_file(db.sibling(sqlite_file)))
         return cast(S, factory_for(env, name).tracking_recorder(on_sqlite))
     env["POSTGRES_POOL_SIZE"] = "2"
     return cast(P, factory_for(env, name).tracking_recorder(on_postgres))

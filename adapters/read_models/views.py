@@ -19,6 +19,7 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.database_url import Database
 from adapters.eventstore.persistence import event_store_env
+from adapters.local_files import private_file
 from adapters.read_models.tracked import UPSTREAM, PostgresTrackedView, SqliteTrackedView, build_view, factory_for
 from application.read_models.ports import DailyCountsView, Shadow
 
@@ -183,7 +184,7 @@ class ShadowView(Shadow):
                 leftover.unlink(missing_ok=True)
             env = event_store_env(db)
             env.pop("APPLICATION_RECORDER_TOPIC")
-            env["SQLITE_DBNAME"] = str(self._path)
+            env["SQLITE_DBNAME"] = str(private_file(self._path))
         else:
             self._schema = f"{db.schema}_rebuild_{self._name}"  # one per view: several may rebuild at once
             with psycopg.connect(db.url, autocommit=True) as conn:

@@ -34,6 +34,7 @@ __all__ = [
     "ActiveSubjects",
     "Erasure",
     "ErasureDue",
+    "ErasureNotDone",
     "ErasureReceipt",
     "UnknownUser",
 ]
@@ -43,6 +44,10 @@ DEFAULT_GRACE = timedelta(days=30)
 
 class UnknownUser(DomainError):
     """No data is held for this user id: never seen, never consented, or already erased."""
+
+
+class ErasureNotDone(DomainError):
+    """An erasure asked to happen now did not: the person's key still exists (nothing was shredded)."""
 
 
 class ErasureReceipt(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,7 +99,12 @@ class Erasure:
         return self.request(app_user_id, requested_by=requested_by, grace=timedelta(0))
 
     def request(self, app_user_id: UUID, *, requested_by: str, grace: timedelta | None = None) -> ErasureReceipt:
-        """Stop using the person now; destroy their key after ``grace`` (default: the configured period)."""
+        """Stop using the person now; destroy their key after ``grace`` (default: the configured period).
+
+        A grace of 0 destroys the key now even when an earlier request is still in its grace period
+        (an admin's "erase now" on top of the person's own request); if the key survives that,
+        :class:`ErasureNotDone` is raised rather than a receipt that could be read as done.
+        """
         now = self._clock.now()
         grace = self.grace if grace is None else grace
         entry = self._register.find(app_user_id)
@@ -110,23 +120,26 @@ class Erasure:
                 user.erase(requested_by)
                 self._store.save(user)
             self._store.forget_cached()  # no decrypted copy of this person stays in memory
-        destroyed = entry.due_at <= now and self._destroy(subject, now)
-        return self._receipt(subject, entry.requested_at, entry.due_at, destroyed=destroyed)
+        if grace > timedelta(0) and entry.due_at > now:
+            return self._receipt(subject, entry.requested_at, entry.due_at, destroyed=False)
+        if not self._destroy(subject, now):
+            raise ErasureNotDone(f"the data key of subject {subject} still exists: the erasure did not happen")
+        return self._receipt(subject, entry.requested_at, min(entry.due_at, now), destroyed=True)
 
     def complete_due(self) -> int:
         """Destroy the keys of every erasure whose grace period is over (the ``erasure-due`` job)."""
         now = self._clock.now()
-        due = self._register.due(now)
-        for subject in due:
-            self._destroy(subject, now)
-        return len(due)
+        return sum(self._destroy(subject, now) for subject in self._register.due(now))
 
     def _destroy(self, subject: UUID, now: datetime) -> bool:
+        """Destroy the key; False (the register left pending, for the job to retry) if it still exists after."""
         with self._store.write_lock:
-            destroyed = self._keys.erase(subject)
+            self._keys.erase(subject)
             self._store.forget_cached()
+        if self._keys.data_key(subject) is not None:
+            return False
         self._register.complete(subject, now)
-        return destroyed
+        return True
 
     @staticmethod
     def _receipt(subject: UUID | None, requested_at: datetime, due_at: datetime, *, destroyed: bool) -> ErasureReceipt:

@@ -1,5 +1,5 @@
-"""``python -m entrypoints.cli``: the same as the ``addvalue`` command."""
+"""``python -m entrypoints.cli``: the same as the ``addvalue`` command, exit status included."""
 
 from entrypoints.cli.main import main
 
-main()
+raise SystemExit(main())

@@ -43,6 +43,16 @@ COMMANDS: Final[dict[str, tuple[Callable[[Subcommands], None], Handler]]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever the shell's umask: every file the service writes (databases and their -wal files, the
+    # archive, backups, exports) holds personal data or secrets, so it is its owner's only.
+    previous = os.umask(0o077)
+    try:
+        return _run(argv)
+    finally:
+        os.umask(previous)
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     # Before the settings, which may log (a generated development key, say).
     configure_logging(os.environ.get("ADDVALUE_LOG_LEVEL", "info"))

@@ -32,12 +32,22 @@ __all__ = [
     "token",
 ]
 
+# A development token that leaks should not outlive the day; a longer one must be asked for, up to 30 days.
+DEFAULT_TOKEN_HOURS = 12.0
+MAX_TOKEN_HOURS = 720
+
 
 def add_token(commands: Subcommands) -> None:
     token = commands.add_parser("token", help="mint a development token from the configured secret")
     token.add_argument("--sub", required=True, help="the subject: the app's user id for role 'user'")
     token.add_argument("--role", default="user", choices=sorted(get_args(Role)))
-    token.add_argument("--hours", type=float, default=12.0)
+    token.add_argument(
+        "--hours",
+        type=float,
+        default=DEFAULT_TOKEN_HOURS,
+        help=f"how long it is valid (default {DEFAULT_TOKEN_HOURS:g}); at most {MAX_TOKEN_HOURS} and no more than "
+        "ADDVALUE_MAX_TOKEN_LIFETIME_DAYS, which the service enforces",
+    )
 
 
 def add_audit(commands: Subcommands) -> None:
@@ -77,6 +87,9 @@ def add_backup(commands: Subcommands) -> None:
 
 
 def token(settings: Settings, args: argparse.Namespace) -> int:
+    limit = min(MAX_TOKEN_HOURS, settings.max_token_lifetime_days * 24)
+    if not 0 < args.hours <= limit:
+        return fail("addvalue token", f"--hours must be above 0 and at most {limit:g}, got {args.hours:g}", 2)
     with bootstrap(settings) as container:
         print(container.tokens.mint(args.sub, args.role, valid_for=timedelta(hours=args.hours)))
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 
 from application.errors import NotFound
-from application.privacy.erasure import UnknownUser
+from application.privacy.erasure import ErasureNotDone, UnknownUser
 from entrypoints.bootstrap import bootstrap
 from entrypoints.cli.output import Subcommands, fail, print_json
 from entrypoints.settings import Settings
@@ -62,7 +62,7 @@ def erase(settings: Settings, args: argparse.Namespace) -> int:
     with bootstrap(settings) as container:
         try:
             receipt = container.erasure.erase(args.user, requested_by=args.requested_by)
-        except UnknownUser as e:
+        except (UnknownUser, ErasureNotDone) as e:
             return fail("addvalue erase", e, 1)
     print(f"erased: subject {receipt.subject_id}; key destroyed: {receipt.key_destroyed}")
     return 0
@@ -76,7 +76,7 @@ def users(settings: Settings, args: argparse.Namespace) -> int:
                 print_json(container.erasure.request(args.user, requested_by=args.requested_by, grace=grace))
                 return 0
             bundle = container.export.bundle(args.user)
-        except (UnknownUser, NotFound) as e:
+        except (UnknownUser, ErasureNotDone, NotFound) as e:
             return fail(f"addvalue users {args.action}", e, 1)
         if args.out is None:
             print_json(bundle)

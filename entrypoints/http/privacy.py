@@ -9,9 +9,14 @@ import anyio.to_thread
 import msgspec
 from litestar import Response, delete, get, put
 from litestar.params import FromPath, FromQuery, JSONBody
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_403_FORBIDDEN, HTTP_404_NOT_FOUND
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
 
-from application.privacy.erasure import UnknownUser
+from application.privacy.erasure import ErasureNotDone, UnknownUser
 from domain.consent import ConsentChoice
 from entrypoints.http import envelope
 from entrypoints.http.dependencies import Person, Services, Who
@@ -91,7 +96,8 @@ async def user_erase(
     now: FromQuery[bool] = False,
 ) -> Response[Envelope]:
     """Erase the person: out of every use at once; their key destroyed after the grace period
-    (admins may pass now=true to destroy it at once). Answers with a receipt."""
+    (admins may pass now=true to destroy it at once, also on top of a pending request). Answers with a
+    receipt; an erasure asked for now that did not happen is an error, never a receipt."""
     if now and principal.role != "admin":
         raise ApiError(HTTP_403_FORBIDDEN, "forbidden", "only an admin may skip the grace period")
     grace = timedelta(0) if now else None
@@ -101,6 +107,9 @@ async def user_erase(
         )
     except UnknownUser:
         raise ApiError(HTTP_404_NOT_FOUND, "not_found", "no data is held for this user") from None
+    except ErasureNotDone:
+        message = "the data key could not be destroyed: nothing was shredded; retry"
+        raise ApiError(HTTP_500_INTERNAL_SERVER_ERROR, "erasure_not_done", message) from None
     return envelope.live({"metric": "erasure_receipt", **msgspec.to_builtins(receipt)}, data_points=1)
 
 

@@ -7,14 +7,18 @@ import io
 import uuid
 import zipfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from litestar.testing import TestClient
 
+from adapters.encryption.keystore import PostgresKeyStore
+from adapters.eventstore.persistence import build_key_store
+from application.ports import KeyStore
 from application.principals import Principal
-from entrypoints.bootstrap import Container
+from entrypoints.bootstrap import Container, Overrides, bootstrap
 from entrypoints.http.app import create_app
+from entrypoints.settings import Settings
 from tests.fakes import consent, event, feedback
 
 SERVICE = Principal(subject="tests", role="service")
@@ -134,3 +138,49 @@ def test_erasure_answers_with_a_receipt_and_the_person_is_gone_from_every_answer
     assert send(container, feedback(person, "from an offline queue")) == (0, 1)
     again = client.delete(f"/api/users/{person}", headers=as_admin(container))
     assert again.json()["data"]["requested_at"] == done["requested_at"]
+
+
+def test_an_admins_erase_now_on_top_of_the_persons_pending_request_destroys_the_key(
+    container: Container, client: TestClient[Any]
+) -> None:
+    person = uuid.uuid4()
+    send(container, consent(person, analytics=True), feedback(person, "to be shredded"))
+    subject = container.keys.subject_for(person, create=False)
+    assert subject is not None
+    pending = client.delete(f"/api/users/{person}", headers=as_user(container, person))
+    assert pending.json()["data"]["key_destroyed"] is False
+    now = client.delete(f"/api/users/{person}?now=true", headers=as_admin(container))
+    assert now.status_code == 200, now.text
+    assert now.json()["data"]["key_destroyed"] is True
+    assert container.keys.data_key(subject) is None
+
+
+class KeysThatKeepTheirKeys:
+    """The real key store, except that its delete silently does nothing (a failed disk, a read-only replica)."""
+
+    def __init__(self, inner: KeyStore) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def erase(self, subject_id: uuid.UUID) -> bool:
+        return False
+
+
+def test_an_erase_now_whose_key_survives_answers_an_error_not_a_receipt(settings: Settings) -> None:
+    keys = build_key_store(settings.database, settings.master_key)
+    container = bootstrap(settings, overrides=Overrides(keys=cast(KeyStore, KeysThatKeepTheirKeys(keys))))
+    try:
+        with TestClient(create_app(container, run_jobs=False)) as client:
+            person = uuid.uuid4()
+            send(container, consent(person, analytics=True))
+            answer = client.delete(f"/api/users/{person}?now=true", headers=as_admin(container))
+            assert (answer.status_code, answer.json()["error"]["code"]) == (500, "erasure_not_done")
+            entry = container.erasures.find(person)
+            assert entry is not None
+            assert entry.completed_at is None  # still pending: erasure-due tries again
+    finally:
+        container.close()
+        if isinstance(keys, PostgresKeyStore):  # the SQLite one holds no connection between calls
+            keys.close()

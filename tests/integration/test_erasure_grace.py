@@ -107,3 +107,23 @@ def test_the_register_tells_who_asked_to_be_erased_among_one_or_many(service: Co
     assert register.blocked([other, never_seen]) == set()
     assert register.blocked([asked, asked]) == {asked}
     assert register.blocked([]) == set()
+
+
+def test_erasing_now_while_a_grace_period_erasure_is_pending_destroys_the_key_now(
+    service: Container, clock: FixedClock
+) -> None:
+    person = uuid.uuid4()
+    send(service, consent(person, analytics=True, at=NOW), feedback(person, "to be shredded", at=NOW))
+    subject = service.keys.subject_for(person, create=False)
+    assert subject is not None
+    pending = service.erasure.request(person, requested_by="user")  # the person's own DELETE: 30 days of grace
+    assert pending.key_destroyed is False
+
+    clock.advance(hours=1)
+    now = service.erasure.erase(person, requested_by="admin")  # "erase now" on top of the pending request
+    assert now.key_destroyed is True
+    assert now.requested_at == pending.requested_at  # still the first request, now completed
+    assert now.key_destroyed_by == NOW + timedelta(hours=1)
+    assert service.keys.data_key(subject) is None
+    assert decryptable_events_of(service, subject) == 0
+    assert service.jobs.run("erasure-due").rows == 0  # nothing left for the job when the grace ends

@@ -158,3 +158,80 @@ def test_index_weights_are_configurable_and_checked(tmp_path: Path) -> None:
     ):
         with pytest.raises(SettingsError, match=message):
             load_settings({**env, "ADDVALUE_INDEX_WEIGHTS": bad})
+
+
+def test_a_jwt_secret_file_shorter_than_32_characters_is_refused_like_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var").mkdir(mode=0o700)
+    secret_file = tmp_path / "var" / "jwt.secret"
+    secret_file.write_text("abc\n")
+    secret_file.chmod(0o600)
+    with pytest.raises(SettingsError, match=r"^ADDVALUE_JWT_SECRET: must be at least 32 .* var/jwt.secret has 3"):
+        load_settings({"ADDVALUE_MASTER_KEY": KEY})
+
+
+@pytest.mark.parametrize(("name", "variable"), [("master.key", "ADDVALUE_JWT_SECRET"), ("jwt.secret", "")])
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620], ids=oct)
+def test_a_secret_file_others_may_read_or_write_is_refused_with_the_chmod_that_fixes_it(
+    name: str, variable: str, mode: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    load_settings({})  # generates both files, owner-only
+    (tmp_path / "var" / name).chmod(mode)
+    environ = {variable: SECRET} if variable else {"ADDVALUE_MASTER_KEY": KEY}  # only the file under test is read
+    with pytest.raises(SettingsError, match=f"var/{name} may be read or written by others .*run: chmod 600 var/{name}"):
+        load_settings(environ)
+
+
+def test_the_data_folder_is_created_for_its_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    load_settings({})
+    assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "var" / "jwt.secret").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "analytics.example.org"])
+def test_generated_secrets_are_refused_on_a_host_other_machines_can_reach(
+    host: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        SettingsError,
+        match=rf"^ADDVALUE_MASTER_KEY: ADDVALUE_HOST={host} is reachable .* set ADDVALUE_MASTER_KEY and "
+        "ADDVALUE_JWT_SECRET$",
+    ):
+        load_settings({"ADDVALUE_HOST": host})
+    assert not (tmp_path / "var" / "master.key").exists()  # nothing generated
+    with pytest.raises(SettingsError, match=r"^ADDVALUE_JWT_SECRET: .* set ADDVALUE_JWT_SECRET$"):
+        load_settings({"ADDVALUE_HOST": host, "ADDVALUE_MASTER_KEY": KEY})
+    given = load_settings({"ADDVALUE_HOST": host, "ADDVALUE_MASTER_KEY": KEY, "ADDVALUE_JWT_SECRET": SECRET})
+    assert given.host == host
+
+
+def test_generated_secrets_on_another_host_are_refused_with_the_command_that_keeps_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    load_settings({})  # generated while on 127.0.0.1
+    with pytest.raises(SettingsError, match=r"keep the present ones: ADDVALUE_MASTER_KEY=\$\(cat var/master.key\)"):
+        load_settings({"ADDVALUE_HOST": "0.0.0.0"})
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_generated_secrets_are_used_on_a_loopback_host(
+    host: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert len(load_settings({"ADDVALUE_HOST": host}).master_key) == 32
+
+
+def test_the_maximum_token_lifetime_is_30_days_unless_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({}).max_token_lifetime_days == 30
+    assert load_settings({"ADDVALUE_MAX_TOKEN_LIFETIME_DAYS": "1"}).max_token_lifetime_days == 1
+    with pytest.raises(SettingsError, match=r"^ADDVALUE_MAX_TOKEN_LIFETIME_DAYS: must be greater than 0"):
+        load_settings({"ADDVALUE_MAX_TOKEN_LIFETIME_DAYS": "0"})

@@ -449,3 +449,19 @@ def test_an_unreachable_jwks_url_refuses_asymmetric_tokens_saying_so(keys: Keys)
 def test_a_jwks_url_must_be_http_or_https() -> None:
     with pytest.raises(ValueError, match=re.escape("JWKS URL file:///etc/jwks.json")):
         JwtTokens(SECRET, issuer=ISSUER, audience=AUDIENCE, jwks="file:///etc/jwks.json")
+
+
+def test_a_token_valid_for_longer_than_the_maximum_lifetime_is_refused() -> None:
+    tokens = JwtTokens(SECRET, issuer=ISSUER, audience=AUDIENCE)  # the default maximum: 30 days
+    assert tokens.verify(tokens.mint("ana", "admin", valid_for=timedelta(days=30))).subject == "ana"
+    with pytest.raises(InvalidToken, match=r"valid for 31\.0 days .* accepts at most 30 days"):
+        tokens.verify(tokens.mint("ana", "admin", valid_for=timedelta(days=31)))
+    now = int(time.time())
+    for exp in (253_402_300_799, 10**20):  # the last second of the year 9999, and far beyond what a date holds
+        claims = {"sub": "ana", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": exp, "role": "admin"}
+        with pytest.raises(InvalidToken, match="accepts at most 30 days"):
+            tokens.verify(jwt.encode(claims, SECRET, algorithm="HS256"))
+    hourly = JwtTokens(SECRET, issuer=ISSUER, audience=AUDIENCE, max_lifetime=timedelta(hours=1))
+    assert hourly.verify(hourly.mint("ana", "user", valid_for=timedelta(hours=1))).role == "user"
+    with pytest.raises(InvalidToken, match=r"accepts at most 0\.0416667 days"):
+        hourly.verify(hourly.mint("ana", "user", valid_for=timedelta(hours=2)))
