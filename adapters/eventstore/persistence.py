@@ -19,6 +19,7 @@ import psycopg
 from eventsourcing.utils import get_topic
 
 from adapters.database_url import Database
+from adapters.encryption.key_check import key_store_exists, key_store_schema
 from adapters.encryption.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
 from application.errors import StorageError
@@ -26,6 +27,7 @@ from application.errors import StorageError
 __all__ = [
     "build_key_store",
     "event_store_env",
+    "key_store_fingerprint",
     "ping",
     "prepare_database",
     "tables_created_one_at_a_time",
@@ -66,8 +68,19 @@ def event_store_env(db: Database) -> dict[str, str]:
 def build_key_store(db: Database, master_key: bytes) -> SqliteKeyStore | PostgresKeyStore:
     if db.kind == "sqlite":
         return SqliteKeyStore(db.sibling("keys"), master_key)
-    keys_schema = "addvalue_keys" if db.schema == "public" else f"{db.schema}_keys"
-    return PostgresKeyStore(db.url, master_key, schema=keys_schema)
+    return PostgresKeyStore(db.url, master_key, schema=key_store_schema(db))
+
+
+def key_store_fingerprint(db: Database, master_key: bytes) -> str | None:
+    """The fingerprint of the key store ``db`` names, or None if it has none; never creates one."""
+    if not key_store_exists(db):
+        return None
+    keys = build_key_store(db, master_key)
+    try:
+        return keys.fingerprint
+    finally:
+        if isinstance(keys, PostgresKeyStore):
+            keys.close()
 
 
 def prepare_database(db: Database) -> None:
