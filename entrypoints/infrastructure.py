@@ -13,6 +13,7 @@ from adapters.api_access.quota import build_api_rate_counter
 from adapters.api_access.tokens import JwtTokens
 from adapters.clock import SystemClock
 from adapters.database_url import Database
+from adapters.encryption.key_check import check_key_store_exists, check_keys_cover_log
 from adapters.encryption.keystore import PostgresKeyStore
 from adapters.encryption.mapper import EncryptingMapper
 from adapters.eventstore.persistence import build_key_store, event_store_env
@@ -90,9 +91,11 @@ class Infrastructure:
         return _given_or(self._given.keys, self._key_store)
 
     def _key_store(self) -> KeyStore:
+        check_key_store_exists(self._db)  # before build_key_store would create an empty one
         keys = build_key_store(self._db, self.settings.master_key)
         if isinstance(keys, PostgresKeyStore):  # its pool; the SQLite one holds no connection open
             self._resources.callback(keys.close)
+        check_keys_cover_log(self._db, lambda subject: keys.data_key(subject) is not None, keys.fingerprint)
         return keys
 
     @functools.cached_property

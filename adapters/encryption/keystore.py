@@ -6,7 +6,9 @@ of their own with ``secure_delete`` on, so a deleted key is overwritten in
 place; PostgreSQL keeps them in their own schema. See docs/privacy.md for what
 deletion does and does not reach (write-ahead logs, backups). Wrapping,
 caching and master-key rotation are the same on both
-(adapters.encryption.subject_keys); these classes run its SQL.
+(adapters.encryption.subject_keys); these classes run its SQL. The one-row
+table ``key_store_id`` holds the store's random id, its fingerprint
+(adapters.encryption.key_check).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class SqliteKeyStore(CachingKeyStore, SubjectKeys):
                 "CREATE TABLE IF NOT EXISTS key_store_meta ("
                 " id INTEGER PRIMARY KEY CHECK (id = 1), wrapped_root BLOB NOT NULL, rotated_at TEXT)"
             )
+            db.execute("CREATE TABLE IF NOT EXISTS key_store_id (id INTEGER PRIMARY KEY CHECK (id = 1), store_id TEXT)")
         self._open()
 
     @contextmanager
@@ -87,6 +90,12 @@ class SqliteKeyStore(CachingKeyStore, SubjectKeys):
             )
             (stored,) = db.execute("SELECT wrapped_root FROM key_store_meta WHERE id = 1").fetchone()
         return bytes(stored)
+
+    def _init_store_id(self, candidate: str) -> str:
+        with self._tx() as db:
+            db.execute("INSERT INTO key_store_id (id, store_id) VALUES (1, ?) ON CONFLICT DO NOTHING", (candidate,))
+            (stored,) = db.execute("SELECT store_id FROM key_store_id WHERE id = 1").fetchone()
+        return str(stored)
 
     def _rewrap_all(self, rewrap: Rewrap, rewrap_root: Callable[[bytes], bytes]) -> tuple[int, bytes]:
         with self._tx() as db:  # BEGIN IMMEDIATE: writers in every process wait until the commit
@@ -155,6 +164,7 @@ class PostgresKeyStore(CachingKeyStore, SubjectKeys):
         # Short waits and a check before use, as for the event store (see adapters.eventstore.persistence).
         self._pool = small_pool(conninfo, max_size=2)
         self._table, self._meta = f"{schema}.subject_keys", f"{schema}.key_store_meta"
+        self._id_table = f"{schema}.key_store_id"
         try:
             self._run(
                 lambda c: c.execute(
@@ -163,7 +173,8 @@ class PostgresKeyStore(CachingKeyStore, SubjectKeys):
                     " lookup_hash bytea PRIMARY KEY, subject_id uuid NOT NULL UNIQUE,"
                     " wrapped_key bytea NOT NULL, created_at timestamptz DEFAULT now());"
                     f"CREATE TABLE IF NOT EXISTS {self._meta} ("
-                    " id int PRIMARY KEY CHECK (id = 1), wrapped_root bytea NOT NULL, rotated_at timestamptz)"
+                    " id int PRIMARY KEY CHECK (id = 1), wrapped_root bytea NOT NULL, rotated_at timestamptz);"
+                    f"CREATE TABLE IF NOT EXISTS {self._id_table} (id int PRIMARY KEY CHECK (id = 1), store_id text)"
                 )
             )
             self._open()
@@ -198,16 +209,21 @@ class PostgresKeyStore(CachingKeyStore, SubjectKeys):
         return None if row is None else (row[0], bytes(row[1]))
 
     def _init_root(self, wrapped_root: bytes) -> bytes:
-        def insert(cur: psycopg.Cursor[Any]) -> bytes:
-            cur.execute(
-                f"INSERT INTO {self._meta} (id, wrapped_root) VALUES (1, %s) ON CONFLICT DO NOTHING", (wrapped_root,)
-            )
-            row = cur.execute(f"SELECT wrapped_root FROM {self._meta} WHERE id = 1").fetchone()
-            assert row is not None
-            return bytes(row[0])
+        return bytes(self._one_row_value(self._meta, "wrapped_root", wrapped_root))
 
-        stored: bytes = self._run(insert)
-        return stored
+    def _init_store_id(self, candidate: str) -> str:
+        return str(self._one_row_value(self._id_table, "store_id", candidate))
+
+    def _one_row_value(self, table: str, column: str, value: Any) -> Any:
+        """Store ``value`` in the one-row ``table`` unless a value is stored already; the one stored."""
+
+        def insert(cur: psycopg.Cursor[Any]) -> Any:
+            cur.execute(f"INSERT INTO {table} (id, {column}) VALUES (1, %s) ON CONFLICT DO NOTHING", (value,))
+            row = cur.execute(f"SELECT {column} FROM {table} WHERE id = 1").fetchone()
+            assert row is not None
+            return row[0]
+
+        return self._run(insert)
 
     def _rewrap_all(self, rewrap: Rewrap, rewrap_root: Callable[[bytes], bytes]) -> tuple[int, bytes]:
         def rotate(cur: psycopg.Cursor[Any]) -> tuple[int, bytes]:

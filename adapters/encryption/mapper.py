@@ -1,13 +1,20 @@
 """The mapper that encrypts every event under its subject's own key (crypto-shredding).
 
-Stored ``state`` layout, version 1::
+Stored ``state`` layout::
 
     format (1 byte) | subject id (16 bytes) | body
 
-``format`` 1: body is ``nonce || AES-256-GCM(msgpack state) || tag`` under the
-subject's data key, with associated data ``stream id : version : topic``.
+``format`` 2 (written since issue 13): body is ``nonce || AES-256-GCM(msgpack
+state) || tag`` under the subject's data key, with associated data
+``addvalue/event/v2 | format | subject id | stream id : version : topic``, so
+the header is authenticated with the body: a changed format byte or subject id
+fails like a changed ciphertext.
+``format`` 1 (older records, still read): the same, with associated data
+``stream id : version : topic`` only.
 ``format`` 0: body is plain msgpack, only for event classes that declare
-``is_personal = False`` (for example the record that an erasure happened).
+``is_personal = False`` (for example the record that an erasure happened). A
+personal event found in this format was not written by this mapper: it is
+reported as tampering (:class:`TamperedEvent`), never decoded.
 
 The subject id stays in clear so that history can be found per subject and a
 missing key recognised without trying it; it is random and, once the key
@@ -32,8 +39,10 @@ from domain.redacted import RedactedEvent
 
 __all__ = ["DataKeys", "EncryptingMapper", "TamperedEvent", "subject_of_state"]
 
-_SEALED: Final = 1
+_SEALED: Final = 2  # header authenticated (issue 13)
+_SEALED_V1: Final = 1  # header not authenticated: read, never written
 _PLAIN: Final = 0
+_V2_CONTEXT: Final = b"addvalue/event/v2"
 _HEADER: Final = 17
 _ENVELOPE_FIELDS: Final = ("originator_id", "originator_version")
 _REDACTED_TOPIC: Final = get_topic(RedactedEvent)
@@ -70,8 +79,15 @@ def _state_type(event_class: type) -> type[msgspec.Struct]:
     return msgspec.defstruct(f"{event_class.__qualname__}State", fields)
 
 
-def _associated_data(originator_id: UUID | str, version: int, topic: str) -> bytes:
-    return f"{originator_id}:{version}:{topic}".encode()
+def _associated_data(fmt: int, subject_id: UUID, originator_id: UUID | str, version: int, topic: str) -> bytes:
+    position = f"{originator_id}:{version}:{topic}".encode()
+    if fmt == _SEALED_V1:
+        return position
+    return _V2_CONTEXT + bytes([fmt]) + subject_id.bytes + position
+
+
+def _is_personal(event_class: type) -> bool:
+    return bool(getattr(event_class, "is_personal", True))
 
 
 class EncryptingMapper(Mapper[UUID]):
@@ -87,13 +103,14 @@ class EncryptingMapper(Mapper[UUID]):
         version = state.pop("originator_version")
         subject_id: UUID = state["subject_id"]
         payload = self._encoder.encode(state)
-        if not getattr(type(domain_event), "is_personal", True):
+        if not _is_personal(type(domain_event)):
             body, fmt = payload, _PLAIN
         else:
             key = self._keys.data_key(subject_id)
             if key is None:
                 raise SubjectErased(f"subject {subject_id} was erased; nothing more can be written for it")
-            body, fmt = seal(key, payload, _associated_data(originator_id, version, topic)), _SEALED
+            fmt = _SEALED
+            body = seal(key, payload, _associated_data(fmt, subject_id, originator_id, version, topic))
         return StoredEvent(
             originator_id=originator_id,
             originator_version=version,
@@ -106,19 +123,24 @@ class EncryptingMapper(Mapper[UUID]):
         subject_id = subject_of_state(raw)
         originator_id = stored_event.originator_id
         version = stored_event.originator_version
-        if raw[0] == _PLAIN:
+        where = f"stored event {originator_id} v{version} ({stored_event.topic})"
+        event_class = resolve_topic(stored_event.topic)
+        fmt = raw[0]
+        if fmt == _PLAIN:
+            if _is_personal(event_class):  # only an outsider writes a personal event in clear
+                raise TamperedEvent(f"{where}: personal event stored in clear, so not written by this service")
             payload = raw[_HEADER:]
-        else:
+        elif fmt in (_SEALED, _SEALED_V1):
             key = self._keys.data_key(subject_id)
             if key is None:
                 return self._redacted(stored_event, subject_id)
-            aad = _associated_data(originator_id, version, stored_event.topic)
+            aad = _associated_data(fmt, subject_id, originator_id, version, stored_event.topic)
             try:
                 payload = unseal(key, raw[_HEADER:], aad)
             except Tampered as e:
-                msg = f"stored event {originator_id} v{version} ({stored_event.topic}): {e}"
-                raise TamperedEvent(msg) from None
-        event_class = resolve_topic(stored_event.topic)
+                raise TamperedEvent(f"{where}: {e}") from None
+        else:
+            raise TamperedEvent(f"{where}: unknown format {fmt}")
         try:
             decoded = msgspec.msgpack.decode(payload, type=_state_type(event_class))
         except msgspec.MsgspecError as e:

@@ -91,6 +91,7 @@ class CachingKeyStore:
         # The wrapped root as stored. Every rotation changes it (a fresh nonce), so an
         # insert that finds it unchanged knows its master key is still the current one.
         self._generation = b""
+        self._store_id = ""  # see fingerprint
         # Unwrapped keys, each with the time it was read. An erasure by another
         # process reaches this one within cache_seconds; by this process, at once.
         self._cache: dict[UUID, tuple[bytes, float]] = {}
@@ -106,6 +107,7 @@ class CachingKeyStore:
                 raise MasterKeyMismatch(_MISMATCH)  # else this wrong key would become the root for good
             wrapped = self._init_root(seal(self._master, self._master, _ROOT_CONTEXT))
         self._root, self._generation = _open_root(self._master, wrapped), wrapped
+        self._store_id = self._init_store_id(os.urandom(8).hex())
 
     # -- SubjectKeys port --------------------------------------------------
     def subject_for(self, app_user_id: UUID, *, create: bool) -> UUID | None:
@@ -161,6 +163,16 @@ class CachingKeyStore:
         """
         return derive(self._root, purpose)
 
+    @property
+    def fingerprint(self) -> str:
+        """Which key store this is, safe to print and to record in a backup's manifest.
+
+        A random id the store gets when first opened: the same across master-key
+        rotations, different for every other store (a new one made with the same
+        master key included, whose root secret would be the same).
+        """
+        return "ks-" + self._store_id
+
     def rotate_master(self, new_master_key: bytes) -> RotationReport:
         """Rewrap every data key and the root secret under ``new_master_key``, in one transaction.
 
@@ -211,6 +223,10 @@ class CachingKeyStore:
 
     def _init_root(self, wrapped_root: bytes) -> bytes:
         """Store ``wrapped_root`` unless a root is stored already; the one stored."""
+        raise NotImplementedError
+
+    def _init_store_id(self, candidate: str) -> str:
+        """Store ``candidate`` as this store's id unless it has one; the one stored."""
         raise NotImplementedError
 
     def _rewrap_all(self, rewrap: Rewrap, rewrap_root: Callable[[bytes], bytes]) -> tuple[int, bytes]:

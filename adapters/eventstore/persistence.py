@@ -22,6 +22,7 @@ from eventsourcing.utils import Environment, get_topic
 from psycopg.rows import dict_row
 
 from adapters.database_url import Database
+from adapters.encryption.key_check import key_store_exists, key_store_schema
 from adapters.encryption.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
 from adapters.local_files import private_dir, private_file
@@ -31,6 +32,7 @@ __all__ = [
     "UrlPostgresFactory",
     "build_key_store",
     "event_store_env",
+    "key_store_fingerprint",
     "ping",
     "prepare_database",
     "tables_created_one_at_a_time",
@@ -93,8 +95,19 @@ def event_store_env(db: Database) -> dict[str, str]:
 def build_key_store(db: Database, master_key: bytes) -> SqliteKeyStore | PostgresKeyStore:
     if db.kind == "sqlite":
         return SqliteKeyStore(db.sibling("keys"), master_key)
-    keys_schema = "addvalue_keys" if db.schema == "public" else f"{db.schema}_keys"
-    return PostgresKeyStore(db.url, master_key, schema=keys_schema)
+    return PostgresKeyStore(db.url, master_key, schema=key_store_schema(db))
+
+
+def key_store_fingerprint(db: Database, master_key: bytes) -> str | None:
+    """The fingerprint of the key store ``db`` names, or None if it has none; never creates one."""
+    if not key_store_exists(db):
+        return None
+    keys = build_key_store(db, master_key)
+    try:
+        return keys.fingerprint
+    finally:
+        if isinstance(keys, PostgresKeyStore):
+            keys.close()
 
 
 def prepare_database(db: Database) -> None:

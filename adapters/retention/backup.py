@@ -11,7 +11,9 @@ the second copy).
 
 Events stay encrypted under their person's key, so a restored backup is
 readable only with the live key store: a key destroyed since the backup was
-taken leaves that person's events in it unreadable too.
+taken leaves that person's events in it unreadable too. The manifest names
+the key store it needs (``key_store``, its fingerprint), and a restore refuses
+a live key store that is another one (or none).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import psycopg
 from psycopg.sql import SQL, Identifier
 
 from adapters.database_url import Database
+from adapters.encryption.key_check import REF_TABLE, key_store_location
 
 __all__ = ["BackupError", "BackupManifest", "create_backup", "restore_backup"]
 
@@ -53,10 +56,15 @@ class BackupManifest(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     files: dict[str, str]
     keys_included: bool = False
+    # The fingerprint of the key store whose keys the events need (None: no key store, or an older backup).
+    key_store: str | None = None
 
 
-def create_backup(db: Database, archive_dir: Path, target: Path) -> BackupManifest:
-    """Write a backup into ``target``, a folder that must not exist yet or be empty."""
+def create_backup(db: Database, archive_dir: Path, target: Path, *, key_store: str | None) -> BackupManifest:
+    """Write a backup into ``target``, a folder that must not exist yet or be empty.
+
+    ``key_store``: the live key store's fingerprint, recorded so that a restore can say which one it needs.
+    """
     if target.exists() and any(target.iterdir()):
         raise BackupError(f"{target} is not empty: give a new folder for the backup")
     target.mkdir(parents=True, exist_ok=True)
@@ -78,15 +86,23 @@ def create_backup(db: Database, archive_dir: Path, target: Path) -> BackupManife
             shutil.copy2(path, target / _ARCHIVE / path.name)
     files = {str(p.relative_to(target)): _sha256(p) for p in sorted(target.rglob("*")) if p.is_file()}
     manifest = BackupManifest(
-        kind=db.kind, schema=db.schema if db.kind == "postgresql" else None, created_at=datetime.now(UTC), files=files
+        kind=db.kind,
+        schema=db.schema if db.kind == "postgresql" else None,
+        created_at=datetime.now(UTC),
+        files=files,
+        key_store=key_store,
     )
     (target / _MANIFEST).write_bytes(msgspec.json.format(msgspec.json.encode(manifest)))
     return manifest
 
 
-def restore_backup(db: Database, archive_dir: Path, source: Path) -> BackupManifest:
-    """Restore a backup into an empty event store; stop the service first."""
+def restore_backup(db: Database, archive_dir: Path, source: Path, *, key_store: str | None) -> BackupManifest:
+    """Restore a backup into an empty event store; stop the service first.
+
+    ``key_store``: the live key store's fingerprint (None if there is none); it must be the one the backup needs.
+    """
     manifest = _checked_manifest(db, source)
+    _check_key_store(db, manifest, key_store)
     if any(archive_dir.glob("*.parquet")):
         raise BackupError(f"the archive folder {archive_dir} is not empty: restore only into an empty event store")
     if db.kind == "sqlite":
@@ -118,6 +134,19 @@ def _checked_manifest(db: Database, source: Path) -> BackupManifest:
     return manifest
 
 
+def _check_key_store(db: Database, manifest: BackupManifest, live: str | None) -> None:
+    """Refuse before anything is written if the events would land beside the wrong key store, or none."""
+    if manifest.key_store is None or manifest.key_store == live:  # older backups do not say
+        return
+    where = key_store_location(db)
+    found = "does not exist" if live is None else f"is key store {live}, another one"
+    raise BackupError(
+        f"this backup expects key store {manifest.key_store}, and {where} {found}: put key store "
+        f"{manifest.key_store} in place (from its own backup) first, then restore this backup. The events in "
+        "it are readable only with the keys of that key store"
+    )
+
+
 def _restore_sqlite(db: Database, source: Path, manifest: BackupManifest) -> None:
     assert db.sqlite_path is not None
     if _holds_rows(db.sqlite_path):
@@ -136,7 +165,9 @@ def _holds_rows(path: Path) -> bool:
     if not path.exists():
         return False
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        # The key-store record alone is no data: a process started on the empty store writes it.
+        names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        tables = [name for (name,) in names if name != REF_TABLE]
         return any(conn.execute(f'SELECT 1 FROM "{t}" LIMIT 1').fetchone() for t in tables)
 
 
@@ -148,7 +179,7 @@ def _restore_postgres(db: Database, source: Path) -> None:
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (db.schema,)
             )
         ]
-        for table in tables:
+        for table in (t for t in tables if t != REF_TABLE):
             if conn.execute(
                 SQL("SELECT 1 FROM {}.{} LIMIT 1").format(Identifier(db.schema), Identifier(table))
             ).fetchone():

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import get_args
 
+from adapters.eventstore.persistence import key_store_fingerprint
 from adapters.retention.archive import default_archive_dir
 from adapters.retention.backup import BackupError, create_backup, restore_backup
 from application.principals import Role
@@ -184,18 +185,21 @@ def archive(settings: Settings, args: argparse.Namespace) -> int:
 
 def backup(settings: Settings, args: argparse.Namespace) -> int:
     archive_dir = settings.archive_dir or default_archive_dir(settings.database)
+    live = key_store_fingerprint(settings.database, settings.master_key)
     try:
         if args.action == "create":
-            manifest = create_backup(settings.database, archive_dir, args.path)
+            manifest = create_backup(settings.database, archive_dir, args.path, key_store=live)
         else:
-            manifest = restore_backup(settings.database, archive_dir, args.path)
+            manifest = restore_backup(settings.database, archive_dir, args.path, key_store=live)
     except BackupError as e:
         return fail(f"addvalue backup {args.action}", e, 1)
-    print_json({"action": args.action, "path": str(args.path), "files": sorted(manifest.files), "keys": False})
+    summary = {"action": args.action, "path": str(args.path), "files": sorted(manifest.files), "keys": False}
+    print_json({**summary, "key_store": manifest.key_store})
+    expected = manifest.key_store or "(not recorded: a backup made before issue 13)"
     print(
-        "the key store and the master key are not in this backup: events in it are readable only with the live "
-        "key store. Back the key store up on its own, with short retention (docs/privacy.md, Retention, archive "
-        "and backups)",
+        "the key store and the master key are not in this backup: events in it are readable only with key "
+        f"store {expected}. Back the key store up on its own, with short retention (docs/privacy.md, Retention, "
+        "archive and backups)",
         file=sys.stderr,
     )
     return 0

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 
 import msgspec
 import pytest
+from eventsourcing.persistence import StoredEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from adapters.encryption.envelope import seal
 from adapters.encryption.mapper import EncryptingMapper, TamperedEvent, subject_of_state
 from domain.catalog import CATALOG_EVENT_TYPES, CatalogEvent
 from domain.errors import SubjectErased
@@ -127,3 +130,38 @@ def test_the_erasure_record_stays_readable_without_the_key() -> None:
     restored = mapper.to_domain_event(stored)
     assert isinstance(restored, User.Erased)
     assert restored.requested_by == "auditor"
+
+
+def first_seen_stored(keys: FakeKeys) -> tuple[uuid.UUID, User.FirstSeen, StoredEvent]:
+    """A new subject's first event, as the mapper stores it today."""
+    subject = keys.subject_for(uuid.uuid4(), create=True)
+    assert subject is not None
+    (first_seen,) = User.first_seen(subject, AT).collect_events()
+    assert isinstance(first_seen, User.FirstSeen)
+    return subject, first_seen, EncryptingMapper(keys).to_stored_event(first_seen)
+
+
+def test_a_swapped_subject_id_is_detected_even_where_that_key_would_open_the_body() -> None:
+    keys = FakeKeys()
+    subject, _, stored = first_seen_stored(keys)
+    other = keys.orphan_subject()
+    keys.keys[other] = keys.keys[subject]  # so only the authenticated header can tell
+    swapped = stored.state[:1] + other.bytes + stored.state[17:]
+    with pytest.raises(TamperedEvent, match="altered or moved"):
+        EncryptingMapper(keys).to_domain_event(dataclasses.replace(stored, state=swapped))
+
+
+def test_records_of_the_older_sealed_format_stay_readable_and_cannot_be_relabelled() -> None:
+    keys = FakeKeys()
+    subject, first_seen, new = first_seen_stored(keys)
+    # Format 1, as written before issue 13: associated data "stream:version:topic" only.
+    state = {k: v for k, v in vars(first_seen).items() if k not in ("originator_id", "originator_version")}
+    aad = f"{new.originator_id}:{new.originator_version}:{new.topic}".encode()
+    body = seal(keys.keys[subject], msgspec.msgpack.encode(state), aad)
+    old = dataclasses.replace(new, state=bytes([1]) + subject.bytes + body)
+    mapper = EncryptingMapper(keys)
+    assert vars(mapper.to_domain_event(old)) == vars(first_seen)
+    assert new.state[0] == 2
+    for relabelled in (bytes([1]) + new.state[1:], bytes([2]) + old.state[1:], bytes([9]) + new.state[1:]):
+        with pytest.raises(TamperedEvent):
+            mapper.to_domain_event(dataclasses.replace(new, state=relabelled))
