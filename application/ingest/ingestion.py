@@ -26,7 +26,8 @@ from application.ports import Clock, IngestMarks, SubjectKeys
 from application.principals import Principal
 from application.privacy.ports import ErasureRegister
 from application.store import AnalyticsStore
-from domain.catalog import CatalogEvent
+from domain.catalog import CatalogEvent, UserConsentUpdate
+from domain.consent import ConsentChoice
 from domain.errors import EventRejected, FieldError
 from domain.network import InvalidAddress, anonymize_ip
 from domain.session import DEFAULT_SESSION_TIMEOUT
@@ -91,6 +92,29 @@ def _anonymized(client_ip: str | None) -> str | None:
         return anonymize_ip(client_ip)
     except InvalidAddress:
         return None  # not an IP (a Unix socket, a test client): nothing to keep
+
+
+def _check_write_key_only_withdraws(event: UserConsentUpdate) -> None:
+    """A write key may withdraw consent, never grant it.
+
+    The key is shipped inside the app, so anyone holds it and user ids are not
+    secret: a grant sent with it would be false proof of someone's consent
+    (GDPR Art. 7(1)). A withdrawal only ever reduces collection, so anyone may send it.
+    """
+    p = event.properties
+    choice = ConsentChoice(
+        analytics=p.analytics, personalization=p.personalization, marketing=p.marketing, location=p.location
+    )
+    if choice.grants_anything:
+        raise EventRejected(
+            [
+                FieldError(
+                    "properties",
+                    "a write key is public, so it may only withdraw consent (every purpose false), never grant it: "
+                    "send grants with the person's own token, a service token, or PUT /api/users/{id}/consent",
+                )
+            ]
+        )
 
 
 class Ingestion:
@@ -191,6 +215,8 @@ class Ingestion:
     @staticmethod
     def _authorize(principal: Principal, event: CatalogEvent) -> None:
         if principal.may_send_for(event.user_id):
+            if principal.role == "write_key" and isinstance(event, UserConsentUpdate):
+                _check_write_key_only_withdraws(event)
             return
         if principal.role == "user":
             message = "must be the token's own subject (role 'user' sends only its own events)"
@@ -233,7 +259,7 @@ class Ingestion:
         outcomes = []
         for batch, batch_user_minutes in zip(batches, user_minutes, strict=True):
             outcome = _Outcome()
-            recording.start_request(received_at=batch.received_at, network=batch.network)
+            recording.start_request(received_at=batch.received_at, network=batch.network, sender=batch.sender)
             for (event, timing), user_minute in zip(batch.valid, batch_user_minutes, strict=True):
                 event_id = event.event_id.int
                 if event_id in known:

@@ -79,7 +79,7 @@ def quarantined(
     keep_bytes = may_keep or item.app_user_id is None
     # Under a key of its own, nothing may name a person: a 'user' token's subject is
     # the app's user id, so it is kept only where erasure reaches it (the person's key).
-    sender_name = sender.subject if sender and (may_keep or sender.role == "service") else ""
+    sender_name = sender.subject if sender and (may_keep or sender.role in ("service", "write_key")) else ""
     return QuarantinedEvent.keep(
         subject_id=subject,
         source=source,
