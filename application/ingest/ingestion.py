@@ -19,7 +19,7 @@ import msgspec
 from eventsourcing.persistence import IntegrityError
 
 from application.ingest.ports import GeoLookup
-from application.ingest.quarantining import Quarantinable, identifiers_of, quarantined
+from application.ingest.quarantining import OrphanKey, Quarantinable, quarantined, rejected_from
 from application.ingest.recording import Recording
 from application.ingest.unit_of_work import UnitOfWork
 from application.ports import Clock, IngestMarks, SubjectKeys
@@ -168,14 +168,10 @@ class Ingestion:
                 self._authorize(principal, event)
                 valid.append((event, place_in_time(event.timestamp, received_at=received_at, sent_at=sent_at)))
             except EventRejected as e:
-                event_id, user_id, is_consent_update = identifiers_of(raw)
+                event_id, kept = rejected_from(principal, raw, e.errors)
                 rejected.append(Rejection(index, event_id, e.errors))
                 if keep_rejected:
-                    quarantine.append(
-                        Quarantinable(
-                            raw=raw, errors=e.errors, app_user_id=user_id, is_consent_update=is_consent_update
-                        )
-                    )
+                    quarantine.append(kept)
         return PreparedBatch(
             valid=valid,
             rejected=rejected,
@@ -273,12 +269,13 @@ class Ingestion:
                 else:
                     dropped[(timing.occurred_at.date(), event.name)] += 1
                     outcome.not_collected += 1
+            orphan = OrphanKey(self._keys)  # one per request, made only if an entry needs it
             for item in batch.quarantine:
                 unit.add_new(
                     quarantined(
                         item,
                         unit,
-                        self._keys,
+                        orphan,
                         source=batch.source,
                         sender=batch.sender,
                         received_at=batch.received_at,
