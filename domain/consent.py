@@ -37,6 +37,11 @@ class ConsentChoice(msgspec.Struct, frozen=True, kw_only=True):
     def allows(self, purpose: Purpose) -> bool:
         return bool(getattr(self, purpose))
 
+    @property
+    def grants_anything(self) -> bool:
+        """Whether any purpose is allowed: only a full withdrawal (everything off) grants nothing."""
+        return any(self.allows(p) for p in PURPOSES)
+
 
 class Consent(Aggregate):
     """Per person; every change is kept with who made it, when and from where."""

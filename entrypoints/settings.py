@@ -26,6 +26,8 @@ __all__ = ["Settings", "SettingsError", "load_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/addvalue.db"
 MIN_BURST = 2_500  # the largest batch a client may send (Segment's 2,500 messages) must fit
+# One full Segment batch of broken events at once, then one a second (3,600 an hour): a bad release, not a flood.
+DEFAULT_QUARANTINE_LIMIT = RateLimit(rate=1, burst=MIN_BURST)
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MIN_WRITE_KEY_CHARS = 16
@@ -67,6 +69,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Token buckets: events per second and burst, per person and per anonymized network (0: off).
     rate_limit_user: RateLimit = RateLimit(rate=100, burst=5_000)
     rate_limit_network: RateLimit = RateLimit(rate=50_000, burst=200_000)
+    # Rejected events one sender may leave in quarantine: per second and burst (0: off). Beyond it: 429.
+    quarantine_limit_sender: RateLimit = DEFAULT_QUARANTINE_LIMIT
     # Analytics API requests per user per hour (sliding window, counted in the database).
     api_requests_per_hour: int = 1000
     # The time zone whose days, weeks and months the metrics count (an IANA name); changing it needs a rebuild.
@@ -123,6 +127,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         serve_projections=_flag("ADDVALUE_SERVE_PROJECTIONS", env, default=True),
         rate_limit_user=_rate_limit("ADDVALUE_RATE_LIMIT_USER", env, RateLimit(rate=100, burst=5_000)),
         rate_limit_network=_rate_limit("ADDVALUE_RATE_LIMIT_NETWORK", env, RateLimit(rate=50_000, burst=200_000)),
+        quarantine_limit_sender=_rate_limit("ADDVALUE_QUARANTINE_LIMIT_SENDER", env, DEFAULT_QUARANTINE_LIMIT),
         api_requests_per_hour=_whole("ADDVALUE_API_REQUESTS_PER_HOUR", env, 1000),
         reporting_timezone=_timezone(env.get("ADDVALUE_REPORTING_TIMEZONE", "UTC")),
         index_weights=_index_weights(env.get("ADDVALUE_INDEX_WEIGHTS", "")),

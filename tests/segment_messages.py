@@ -19,6 +19,9 @@ CONTEXT = {
 }
 
 
+DEFAULT_USER = "6f1c1f0e-1111-4c4c-8888-123456789abc"
+
+
 def track(
     event: str | None = "wave_joined",
     properties: dict[str, Any] | None = None,
@@ -31,7 +34,7 @@ def track(
     message = {
         "type": "track",
         "event": event,
-        "userId": str(user_id or "6f1c1f0e-1111-4c4c-8888-123456789abc"),
+        "userId": str(user_id or DEFAULT_USER),
         "anonymousId": "anon-1",
         "messageId": str(uuid.uuid4()),
         "properties": {"wave_id": "w-1"} if properties is None else properties,
@@ -42,4 +45,5 @@ def track(
 
 
 def consent_message(user_id: uuid.UUID | str | None = None, **fields: Any) -> dict[str, Any]:
-    return track("user_consent_update", {**CONSENT_ALL_OFF, "analytics": True}, user_id=user_id, **fields)
+    """A consent withdrawal: what a write key may send (it is public, so it never grants consent)."""
+    return track("user_consent_update", dict(CONSENT_ALL_OFF), user_id=user_id, **fields)

@@ -19,14 +19,15 @@ import msgspec
 from eventsourcing.persistence import IntegrityError
 
 from application.ingest.ports import GeoLookup
-from application.ingest.quarantining import Quarantinable, identifiers_of, quarantined
+from application.ingest.quarantining import OrphanKey, Quarantinable, quarantined, rejected_from
 from application.ingest.recording import Recording
 from application.ingest.unit_of_work import UnitOfWork
 from application.ports import Clock, IngestMarks, SubjectKeys
 from application.principals import Principal
 from application.privacy.ports import ErasureRegister
 from application.store import AnalyticsStore
-from domain.catalog import CatalogEvent
+from domain.catalog import CatalogEvent, UserConsentUpdate
+from domain.consent import ConsentChoice
 from domain.errors import EventRejected, FieldError
 from domain.network import InvalidAddress, anonymize_ip
 from domain.session import DEFAULT_SESSION_TIMEOUT
@@ -93,6 +94,29 @@ def _anonymized(client_ip: str | None) -> str | None:
         return None  # not an IP (a Unix socket, a test client): nothing to keep
 
 
+def _check_write_key_only_withdraws(event: UserConsentUpdate) -> None:
+    """A write key may withdraw consent, never grant it.
+
+    The key is shipped inside the app, so anyone holds it and user ids are not
+    secret: a grant sent with it would be false proof of someone's consent
+    (GDPR Art. 7(1)). A withdrawal only ever reduces collection, so anyone may send it.
+    """
+    p = event.properties
+    choice = ConsentChoice(
+        analytics=p.analytics, personalization=p.personalization, marketing=p.marketing, location=p.location
+    )
+    if choice.grants_anything:
+        raise EventRejected(
+            [
+                FieldError(
+                    "properties",
+                    "a write key is public, so it may only withdraw consent (every purpose false), never grant it: "
+                    "send grants with the person's own token, a service token, or PUT /api/users/{id}/consent",
+                )
+            ]
+        )
+
+
 class Ingestion:
     def __init__(
         self,
@@ -144,14 +168,10 @@ class Ingestion:
                 self._authorize(principal, event)
                 valid.append((event, place_in_time(event.timestamp, received_at=received_at, sent_at=sent_at)))
             except EventRejected as e:
-                event_id, user_id, is_consent_update = identifiers_of(raw)
+                event_id, kept = rejected_from(principal, raw, e.errors)
                 rejected.append(Rejection(index, event_id, e.errors))
                 if keep_rejected:
-                    quarantine.append(
-                        Quarantinable(
-                            raw=raw, errors=e.errors, app_user_id=user_id, is_consent_update=is_consent_update
-                        )
-                    )
+                    quarantine.append(kept)
         return PreparedBatch(
             valid=valid,
             rejected=rejected,
@@ -191,6 +211,8 @@ class Ingestion:
     @staticmethod
     def _authorize(principal: Principal, event: CatalogEvent) -> None:
         if principal.may_send_for(event.user_id):
+            if principal.role == "write_key" and isinstance(event, UserConsentUpdate):
+                _check_write_key_only_withdraws(event)
             return
         if principal.role == "user":
             message = "must be the token's own subject (role 'user' sends only its own events)"
@@ -233,7 +255,7 @@ class Ingestion:
         outcomes = []
         for batch, batch_user_minutes in zip(batches, user_minutes, strict=True):
             outcome = _Outcome()
-            recording.start_request(received_at=batch.received_at, network=batch.network)
+            recording.start_request(received_at=batch.received_at, network=batch.network, sender=batch.sender)
             for (event, timing), user_minute in zip(batch.valid, batch_user_minutes, strict=True):
                 event_id = event.event_id.int
                 if event_id in known:
@@ -247,12 +269,13 @@ class Ingestion:
                 else:
                     dropped[(timing.occurred_at.date(), event.name)] += 1
                     outcome.not_collected += 1
+            orphan = OrphanKey(self._keys)  # one per request, made only if an entry needs it
             for item in batch.quarantine:
                 unit.add_new(
                     quarantined(
                         item,
                         unit,
-                        self._keys,
+                        orphan,
                         source=batch.source,
                         sender=batch.sender,
                         received_at=batch.received_at,

@@ -25,6 +25,7 @@ from domain.quarantine import QuarantinedEvent, ReplayOutcome
 __all__ = ["QuarantineBook", "QuarantineEntry", "QuarantineNotFound"]
 
 _KEPT_TOPIC = get_topic(QuarantinedEvent.Kept)
+_OLD_WRITE_KEY_PREFIX = "writekey:"
 
 
 class QuarantineNotFound(DomainError):
@@ -94,7 +95,7 @@ class QuarantineBook:
             prepared = self._ingestion.prepare(
                 [kept.raw],
                 sent_at=kept.sent_at,
-                principal=Principal(subject=kept.sender, role=kept.sender_role),  # type: ignore[arg-type]
+                principal=_original_sender(kept),
                 source=f"replay:{kept.source}",
                 received_at=kept.received_at,
                 keep_rejected=False,  # still broken: it stays where it is, with fresh reasons
@@ -109,6 +110,17 @@ class QuarantineBook:
         if found is None:
             raise QuarantineNotFound(f"no quarantined event has id {quarantine_id}")
         return found
+
+
+def _original_sender(kept: QuarantinedEvent) -> Principal:
+    """Who sent the kept event: a replay has no more authority than the original.
+
+    Before issue 13 a write key was kept as sender ``writekey:<source>`` with role
+    ``service``; it is read as the write key it was, so a replay cannot grant consent.
+    """
+    if kept.sender_role == "service" and kept.sender.startswith(_OLD_WRITE_KEY_PREFIX):
+        return Principal.write_key(kept.sender.removeprefix(_OLD_WRITE_KEY_PREFIX))
+    return Principal(subject=kept.sender, role=kept.sender_role)  # type: ignore[arg-type]
 
 
 def _outcome(report: IngestReport) -> ReplayOutcome:

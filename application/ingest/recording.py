@@ -15,6 +15,7 @@ from uuid import UUID
 from application.ingest.ports import GeoLookup
 from application.ingest.unit_of_work import UnitOfWork
 from application.ports import SubjectKeys
+from application.principals import Principal
 from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, UserSignup
 from domain.consent import Consent, ConsentChoice
 from domain.network import Geo
@@ -25,6 +26,8 @@ from domain.user import User
 __all__ = ["Recording"]
 
 _NOT_LOOKED_UP: Final = object()
+# A batch prepared without a sender (none does today); records before issue 13 say "user" for every app event.
+_UNKNOWN_SENDER: Final = "unknown"
 
 
 class _Person:
@@ -41,7 +44,17 @@ class _Person:
 class Recording:
     """One write's recording of accepted events, request after request."""
 
-    __slots__ = ("_geo", "_keys", "_lookup", "_network", "_people", "_received_at", "_sessions", "_unit")
+    __slots__ = (
+        "_geo",
+        "_keys",
+        "_lookup",
+        "_network",
+        "_people",
+        "_received_at",
+        "_sender",
+        "_sessions",
+        "_unit",
+    )
 
     def __init__(self, unit: UnitOfWork, keys: SubjectKeys, lookup: GeoLookup) -> None:
         self._unit = unit
@@ -51,12 +64,14 @@ class Recording:
         self._sessions: dict[tuple[int, str], list[TrackedEvent]] = {}
         self._received_at: datetime | None = None
         self._network: str | None = None
+        self._sender = _UNKNOWN_SENDER
         self._geo: Geo | object | None = _NOT_LOOKED_UP
 
-    def start_request(self, *, received_at: datetime, network: str | None) -> None:
-        """The next events come from this request: its events share one address, looked up once."""
+    def start_request(self, *, received_at: datetime, network: str | None, sender: Principal | None) -> None:
+        """The next events come from this request: its events share one address (looked up once) and sender."""
         self._received_at = received_at
         self._network = network
+        self._sender = sender.label if sender is not None else _UNKNOWN_SENDER
         self._geo = _NOT_LOOKED_UP
 
     def apply(self, event: CatalogEvent, timing: Timing, *, bursting: bool) -> bool:
@@ -66,7 +81,7 @@ class Recording:
             return False  # never consented: no record exists, and none is made
         match event:
             case UserConsentUpdate():
-                _change_consent(person.consent, event, timing)
+                _change_consent(person.consent, event, timing, changed_by=self._sender)
                 # Without analytics consent the update is still kept on the Consent stream, as proof of the choice.
                 if not person.consent.allows("analytics"):
                     return True
@@ -121,14 +136,14 @@ class Recording:
         return self._geo  # type: ignore[return-value]
 
 
-def _change_consent(consent: Consent, event: UserConsentUpdate, timing: Timing) -> None:
-    """The Consent stream: the app's consent update, effective when it happened."""
+def _change_consent(consent: Consent, event: UserConsentUpdate, timing: Timing, *, changed_by: str) -> None:
+    """The Consent stream: the app's consent update, effective when it happened, naming who really sent it."""
     p = event.properties
     choice = ConsentChoice(
         analytics=p.analytics, personalization=p.personalization, marketing=p.marketing, location=p.location
     )
     consent.change(
-        choice, effective_at=timing.occurred_at, source="app_event", changed_by="user", event_id=event.event_id
+        choice, effective_at=timing.occurred_at, source="app_event", changed_by=changed_by, event_id=event.event_id
     )
 
 

@@ -2,7 +2,7 @@
 
 Each message is mapped on its own (:mod:`application.sources.mapping`). The
 catalog events go through :meth:`Ingestion.prepare` exactly as the app's own
-events do, sent with the ``service`` role of the write key's source; messages
+events do, sent by the write key's source (``write_key:<source>``); messages
 the catalog cannot hold become rejections, kept in quarantine with their
 reasons. Every index in the answer is a position in the SDK's batch.
 """
@@ -144,7 +144,7 @@ class SegmentIntake:
             prepared = self._ingestion.prepare(
                 [mapped.raw for _, mapped in group],
                 sent_at=sent_at,
-                principal=Principal(subject=f"writekey:{source}", role="service"),
+                principal=Principal.write_key(source),
                 source=f"segment:{source}",
                 received_at=received_at,
                 client_ip=client_ip,

@@ -46,6 +46,7 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         trusted_proxies=settings.trusted_proxies,
         per_user=settings.rate_limit_user,
         per_network=settings.rate_limit_network,
+        quarantine_per_sender=settings.quarantine_limit_sender,
     )
     scheduler = scheduler_for(container)
     return Litestar(

@@ -51,7 +51,7 @@ async def user_consent_change(
     data: JSONBody[ConsentUpdate],
 ) -> Response[Envelope]:
     """Set the person's consent: every purpose given (analytics, personalization, marketing, location)."""
-    changed_by = "user" if principal.role == "user" else principal.role
+    changed_by = principal.label  # who really made the change: role and subject
     choice = ConsentChoice(**msgspec.structs.asdict(data))
     state = await anyio.to_thread.run_sync(lambda: container.consent.change(person, choice, changed_by=changed_by))
     return envelope.live({"metric": "consent", **msgspec.to_builtins(state)}, data_points=1)

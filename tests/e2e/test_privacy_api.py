@@ -62,9 +62,9 @@ def test_consent_is_read_changed_and_its_history_kept_and_a_withdrawal_stops_col
     assert client.put(f"/api/users/{person}/consent", headers=as_admin(container), json=regranted).status_code == 200
     history = client.get(f"/api/users/{person}/consent/history", headers=me).json()["data"]["changes"]
     assert [(c["source"], c["changed_by"], c["choice"]["analytics"]) for c in history] == [
-        ("app_event", "user", True),
-        ("api", "user", False),
-        ("api", "admin", True),
+        ("app_event", "service:tests", True),
+        ("api", f"user:{person}", False),
+        ("api", "admin:admin-1", True),
     ]
     assert send(container, feedback(person, "after the new grant")) == (1, 0)
 

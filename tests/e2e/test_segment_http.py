@@ -16,16 +16,19 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from application.errors import StorageError
+from application.principals import Principal
 from application.sources.mapping import MESSAGE_ID_NAMESPACE
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.segment_messages import consent_message, track
+from tests.fakes import consent as consent_event
+from tests.segment_messages import DEFAULT_USER, consent_message, track
 from tests.strategies import JSON_VALUES
 
 Client = TestClient  # type: ignore[type-arg]
 KEY = "ios-app-key-" + "k" * 20
 BACKEND_KEY = "backend-key-" + "b" * 20
+SERVICE = Principal(subject="backend", role="service")
 
 
 @pytest.fixture
@@ -54,9 +57,18 @@ def stored(container: Container, *message_ids: str) -> set[uuid.UUID]:
     return container.store.ledger.known_event_ids(wanted)
 
 
+def granted(container: Container, user: uuid.UUID | str = DEFAULT_USER) -> None:
+    """Consent given the way a write key cannot: by the backend, with a service token."""
+    report = container.ingestion.ingest(
+        [consent_event(uuid.UUID(str(user)), analytics=True)], sent_at=None, principal=SERVICE
+    )
+    assert report.accepted == 1, report
+
+
 def test_a_batch_with_the_write_key_as_basic_username_is_stored(client: Client, container: Container) -> None:
-    consent, joined = consent_message(), track()
-    response = client.post("/v1/batch", content=body(consent, joined), headers=basic(KEY))
+    granted(container)
+    left, joined = track("wave_left", {"wave_id": "w-1", "duration_seconds": 5}), track()
+    response = client.post("/v1/batch", content=body(left, joined), headers=basic(KEY))
     assert response.status_code == 200, response.text
     assert response.json() == {
         "success": True,
@@ -66,7 +78,7 @@ def test_a_batch_with_the_write_key_as_basic_username_is_stored(client: Client, 
         "not_collected": 0,
         "ignored": 0,
     }
-    assert len(stored(container, consent["messageId"], joined["messageId"])) == 2
+    assert len(stored(container, left["messageId"], joined["messageId"])) == 2
 
 
 def test_the_mobile_sdks_batch_with_write_key_in_the_body_and_gzip_as_text_plain_is_stored(

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 
 import msgspec
 import pytest
-import uvicorn
 from segment.analytics import Client as SegmentClient
 
+from application.principals import Principal
 from application.sources.mapping import MESSAGE_ID_NAMESPACE
 from entrypoints.bootstrap import Container, bootstrap
-from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
-from tests.fakes import CONSENT_ALL_OFF
+from tests.e2e.in_thread import served
+from tests.fakes import consent
 
+SERVICE = Principal(subject="backend", role="service")
 WRITE_KEY = "ios-app-write-key-" + "w" * 20
 CONTEXT = {
     "device": {"type": "ios"},
@@ -38,20 +37,8 @@ def container(settings: Settings) -> Iterator[Container]:
 
 @pytest.fixture
 def base_url(container: Container) -> Iterator[str]:
-    """The app served by uvicorn on a free port, in a thread; stopped (group commit drained) afterwards."""
-    config = uvicorn.Config(create_app(container, run_jobs=False), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served(container) as url:
+        yield url
 
 
 def sdk(base_url: str, errors: list[Exception], **options: object) -> SegmentClient:
@@ -71,12 +58,9 @@ def test_the_segment_python_sdk_sends_catalog_events_and_unknown_ones_land_in_qu
     errors: list[Exception] = []
     client = sdk(base_url, errors, sync_mode=True) if mode == "sync" else sdk(base_url, errors, gzip=True)
     user = uuid.uuid4()
-    client.track(
-        user_id=str(user),
-        event="user_consent_update",
-        properties={**CONSENT_ALL_OFF, "analytics": True},
-        context=CONTEXT,
-    )
+    # Consent comes from the backend (a service token): a write key is public and may only withdraw it.
+    given = container.ingestion.ingest([consent(user, analytics=True)], sent_at=None, principal=SERVICE)
+    assert given.accepted == 1
     client.track(
         user_id=str(user), event="wave_joined", properties={"wave_id": "w-1"}, context=CONTEXT, message_id="m-1"
     )

@@ -77,3 +77,15 @@ def get_state(container: Container, stream_id: Any, version: int) -> bytes:
         (stream_id.hex if is_sqlite else stream_id, version),
     )
     return bytes(rows[0][0])
+
+
+def key_rows(container: Container) -> int:
+    """How many subject keys the key store holds (one row each in ``subject_keys``)."""
+    db = container.settings.database
+    if db.kind == "sqlite":
+        with sqlite3.connect(db.sibling("keys")) as conn:
+            return int(conn.execute("SELECT count(*) FROM subject_keys").fetchone()[0])
+    with psycopg.connect(db.url) as conn:
+        row = conn.execute(f'SELECT count(*) FROM "{db.schema}_keys".subject_keys').fetchone()
+        assert row is not None
+        return int(row[0])

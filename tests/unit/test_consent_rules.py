@@ -82,7 +82,7 @@ def test_a_consent_update_is_recorded_even_when_it_refuses_analytics(
     assert subject is not None
     record: Consent = store.repository.get(Consent.create_id(subject))
     assert record.choice == ConsentChoice()
-    assert [(h.source, h.changed_by) for h in record.history] == [("app_event", "user")]
+    assert [(h.source, h.changed_by) for h in record.history] == [("app_event", SERVICE.label)]
     assert tracked_count(store, keys, user) == 0  # but not as a tracked analytics event
 
 

@@ -293,12 +293,12 @@ def batch_message_id(batch: SegmentRequest, index: int) -> str:
     return str(msgspec.json.decode(batch.messages[index])["messageId"])
 
 
-def test_the_write_key_sends_as_the_service_role_of_its_source() -> None:
+def test_the_write_key_sends_as_its_source_never_as_a_service_token() -> None:
     segment, _, _ = intake()
     prepared = segment.prepare(request(track(event="unknown")), source="backend")
     assert prepared.batch.source == "segment:backend"
     assert prepared.batch.sender is not None
-    assert (prepared.batch.sender.subject, prepared.batch.sender.role) == ("writekey:backend", "service")
+    assert prepared.batch.sender.label == "write_key:backend"
 
 
 def test_messages_sent_at_different_moments_are_each_corrected_by_their_own_and_keep_their_order() -> None:

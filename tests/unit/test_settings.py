@@ -82,6 +82,7 @@ def test_ingestion_settings_are_read_and_checked(tmp_path: Path, monkeypatch: py
             "ADDVALUE_SESSION_TIMEOUT_MINUTES": "45",
             "ADDVALUE_RATE_LIMIT_USER": "50/5000",
             "ADDVALUE_RATE_LIMIT_NETWORK": "0",
+            "ADDVALUE_QUARANTINE_LIMIT_SENDER": "0.5/3000",
             "ADDVALUE_SERVE_PROJECTIONS": "false",
         }
     )
@@ -91,6 +92,7 @@ def test_ingestion_settings_are_read_and_checked(tmp_path: Path, monkeypatch: py
     assert settings.session_timeout_minutes == 45
     assert (settings.rate_limit_user.rate, settings.rate_limit_user.burst) == (50, 5000)
     assert not settings.rate_limit_network.enabled
+    assert (settings.quarantine_limit_sender.rate, settings.quarantine_limit_sender.burst) == (0.5, 3000)
 
 
 @pytest.mark.parametrize(
@@ -99,6 +101,7 @@ def test_ingestion_settings_are_read_and_checked(tmp_path: Path, monkeypatch: py
         ("ADDVALUE_TRUSTED_PROXIES", "10.0.0.1/8"),
         ("ADDVALUE_RATE_LIMIT_USER", "fast"),
         ("ADDVALUE_RATE_LIMIT_USER", "100/10"),
+        ("ADDVALUE_QUARANTINE_LIMIT_SENDER", "1/10"),
         ("ADDVALUE_SESSION_TIMEOUT_MINUTES", "-1"),
         ("ADDVALUE_SERVE_PROJECTIONS", "maybe"),
     ],
