@@ -90,6 +90,8 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     ``first_bad_seq``: the seq where the chain first breaks (for a missing
     record, the seq that should have been there). ``head_hash``: the verified
     head; kept elsewhere, it lets a later check see a log truncated to empty.
+    ``checkpoint``: when ok, ``RECORDS:HASH`` for the operator to keep outside
+    the database and give back to ``addvalue audit verify --expect``.
     """
 
     ok: bool
@@ -97,6 +99,7 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     first_bad_seq: int | None = None
     problem: str | None = None
     head_hash: str = GENESIS_HASH
+    checkpoint: str | None = None
 
 
 class AccessLog(Protocol):
