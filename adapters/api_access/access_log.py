@@ -47,9 +47,10 @@ log = structlog.get_logger(__name__)
 
 MAX_PAGE: Final = 1000
 _READ_BATCH: Final = 2000
-_COLUMNS: Final = "seq, at, principal, role, method, route, status, outcome, prev_hash, hash"
+_COLUMNS: Final = "seq, at, principal, role, method, route, status, outcome, prev_hash, hash, requests"
 _NO_HEAD: Final = "the access log's head row is missing (deleted?): run `addvalue audit verify`"
 _UPGRADE: Final = "adding the head's MAC to an access log written before it"
+_ADD_REQUESTS: Final = "ALTER TABLE {log} ADD COLUMN requests integer NOT NULL DEFAULT 1"
 _ROWS: Final = msgspec.json.Encoder()  # records as JSON rows, by field name: json_populate_recordset reads them
 
 
@@ -65,7 +66,7 @@ def _record(row: tuple[Any, ...]) -> AccessRecord:
         when = when.astimezone(UTC)
     except (TypeError, ValueError, AttributeError) as e:
         raise UnreadableRecord(seq, f"its time {at!r} is not a timestamp ({e})") from None
-    principal, role, method, route, status, outcome, prev_hash, hash_ = rest
+    principal, role, method, route, status, outcome, prev_hash, hash_, requests = rest
     return AccessRecord(
         seq=seq,
         at=when,
@@ -77,6 +78,7 @@ def _record(row: tuple[Any, ...]) -> AccessRecord:
         outcome=outcome,
         prev_hash=prev_hash,
         hash=hash_,
+        requests=requests,
     )
 
 
@@ -102,7 +104,7 @@ def _all(batch_after: Callable[[int], list[tuple[Any, ...]]]) -> Iterator[Access
 
 def _values(record: AccessRecord, at: object) -> tuple[Any, ...]:
     r = record
-    return (r.seq, at, r.principal, r.role, r.method, r.route, r.status, r.outcome, r.prev_hash, r.hash)
+    return (r.seq, at, r.principal, r.role, r.method, r.route, r.status, r.outcome, r.prev_hash, r.hash, r.requests)
 
 
 def _sealed(entries: Sequence[AccessEntry], head: ChainHead, key: bytes | None) -> list[AccessRecord]:
@@ -125,8 +127,11 @@ class SqliteAccessLog(AccessLog):
             db.execute(
                 "CREATE TABLE IF NOT EXISTS api_access_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL,"
                 " principal TEXT NOT NULL, role TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,"
-                " status INTEGER NOT NULL, outcome TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL) STRICT"
+                " status INTEGER NOT NULL, outcome TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
+                " requests INTEGER NOT NULL DEFAULT 1) STRICT"
             )
+            if "requests" not in {c[1] for c in db.execute("PRAGMA table_info(api_access_log)")}:
+                db.execute(_ADD_REQUESTS.format(log="api_access_log"))
             db.execute(
                 "CREATE TABLE IF NOT EXISTS api_access_head (id INTEGER PRIMARY KEY CHECK (id = 1),"
                 " seq INTEGER NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL) STRICT"
@@ -150,7 +155,7 @@ class SqliteAccessLog(AccessLog):
             row = db.execute("SELECT seq, hash, mac FROM api_access_head WHERE id = 1").fetchone()
             records = _sealed(entries, _appendable(row, self._key), self._key)
             db.executemany(
-                f"INSERT INTO api_access_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO api_access_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [_values(r, r.at.isoformat()) for r in records],
             )
             last = records[-1]
@@ -199,13 +204,16 @@ class PostgresAccessLog(AccessLog):
         log = SQL(
             "CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, at timestamptz NOT NULL,"
             " principal text NOT NULL, role text NOT NULL, method text NOT NULL, route text NOT NULL,"
-            " status integer NOT NULL, outcome text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL)"
+            " status integer NOT NULL, outcome text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL,"
+            " requests integer NOT NULL DEFAULT 1)"
         ).format(self._log)
+        # A log from before summaries of refused requests: its records stand for one request each.
+        requests = SQL(_ADD_REQUESTS.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS")).format(log=self._log)
         head = SQL(
             "CREATE TABLE IF NOT EXISTS {} (id smallint PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL,"
             " hash text NOT NULL, mac text NOT NULL)"
         ).format(self._head)
-        create_tables(self._pool, "access log", "addvalue.api_access_log", schema, log, head)
+        create_tables(self._pool, "access log", "addvalue.api_access_log", schema, log, requests, head)
         run_in_transaction(self._pool, "access log", lambda conn: self._sign_head(conn, schema))
 
     def append(self, entry: AccessEntry) -> AccessRecord:

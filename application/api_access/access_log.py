@@ -55,8 +55,9 @@ __all__ = [
 OUTCOMES: Final = frozenset({"allowed", "denied", "error", "rate_limited"})
 
 
-class _Hashed(msgspec.Struct, frozen=True, kw_only=True):
-    # The canonical form: AccessRecord's fields in its order, without ``hash``.
+class _Hashed(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    # The canonical form: AccessRecord's fields in its order, without ``hash``. ``requests`` comes last and only
+    # when it is not 1, so records written before it existed keep their hashes.
     seq: int
     at: datetime
     principal: str
@@ -66,6 +67,7 @@ class _Hashed(msgspec.Struct, frozen=True, kw_only=True):
     status: int
     outcome: str
     prev_hash: str
+    requests: int = 1
 
 
 class ChainHead(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,6 +188,8 @@ def _check(entry: AccessEntry) -> None:
         raise ValueError("AccessEntry.at must be timezone-aware: pass the Clock's time (UTC)")
     if entry.outcome not in OUTCOMES:
         raise ValueError(f"AccessEntry.outcome {entry.outcome!r} is not one of {sorted(OUTCOMES)}")
+    if entry.requests < 1:
+        raise ValueError(f"AccessEntry.requests must be at least 1, not {entry.requests}")
     if not entry.route.startswith("/") or "?" in entry.route or "#" in entry.route:
         raise ValueError("AccessEntry.route must be the route template (/api/...), without a query")
 

@@ -54,9 +54,13 @@ class ApiRateCounter(Protocol):
 class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One API request, as the HTTP layer describes it; the log adds seq and hashes.
 
-    ``principal`` is already safe to keep (a keyed hash of the subject, or a
-    label such as ``"service"``); ``route`` is the route template
+    ``principal`` is already safe to keep (a keyed hash of the subject, a
+    label such as ``"service"``, or for refusals of an unknown caller the
+    anonymised network ``net:…``); ``route`` is the route template
     (``/api/metrics/flourish-index``), never the requested path or its query.
+    ``requests``: 1, or for a summary of refused requests
+    (application.api_access.denials), how many were refused in the minute
+    starting at ``at``.
     """
 
     at: datetime
@@ -66,6 +70,7 @@ class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
     route: str
     status: int
     outcome: Outcome
+    requests: int = 1
 
 
 class AccessRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,6 +86,7 @@ class AccessRecord(msgspec.Struct, frozen=True, kw_only=True):
     outcome: Outcome
     prev_hash: str
     hash: str
+    requests: int = 1
 
 
 class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):

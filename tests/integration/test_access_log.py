@@ -255,7 +255,8 @@ def _insert(db: Database, r: AccessRecord) -> None:
     at = r.at.isoformat() if db.kind == "sqlite" else r.at
     raw(
         db,
-        "INSERT INTO {log} VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO {log} (seq, at, principal, role, method, route, status, outcome, prev_hash, hash)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?)",
         (r.seq, at, r.principal, r.role, r.method, r.route, r.status, r.outcome, r.prev_hash, r.hash),
     )
 
@@ -400,5 +401,21 @@ def test_a_log_written_before_the_head_mac_is_upgraded_on_opening_and_still_veri
         assert reopened.append(entry(5)).seq == 4
         report = reopened.verify()
         assert (report.ok, report.records) == (True, 4)
+    finally:
+        reopened.close()
+
+
+def test_a_summary_of_refused_requests_keeps_its_count_and_a_log_from_before_counts_gets_the_column(
+    keyed_log: Log, db: Database
+) -> None:
+    filled(keyed_log, 2)
+    keyed_log.close()
+    raw(db, "ALTER TABLE {log} DROP COLUMN requests")  # the log as versions before summaries made it
+    reopened = build_access_log(db, KEY)
+    try:
+        summary = AccessEntry(**{**_fields(entry(3, outcome="denied")), "status": 401, "requests": 25})
+        reopened.append(summary)
+        assert [r.requests for r in reopened.page(0, MAX_PAGE)] == [1, 1, 25]
+        assert reopened.verify().ok
     finally:
         reopened.close()
