@@ -47,10 +47,15 @@ log = structlog.get_logger(__name__)
 
 MAX_PAGE: Final = 1000
 _READ_BATCH: Final = 2000
-_COLUMNS: Final = "seq, at, principal, role, method, route, status, outcome, prev_hash, hash, requests"
+_COLUMNS: Final = "seq, at, principal, role, method, route, status, outcome, prev_hash, hash, requests, about"
 _NO_HEAD: Final = "the access log's head row is missing (deleted?): run `addvalue audit verify`"
 _UPGRADE: Final = "adding the head's MAC to an access log written before it"
-_ADD_REQUESTS: Final = "ALTER TABLE {log} ADD COLUMN requests integer NOT NULL DEFAULT 1"
+# Columns added since the first version; older logs get them when opened, their records keep the defaults (which the
+# hash leaves out, so their hashes still match).
+_ADDED_COLUMNS: Final = {
+    "requests": "ALTER TABLE {log} ADD COLUMN requests integer NOT NULL DEFAULT 1",
+    "about": "ALTER TABLE {log} ADD COLUMN about text NOT NULL DEFAULT ''",
+}
 _ROWS: Final = msgspec.json.Encoder()  # records as JSON rows, by field name: json_populate_recordset reads them
 
 
@@ -66,7 +71,7 @@ def _record(row: tuple[Any, ...]) -> AccessRecord:
         when = when.astimezone(UTC)
     except (TypeError, ValueError, AttributeError) as e:
         raise UnreadableRecord(seq, f"its time {at!r} is not a timestamp ({e})") from None
-    principal, role, method, route, status, outcome, prev_hash, hash_, requests = rest
+    principal, role, method, route, status, outcome, prev_hash, hash_, requests, about = rest
     return AccessRecord(
         seq=seq,
         at=when,
@@ -79,6 +84,7 @@ def _record(row: tuple[Any, ...]) -> AccessRecord:
         prev_hash=prev_hash,
         hash=hash_,
         requests=requests,
+        about=about,
     )
 
 
@@ -104,7 +110,20 @@ def _all(batch_after: Callable[[int], list[tuple[Any, ...]]]) -> Iterator[Access
 
 def _values(record: AccessRecord, at: object) -> tuple[Any, ...]:
     r = record
-    return (r.seq, at, r.principal, r.role, r.method, r.route, r.status, r.outcome, r.prev_hash, r.hash, r.requests)
+    return (
+        r.seq,
+        at,
+        r.principal,
+        r.role,
+        r.method,
+        r.route,
+        r.status,
+        r.outcome,
+        r.prev_hash,
+        r.hash,
+        r.requests,
+        r.about,
+    )
 
 
 def _sealed(entries: Sequence[AccessEntry], head: ChainHead, key: bytes | None) -> list[AccessRecord]:
@@ -128,10 +147,12 @@ class SqliteAccessLog(AccessLog):
                 "CREATE TABLE IF NOT EXISTS api_access_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL,"
                 " principal TEXT NOT NULL, role TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,"
                 " status INTEGER NOT NULL, outcome TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
-                " requests INTEGER NOT NULL DEFAULT 1) STRICT"
+                " requests INTEGER NOT NULL DEFAULT 1, about TEXT NOT NULL DEFAULT '') STRICT"
             )
-            if "requests" not in {c[1] for c in db.execute("PRAGMA table_info(api_access_log)")}:
-                db.execute(_ADD_REQUESTS.format(log="api_access_log"))
+            have = {c[1] for c in db.execute("PRAGMA table_info(api_access_log)")}
+            for column, add in _ADDED_COLUMNS.items():
+                if column not in have:
+                    db.execute(add.format(log="api_access_log"))
             db.execute(
                 "CREATE TABLE IF NOT EXISTS api_access_head (id INTEGER PRIMARY KEY CHECK (id = 1),"
                 " seq INTEGER NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL) STRICT"
@@ -155,7 +176,7 @@ class SqliteAccessLog(AccessLog):
             row = db.execute("SELECT seq, hash, mac FROM api_access_head WHERE id = 1").fetchone()
             records = _sealed(entries, _appendable(row, self._key), self._key)
             db.executemany(
-                f"INSERT INTO api_access_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO api_access_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [_values(r, r.at.isoformat()) for r in records],
             )
             last = records[-1]
@@ -205,15 +226,17 @@ class PostgresAccessLog(AccessLog):
             "CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, at timestamptz NOT NULL,"
             " principal text NOT NULL, role text NOT NULL, method text NOT NULL, route text NOT NULL,"
             " status integer NOT NULL, outcome text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL,"
-            " requests integer NOT NULL DEFAULT 1)"
+            " requests integer NOT NULL DEFAULT 1, about text NOT NULL DEFAULT '')"
         ).format(self._log)
-        # A log from before summaries of refused requests: its records stand for one request each.
-        requests = SQL(_ADD_REQUESTS.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS")).format(log=self._log)
+        added = [
+            SQL(a.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS")).format(log=self._log)
+            for a in _ADDED_COLUMNS.values()
+        ]
         head = SQL(
             "CREATE TABLE IF NOT EXISTS {} (id smallint PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL,"
             " hash text NOT NULL, mac text NOT NULL)"
         ).format(self._head)
-        create_tables(self._pool, "access log", "addvalue.api_access_log", schema, log, requests, head)
+        create_tables(self._pool, "access log", "addvalue.api_access_log", schema, log, *added, head)
         run_in_transaction(self._pool, "access log", lambda conn: self._sign_head(conn, schema))
 
     def append(self, entry: AccessEntry) -> AccessRecord:

@@ -56,8 +56,8 @@ OUTCOMES: Final = frozenset({"allowed", "denied", "error", "rate_limited"})
 
 
 class _Hashed(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    # The canonical form: AccessRecord's fields in its order, without ``hash``. ``requests`` comes last and only
-    # when it is not 1, so records written before it existed keep their hashes.
+    # The canonical form: AccessRecord's fields in its order, without ``hash``. ``requests`` and ``about`` come last and
+    # only when not 1 and empty, so records written before it existed keep their hashes.
     seq: int
     at: datetime
     principal: str
@@ -68,6 +68,7 @@ class _Hashed(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     outcome: str
     prev_hash: str
     requests: int = 1
+    about: str = ""
 
 
 class ChainHead(msgspec.Struct, frozen=True, kw_only=True):

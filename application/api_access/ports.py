@@ -60,7 +60,8 @@ class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
     (``/api/metrics/flourish-index``), never the requested path or its query.
     ``requests``: 1, or for a summary of refused requests
     (application.api_access.denials), how many were refused in the minute
-    starting at ``at``.
+    starting at ``at``. ``about``: for an admin's or auditor's read of one
+    person's data, whose (application.api_access.people.person_hash); else empty.
     """
 
     at: datetime
@@ -71,6 +72,7 @@ class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
     status: int
     outcome: Outcome
     requests: int = 1
+    about: str = ""
 
 
 class AccessRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -87,6 +89,7 @@ class AccessRecord(msgspec.Struct, frozen=True, kw_only=True):
     prev_hash: str
     hash: str
     requests: int = 1
+    about: str = ""
 
 
 class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):

@@ -90,7 +90,14 @@ class AccessLogMiddleware(ASGIMiddleware):
             self._schedule_flush(at)
             return
         entry = AccessEntry(
-            at=at, principal=principal, role=role, method=method, route=template, status=status, outcome=outcome
+            at=at,
+            principal=principal,
+            role=role,
+            method=method,
+            route=template,
+            status=status,
+            outcome=outcome,
+            about=state.get("audit_about", ""),
         )
         try:
             await asyncio.wrap_future(self._writer.submit(entry))

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 from litestar import Request
@@ -26,6 +26,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.status_codes import HTTP_403_FORBIDDEN, HTTP_429_TOO_MANY_REQUESTS
 
 from application.api_access.denials import UNKNOWN_NETWORK, DenialLimits
+from application.api_access.people import UNKEYED, person_hash
 from application.api_access.policy import POLICY, decide
 from application.api_access.ports import QuotaDecision
 from application.batching import Batcher
@@ -35,6 +36,8 @@ from entrypoints.bootstrap import API_WINDOW_SECONDS, Container
 from entrypoints.http import params
 from entrypoints.http.auth import VerifiedTokens, authenticate
 from entrypoints.http.errors import ApiError
+
+_READERS_OF_OTHERS: Final = frozenset({"admin", "auditor"})
 
 __all__ = ["Gate", "admitted_person", "admitted_principal", "principal_key"]
 
@@ -58,6 +61,7 @@ class Gate:
         self._window = API_WINDOW_SECONDS
         self._trusted = container.settings.trusted_proxies
         self._denials = DenialLimits()
+        self._keys = container.keys
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Gate:
         return self  # Litestar copies a router's guards when it is registered; the container is shared
@@ -76,15 +80,28 @@ class Gate:
             self._limit_refusals(network, None)
             raise
         key = principal_key(self._secret, principal)
-        connection.scope["state"]["audit"] = (key, principal.role)
+        connection.scope["state"]["audit"] = (await self._logged_as(principal, key), principal.role)
         asked = connection.path_params.get("user_id") or connection.query_params.get("user_id")
         about = params.uuid("user_id", asked) if asked is not None or POLICY[route].own_only else None
+        if about is not None and principal.role in _READERS_OF_OTHERS:
+            # Whose data an admin or auditor read, keyed per person (unlinkable once they are erased).
+            connection.scope["state"]["audit_about"] = await asyncio.to_thread(person_hash, self._keys, about)
         decision = decide(route, principal, about)
         if not decision.allowed:
             self._limit_refusals(network, key)
             raise ApiError(HTTP_403_FORBIDDEN, "forbidden", decision.reason)
         await self._count(key, connection.scope["state"])
         connection.scope["state"]["admitted"] = (principal, about)
+
+    async def _logged_as(self, principal: Principal, key: str) -> str:
+        """The access log's name for the caller: an app user's hash under their own key (so their erasure makes
+        it unlinkable); the service-keyed hash for staff and services, who are not erased."""
+        if principal.role != "user":
+            return key
+        person = principal.subject_uuid()
+        if person is None:  # the policy refuses such a user; the record still needs a name
+            return "person:" + UNKEYED
+        return await asyncio.to_thread(person_hash, self._keys, person)
 
     def _network(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         """The caller's anonymised network (/24, /48), as ingestion buckets it; ``unknown`` without an address."""

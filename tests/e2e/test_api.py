@@ -17,6 +17,7 @@ import pytest
 from litestar.exceptions import WebSocketDisconnect
 
 from adapters.api_access.tokens import JwtTokens
+from application.api_access.people import UNKEYED, person_hash
 from domain.indices import FORMULA_VERSION
 from entrypoints.settings import Settings
 from tests.e2e.api_support import CLOSED_DAY, NOW, Api, error_of, person_with_indices, running_api, send
@@ -249,6 +250,7 @@ def test_every_api_access_is_logged_by_route_template_without_personal_data(api:
         "prev_hash",
         "hash",
         "requests",
+        "about",
     }
     assert [(r["status"], r["outcome"], r["requests"]) for r in records] == [(s, "allowed", 1) for s in (200, 200, 404)]
     assert [r["role"] for r in records] == ["user", "analyst", "auditor"]
@@ -262,6 +264,30 @@ def test_every_api_access_is_logged_by_route_template_without_personal_data(api:
     for secret in (person, uuid.UUID(person).hex, stream, analyst, "2025-01-07", "2025-01-09", "2026-02-20"):
         assert secret not in logged
     assert api.container.access_log.verify().ok
+
+
+def test_a_persons_access_log_entries_and_reads_of_their_data_become_unlinkable_when_they_are_erased(api: Api) -> None:
+    person = person_with_indices(api.container)
+    own = api.get(FLOURISH, "user", str(person), user_id=str(person), date=CLOSED_DAY.isoformat())
+    assert own.status_code == 200, own.text
+    exported = api.get(f"/api/users/{person}/export", "admin", "an-admin")
+    history = api.get(f"/api/audit/users/{person}/history", "auditor", "an-auditor")
+    assert (exported.status_code, history.status_code) == (200, 200)
+
+    records = api.container.access_log.page(0, 100)
+    keyed = person_hash(api.container.keys, person)
+    assert keyed != f"person:{UNKEYED}"
+    assert [r.principal == keyed for r in records] == [True, False, False]  # the person's own request
+    assert [r.about for r in records] == ["", keyed, keyed]  # whose data the admin and the auditor read
+    assert str(person) not in str(records)
+    assert person.hex not in str(records)
+
+    api.container.erasure.erase(person, requested_by="test")
+    assert person_hash(api.container.keys, person) == f"person:{UNKEYED}"  # the key that made the hash is gone
+    after = api.container.access_log.page(0, 100)
+    assert after == records  # the records, and so the chain, are unchanged
+    assert api.container.access_log.verify().ok
+    assert keyed not in {person_hash(api.container.keys, uuid.uuid4()) for _ in range(3)}
 
 
 def test_an_auditor_replays_a_persons_history_and_streams_with_versions(api: Api) -> None:

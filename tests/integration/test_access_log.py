@@ -405,17 +405,25 @@ def test_a_log_written_before_the_head_mac_is_upgraded_on_opening_and_still_veri
         reopened.close()
 
 
-def test_a_summary_of_refused_requests_keeps_its_count_and_a_log_from_before_counts_gets_the_column(
+def test_summaries_and_whose_data_was_read_are_kept_and_a_log_from_before_gets_the_columns(
     keyed_log: Log, db: Database
 ) -> None:
     filled(keyed_log, 2)
     keyed_log.close()
     raw(db, "ALTER TABLE {log} DROP COLUMN requests")  # the log as versions before summaries made it
+    raw(db, "ALTER TABLE {log} DROP COLUMN about")
     reopened = build_access_log(db, KEY)
     try:
         summary = AccessEntry(**{**_fields(entry(3, outcome="denied")), "status": 401, "requests": 25})
         reopened.append(summary)
-        assert [r.requests for r in reopened.page(0, MAX_PAGE)] == [1, 1, 25]
+        read = AccessEntry(**{**_fields(entry(4)), "about": "person:" + "a" * 32})
+        reopened.append(read)
+        assert [(r.requests, r.about) for r in reopened.page(0, MAX_PAGE)] == [
+            (1, ""),
+            (1, ""),
+            (25, ""),
+            (1, read.about),
+        ]
         assert reopened.verify().ok
     finally:
         reopened.close()
