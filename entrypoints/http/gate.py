@@ -26,7 +26,7 @@ from litestar.handlers import BaseRouteHandler
 from litestar.status_codes import HTTP_403_FORBIDDEN, HTTP_429_TOO_MANY_REQUESTS
 
 from application.api_access.denials import UNKNOWN_NETWORK, DenialLimits
-from application.api_access.people import UNKEYED, person_hash
+from application.api_access.people import UNKEYED, PersonHashes
 from application.api_access.policy import POLICY, decide
 from application.api_access.ports import QuotaDecision
 from application.batching import Batcher
@@ -61,7 +61,7 @@ class Gate:
         self._window = API_WINDOW_SECONDS
         self._trusted = container.settings.trusted_proxies
         self._denials = DenialLimits()
-        self._keys = container.keys
+        self._people = PersonHashes(container.keys)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Gate:
         return self  # Litestar copies a router's guards when it is registered; the container is shared
@@ -85,7 +85,7 @@ class Gate:
         about = params.uuid("user_id", asked) if asked is not None or POLICY[route].own_only else None
         if about is not None and principal.role in _READERS_OF_OTHERS:
             # Whose data an admin or auditor read, keyed per person (unlinkable once they are erased).
-            connection.scope["state"]["audit_about"] = await asyncio.to_thread(person_hash, self._keys, about)
+            connection.scope["state"]["audit_about"] = await asyncio.to_thread(self._people, about)
         decision = decide(route, principal, about)
         if not decision.allowed:
             self._limit_refusals(network, key)
@@ -101,7 +101,7 @@ class Gate:
         person = principal.subject_uuid()
         if person is None:  # the policy refuses such a user; the record still needs a name
             return "person:" + UNKEYED
-        return await asyncio.to_thread(person_hash, self._keys, person)
+        return await asyncio.to_thread(self._people, person)
 
     def _network(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         """The caller's anonymised network (/24, /48), as ingestion buckets it; ``unknown`` without an address."""
