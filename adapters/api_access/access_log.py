@@ -7,6 +7,11 @@ head. Concurrent appenders queue on the head: SQLite's
 locks the head row (``SELECT … FOR UPDATE``). So the chain has no gaps and
 no forks however many workers write. ``verify`` reads in one snapshot
 (SQLite WAL, PostgreSQL REPEATABLE READ), so appends may go on meanwhile.
+
+The head carries a MAC over its seq and hash (column ``mac``), and an append
+refuses a head whose MAC does not match: it would sign the continuation of a
+truncated log. Logs from before the MAC get the column when first opened, in
+the transaction that signs the head they have then (``_UPGRADE``).
 """
 
 from __future__ import annotations
@@ -18,20 +23,39 @@ from typing import Any, Final
 
 import msgspec
 import psycopg
-from psycopg.sql import SQL, Composed, Identifier, Literal
+import structlog
+from psycopg.sql import SQL, Composed, Identifier
 
 from adapters.connections import SqliteFile, create_tables, postgres_pool, run_in_transaction
 from adapters.database_url import Database
-from application.api_access.access_log import GENESIS_HASH, ChainHead, UnreadableRecord, seal, verify_chain
+from application.api_access.access_log import (
+    GENESIS_HASH,
+    ChainHead,
+    SignedHead,
+    UnreadableRecord,
+    authentic_head,
+    head_mac,
+    seal,
+    verify_chain,
+)
 from application.api_access.ports import AccessEntry, AccessLog, AccessRecord, VerifyReport
 from application.errors import StorageError
 
 __all__ = ["MAX_PAGE", "PostgresAccessLog", "SqliteAccessLog", "build_access_log"]
 
+log = structlog.get_logger(__name__)
+
 MAX_PAGE: Final = 1000
 _READ_BATCH: Final = 2000
-_COLUMNS: Final = "seq, at, principal, role, method, route, status, outcome, prev_hash, hash"
+_COLUMNS: Final = "seq, at, principal, role, method, route, status, outcome, prev_hash, hash, requests, about"
 _NO_HEAD: Final = "the access log's head row is missing (deleted?): run `addvalue audit verify`"
+_UPGRADE: Final = "adding the head's MAC to an access log written before it"
+# Columns added since the first version; older logs get them when opened, their records keep the defaults (which the
+# hash leaves out, so their hashes still match).
+_ADDED_COLUMNS: Final = {
+    "requests": "ALTER TABLE {log} ADD COLUMN requests integer NOT NULL DEFAULT 1",
+    "about": "ALTER TABLE {log} ADD COLUMN about text NOT NULL DEFAULT ''",
+}
 _ROWS: Final = msgspec.json.Encoder()  # records as JSON rows, by field name: json_populate_recordset reads them
 
 
@@ -47,7 +71,7 @@ def _record(row: tuple[Any, ...]) -> AccessRecord:
         when = when.astimezone(UTC)
     except (TypeError, ValueError, AttributeError) as e:
         raise UnreadableRecord(seq, f"its time {at!r} is not a timestamp ({e})") from None
-    principal, role, method, route, status, outcome, prev_hash, hash_ = rest
+    principal, role, method, route, status, outcome, prev_hash, hash_, requests, about = rest
     return AccessRecord(
         seq=seq,
         at=when,
@@ -59,7 +83,21 @@ def _record(row: tuple[Any, ...]) -> AccessRecord:
         outcome=outcome,
         prev_hash=prev_hash,
         hash=hash_,
+        requests=requests,
+        about=about,
     )
+
+
+def _head(row: tuple[Any, ...] | None) -> SignedHead | None:
+    return None if row is None else SignedHead(seq=row[0], hash=row[1], mac=row[2])
+
+
+def _appendable(row: tuple[Any, ...] | None, key: bytes | None) -> ChainHead:
+    """The head to append after: present and authentic, or StorageError (TamperedHead) says why not."""
+    head = _head(row)
+    if head is None:
+        raise StorageError(_NO_HEAD)
+    return authentic_head(head, key)
 
 
 def _all(batch_after: Callable[[int], list[tuple[Any, ...]]]) -> Iterator[AccessRecord]:
@@ -72,7 +110,20 @@ def _all(batch_after: Callable[[int], list[tuple[Any, ...]]]) -> Iterator[Access
 
 def _values(record: AccessRecord, at: object) -> tuple[Any, ...]:
     r = record
-    return (r.seq, at, r.principal, r.role, r.method, r.route, r.status, r.outcome, r.prev_hash, r.hash)
+    return (
+        r.seq,
+        at,
+        r.principal,
+        r.role,
+        r.method,
+        r.route,
+        r.status,
+        r.outcome,
+        r.prev_hash,
+        r.hash,
+        r.requests,
+        r.about,
+    )
 
 
 def _sealed(entries: Sequence[AccessEntry], head: ChainHead, key: bytes | None) -> list[AccessRecord]:
@@ -95,13 +146,25 @@ class SqliteAccessLog(AccessLog):
             db.execute(
                 "CREATE TABLE IF NOT EXISTS api_access_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL,"
                 " principal TEXT NOT NULL, role TEXT NOT NULL, method TEXT NOT NULL, route TEXT NOT NULL,"
-                " status INTEGER NOT NULL, outcome TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL) STRICT"
+                " status INTEGER NOT NULL, outcome TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"
+                " requests INTEGER NOT NULL DEFAULT 1, about TEXT NOT NULL DEFAULT '') STRICT"
             )
+            have = {c[1] for c in db.execute("PRAGMA table_info(api_access_log)")}
+            for column, add in _ADDED_COLUMNS.items():
+                if column not in have:
+                    db.execute(add.format(log="api_access_log"))
             db.execute(
-                "CREATE TABLE IF NOT EXISTS api_access_head"
-                " (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL) STRICT"
+                "CREATE TABLE IF NOT EXISTS api_access_head (id INTEGER PRIMARY KEY CHECK (id = 1),"
+                " seq INTEGER NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL) STRICT"
             )
-            db.execute("INSERT OR IGNORE INTO api_access_head VALUES (1, 0, ?)", (GENESIS_HASH,))
+            columns = {c[1] for c in db.execute("PRAGMA table_info(api_access_head)")}
+            if "mac" not in columns:
+                log.warning("audit.head_upgrade", what=_UPGRADE)
+                db.execute("ALTER TABLE api_access_head ADD COLUMN mac TEXT NOT NULL DEFAULT ''")
+                for seq, hash_ in db.execute("SELECT seq, hash FROM api_access_head").fetchall():
+                    db.execute("UPDATE api_access_head SET mac = ?", (head_mac(seq, hash_, key),))
+            genesis = head_mac(0, GENESIS_HASH, key)
+            db.execute("INSERT OR IGNORE INTO api_access_head VALUES (1, 0, ?, ?)", (GENESIS_HASH, genesis))
 
     def append(self, entry: AccessEntry) -> AccessRecord:
         return self.append_many([entry])[0]
@@ -110,16 +173,15 @@ class SqliteAccessLog(AccessLog):
         if not entries:
             return []
         with self._file.transaction(write=True) as db:
-            row = db.execute("SELECT seq, hash FROM api_access_head WHERE id = 1").fetchone()
-            if row is None:
-                raise StorageError(_NO_HEAD)
-            records = _sealed(entries, ChainHead(seq=row[0], hash=row[1]), self._key)
+            row = db.execute("SELECT seq, hash, mac FROM api_access_head WHERE id = 1").fetchone()
+            records = _sealed(entries, _appendable(row, self._key), self._key)
             db.executemany(
-                f"INSERT INTO api_access_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO api_access_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [_values(r, r.at.isoformat()) for r in records],
             )
             last = records[-1]
-            db.execute("UPDATE api_access_head SET seq = ?, hash = ? WHERE id = 1", (last.seq, last.hash))
+            mac = head_mac(last.seq, last.hash, self._key)
+            db.execute("UPDATE api_access_head SET seq = ?, hash = ?, mac = ? WHERE id = 1", (last.seq, last.hash, mac))
         return records
 
     def page(self, after_seq: int, limit: int) -> list[AccessRecord]:
@@ -129,8 +191,7 @@ class SqliteAccessLog(AccessLog):
 
     def verify(self) -> VerifyReport:
         with self._file.transaction(write=False) as db:
-            row = db.execute("SELECT seq, hash FROM api_access_head WHERE id = 1").fetchone()
-            head = None if row is None else ChainHead(seq=row[0], hash=row[1])
+            head = _head(db.execute("SELECT seq, hash, mac FROM api_access_head WHERE id = 1").fetchone())
             batch = _all(lambda after: db.execute(self._after_sql(), (after, _READ_BATCH)).fetchall())
             return verify_chain(batch, head, self._key)
 
@@ -150,12 +211,12 @@ class PostgresAccessLog(AccessLog):
         self._log = SQL("{}.api_access_log").format(Identifier(schema))
         self._head = SQL("{}.api_access_head").format(Identifier(schema))
         # Run for every API request's batch: composed once (composing costs more than sending).
-        self._lock_head = SQL("SELECT seq, hash FROM {} WHERE id = 1 FOR UPDATE").format(self._head).as_bytes()
+        self._lock_head = SQL("SELECT seq, hash, mac FROM {} WHERE id = 1 FOR UPDATE").format(self._head).as_bytes()
         self._append = (
             SQL(
                 "WITH added AS (INSERT INTO {log} ({columns}) SELECT {columns}"
                 " FROM json_populate_recordset(NULL::{log}, %s::json))"
-                " UPDATE {head} SET seq = %s, hash = %s WHERE id = 1"
+                " UPDATE {head} SET seq = %s, hash = %s, mac = %s WHERE id = 1"
             )
             .format(log=self._log, columns=SQL(_COLUMNS), head=self._head)
             .as_bytes()
@@ -164,16 +225,19 @@ class PostgresAccessLog(AccessLog):
         log = SQL(
             "CREATE TABLE IF NOT EXISTS {} (seq bigint PRIMARY KEY, at timestamptz NOT NULL,"
             " principal text NOT NULL, role text NOT NULL, method text NOT NULL, route text NOT NULL,"
-            " status integer NOT NULL, outcome text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL)"
+            " status integer NOT NULL, outcome text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL,"
+            " requests integer NOT NULL DEFAULT 1, about text NOT NULL DEFAULT '')"
         ).format(self._log)
+        added = [
+            SQL(a.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS")).format(log=self._log)
+            for a in _ADDED_COLUMNS.values()
+        ]
         head = SQL(
             "CREATE TABLE IF NOT EXISTS {} (id smallint PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL,"
-            " hash text NOT NULL)"
+            " hash text NOT NULL, mac text NOT NULL)"
         ).format(self._head)
-        genesis = SQL("INSERT INTO {} VALUES (1, 0, {}) ON CONFLICT DO NOTHING").format(
-            self._head, Literal(GENESIS_HASH)
-        )
-        create_tables(self._pool, "access log", "addvalue.api_access_log", schema, log, head, genesis)
+        create_tables(self._pool, "access log", "addvalue.api_access_log", schema, log, *added, head)
+        run_in_transaction(self._pool, "access log", lambda conn: self._sign_head(conn, schema))
 
     def append(self, entry: AccessEntry) -> AccessRecord:
         return self.append_many([entry])[0]
@@ -183,14 +247,12 @@ class PostgresAccessLog(AccessLog):
             return []
 
         def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[AccessRecord]:
-            row = conn.execute(self._lock_head).fetchone()
-            if row is None:
-                raise StorageError(_NO_HEAD)
-            records = _sealed(entries, ChainHead(seq=row[0], hash=row[1]), self._key)
+            records = _sealed(entries, _appendable(conn.execute(self._lock_head).fetchone(), self._key), self._key)
             last = records[-1]
             # One statement for the batch, with one parameter: the rows as JSON (one string to send, where ten
             # arrays cost psycopg more than the rest of the write), and the head moved to the last of them.
-            conn.execute(self._append, (_ROWS.encode(records).decode(), last.seq, last.hash))
+            mac = head_mac(last.seq, last.hash, self._key)
+            conn.execute(self._append, (_ROWS.encode(records).decode(), last.seq, last.hash, mac))
             return records
 
         return run_in_transaction(self._pool, "access log", work)
@@ -206,12 +268,28 @@ class PostgresAccessLog(AccessLog):
     def verify(self) -> VerifyReport:
         def work(conn: psycopg.Connection[tuple[Any, ...]]) -> VerifyReport:
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            row = conn.execute(SQL("SELECT seq, hash FROM {} WHERE id = 1").format(self._head)).fetchone()
-            head = None if row is None else ChainHead(seq=row[0], hash=row[1])
+            head = _head(conn.execute(SQL("SELECT seq, hash, mac FROM {} WHERE id = 1").format(self._head)).fetchone())
             batch = _all(lambda after: conn.execute(self._after_sql(), (after, _READ_BATCH)).fetchall())
             return verify_chain(batch, head, self._key)
 
         return run_in_transaction(self._pool, "access log", work)
+
+    def _sign_head(self, conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> None:
+        """The genesis head of a new log; a head table from before the MAC gets the column and its head signed,
+        once (under create_tables's lock, so one process does it)."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("addvalue.api_access_log",))
+        found = conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = 'api_access_head'"
+            " AND column_name = 'mac'",
+            (schema,),
+        ).fetchone()
+        if found is None:
+            log.warning("audit.head_upgrade", what=_UPGRADE)
+            conn.execute(SQL("ALTER TABLE {} ADD COLUMN mac text NOT NULL DEFAULT ''").format(self._head))
+            for seq, hash_ in conn.execute(SQL("SELECT seq, hash FROM {}").format(self._head)).fetchall():
+                conn.execute(SQL("UPDATE {} SET mac = %s").format(self._head), (head_mac(seq, hash_, self._key),))
+        genesis = SQL("INSERT INTO {} VALUES (1, 0, %s, %s) ON CONFLICT DO NOTHING").format(self._head)
+        conn.execute(genesis, (GENESIS_HASH, head_mac(0, GENESIS_HASH, self._key)))
 
     def _after_sql(self) -> Composed:
         return SQL("SELECT {} FROM {} WHERE seq > %s ORDER BY seq LIMIT %s").format(SQL(_COLUMNS), self._log)

@@ -8,8 +8,15 @@ Record ``seq`` (1, 2, 3, …) carries ``prev_hash``, the ``hash`` of record
 ``seq - 1`` (64 zeros for record 1), and its own ``hash``: the hex SHA-256, or
 HMAC-SHA256 when the log has a key, of the canonical encoding of every other
 field (see ``canonical_bytes``). The store also keeps a head, the last
-``seq`` and ``hash``, updated in the same transaction as each append, so that
-removing the newest records shows too. ``verify_chain`` checks all of it.
+``seq`` and ``hash`` and a MAC over both (``head_mac``), updated in the same
+transaction as each append, so that removing the newest records shows too:
+without the key nobody can point the head at an earlier record. ``verify_chain``
+checks all of it.
+
+What the database alone cannot show is a head put back from an earlier copy
+(its MAC is genuine, only old). For that, ``verify`` gives a ``Checkpoint``
+(records and head hash) to keep outside the database, and ``verify_against``
+checks the log still holds that record with that hash.
 """
 
 from __future__ import annotations
@@ -31,19 +38,26 @@ __all__ = [
     "GENESIS_HASH",
     "AccessLogWriter",
     "ChainHead",
+    "Checkpoint",
     "Outcome",
+    "SignedHead",
+    "TamperedHead",
     "UnreadableRecord",
+    "authentic_head",
     "canonical_bytes",
     "chain_hash",
+    "head_mac",
     "seal",
+    "verify_against",
     "verify_chain",
 ]
 
 OUTCOMES: Final = frozenset({"allowed", "denied", "error", "rate_limited"})
 
 
-class _Hashed(msgspec.Struct, frozen=True, kw_only=True):
-    # The canonical form: AccessRecord's fields in its order, without ``hash``.
+class _Hashed(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    # The canonical form: AccessRecord's fields in its order, without ``hash``. ``requests`` and ``about`` come last and
+    # only when not 1 and empty, so records written before it existed keep their hashes.
     seq: int
     at: datetime
     principal: str
@@ -53,6 +67,8 @@ class _Hashed(msgspec.Struct, frozen=True, kw_only=True):
     status: int
     outcome: str
     prev_hash: str
+    requests: int = 1
+    about: str = ""
 
 
 class ChainHead(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,6 +76,44 @@ class ChainHead(msgspec.Struct, frozen=True, kw_only=True):
 
     seq: int
     hash: str
+
+
+class SignedHead(msgspec.Struct, frozen=True, kw_only=True):
+    """The head row as stored: the last record's seq and hash, and ``head_mac`` over both."""
+
+    seq: int
+    hash: str
+    mac: str
+
+
+class TamperedHead(StorageError):
+    """The head row's MAC does not match its seq and hash: appending after it would hide what was removed."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(
+            f"the access log's head (record {seq}) is not authentic: it was edited, e.g. to hide removed"
+            " records; nothing is appended until an operator has run `addvalue audit verify`"
+        )
+
+
+class Checkpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``addvalue audit verify`` prints as ``RECORDS:HASH``, for the operator to keep outside the database."""
+
+    records: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.records}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Checkpoint:
+        """``RECORDS:HASH`` as ``verify`` printed it; ValueError says what is wrong."""
+        records, sep, hash_ = text.strip().partition(":")
+        if not sep or not records.isdigit() or len(hash_) != len(GENESIS_HASH):
+            raise ValueError(f"checkpoint {text!r} is not RECORDS:HASH as `addvalue audit verify` prints it")
+        if any(c not in "0123456789abcdef" for c in hash_):
+            raise ValueError(f"checkpoint {text!r}: the hash must be 64 lower-case hex digits")
+        return cls(records=int(records), hash=hash_)
 
 
 class UnreadableRecord(StorageError):
@@ -108,6 +162,19 @@ def chain_hash(body: bytes, key: bytes | None) -> str:
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+def head_mac(seq: int, hash_: str, key: bytes | None) -> str:
+    """What authenticates the head: HMAC-SHA256 of seq and hash (plain SHA-256, so no protection, without a key)."""
+    body = f"addvalue access-log head\0{seq}\0{hash_}".encode()
+    return chain_hash(body, key)
+
+
+def authentic_head(head: SignedHead, key: bytes | None) -> ChainHead:
+    """``head`` without its MAC once the MAC is checked; TamperedHead when it does not match."""
+    if not hmac.compare_digest(head_mac(head.seq, head.hash, key), head.mac):
+        raise TamperedHead(head.seq)
+    return ChainHead(seq=head.seq, hash=head.hash)
+
+
 def seal(entry: AccessEntry, head: ChainHead, key: bytes | None) -> AccessRecord:
     """The record that follows ``head``; ValueError says what in ``entry`` may not be logged."""
     _check(entry)
@@ -122,12 +189,14 @@ def _check(entry: AccessEntry) -> None:
         raise ValueError("AccessEntry.at must be timezone-aware: pass the Clock's time (UTC)")
     if entry.outcome not in OUTCOMES:
         raise ValueError(f"AccessEntry.outcome {entry.outcome!r} is not one of {sorted(OUTCOMES)}")
+    if entry.requests < 1:
+        raise ValueError(f"AccessEntry.requests must be at least 1, not {entry.requests}")
     if not entry.route.startswith("/") or "?" in entry.route or "#" in entry.route:
         raise ValueError("AccessEntry.route must be the route template (/api/...), without a query")
 
 
-def verify_chain(records: Iterable[AccessRecord], head: ChainHead | None, key: bytes | None) -> VerifyReport:
-    """Check ``records`` (in seq order, all of them) against each other and against ``head``."""
+def verify_chain(records: Iterable[AccessRecord], stored: SignedHead | None, key: bytes | None) -> VerifyReport:
+    """Check ``records`` (in seq order, all of them) against each other and against the ``stored`` head."""
     last = ChainHead(seq=0, hash=GENESIS_HASH)
     try:
         for record in records:
@@ -137,8 +206,17 @@ def verify_chain(records: Iterable[AccessRecord], head: ChainHead | None, key: b
             last = ChainHead(seq=record.seq, hash=record.hash)
     except UnreadableRecord as e:
         return _broken(last, e.seq, str(e))
-    if head is None:
+    if stored is None:
         return _broken(last, last.seq + 1, "the head row is missing: it was deleted")
+    try:
+        head = authentic_head(stored, key)
+    except TamperedHead:
+        return _broken(
+            last,
+            stored.seq + 1,
+            f"the head (record {stored.seq}) does not match its MAC: it was edited, e.g. to hide records removed"
+            " after it (or the log was written with another key)",
+        )
     if head.seq > last.seq:
         return _broken(last, last.seq + 1, f"the head names record {head.seq} but the log ends at {last.seq}")
     if head.seq < last.seq:
@@ -147,7 +225,34 @@ def verify_chain(records: Iterable[AccessRecord], head: ChainHead | None, key: b
         )
     if head.hash != last.hash:
         return _broken(last, head.seq, f"the head (record {head.seq}) does not match the log's last record")
-    return VerifyReport(ok=True, records=last.seq, head_hash=last.hash)
+    return VerifyReport(ok=True, records=last.seq, head_hash=last.hash, checkpoint=f"{last.seq}:{last.hash}")
+
+
+def verify_against(log: AccessLog, checkpoint: Checkpoint) -> VerifyReport:
+    """``log.verify()``, and then: does the log still hold record ``checkpoint.records`` with that hash?
+
+    Catches what the log alone cannot: records removed after the checkpoint
+    with an earlier, genuine head put back in front of them.
+    """
+    report = log.verify()
+    if not report.ok:
+        return report
+    if report.records < checkpoint.records:
+        return _broken(
+            ChainHead(seq=report.records, hash=report.head_hash),
+            report.records + 1,
+            f"the log ends at record {report.records} but the checkpoint {checkpoint} says it had"
+            f" {checkpoint.records}: records were removed",
+        )
+    found = log.page(checkpoint.records - 1, 1)[0].hash if checkpoint.records else GENESIS_HASH
+    if found != checkpoint.hash:
+        return _broken(
+            ChainHead(seq=checkpoint.records - 1, hash=""),
+            checkpoint.records,
+            f"record {checkpoint.records} does not have the checkpoint's hash: the log was rewritten"
+            " (or the checkpoint is from another log)",
+        )
+    return report
 
 
 def _link_problem(record: AccessRecord, last: ChainHead, key: bytes | None) -> str | None:

@@ -54,9 +54,14 @@ class ApiRateCounter(Protocol):
 class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
     """One API request, as the HTTP layer describes it; the log adds seq and hashes.
 
-    ``principal`` is already safe to keep (a keyed hash of the subject, or a
-    label such as ``"service"``); ``route`` is the route template
+    ``principal`` is already safe to keep (a keyed hash of the subject, a
+    label such as ``"service"``, or for refusals of an unknown caller the
+    anonymised network ``net:…``); ``route`` is the route template
     (``/api/metrics/flourish-index``), never the requested path or its query.
+    ``requests``: 1, or for a summary of refused requests
+    (application.api_access.denials), how many were refused in the minute
+    starting at ``at``. ``about``: for an admin's or auditor's read of one
+    person's data, whose (application.api_access.people.person_hash); else empty.
     """
 
     at: datetime
@@ -66,6 +71,8 @@ class AccessEntry(msgspec.Struct, frozen=True, kw_only=True):
     route: str
     status: int
     outcome: Outcome
+    requests: int = 1
+    about: str = ""
 
 
 class AccessRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,6 +88,8 @@ class AccessRecord(msgspec.Struct, frozen=True, kw_only=True):
     outcome: Outcome
     prev_hash: str
     hash: str
+    requests: int = 1
+    about: str = ""
 
 
 class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,6 +99,8 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     ``first_bad_seq``: the seq where the chain first breaks (for a missing
     record, the seq that should have been there). ``head_hash``: the verified
     head; kept elsewhere, it lets a later check see a log truncated to empty.
+    ``checkpoint``: when ok, ``RECORDS:HASH`` for the operator to keep outside
+    the database and give back to ``addvalue audit verify --expect``.
     """
 
     ok: bool
@@ -97,6 +108,7 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     first_bad_seq: int | None = None
     problem: str | None = None
     head_hash: str = GENESIS_HASH
+    checkpoint: str | None = None
 
 
 class AccessLog(Protocol):

@@ -14,6 +14,7 @@ from typing import get_args
 from adapters.eventstore.persistence import key_store_fingerprint
 from adapters.retention.archive import default_archive_dir
 from adapters.retention.backup import BackupError, create_backup, restore_backup
+from application.api_access.access_log import Checkpoint, verify_against
 from application.principals import Role
 from application.retention.archive import ArchiveBusy
 from entrypoints.bootstrap import bootstrap
@@ -54,7 +55,17 @@ def add_token(commands: Subcommands) -> None:
 def add_audit(commands: Subcommands) -> None:
     audit = commands.add_parser("audit", help="the API access log")
     audit_actions = audit.add_subparsers(dest="action", required=True)
-    audit_actions.add_parser("verify", help="check the hash chain of the whole log; exit 1 if a record was altered")
+    verify = audit_actions.add_parser(
+        "verify",
+        help="check the hash chain of the whole log and its signed head; exit 1 if a record was altered or removed."
+        " Prints a checkpoint (RECORDS:HASH) to keep outside the database",
+    )
+    verify.add_argument(
+        "--expect",
+        metavar="RECORDS:HASH",
+        help="a checkpoint an earlier verify printed: exit 1 unless the log still holds that record with that hash"
+        " (catches records removed behind an old head put back)",
+    )
 
 
 def add_keys(commands: Subcommands) -> None:
@@ -98,11 +109,20 @@ def token(settings: Settings, args: argparse.Namespace) -> int:
 
 def audit(settings: Settings, args: argparse.Namespace) -> int:
     assert args.action == "verify"  # the only action; argparse refuses others
+    try:
+        expected = None if args.expect is None else Checkpoint.parse(args.expect)
+    except ValueError as e:
+        return fail("addvalue audit verify --expect", e, 2)
     with bootstrap(settings) as container:
-        report = container.access_log.verify()
+        log = container.access_log
+        report = log.verify() if expected is None else verify_against(log, expected)
     print_json(report)
     if not report.ok:
         return fail("addvalue audit", f"the access log was altered: {report.problem}", 1)
+    # On stderr, so stdout stays one JSON line; the database alone cannot show an old head put back.
+    print(
+        f"checkpoint {report.checkpoint}: keep it outside the database and check later with --expect", file=sys.stderr
+    )
     return 0
 
 

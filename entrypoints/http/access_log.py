@@ -1,9 +1,15 @@
-"""Every /api request that reaches a route is written to the tamper-evident access log before its answer leaves."""
+"""Every /api request that reaches a route is written to the tamper-evident access log before its answer leaves.
+
+Allowed requests (and errors) are one record each. Refused ones (401, 403, 429) are counted per minute, caller
+or network, route and status (application.api_access.denials) and written as one record per count when the
+minute is over: anyone can send refused requests, so they must not grow the permanent log one row each.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -19,7 +25,8 @@ from litestar.status_codes import (
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from application.api_access.access_log import AccessLogWriter
-from application.api_access.ports import AccessEntry
+from application.api_access.denials import DenialSummaries, Refusal
+from application.api_access.ports import AccessEntry, AccessRecord
 from application.errors import StorageError
 from entrypoints.bootstrap import Container
 
@@ -27,6 +34,7 @@ __all__ = ["AccessLogMiddleware"]
 
 log = structlog.get_logger(__name__)
 
+_FLUSH_GRACE_SECONDS: Final = 1.0  # past the minute's end, so its last refusals are in
 _PATH_TYPE: Final = re.compile(r"\{(\w+):\w+\}")  # {stream_id:str} -> {stream_id}, as OpenAPI spells it
 
 Outcome = Literal["allowed", "denied", "error", "rate_limited"]
@@ -41,6 +49,8 @@ class AccessLogMiddleware(ASGIMiddleware):
 
     def __init__(self, container: Container) -> None:
         self._writer = AccessLogWriter(container.access_log)
+        self._refusals = DenialSummaries()
+        self._flush_scheduled = False
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AccessLogMiddleware:
         return self  # Litestar copies a router when it is registered; the container is shared, not copied
@@ -70,14 +80,24 @@ class AccessLogMiddleware(ASGIMiddleware):
         handler = scope.get("route_handler")
         # The route's template (/api/audit/streams/{stream_id:str}), never the path asked for.
         template = _PATH_TYPE.sub(r"{\1}", "/api" + min(getattr(handler, "paths", None) or {"/unknown"}))
+        at, method, outcome = datetime.now(UTC), str(scope.get("method", "GET")), _outcome(status)
+        if outcome in ("denied", "rate_limited"):
+            # An unknown caller is named by its anonymised network, never its address.
+            who = principal if principal != "anonymous" else f"net:{state.get('audit_network', 'unknown')}"
+            self._refusals.add(
+                Refusal(at=at, who=who, role=role, method=method, route=template, status=status, outcome=outcome)
+            )
+            self._schedule_flush(at)
+            return
         entry = AccessEntry(
-            at=datetime.now(UTC),
+            at=at,
             principal=principal,
             role=role,
-            method=str(scope.get("method", "GET")),
+            method=method,
             route=template,
             status=status,
-            outcome=_outcome(status),
+            outcome=outcome,
+            about=state.get("audit_about", ""),
         )
         try:
             await asyncio.wrap_future(self._writer.submit(entry))
@@ -85,6 +105,28 @@ class AccessLogMiddleware(ASGIMiddleware):
             log.error("audit.append_failed", route=template, status=status, error=str(e))
         except Exception:  # anything else: the same, with where it came from
             log.exception("audit.append_failed", route=template, status=status)
+
+    def _schedule_flush(self, now: datetime) -> None:
+        """Write the counts of refusals once their minute is over (one timer at a time, on the event loop)."""
+        if self._flush_scheduled:
+            return
+        self._flush_scheduled = True
+        delay = (DenialSummaries.next_due(now) - now).total_seconds() + _FLUSH_GRACE_SECONDS
+        asyncio.get_running_loop().call_later(delay, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        now = datetime.now(UTC)
+        for summary in self._refusals.due(now):
+            self._writer.submit(summary).add_done_callback(_log_failure)
+        if self._refusals.pending():
+            self._schedule_flush(now)
+
+
+def _log_failure(written: Future[AccessRecord]) -> None:
+    error = written.exception()
+    if error is not None:  # nobody waits for a summary: say it was lost, loudly
+        log.error("audit.summary_append_failed", error=str(error))
 
 
 def _outcome(status: int) -> Outcome:

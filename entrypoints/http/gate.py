@@ -1,6 +1,9 @@
 """The gate every /api request passes, in this order: a valid bearer token (401), the policy table of
 ``application.api_access.policy`` (403), the per-user quota counted in the database (429).
 
+Refusals (401, 403) are limited per anonymised network and per caller (application.api_access.denials):
+past the limit the gate answers 429 at once, and the access log counts them instead of writing a row each.
+
 Routes learn who was let in, and about whom they asked, through the ``principal`` and ``person``
 dependencies provided here.
 """
@@ -10,24 +13,31 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
 from litestar.status_codes import HTTP_403_FORBIDDEN, HTTP_429_TOO_MANY_REQUESTS
 
+from application.api_access.denials import UNKNOWN_NETWORK, DenialLimits
+from application.api_access.people import UNKEYED, PersonHashes
 from application.api_access.policy import POLICY, decide
 from application.api_access.ports import QuotaDecision
 from application.batching import Batcher
 from application.principals import Principal
+from domain.network import InvalidAddress, anonymize_ip, client_address
 from entrypoints.bootstrap import API_WINDOW_SECONDS, Container
 from entrypoints.http import params
 from entrypoints.http.auth import VerifiedTokens, authenticate
 from entrypoints.http.errors import ApiError
+
+_READERS_OF_OTHERS: Final = frozenset({"admin", "auditor"})
 
 __all__ = ["Gate", "admitted_person", "admitted_principal", "principal_key"]
 
@@ -49,6 +59,9 @@ class Gate:
         # From the key store's root secret, which stays the same when the master key is rotated.
         self._secret = container.keys.derived_secret(b"addvalue api principal")
         self._window = API_WINDOW_SECONDS
+        self._trusted = container.settings.trusted_proxies
+        self._denials = DenialLimits()
+        self._people = PersonHashes(container.keys)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Gate:
         return self  # Litestar copies a router's guards when it is registered; the container is shared
@@ -59,16 +72,57 @@ class Gate:
         if connection.scope["type"] == ScopeType.WEBSOCKET:
             return
         route = handler.handler_name
-        principal = authenticate(self._tokens, connection.headers)
+        network = self._network(connection)
+        connection.scope["state"]["audit_network"] = network
+        try:
+            principal = authenticate(self._tokens, connection.headers)
+        except NotAuthorizedException:
+            self._limit_refusals(network, None)
+            raise
         key = principal_key(self._secret, principal)
-        connection.scope["state"]["audit"] = (key, principal.role)
+        connection.scope["state"]["audit"] = (await self._logged_as(principal, key), principal.role)
         asked = connection.path_params.get("user_id") or connection.query_params.get("user_id")
         about = params.uuid("user_id", asked) if asked is not None or POLICY[route].own_only else None
+        if about is not None and principal.role in _READERS_OF_OTHERS:
+            # Whose data an admin or auditor read, keyed per person (unlinkable once they are erased).
+            connection.scope["state"]["audit_about"] = await asyncio.to_thread(self._people, about)
         decision = decide(route, principal, about)
         if not decision.allowed:
+            self._limit_refusals(network, key)
             raise ApiError(HTTP_403_FORBIDDEN, "forbidden", decision.reason)
         await self._count(key, connection.scope["state"])
         connection.scope["state"]["admitted"] = (principal, about)
+
+    async def _logged_as(self, principal: Principal, key: str) -> str:
+        """The access log's name for the caller: an app user's hash under their own key (so their erasure makes
+        it unlinkable); the service-keyed hash for staff and services, who are not erased."""
+        if principal.role != "user":
+            return key
+        person = principal.subject_uuid()
+        if person is None:  # the policy refuses such a user; the record still needs a name
+            return "person:" + UNKEYED
+        return await asyncio.to_thread(self._people, person)
+
+    def _network(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+        """The caller's anonymised network (/24, /48), as ingestion buckets it; ``unknown`` without an address."""
+        peer = connection.client.host if connection.client else None
+        address = client_address(peer, connection.headers.get("x-forwarded-for"), self._trusted)
+        try:
+            return UNKNOWN_NETWORK if address is None else anonymize_ip(address)
+        except InvalidAddress:  # a test client's "testclient", a Unix socket
+            return UNKNOWN_NETWORK
+
+    def _limit_refusals(self, network: str, caller: str | None) -> None:
+        """Let this refusal through as 401/403, or answer 429 when the network or caller is refused too often."""
+        wait = self._denials.take(network, caller)
+        if wait > 0:
+            retry = str(max(1, math.ceil(wait)))
+            raise ApiError(
+                HTTP_429_TOO_MANY_REQUESTS,
+                "rate_limited",
+                f"too many refused requests from this network or caller; retry in {retry} s",
+                headers={"Retry-After": retry},
+            )
 
     async def _count(self, key: str, state: dict[str, Any]) -> None:
         """One more request of this caller's hourly quota; the RateLimit headers go to the access log's middleware."""

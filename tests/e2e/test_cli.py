@@ -150,12 +150,11 @@ def test_a_worker_refuses_an_unknown_projection(workdir: Path, capsys: pytest.Ca
     assert "nonesuch" in refused(["worker", "--projections", "daily_counts,nonesuch"], capsys)
 
 
-def test_audit_verify_passes_an_intact_log_and_fails_an_edited_one(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _append_requests(statuses: list[int]) -> None:
+    """Access records of requests answered with ``statuses``, written as the served app writes them."""
     container = bootstrap(load_settings())
     try:
-        for status in (200, 403, 200):
+        for status in statuses:
             container.access_log.append(
                 AccessEntry(
                     at=datetime.now(UTC),
@@ -169,6 +168,12 @@ def test_audit_verify_passes_an_intact_log_and_fails_an_edited_one(
             )
     finally:
         container.close()
+
+
+def test_audit_verify_passes_an_intact_log_and_fails_an_edited_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _append_requests([200, 403, 200])
     assert main(["audit", "verify"]) == 0
     assert json.loads(capsys.readouterr().out)["records"] == 3
 
@@ -201,3 +206,29 @@ def test_the_demo_closes_its_past_days_so_the_dashboards_have_data(workdir: Path
         assert [r.job for r in container.jobs.history()].count("close-day") == 9
     finally:
         container.close()
+
+
+def test_audit_verify_prints_a_checkpoint_and_expect_catches_a_truncation_behind_an_old_head(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit_db = workdir / "var" / "addvalue.audit.db"
+    _append_requests([200] * 7)
+    with sqlite3.connect(audit_db) as db:
+        old_head = db.execute("SELECT * FROM api_access_head").fetchone()
+    _append_requests([200] * 4)
+    assert main(["audit", "verify"]) == 0
+    out, err = capsys.readouterr()
+    checkpoint = json.loads(out.splitlines()[-1])["checkpoint"]  # the report is the last line (logs may precede it)
+    assert checkpoint.startswith("11:")
+    assert checkpoint in err
+    assert main(["audit", "verify", "--expect", checkpoint]) == 0
+    capsys.readouterr()
+
+    with sqlite3.connect(audit_db) as db:  # remove the newest records and put the genuine head of record 7 back
+        db.execute("DELETE FROM api_access_log WHERE seq > 7")
+        db.execute("DELETE FROM api_access_head")
+        db.execute("INSERT INTO api_access_head VALUES (" + ",".join("?" * len(old_head)) + ")", old_head)
+    assert main(["audit", "verify", "--expect", checkpoint]) == 1
+    assert "records were removed" in capsys.readouterr().err
+    assert main(["audit", "verify", "--expect", "eleven"]) == 2
+    assert "RECORDS:HASH" in capsys.readouterr().err

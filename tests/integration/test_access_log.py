@@ -15,7 +15,15 @@ import pytest
 
 from adapters.api_access.access_log import MAX_PAGE, PostgresAccessLog, SqliteAccessLog, build_access_log
 from adapters.database_url import Database
-from application.api_access.access_log import GENESIS_HASH, AccessLogWriter, Outcome, canonical_bytes
+from application.api_access.access_log import (
+    GENESIS_HASH,
+    AccessLogWriter,
+    Checkpoint,
+    Outcome,
+    canonical_bytes,
+    head_mac,
+    verify_against,
+)
 from application.api_access.ports import AccessEntry, AccessRecord
 from application.errors import StorageError
 from entrypoints.settings import Settings
@@ -198,11 +206,12 @@ def test_only_the_key_stops_someone_with_database_access_from_extending_the_chai
         log = build_access_log(db, key)
         try:
             raw(db, "DELETE FROM {log}")
-            raw(db, "UPDATE {head} SET seq = 0, hash = ?", (GENESIS_HASH,))
+            raw(db, "UPDATE {head} SET seq = 0, hash = ?, mac = ?", (GENESIS_HASH, head_mac(0, GENESIS_HASH, key)))
             last = log.append(entry())
             extra = AccessRecord(**{**_fields(last), "seq": 2, "prev_hash": last.hash, "hash": ""})
             _insert(db, AccessRecord(**{**_fields(extra), "hash": _sha(extra)}))
-            raw(db, "UPDATE {head} SET seq = 2, hash = ?", (_sha(extra),))
+            # Without the key, the head can only be signed as an unkeyed log signs it.
+            raw(db, "UPDATE {head} SET seq = 2, hash = ?, mac = ?", (_sha(extra), head_mac(2, _sha(extra), None)))
             assert log.verify().ok is not detected
         finally:
             log.close()
@@ -246,7 +255,8 @@ def _insert(db: Database, r: AccessRecord) -> None:
     at = r.at.isoformat() if db.kind == "sqlite" else r.at
     raw(
         db,
-        "INSERT INTO {log} VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO {log} (seq, at, principal, role, method, route, status, outcome, prev_hash, hash)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?)",
         (r.seq, at, r.principal, r.role, r.method, r.route, r.status, r.outcome, r.prev_hash, r.hash),
     )
 
@@ -329,3 +339,91 @@ def test_a_bad_entry_is_refused_alone_and_a_failed_batch_fails_only_its_own_requ
 
 def _seq(record: AccessRecord) -> int:
     return record.seq
+
+
+@pytest.fixture
+def keyed_log(db: Database) -> Iterator[Log]:
+    built = build_access_log(db, KEY)
+    yield built
+    built.close()
+
+
+def truncate_under_a_copied_head(log: Log, db: Database, *, written: int, kept: int) -> None:
+    """The attack of issue 13 item 3: delete the newest records, copy the last kept one's seq and hash into the head."""
+    records = filled(log, written)
+    raw(db, "DELETE FROM {log} WHERE seq > ?", (kept,))
+    raw(db, "UPDATE {head} SET seq = ?, hash = ?", (kept, records[kept - 1].hash))
+
+
+def test_deleting_the_last_records_and_copying_an_earlier_record_into_the_head_fails_verification(
+    keyed_log: Log, db: Database
+) -> None:
+    truncate_under_a_copied_head(keyed_log, db, written=11, kept=7)
+    report = keyed_log.verify()
+    assert (report.ok, report.first_bad_seq) == (False, 8)
+    assert "head" in (report.problem or "")
+
+
+def test_a_replayed_old_head_passes_verify_but_not_the_checkpoint_kept_outside(keyed_log: Log, db: Database) -> None:
+    filled(keyed_log, 7)
+    old_head = raw(db, "SELECT * FROM {head}")[0]
+    filled(keyed_log, 4)
+    checkpoint = keyed_log.verify().checkpoint
+    assert checkpoint is not None
+    assert checkpoint.startswith("11:")
+    raw(db, "DELETE FROM {log} WHERE seq > 7")
+    raw(db, "DELETE FROM {head}")
+    raw(db, "INSERT INTO {head} VALUES (" + ",".join("?" * len(old_head)) + ")", tuple(old_head))
+    assert keyed_log.verify().ok  # the head is a genuine one, only old: the database alone cannot tell
+    report = verify_against(keyed_log, Checkpoint.parse(checkpoint))
+    assert (report.ok, report.first_bad_seq) == (False, 8)
+    assert "checkpoint" in (report.problem or "")
+    assert verify_against(keyed_log, Checkpoint.parse(checkpoint.replace("11:", "7:"))).ok is False  # wrong hash
+
+
+def test_appending_after_a_forged_head_is_refused_so_a_truncation_is_not_signed_over(
+    keyed_log: Log, db: Database
+) -> None:
+    truncate_under_a_copied_head(keyed_log, db, written=5, kept=3)
+    with pytest.raises(StorageError, match="not authentic"):
+        keyed_log.append(entry(9))
+    assert keyed_log.verify().first_bad_seq == 4
+
+
+def test_a_log_written_before_the_head_mac_is_upgraded_on_opening_and_still_verifies(db: Database) -> None:
+    log = build_access_log(db, KEY)
+    filled(log, 3)
+    log.close()
+    raw(db, "ALTER TABLE {head} DROP COLUMN mac")  # the head table as versions before the MAC made it
+    reopened = build_access_log(db, KEY)
+    try:
+        assert reopened.verify().ok
+        assert reopened.append(entry(5)).seq == 4
+        report = reopened.verify()
+        assert (report.ok, report.records) == (True, 4)
+    finally:
+        reopened.close()
+
+
+def test_summaries_and_whose_data_was_read_are_kept_and_a_log_from_before_gets_the_columns(
+    keyed_log: Log, db: Database
+) -> None:
+    filled(keyed_log, 2)
+    keyed_log.close()
+    raw(db, "ALTER TABLE {log} DROP COLUMN requests")  # the log as versions before summaries made it
+    raw(db, "ALTER TABLE {log} DROP COLUMN about")
+    reopened = build_access_log(db, KEY)
+    try:
+        summary = AccessEntry(**{**_fields(entry(3, outcome="denied")), "status": 401, "requests": 25})
+        reopened.append(summary)
+        read = AccessEntry(**{**_fields(entry(4)), "about": "person:" + "a" * 32})
+        reopened.append(read)
+        assert [(r.requests, r.about) for r in reopened.page(0, MAX_PAGE)] == [
+            (1, ""),
+            (1, ""),
+            (25, ""),
+            (1, read.about),
+        ]
+        assert reopened.verify().ok
+    finally:
+        reopened.close()

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from application.api_access.access_log import GENESIS_HASH, ChainHead, canonical_bytes, seal, verify_chain
+from application.api_access.access_log import (
+    GENESIS_HASH,
+    ChainHead,
+    SignedHead,
+    canonical_bytes,
+    head_mac,
+    seal,
+    verify_chain,
+)
 from application.api_access.ports import AccessEntry, AccessRecord
 
 KEY = b"k" * 32
@@ -39,8 +47,10 @@ def chain(items: list[AccessEntry], key: bytes | None) -> list[AccessRecord]:
     return records
 
 
-def head_of(records: list[AccessRecord]) -> ChainHead:
-    return ChainHead(seq=records[-1].seq, hash=records[-1].hash)
+def head_of(records: list[AccessRecord], key: bytes | None) -> SignedHead:
+    """The head the store keeps after ``records``, signed with ``key``."""
+    last = records[-1]
+    return SignedHead(seq=last.seq, hash=last.hash, mac=head_mac(last.seq, last.hash, key))
 
 
 def entry(**changes: object) -> AccessEntry:
@@ -78,7 +88,7 @@ def test_an_untouched_chain_verifies_and_links_each_record_to_the_one_before(
     records = chain(items, key)
     assert records[0].prev_hash == GENESIS_HASH
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
-    report = verify_chain(records, head_of(records), key)
+    report = verify_chain(records, head_of(records, key), key)
     assert (report.ok, report.records, report.head_hash) == (True, len(records), records[-1].hash)
 
 
@@ -95,7 +105,7 @@ def test_changing_any_field_of_any_record_fails_verification_at_that_record(
     items: list[AccessEntry], key: bytes | None, data: st.DataObject, field: str
 ) -> None:
     records = chain(items, key)
-    head = head_of(records)
+    head = head_of(records, key)
     i = data.draw(st.integers(0, len(records) - 1))
     old = getattr(records[i], field)
     new = changed(old, field, data.draw(st.integers(1, 5)))
@@ -110,7 +120,7 @@ def test_removing_any_record_fails_verification_at_its_seq(
     items: list[AccessEntry], key: bytes | None, data: st.DataObject
 ) -> None:
     records = chain(items, key)
-    head = head_of(records)
+    head = head_of(records, key)
     i = data.draw(st.integers(0, len(records) - 1))
     del records[i]
     report = verify_chain(records, head, key)
@@ -120,14 +130,14 @@ def test_removing_any_record_fails_verification_at_its_seq(
 def test_a_missing_head_or_a_record_beyond_it_is_reported() -> None:
     records = chain([entry(status=s) for s in (200, 201, 202)], None)
     assert verify_chain(records, None, None).first_bad_seq == 4
-    beyond = verify_chain(records, ChainHead(seq=2, hash=records[1].hash), None)
+    beyond = verify_chain(records, head_of(records[:2], None), None)
     assert (beyond.ok, beyond.first_bad_seq, beyond.records) == (False, 3, 2)
 
 
 def test_another_key_or_none_fails_at_the_first_record_and_says_why() -> None:
     records = chain([entry(), entry()], KEY)
     for other in (None, b"o" * 32):
-        report = verify_chain(records, head_of(records), other)
+        report = verify_chain(records, head_of(records, KEY), other)
         assert report.first_bad_seq == 1
         assert "key" in (report.problem or "")
 
@@ -153,3 +163,12 @@ def test_the_hash_covers_a_canonical_encoding_in_utc_and_field_order() -> None:
 def test_an_entry_with_a_query_a_naive_time_or_an_unknown_outcome_is_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="AccessEntry"):
         seal(entry(**bad), ChainHead(seq=0, hash=GENESIS_HASH), None)
+
+
+def test_a_head_pointed_at_an_earlier_record_without_the_key_fails_verification() -> None:
+    records = chain([entry(status=s) for s in (200, 201, 202, 203)], KEY)
+    forged = SignedHead(seq=2, hash=records[1].hash, mac=head_mac(2, records[1].hash, None))  # no key to sign with
+    report = verify_chain(records[:2], forged, KEY)
+    assert (report.ok, report.first_bad_seq, report.records) == (False, 3, 2)
+    assert "MAC" in (report.problem or "")
+    assert verify_chain(records[:2], head_of(records[:2], KEY), KEY).ok  # only the key holder can sign a head
