@@ -15,16 +15,15 @@ import anyio.to_thread
 import msgspec
 import structlog
 from litestar import Response, WebSocket, get, websocket
-from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
+from litestar.exceptions import WebSocketDisconnect
 from litestar.params import SkipValidation
 
-from application.api_access.policy import decide
 from application.read_models.ports import LiveSnapshot
 from application.reporting.queries import Analytics
 from entrypoints.http import envelope
-from entrypoints.http.auth import VerifiedTokens, authenticate
 from entrypoints.http.dependencies import Reads
 from entrypoints.http.envelope import ERRORS, Envelope
+from entrypoints.http.socket_gate import SocketGate
 
 __all__ = ["ROUTES", "LiveFeed"]
 
@@ -150,19 +149,14 @@ async def realtime_live_waves(analytics: Reads) -> Response[Envelope]:
 
 @websocket("/realtime/metrics", name="realtime_metrics")
 async def realtime_metrics(
-    socket: WebSocket[Any, Any, Any], tokens: SkipValidation[VerifiedTokens], feed: SkipValidation[LiveFeed]
+    socket: WebSocket[Any, Any, Any], door: SkipValidation[SocketGate], feed: SkipValidation[LiveFeed]
 ) -> None:
-    """A snapshot of every real-time counter on connect, then each change within a second."""
-    try:
-        principal = authenticate(tokens, socket.headers, socket.query_params)
-    except NotAuthorizedException as e:
-        await socket.close(code=4401, reason=str(e.detail)[:120])
+    """A snapshot of every real-time counter on connect, then each change within a second, until the token's
+    ``exp``. Token: ``Authorization: Bearer`` or the subprotocols ``bearer, <token>``, never the URL."""
+    admitted = await door.admit(socket, "realtime_metrics", "/api/realtime/metrics")
+    if admitted is None:
         return
-    decision = decide("realtime_metrics", principal)
-    if not decision.allowed:
-        await socket.close(code=4403, reason=decision.reason[:120])
-        return
-    await socket.accept()
+    await socket.accept(subprotocols=admitted.subprotocol)
     seen = await feed.subscribe()
 
     async def push(seen: bytes) -> None:
@@ -173,8 +167,13 @@ async def realtime_metrics(
 
     pushing = asyncio.create_task(push(seen))
     try:
-        while not pushing.done():  # the client says nothing; reading is how its leaving is noticed
-            await socket.receive_data("text")
+        # The session ends with its token: a socket must not outlive the right that opened it.
+        async with asyncio.timeout(max(admitted.seconds_left(), 0.0)):
+            while not pushing.done():  # the client says nothing; reading is how its leaving is noticed
+                await socket.receive_data("text")
+    except TimeoutError:
+        pushing.cancel()
+        await socket.close(code=4401, reason="the token expired: connect again with a fresh one")
     except (WebSocketDisconnect, OSError):
         pass
     finally:
