@@ -48,6 +48,10 @@ class Served:
     def ws_url(self) -> str:
         return "ws" + self.base_url.removeprefix("http")
 
+    def output(self) -> str:
+        """What ``addvalue serve`` printed so far (stdout and stderr)."""
+        return (self.workdir / "serve.log").read_text()
+
     def token(self, subject: str, role: Role, *, valid_for: timedelta = timedelta(hours=1)) -> str:
         return self.tokens.mint(subject, role, valid_for=valid_for)
 
@@ -96,13 +100,25 @@ def _wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log: Path
 
 @contextlib.contextmanager
 def start_served(
-    backend: str, workdir: Path, *, workers: int = 1, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    backend: str,
+    workdir: Path,
+    *,
+    workers: int = 1,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    prepare: tuple[tuple[str, ...], ...] = (),
 ) -> Iterator[Served]:
-    """Run ``addvalue serve --workers N`` until the block ends (SIGTERM, then SIGKILL after 20 s)."""
+    """Run ``addvalue serve --workers N [args]`` until the block ends (SIGTERM, then SIGKILL after 20 s).
+
+    ``prepare``: ``addvalue`` commands run first, in the same environment (e.g. ``("demo", "--users", "5")``).
+    What ``serve`` prints is in ``Served.output()``."""
     port = _free_port()
     environ, schema = _environment(backend, workdir, port, env or {})
+    cli = [sys.executable, "-m", "entrypoints.cli"]
+    for command_args in prepare:
+        subprocess.run([*cli, *command_args], env=environ, cwd=workdir, check=True, capture_output=True)
     log = workdir / "serve.log"
-    command = [sys.executable, "-m", "entrypoints.cli", "serve", "--workers", str(workers), *args]
+    command = [*cli, "serve", "--workers", str(workers), *args]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=environ, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
