@@ -18,7 +18,7 @@ from adapters.encryption.keystore import PostgresKeyStore
 from adapters.encryption.mapper import EncryptingMapper
 from adapters.eventstore.persistence import build_key_store, event_store_env
 from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
-from adapters.eventstore.wakeups import PostgresWakeups
+from adapters.eventstore.wakeups import PostgresWakeups, SqliteWakeups
 from adapters.geo import build_geo_lookup
 from adapters.privacy.erasure_register import build_erasure_register
 from adapters.read_models.leases import build_leases
@@ -135,8 +135,10 @@ class Infrastructure:
 
     @functools.cached_property
     def wakeups(self) -> Wakeups | None:
-        if self._given.wakeups is not None or self._db.kind != "postgresql":
-            return self._given.wakeups  # SQLite has no word of commits: projections poll
+        if self._given.wakeups is not None:
+            return self._given.wakeups
+        if self._db.sqlite_path is not None:
+            return self._owned(SqliteWakeups(self._db.sqlite_path))
         return self._owned(PostgresWakeups(self._db.url, "addvalue_events"))
 
     @functools.cached_property

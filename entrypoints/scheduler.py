@@ -85,6 +85,10 @@ class ProjectionScheduler:
 
     def _run(self) -> None:
         next_rebuild = time.monotonic() + self._rebuild_every
+        if self._wakeups is not None:
+            # Listen before the first pass: a commit between that pass and the first pause must wake the next
+            # one, not wait out the interval (LISTEN hears nothing sent before it; data_version needs a baseline).
+            self._wakeups.wait(0)
         while not self._stop.is_set():
             rebuilding = time.monotonic() >= next_rebuild
             if rebuilding or self._store is None or not self._caught_up_together():

@@ -17,7 +17,7 @@ import msgspec
 import structlog
 
 from adapters.database_url import Database, parse_database_url
-from application.ingest.throttling import RateLimit
+from application.throttling import RateLimit
 from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies
 from entrypoints import local_secrets

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from application.api_access.ports import AccessEntry, Outcome
-from application.ingest.throttling import RateLimit, TokenBuckets
+from application.throttling import RateLimit, TokenBuckets
 
 __all__ = ["DENIAL_LIMIT", "SUMMARY_PERIOD", "UNKNOWN_NETWORK", "DenialLimits", "DenialSummaries", "Refusal"]
 

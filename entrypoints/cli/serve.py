@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -11,6 +12,7 @@ import structlog
 
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.cli.output import Subcommands, fail
+from entrypoints.cli.welcome import print_analyst_start
 from entrypoints.runtime import as_background_work, started, tune_for_serving
 from entrypoints.settings import Settings
 
@@ -88,6 +90,8 @@ def _print_welcome(settings: Settings, container: Container) -> None:
     print(f"Try:\n  curl {url}/ready")
     example = _write_example_batch(settings, container)
     print(f'  curl -H "Authorization: Bearer $TOKEN" --data-binary @{example} {url}/v1/events\n')
+    print_analyst_start(container, url)
+    sys.stdout.flush()  # before uvicorn takes over: a pipe or file would otherwise hold it back
 
 
 def _write_example_batch(settings: Settings, container: Container) -> Path:

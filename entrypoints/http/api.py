@@ -18,6 +18,7 @@ from entrypoints.http.auth import VerifiedTokens
 from entrypoints.http.dependencies import provided
 from entrypoints.http.errors import enveloped_errors
 from entrypoints.http.gate import Gate, admitted_person, admitted_principal
+from entrypoints.http.socket_gate import SocketGate
 
 __all__ = ["api_router"]
 
@@ -32,6 +33,7 @@ def api_router(container: Container, tokens: VerifiedTokens) -> Router:
             "analytics": provided(container.analytics),
             "aggregate": provided(dashboards.Aggregates()),
             "feed": provided(realtime.LiveFeed(container.analytics)),
+            "door": provided(SocketGate(container, tokens)),
             "principal": Provide(admitted_principal, sync_to_thread=False),
             "person": Provide(admitted_person, sync_to_thread=False),
         },

@@ -18,7 +18,7 @@ from litestar.exceptions import NotAuthorizedException
 from adapters.api_access.tokens import InvalidToken
 from application.principals import Principal
 
-__all__ = ["VerifiedTokens", "authenticate"]
+__all__ = ["VerifiedTokens", "authenticate", "expires_at"]
 
 _KEEP_TOKENS_SECONDS: Final = 60.0
 _KEPT_TOKENS: Final = 10_000
@@ -66,19 +66,21 @@ class VerifiedTokens:
         return principal
 
 
-def authenticate(
-    tokens: VerifiedTokens, headers: Mapping[str, str], query: Mapping[str, str] | None = None
-) -> Principal:
-    """Who sent ``Authorization: Bearer <token>`` (or, given ``query``, ``?access_token=``); 401 otherwise."""
+def authenticate(tokens: VerifiedTokens, headers: Mapping[str, str]) -> Principal:
+    """Who sent ``Authorization: Bearer <token>``; 401 otherwise. Never from the URL (proxies log queries);
+    the WebSocket's other way in, the ``bearer`` subprotocol, is read by ``socket_gate``."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        token = (query or {}).get("access_token", "")  # browsers cannot set headers on a WebSocket
-        if not token:
-            raise NotAuthorizedException("send 'Authorization: Bearer <token>'")
+        raise NotAuthorizedException("send 'Authorization: Bearer <token>'")
     try:
         return tokens.verify(token.strip())
     except InvalidToken as e:
         raise NotAuthorizedException(str(e)) from None
+
+
+def expires_at(token: str) -> float:
+    """The ``exp`` (seconds since the epoch) of a token ``verify`` accepted; the WebSocket closes then."""
+    return _expiry(token)
 
 
 def _expiry(token: str) -> float:

@@ -16,8 +16,8 @@ from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_429_TOO_MANY_REQUESTS
 
 from application.ingest.ingestion import PreparedBatch
-from application.ingest.throttling import RateLimit, TokenBuckets
 from application.principals import Principal
+from application.throttling import RateLimit, TokenBuckets
 from domain.network import ProxyNetwork, client_address
 
 __all__ = ["BodyTooLarge", "IngestGuard", "gunzipped"]

@@ -1,6 +1,8 @@
 """/api/realtime: today's counters as they move, by request or pushed over a WebSocket.
 
-One ``LiveFeed`` polls the counters for all WebSocket clients of the process.
+One ``LiveFeed`` polls the counters for all WebSocket clients of the process: every 0.1 s it looks at
+the live projection's position and reads the counters again when it moved (else every 0.5 s), so an
+ingested event reaches every socket within a second, whichever worker applied it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,15 @@ import anyio.to_thread
 import msgspec
 import structlog
 from litestar import Response, WebSocket, get, websocket
-from litestar.exceptions import NotAuthorizedException, WebSocketDisconnect
+from litestar.exceptions import WebSocketDisconnect
 from litestar.params import SkipValidation
 
-from application.api_access.policy import decide
 from application.read_models.ports import LiveSnapshot
 from application.reporting.queries import Analytics
 from entrypoints.http import envelope
-from entrypoints.http.auth import VerifiedTokens, authenticate
 from entrypoints.http.dependencies import Reads
 from entrypoints.http.envelope import ERRORS, Envelope
+from entrypoints.http.socket_gate import SocketGate
 
 __all__ = ["ROUTES", "LiveFeed"]
 
@@ -30,24 +31,33 @@ log = structlog.get_logger(__name__)
 
 
 class LiveFeed:
-    """One poller of the real-time counters for all WebSocket clients; each gets a change within 0.5 s."""
+    """One poller of the real-time counters for all WebSocket clients; each gets a change within 0.2 s of
+    the projection applying it."""
 
-    def __init__(self, analytics: Analytics, *, every: float = 0.5) -> None:
+    def __init__(self, analytics: Analytics, *, every: float = 0.1) -> None:
         self._analytics = analytics
         self._every = every
         self._latest: bytes | None = None
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._listeners = 0
+        # Clients arriving together: the first reads the snapshot and starts the poller, the others wait for
+        # it (two first readers started two pollers, and one was never cancelled).
+        self._subscribing = asyncio.Lock()
 
     async def subscribe(self) -> bytes:
         """The current snapshot; starts the poller with the first client."""
-        self._listeners += 1
-        if self._task is None or self._task.done():
-            self._latest = await self._read()
-            self._task = asyncio.create_task(self._poll())
-        assert self._latest is not None
-        return self._latest
+        async with self._subscribing:
+            self._listeners += 1
+            if self._task is None or self._task.done():
+                try:
+                    self._latest = await self._read()
+                except BaseException:
+                    self._listeners -= 1
+                    raise
+                self._task = asyncio.create_task(self._poll())
+            assert self._latest is not None
+            return self._latest
 
     def unsubscribe(self) -> None:
         self._listeners -= 1
@@ -62,21 +72,31 @@ class LiveFeed:
             return self._latest
 
     async def _read(self) -> bytes:
-        snapshot = await anyio.to_thread.run_sync(lambda: self._analytics.realtime(wait_for_fresh=True))
-        return envelope.live_body(msgspec.to_builtins(snapshot))
+        return _body(await self._reading())
+
+    async def _reading(self) -> LiveSnapshot:
+        return await anyio.to_thread.run_sync(lambda: self._analytics.realtime(wait_for_fresh=True))
 
     async def _poll(self) -> None:
+        last: LiveSnapshot | None = None
         while True:
             await asyncio.sleep(self._every)
             try:
-                fresh = await self._read()
+                snapshot = await self._reading()
             except Exception:  # the database may be away for a while; clients keep the last snapshot
                 log.warning("realtime.read_failed", exc_info=True)
                 continue
+            if snapshot is last:  # the same reading (nothing moved, not yet 0.5 s old): nothing to compare
+                continue
+            last, fresh = snapshot, _body(snapshot)
             if _without_time(fresh) != _without_time(self._latest):
                 async with self._changed:
                     self._latest = fresh
                     self._changed.notify_all()
+
+
+def _body(snapshot: LiveSnapshot) -> bytes:
+    return envelope.live_body(msgspec.to_builtins(snapshot))
 
 
 def _without_time(snapshot: bytes | None) -> Any:
@@ -129,19 +149,14 @@ async def realtime_live_waves(analytics: Reads) -> Response[Envelope]:
 
 @websocket("/realtime/metrics", name="realtime_metrics")
 async def realtime_metrics(
-    socket: WebSocket[Any, Any, Any], tokens: SkipValidation[VerifiedTokens], feed: SkipValidation[LiveFeed]
+    socket: WebSocket[Any, Any, Any], door: SkipValidation[SocketGate], feed: SkipValidation[LiveFeed]
 ) -> None:
-    """A snapshot of every real-time counter on connect, then each change within a second."""
-    try:
-        principal = authenticate(tokens, socket.headers, socket.query_params)
-    except NotAuthorizedException as e:
-        await socket.close(code=4401, reason=str(e.detail)[:120])
+    """A snapshot of every real-time counter on connect, then each change within a second, until the token's
+    ``exp``. Token: ``Authorization: Bearer`` or the subprotocols ``bearer, <token>``, never the URL."""
+    admitted = await door.admit(socket, "realtime_metrics", "/api/realtime/metrics")
+    if admitted is None:
         return
-    decision = decide("realtime_metrics", principal)
-    if not decision.allowed:
-        await socket.close(code=4403, reason=decision.reason[:120])
-        return
-    await socket.accept()
+    await socket.accept(subprotocols=admitted.subprotocol)
     seen = await feed.subscribe()
 
     async def push(seen: bytes) -> None:
@@ -152,8 +167,13 @@ async def realtime_metrics(
 
     pushing = asyncio.create_task(push(seen))
     try:
-        while not pushing.done():  # the client says nothing; reading is how its leaving is noticed
-            await socket.receive_data("text")
+        # The session ends with its token: a socket must not outlive the right that opened it.
+        async with asyncio.timeout(max(admitted.seconds_left(), 0.0)):
+            while not pushing.done():  # the client says nothing; reading is how its leaving is noticed
+                await socket.receive_data("text")
+    except TimeoutError:
+        pushing.cancel()
+        await socket.close(code=4401, reason="the token expired: connect again with a fresh one")
     except (WebSocketDisconnect, OSError):
         pass
     finally:

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.served import served
+
+__all__ = ["served"]  # the served process (tests/e2e/served.py), for every e2e test
+
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -1,90 +1,147 @@
-"""The real served process: ``addvalue serve`` in a subprocess on a free loopback port, and a token for it.
+"""The real service as production runs it: ``addvalue serve`` in its own process, on a free port.
 
-For what only the served process shows (uvicorn's own options: proxy headers, the ``server``
-header), which an in-process test client never exercises.
+Tests that must see what an operator sees (uvicorn's WebSocket support, several workers, the lifespan
+of the scheduler) use ``served`` (SQLite and PostgreSQL, one worker) or ``start_served`` directly. Each
+service gets its own SQLite folder or PostgreSQL schema, dropped afterwards, and its own secrets, so
+the test can mint tokens the service accepts.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import Final
 
 import httpx
+import psycopg
+import pytest
 
 from adapters.api_access.tokens import JwtTokens
 from application.principals import Role
+from tests.conftest import POSTGRES_URL
 
-__all__ = ["Served", "served"]
+__all__ = ["Served", "served", "start_served"]
 
-_JWT_SECRET: Final = "served-test-secret-" + "x" * 40
-_START_SECONDS: Final = 30.0
+_ROOT = Path(__file__).parents[2]
+_STARTUP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
 class Served:
-    """A running ``addvalue serve``: its base URL, and tokens it accepts."""
+    """A running ``addvalue serve``: where it listens, how to mint its tokens, and where it writes."""
 
-    url: str
+    base_url: str
+    tokens: JwtTokens
+    workdir: Path
+    env: dict[str, str]
 
-    def token(self, subject: str, role: Role) -> str:
-        return JwtTokens(_JWT_SECRET, issuer="addvalue", audience="addvalue-analytics").mint(subject, role)
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.base_url.removeprefix("http")
+
+    def output(self) -> str:
+        """What ``addvalue serve`` printed so far (stdout and stderr)."""
+        return (self.workdir / "serve.log").read_text()
+
+    def token(self, subject: str, role: Role, *, valid_for: timedelta = timedelta(hours=1)) -> str:
+        return self.tokens.mint(subject, role, valid_for=valid_for)
+
+    def bearer(self, subject: str, role: Role, *, valid_for: timedelta = timedelta(hours=1)) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(subject, role, valid_for=valid_for)}"}
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        port: int = s.getsockname()[1]
+        return port
 
 
-@contextmanager
-def served(folder: Path, env: Mapping[str, str] | None = None, *, args: tuple[str, ...] = ()) -> Iterator[Served]:
-    """``addvalue serve`` on SQLite in ``folder``, with ``env`` added to a clean ``ADDVALUE_*`` environment."""
-    port = _free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("ADDVALUE_")}
-    environ |= {
-        "ADDVALUE_DATABASE_URL": f"sqlite:///{folder}/addvalue.db",
-        "ADDVALUE_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "ADDVALUE_JWT_SECRET": _JWT_SECRET,
+def _environment(backend: str, workdir: Path, port: int, extra: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """The service's environment (no ADDVALUE_ setting of the caller's leaks in); and the PG schema, if any."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADDVALUE_")}
+    env |= {
+        "PYTHONPATH": str(_ROOT),
         "ADDVALUE_PORT": str(port),
+        "ADDVALUE_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "ADDVALUE_JWT_SECRET": "served-secret-" + os.urandom(24).hex(),
         "ADDVALUE_LOG_LEVEL": "warning",
-        **(env or {}),
     }
-    log = (folder / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", "serve", *args], env=environ, stdout=log, stderr=log, cwd=folder
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_ready(url, process, folder / "serve.log")
-        yield Served(url=url)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    schema = None
+    if backend == "sqlite":
+        env["ADDVALUE_DATABASE_URL"] = f"sqlite:///{workdir}/var/addvalue.db"
+    else:
+        assert POSTGRES_URL is not None
+        schema = f"s_{uuid.uuid4().hex[:12]}"
+        env |= {"ADDVALUE_DATABASE_URL": POSTGRES_URL, "ADDVALUE_DATABASE_SCHEMA": schema}
+    return env | extra, schema
 
 
-def _wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + _START_SECONDS
+def _wait_until_ready(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
+    deadline = time.monotonic() + _STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"addvalue serve exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+            raise AssertionError(f"addvalue serve exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/ready", timeout=1).status_code == 200:
                 return
-        except httpx.TransportError:
-            pass
         time.sleep(0.1)
-    raise RuntimeError(f"addvalue serve was not ready within {_START_SECONDS} s:\n{log.read_text()}")
+    raise AssertionError(f"addvalue serve was not ready within {_STARTUP_SECONDS} s:\n{log.read_text()[-4000:]}")
+
+
+@contextlib.contextmanager
+def start_served(
+    backend: str,
+    workdir: Path,
+    *,
+    workers: int = 1,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    prepare: tuple[tuple[str, ...], ...] = (),
+) -> Iterator[Served]:
+    """Run ``addvalue serve --workers N [args]`` until the block ends (SIGTERM, then SIGKILL after 20 s).
+
+    ``prepare``: ``addvalue`` commands run first, in the same environment (e.g. ``("demo", "--users", "5")``).
+    What ``serve`` prints is in ``Served.output()``."""
+    port = _free_port()
+    environ, schema = _environment(backend, workdir, port, env or {})
+    cli = [sys.executable, "-m", "entrypoints.cli"]
+    for command_args in prepare:
+        subprocess.run([*cli, *command_args], env=environ, cwd=workdir, check=True, capture_output=True)
+    log = workdir / "serve.log"
+    command = [*cli, "serve", "--workers", str(workers), *args]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=environ, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_ready(process, base_url, log)
+        tokens = JwtTokens(environ["ADDVALUE_JWT_SECRET"], issuer="addvalue", audience="addvalue-analytics")
+        yield Served(base_url=base_url, tokens=tokens, workdir=workdir, env=environ)
+    finally:
+        process.terminate()  # uvicorn's graceful shutdown: the lifespan ends, the scheduler stops
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=20)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if schema is not None:
+            assert POSTGRES_URL is not None
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
+
+
+@pytest.fixture
+def served(backend: str, tmp_path: Path) -> Iterator[Served]:
+    """``addvalue serve`` (one worker) on SQLite and on PostgreSQL (``backend`` from tests/conftest.py)."""
+    with start_served(backend, tmp_path) as service:
+        yield service

@@ -12,7 +12,7 @@ import msgspec
 import pytest
 from litestar.testing import TestClient
 
-from application.ingest.throttling import RateLimit
+from application.throttling import RateLimit
 from domain.network import parse_trusted_proxies
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http.app import create_app

@@ -15,7 +15,7 @@ import httpx
 import msgspec
 import pytest
 
-from application.ingest.throttling import RateLimit
+from application.throttling import RateLimit
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
 from tests.e2e.in_thread import served

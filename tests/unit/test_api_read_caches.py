@@ -121,6 +121,10 @@ def test_refused_tokens_are_not_kept() -> None:
 class Live:
     def __init__(self) -> None:
         self.reads = 0
+        self.applied = 0  # the projection's position
+
+    def position(self) -> int:
+        return self.applied
 
     def snapshot(self, now: datetime) -> LiveSnapshot:
         self.reads += 1
@@ -177,6 +181,18 @@ class SlowLive(Live):
             self.reading.set()
             assert self.finish.wait(10)
         return super().snapshot(now)
+
+
+def test_the_live_feed_reads_the_counters_again_as_soon_as_the_projection_moved() -> None:
+    live, ticker = Live(), Ticker()
+    analytics = live_only(live, ticker)
+    assert analytics.realtime(wait_for_fresh=True).daily_active_users == 1
+    ticker.now += 0.1
+    assert analytics.realtime(wait_for_fresh=True).daily_active_users == 1  # nothing applied: the reading holds
+    live.applied += 5
+    assert analytics.realtime(wait_for_fresh=True).daily_active_users == 2  # applied 0.1 s later: read at once
+    assert analytics.realtime().daily_active_users == 2  # requests still take the reading at hand
+    assert live.reads == 2
 
 
 def test_while_one_caller_reads_the_live_counters_again_the_others_get_the_previous_reading() -> None:

@@ -8,7 +8,7 @@ import msgspec
 
 from application.api_access.access_log import GENESIS_HASH, ChainHead, canonical_bytes, seal
 from application.api_access.denials import UNKNOWN_NETWORK, DenialLimits, DenialSummaries, Refusal
-from application.ingest.throttling import RateLimit
+from application.throttling import RateLimit
 
 T0 = datetime(2030, 1, 1, 12, 0, 5, tzinfo=UTC)
 

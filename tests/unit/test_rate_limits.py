@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from application.ingest.throttling import RateLimit, TokenBuckets
+from application.throttling import RateLimit, TokenBuckets
 
 
 class Clock:

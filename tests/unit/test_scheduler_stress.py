@@ -56,3 +56,31 @@ def test_passes_are_at_least_the_minimum_gap_apart_even_when_commits_never_stop(
     scheduler._pause()
     assert time.monotonic() - started >= MIN_PASS_GAP_SECONDS
     assert wakeups.asked == 1  # then the first commit ends the pause
+
+
+class _Listening:
+    """Records whether the scheduler asked for wake-ups before its first catch-up pass."""
+
+    name = "daily_counts"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def wait(self, timeout: float) -> bool:
+        self.calls.append("listen")
+        return False
+
+    def catch_up(self) -> Any:
+        self.calls.append("pass")
+        raise StorageError("enough: one pass is all this test needs")
+
+
+def test_the_scheduler_listens_for_commits_before_its_first_pass() -> None:
+    recorder = _Listening()
+    scheduler = ProjectionScheduler([recorder], catch_up_every=0.05, rebuild_every=3600, wakeups=recorder)  # type: ignore[list-item]
+    scheduler.start()
+    deadline = time.monotonic() + 5
+    while "pass" not in recorder.calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    scheduler.stop()
+    assert recorder.calls[:2] == ["listen", "pass"]

@@ -1,4 +1,7 @@
-"""Token buckets for ingestion: per person and per network, so one sender cannot crowd out the rest.
+"""Token buckets: per person and per network, so one sender cannot crowd out the rest.
+
+Used by the ingest guard (events per second) and by the API gate for refused
+requests (application/api_access/denials.py), so it belongs to neither.
 
 Each key (a user id, a token subject, an anonymized network) has a bucket of
 ``burst`` events, refilled at ``rate`` events per second. A request takes as

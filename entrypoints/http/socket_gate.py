@@ -1,0 +1,141 @@
+"""The gate of the WebSocket routes: what ``gate.Gate`` and the access log's middleware do for an HTTP
+request, done once per connection.
+
+A connection is one request: its token is checked (4401), the policy (4403), one hit of the caller's
+hourly quota (4429), and one access-log record is written before the socket is accepted. The token
+comes only in ``Authorization: Bearer <token>`` or, for browsers (which cannot set headers on a
+WebSocket), as the subprotocols ``bearer, <token>``; never in the URL, whose query ends up in proxy
+and server logs.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import anyio.to_thread
+import msgspec
+import structlog
+from litestar import WebSocket
+
+from adapters.api_access.tokens import InvalidToken
+from application.api_access.policy import decide
+from application.api_access.ports import AccessEntry, Outcome
+from application.errors import StorageError
+from application.principals import Principal
+from entrypoints.bootstrap import Container
+from entrypoints.http.auth import VerifiedTokens, expires_at
+from entrypoints.http.gate import principal_key
+
+__all__ = ["BEARER_SUBPROTOCOL", "Admitted", "SocketGate"]
+
+log = structlog.get_logger(__name__)
+
+BEARER_SUBPROTOCOL: Final = "bearer"
+_HOW_TO_SEND: Final = (
+    "send 'Authorization: Bearer <token>' or the subprotocols 'bearer, <token>' "
+    "(Sec-WebSocket-Protocol); a token in the URL is refused"
+)
+
+
+class Admitted(msgspec.Struct, frozen=True, kw_only=True):
+    """A connection let in: who, until when (the token's ``exp``), and the subprotocol to accept with."""
+
+    principal: Principal
+    expires_at: float
+    subprotocol: str | None
+
+    def seconds_left(self) -> float:
+        return self.expires_at - time.time()
+
+
+class _Refused(Exception):
+    def __init__(self, close_code: int, status: int, reason: str, audit: tuple[str, str]) -> None:
+        super().__init__(reason)
+        self.close_code, self.status, self.reason, self.audit = close_code, status, reason, audit
+
+
+class SocketGate:
+    """Authentication, the policy, the quota and the access log, once per WebSocket connection."""
+
+    def __init__(self, container: Container, tokens: VerifiedTokens) -> None:
+        self._tokens = tokens
+        self._rate = container.api_rate
+        self._log = container.access_log
+        # The same keyed hash of the caller as the HTTP gate's: one quota and one identity per caller.
+        self._secret = container.keys.derived_secret(b"addvalue api principal")
+
+    async def admit(self, socket: WebSocket[Any, Any, Any], route: str, template: str) -> Admitted | None:
+        """Admitted (the socket not yet accepted), or None once the socket was closed with the reason."""
+        subprotocol = BEARER_SUBPROTOCOL if _offered_bearer(socket) else None
+        try:
+            admitted = await self._check(socket, route, subprotocol)
+        except _Refused as refused:
+            await self._record(template, refused.audit, refused.status)
+            # Accepted, then closed: a browser sees the code and reason only on an open socket.
+            await socket.accept(subprotocols=subprotocol)
+            await socket.close(code=refused.close_code, reason=refused.reason[:120])
+            return None
+        await self._record(template, (self._key(admitted.principal), admitted.principal.role), 101)
+        return admitted
+
+    async def _check(self, socket: WebSocket[Any, Any, Any], route: str, subprotocol: str | None) -> Admitted:
+        anonymous = ("anonymous", "-")
+        if "access_token" in socket.query_params:
+            raise _Refused(4401, 401, _HOW_TO_SEND, anonymous)
+        token = _token(socket)
+        if token is None:
+            raise _Refused(4401, 401, _HOW_TO_SEND, anonymous)
+        try:
+            principal = self._tokens.verify(token)
+        except InvalidToken as e:
+            raise _Refused(4401, 401, str(e), anonymous) from None
+        audit = (self._key(principal), principal.role)
+        decision = decide(route, principal)
+        if not decision.allowed:
+            raise _Refused(4403, 403, decision.reason, audit)
+        (quota,) = await anyio.to_thread.run_sync(self._rate.hit_many, [(audit[0], datetime.now(UTC))])
+        if not quota.allowed:
+            retry = quota.retry_after or quota.reset_seconds
+            raise _Refused(4429, 429, f"at most {quota.limit} requests per hour; retry in {retry} s", audit)
+        return Admitted(principal=principal, expires_at=expires_at(token), subprotocol=subprotocol)
+
+    def _key(self, principal: Principal) -> str:
+        return principal_key(self._secret, principal)
+
+    async def _record(self, template: str, audit: tuple[str, str], status: int) -> None:
+        outcome: Outcome = "allowed" if status == 101 else "rate_limited" if status == 429 else "denied"
+        entry = AccessEntry(
+            at=datetime.now(UTC),
+            principal=audit[0],
+            role=audit[1],
+            method="GET",
+            route=template,
+            status=status,
+            outcome=outcome,
+        )
+        try:
+            await anyio.to_thread.run_sync(self._log.append, entry)
+        except StorageError as e:  # as for HTTP: the connection goes on; a gap in the log is loud
+            log.error("audit.append_failed", route=template, status=status, error=str(e))
+
+
+def _offered_bearer(socket: WebSocket[Any, Any, Any]) -> bool:
+    return _subprotocols(socket)[:1] == [BEARER_SUBPROTOCOL]
+
+
+def _subprotocols(socket: WebSocket[Any, Any, Any]) -> list[str]:
+    offered = socket.headers.get("sec-websocket-protocol", "")
+    return [p.strip() for p in offered.split(",") if p.strip()]
+
+
+def _token(socket: WebSocket[Any, Any, Any]) -> str | None:
+    """From the Authorization header, else the second of the subprotocols ``bearer, <token>``."""
+    scheme, _, token = socket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    offered = _subprotocols(socket)
+    if len(offered) >= 2 and offered[0] == BEARER_SUBPROTOCOL:
+        return offered[1]
+    return None
