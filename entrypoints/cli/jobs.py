@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from application.reporting.jobs import PeriodError, UnknownJob
+from application.reporting.jobs import PeriodError, PeriodNotOver, UnknownJob
 from entrypoints.bootstrap import bootstrap
 from entrypoints.cli.output import Subcommands, fail, print_json
 from entrypoints.settings import Settings
@@ -16,7 +16,11 @@ def add_jobs(commands: Subcommands) -> None:
     jobs = commands.add_parser("jobs", help="batch jobs: list them, run one for a period, show past runs")
     job_actions = jobs.add_subparsers(dest="action", required=True)
     job_actions.add_parser("list", help="each job, its schedule (cron, UTC) and what it does")
-    run = job_actions.add_parser("run", help="run a job now for a period (default: the one its schedule would)")
+    run = job_actions.add_parser(
+        "run",
+        help="run a job now for a period (default: the one its schedule would); "
+        "a period not yet over in the reporting time zone is refused with exit status 2",
+    )
     run.add_argument("name")
     run.add_argument(
         "--date",
@@ -49,5 +53,7 @@ def jobs(settings: Settings, args: argparse.Namespace) -> int:
             report = container.jobs.run(args.name, args.period)
             print_json(report)
             return 0 if report.status == "succeeded" else 1
+        except PeriodNotOver as e:
+            return fail("addvalue jobs", f"{args.name} cannot run for {e.label} yet: {e}", 2)
         except (UnknownJob, PeriodError) as e:
             return fail("addvalue jobs", e, 2)
