@@ -99,6 +99,19 @@ class Jobs:
                 error=ran.error,  # type: ignore[attr-defined]
             )
 
+    def last_successes(self) -> dict[str, tuple[str, datetime]]:
+        """Per job that has ever succeeded: the period and start time of its latest successful run."""
+        latest: dict[str, tuple[str, datetime]] = {}
+        for notification in self._store.iter_log(topics=[get_topic(JobRun.Ran)]):
+            ran = self._store.mapper.to_domain_event(notification)
+            if ran.status != "succeeded":  # type: ignore[attr-defined]
+                continue
+            run: JobRun = self._store.repository.get(ran.originator_id, version=ran.originator_version)
+            started_at: datetime = ran.started_at  # type: ignore[attr-defined]
+            if run.job not in latest or started_at >= latest[run.job][1]:
+                latest[run.job] = (run.period, started_at)
+        return latest
+
     def _rerun(self, name: str, period: str) -> int:
         return self.run(name, period).rows
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,3 +24,23 @@ def test_closing_tomorrow_exits_2_and_says_when_the_day_may_be_closed(settings: 
     history = addvalue(settings, "jobs", "history")
     assert history.returncode == 0, history
     assert history.stdout == ""  # and no run recorded
+
+
+def test_jobs_status_shows_each_jobs_last_success_and_next_due_time(settings: Settings, tmp_path: Path) -> None:
+    settings = msgspec.structs.replace(settings, archive_dir=tmp_path / "archive")
+    before = datetime.now(UTC)
+    yesterday = (before - timedelta(days=1)).date()
+    assert addvalue(settings, "jobs", "run", "close-day", "--period", yesterday.isoformat()).returncode == 0
+    done = addvalue(settings, "jobs", "status")
+    assert done.returncode == 0, done
+    status = {line["job"]: line for line in map(json.loads, done.stdout.splitlines())}
+    listed = addvalue(settings, "jobs", "list")
+    assert set(status) == {json.loads(line)["name"] for line in listed.stdout.splitlines()}
+    close_day = status["close-day"]
+    assert close_day["last_success"]["period"] == yesterday.isoformat()
+    assert datetime.fromisoformat(close_day["last_success"]["at"]) >= before
+    next_due = datetime.fromisoformat(close_day["next_due"])
+    assert (next_due.hour, next_due.minute) == (2, 0)  # its schedule: 02:00 UTC
+    assert before < next_due <= before + timedelta(days=1)
+    assert status["weekly-summary"]["last_success"] is None  # never run
+    assert datetime.fromisoformat(status["weekly-summary"]["next_due"]).weekday() == 0  # Mondays
