@@ -8,11 +8,23 @@ ISO week, Monday to Sunday), ``2026-11``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-__all__ = ["UTC_ZONE", "Cadence", "PeriodError", "day_of", "days_of", "hour_of", "parse_period", "previous_period"]
+__all__ = [
+    "UTC_ZONE",
+    "Cadence",
+    "PeriodError",
+    "PeriodNotOver",
+    "check_over",
+    "day_of",
+    "days_of",
+    "hour_of",
+    "parse_period",
+    "period_end",
+    "previous_period",
+]
 
 UTC_ZONE: Final = ZoneInfo("UTC")
 _NO_OFFSET: Final = timedelta(0)
@@ -27,6 +39,16 @@ _EXAMPLE: Final = {"hour": "2026-11-24T13", "day": "2026-11-24", "week": "2026-W
 
 class PeriodError(ValueError):
     """Not a period of this cadence; the message gives the expected form."""
+
+
+class PeriodNotOver(Exception):
+    """The period has not ended yet in the reporting time zone; ``earliest`` (UTC) is when it may first run."""
+
+    def __init__(self, cadence: Cadence, label: str, earliest: datetime, zone: ZoneInfo) -> None:
+        self.label = label
+        self.earliest = earliest
+        local = "" if cadence == "hour" else f" (midnight in {zone.key})"
+        super().__init__(f"the {cadence} {label} ends at {_utc_text(earliest)}{local}, the earliest it may run")
 
 
 def day_of(at: datetime, zone: ZoneInfo = UTC_ZONE) -> date:
@@ -53,6 +75,25 @@ def previous_period(cadence: Cadence, at: datetime, zone: ZoneInfo = UTC_ZONE) -
     return (first_of_month - timedelta(days=1)).strftime("%Y-%m")
 
 
+def period_end(cadence: Cadence, label: str, zone: ZoneInfo = UTC_ZONE) -> datetime:
+    """The instant (UTC) a period ends: midnight after its last day in the reporting zone; an hour's end."""
+    if cadence == "hour":
+        return hour_of(label) + timedelta(hours=1)
+    _, last = days_of(cadence, label)
+    return datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+
+
+def check_over(cadence: Cadence, label: str, now: datetime, zone: ZoneInfo = UTC_ZONE) -> None:
+    """Refuse (PeriodNotOver) a period that has not ended at ``now``: its figures would be partial, or empty.
+
+    A job run for it would record a closed day, week or month as final while
+    its events are still arriving. None of the jobs adds a delay after the end.
+    """
+    end = period_end(cadence, label, zone)
+    if now < end:
+        raise PeriodNotOver(cadence, label, end, zone)
+
+
 def parse_period(cadence: Cadence, text: str) -> str:
     """The canonical label of ``text``; a week or a month may also be named by any date inside it."""
     text = text.strip()
@@ -73,7 +114,7 @@ def parse_period(cadence: Cadence, text: str) -> str:
 
 
 def days_of(cadence: Cadence, label: str) -> tuple[date, date]:
-    """The first and last UTC day of a day, week or month label."""
+    """The first and last day of a day, week or month label (days of the reporting zone)."""
     if cadence == "day":
         day = date.fromisoformat(label)
         return day, day
@@ -93,6 +134,10 @@ def days_of(cadence: Cadence, label: str) -> tuple[date, date]:
 def hour_of(label: str) -> datetime:
     """The start (UTC) of an hour label."""
     return datetime.strptime(label, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+
+
+def _utc_text(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _hour_label(at: datetime) -> str:

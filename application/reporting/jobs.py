@@ -24,10 +24,10 @@ from application.ports import Clock
 from application.reporting.day_jobs import LateEvents
 from application.reporting.ports import Job
 from application.store import AnalyticsStore
-from domain.periods import UTC_ZONE, PeriodError, parse_period, previous_period
+from domain.periods import UTC_ZONE, PeriodError, PeriodNotOver, check_over, parse_period, previous_period
 from domain.platform import JobRun
 
-__all__ = ["JobReport", "Jobs", "PeriodError", "UnknownJob"]
+__all__ = ["JobReport", "Jobs", "PeriodError", "PeriodNotOver", "UnknownJob"]
 
 
 class UnknownJob(Exception):
@@ -64,13 +64,16 @@ class Jobs:
         """Run one job for one period (by default the one its schedule would run now); record the run.
 
         ``period`` is a label of the job's cadence, or a date inside the week
-        or month; PeriodError says what was expected.
+        or month; PeriodError says what was expected. A period that has not
+        ended in the reporting zone is refused (PeriodNotOver, before anything
+        runs or is recorded): its totals would be frozen partial, or empty.
         """
         job = self._job(name)
         if period is None:
             chosen = previous_period(job.cadence, self._clock.now(), self._zone)
         else:
             chosen = parse_period(job.cadence, period.isoformat() if isinstance(period, date) else period)
+        check_over(job.cadence, chosen, self._clock.now(), self._zone)
         started_at, started = self._clock.now(), time.monotonic()
         rows, error = 0, None
         try:
@@ -95,6 +98,19 @@ class Jobs:
                 seconds=ran.seconds,  # type: ignore[attr-defined]
                 error=ran.error,  # type: ignore[attr-defined]
             )
+
+    def last_successes(self) -> dict[str, tuple[str, datetime]]:
+        """Per job that has ever succeeded: the period and start time of its latest successful run."""
+        latest: dict[str, tuple[str, datetime]] = {}
+        for notification in self._store.iter_log(topics=[get_topic(JobRun.Ran)]):
+            ran = self._store.mapper.to_domain_event(notification)
+            if ran.status != "succeeded":  # type: ignore[attr-defined]
+                continue
+            run: JobRun = self._store.repository.get(ran.originator_id, version=ran.originator_version)
+            started_at: datetime = ran.started_at  # type: ignore[attr-defined]
+            if run.job not in latest or started_at >= latest[run.job][1]:
+                latest[run.job] = (run.period, started_at)
+        return latest
 
     def _rerun(self, name: str, period: str) -> int:
         return self.run(name, period).rows

@@ -1,11 +1,14 @@
-"""The batch jobs from the command line: ``jobs list``, ``jobs run`` and ``jobs history``."""
+"""The batch jobs from the command line: ``jobs list``, ``jobs run``, ``jobs history`` and ``jobs status``."""
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
-from application.reporting.jobs import PeriodError, UnknownJob
-from entrypoints.bootstrap import bootstrap
+from croniter import croniter
+
+from application.reporting.jobs import PeriodError, PeriodNotOver, UnknownJob
+from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.cli.output import Subcommands, fail, print_json
 from entrypoints.settings import Settings
 
@@ -16,7 +19,11 @@ def add_jobs(commands: Subcommands) -> None:
     jobs = commands.add_parser("jobs", help="batch jobs: list them, run one for a period, show past runs")
     job_actions = jobs.add_subparsers(dest="action", required=True)
     job_actions.add_parser("list", help="each job, its schedule (cron, UTC) and what it does")
-    run = job_actions.add_parser("run", help="run a job now for a period (default: the one its schedule would)")
+    run = job_actions.add_parser(
+        "run",
+        help="run a job now for a period (default: the one its schedule would); "
+        "a period not yet over in the reporting time zone is refused with exit status 2",
+    )
     run.add_argument("name")
     run.add_argument(
         "--date",
@@ -26,6 +33,7 @@ def add_jobs(commands: Subcommands) -> None:
         "2026-11 or a date in it (month)",
     )
     job_actions.add_parser("history", help="every recorded run: period, status, rows, seconds")
+    job_actions.add_parser("status", help="per job: its last successful run (period, start) and its next due time")
 
 
 def jobs(settings: Settings, args: argparse.Namespace) -> int:
@@ -42,6 +50,9 @@ def jobs(settings: Settings, args: argparse.Namespace) -> int:
                         }
                     )
                 return 0
+            if args.action == "status":
+                status(container)
+                return 0
             if args.action == "history":
                 for report in container.jobs.history():
                     print_json(report)
@@ -49,5 +60,24 @@ def jobs(settings: Settings, args: argparse.Namespace) -> int:
             report = container.jobs.run(args.name, args.period)
             print_json(report)
             return 0 if report.status == "succeeded" else 1
+        except PeriodNotOver as e:
+            return fail("addvalue jobs", f"{args.name} cannot run for {e.label} yet: {e}", 2)
         except (UnknownJob, PeriodError) as e:
             return fail("addvalue jobs", e, 2)
+
+
+def status(container: Container) -> None:
+    """One line per job: the latest successful run (null if none) and when its schedule runs it next (UTC)."""
+    now = datetime.now(UTC)
+    successes = container.jobs.last_successes()
+    for job in container.jobs.all():
+        last = successes.get(job.name)
+        next_due: datetime = croniter(job.schedule, now).get_next(datetime)
+        print_json(
+            {
+                "job": job.name,
+                "last_success": None if last is None else {"period": last[0], "at": last[1].isoformat()},
+                "next_due": next_due.isoformat(),
+                "next_period": container.jobs.period_for(job.name, next_due),
+            }
+        )

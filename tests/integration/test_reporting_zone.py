@@ -22,16 +22,21 @@ EVENING_UTC = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)  # 09:00 on 2 March in Auc
 
 
 @pytest.fixture
-def auckland(settings: Settings) -> Iterator[Container]:
+def clock() -> FixedClock:
+    return FixedClock(NOW)
+
+
+@pytest.fixture
+def auckland(settings: Settings, clock: FixedClock) -> Iterator[Container]:
     built = bootstrap(
         msgspec.structs.replace(settings, reporting_timezone="Pacific/Auckland"),
-        overrides=Overrides(clock=FixedClock(NOW)),
+        overrides=Overrides(clock=clock),
     )
     yield built
     built.close()
 
 
-def test_an_event_counts_on_its_day_in_the_reporting_zone(auckland: Container) -> None:
+def test_an_event_counts_on_its_day_in_the_reporting_zone(auckland: Container, clock: FixedClock) -> None:
     person = uuid.uuid4()
     report = auckland.ingestion.ingest(
         [
@@ -51,7 +56,9 @@ def test_an_event_counts_on_its_day_in_the_reporting_zone(auckland: Container) -
     assert auckland.live_activity.snapshot(NOW).daily_active_users == 1  # "today" is 2 March in Auckland
     assert auckland.analytics.today() == local_day
     # A scheduled close-day run at 02:00 UTC on 3 March (15:00 in Auckland) closes Auckland's 2 March.
-    assert auckland.jobs.period_for("close-day", datetime(2026, 3, 3, 2, 0, tzinfo=UTC)) == "2026-03-02"
+    close_at = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)
+    assert auckland.jobs.period_for("close-day", close_at) == "2026-03-02"
+    clock.current = close_at  # 2 March is over in Auckland: it may be closed (not before, see test_period_not_over)
     auckland.jobs.run("close-day", "2026-03-02")
     closed = Reports(auckland.store).day(local_day)
     assert closed is not None
