@@ -20,7 +20,7 @@ import msgspec
 
 from application.principals import Principal, Role
 
-__all__ = ["POLICY", "Decision", "Rule", "decide"]
+__all__ = ["POLICY", "Decision", "Rule", "decide", "rule_of"]
 
 
 class Rule(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,9 +70,21 @@ POLICY: Final[dict[str, Rule]] = {
 }
 
 
+# A route missing from the table is refused to everyone: a lookup error would answer 500, a default rule
+# could let someone in by mistake. (A test checks every served route has a rule.)
+_NOBODY: Final = Rule(roles=frozenset())
+
+
+def rule_of(route: str) -> Rule:
+    """The rule of ``route``; one no role satisfies when the table does not name it."""
+    return POLICY.get(route, _NOBODY)
+
+
 def decide(route: str, principal: Principal, about: UUID | None = None) -> Decision:
     """May ``principal`` call ``route`` (about the app user ``about``, for per-person routes)?"""
-    rule = POLICY[route]
+    rule = rule_of(route)
+    if not rule.roles:
+        return Decision(allowed=False, reason="this route is not in the access policy")
     if principal.role not in rule.roles:
         allowed = ", ".join(sorted(rule.roles))
         return Decision(allowed=False, reason=f"role '{principal.role}' may not call this; it needs one of: {allowed}")

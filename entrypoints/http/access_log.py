@@ -56,7 +56,8 @@ class AccessLogMiddleware(ASGIMiddleware):
         return self  # Litestar copies a router when it is registered; the container is shared, not copied
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if scope["type"] != ScopeType.HTTP:
+        if scope["type"] != ScopeType.HTTP or scope["method"] == "OPTIONS":
+            # OPTIONS reads no data and passes no gate (entrypoints.http.gate): nothing to account for.
             await next_app(scope, receive, send)
             return
 

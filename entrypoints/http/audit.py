@@ -7,7 +7,6 @@ from typing import Final
 import anyio.to_thread
 import msgspec
 from litestar import Response, get
-from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_404_NOT_FOUND
 
 from entrypoints.http import envelope, params
@@ -25,10 +24,10 @@ _NO_SUBJECT: Final = (
 
 @get("/audit/access-log", name="audit_access_log", responses=ERRORS)
 async def audit_access_log(
-    container: Services, after: FromQuery[int] = 0, limit: FromQuery[int] = 100
+    container: Services, after: params.After = 0, limit: params.Limit = 100
 ) -> Response[Envelope]:
     """Access records after sequence number ``after``, oldest first (at most ``limit``)."""
-    records = await anyio.to_thread.run_sync(container.access_log.page, max(after, 0), params.limit(limit))
+    records = await anyio.to_thread.run_sync(container.access_log.page, after, limit)
     return envelope.live({"records": msgspec.to_builtins(records)}, data_points=len(records))
 
 
@@ -36,23 +35,22 @@ async def audit_access_log(
 async def audit_user_history(
     container: Services,
     person: Person,
-    user_id: FromPath[str],
-    after: FromQuery[int] = 0,
-    limit: FromQuery[int] = 100,
+    user_id: params.PersonIdPath,
+    after: params.After = 0,
+    limit: params.Limit = 100,
 ) -> Response[Envelope]:
     """One person's event history, decrypted (redacted after erasure), from log position ``after``."""
     subject = await anyio.to_thread.run_sync(container.subjects.subject_for, person)
     if subject is None:
         raise ApiError(HTTP_404_NOT_FOUND, "not_found", _NO_SUBJECT)
-    page = params.limit(limit)
     entries = await anyio.to_thread.run_sync(
-        lambda: container.history.page_of_subject(subject, after=max(after, 0), limit=page)
+        lambda: container.history.page_of_subject(subject, after=after, limit=limit)
     )
     return envelope.live({"subject_id": str(subject), "events": msgspec.to_builtins(entries)}, data_points=len(entries))
 
 
 @get("/audit/streams/{stream_id:str}", name="audit_stream", responses=ERRORS)
-async def audit_stream(container: Services, stream_id: FromPath[str]) -> Response[Envelope]:
+async def audit_stream(container: Services, stream_id: params.StreamIdPath) -> Response[Envelope]:
     """Any aggregate's history with versions (decrypted, or redacted when its key is gone)."""
     stream = params.uuid("stream_id", stream_id)
     entries = await anyio.to_thread.run_sync(container.history.of_stream, stream)

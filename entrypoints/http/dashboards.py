@@ -84,7 +84,7 @@ Aggregate = SkipValidation[Aggregates]
 
 @get("/metrics/platform-summary", name="platform_summary", responses=ERRORS)
 async def platform_summary(
-    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, date: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, date: params.Day = None
 ) -> Response[Envelope]:
     """A closed day's platform totals (default: yesterday): DAU, WAU, MAU, new people, activity."""
     day = params.day("date", date, params.yesterday(analytics))
@@ -145,7 +145,7 @@ async def dashboard_retention(
 
 @get("/dashboard/segments", name="dashboard_segments", responses=ERRORS)
 async def dashboard_segments(
-    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, date: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, date: params.Day = None
 ) -> Response[SegmentsAnswer]:
     """People per segment (new, active, returning, at_risk, dormant) on a closed day (default: yesterday)."""
     day = params.day("date", date, params.yesterday(analytics))

@@ -1,5 +1,6 @@
 """The gate every /api request passes, in this order: a valid bearer token (401), the policy table of
-``application.api_access.policy`` (403), the per-user quota counted in the database (429).
+``application.api_access.policy`` (403), the per-user quota counted in the database (429). OPTIONS passes
+untouched: Litestar answers it with ``Allow`` and nothing else.
 
 Refusals (401, 403) are limited per anonymised network and per caller (application.api_access.denials):
 past the limit the gate answers 429 at once, and the access log counts them instead of writing a row each.
@@ -27,7 +28,7 @@ from litestar.status_codes import HTTP_403_FORBIDDEN, HTTP_429_TOO_MANY_REQUESTS
 
 from application.api_access.denials import UNKNOWN_NETWORK, DenialLimits
 from application.api_access.people import UNKEYED, PersonHashes
-from application.api_access.policy import POLICY, decide
+from application.api_access.policy import decide, rule_of
 from application.api_access.ports import QuotaDecision
 from application.batching import Batcher
 from application.principals import Principal
@@ -71,6 +72,10 @@ class Gate:
         quota (429). The WebSocket route checks its own token, to close with a code instead."""
         if connection.scope["type"] == ScopeType.WEBSOCKET:
             return
+        if connection.scope["method"] == "OPTIONS":
+            # Litestar's own OPTIONS handler: 204 and the route's Allow, no data. A browser's preflight
+            # carries no token, and probing methods must not cost quota or a row in the access log.
+            return
         route = handler.handler_name
         network = self._network(connection)
         connection.scope["state"]["audit_network"] = network
@@ -82,7 +87,7 @@ class Gate:
         key = principal_key(self._secret, principal)
         connection.scope["state"]["audit"] = (await self._logged_as(principal, key), principal.role)
         asked = connection.path_params.get("user_id") or connection.query_params.get("user_id")
-        about = params.uuid("user_id", asked) if asked is not None or POLICY[route].own_only else None
+        about = params.uuid("user_id", asked) if asked is not None or rule_of(route).own_only else None
         if about is not None and principal.role in _READERS_OF_OTHERS:
             # Whose data an admin or auditor read, keyed per person (unlinkable once they are erased).
             connection.scope["state"]["audit_about"] = await asyncio.to_thread(self._people, about)

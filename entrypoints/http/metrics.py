@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any, Final
 
 from litestar import Request, Response, get
-from litestar.params import FromQuery
 
 from entrypoints.http import envelope, params
 from entrypoints.http.dependencies import Person, Reads
@@ -28,8 +27,8 @@ async def flourish_index(
     request: Request[Any, Any, Any],
     analytics: Reads,
     person: Person,
-    user_id: FromQuery[str | None] = None,
-    date: FromQuery[str | None] = None,
+    user_id: params.PersonId = None,
+    date: params.Day = None,
 ) -> Response[Envelope]:
     """One person's Flourish Index (0-100) for a day, with its breakdown. Default day: yesterday."""
     day = params.day("date", date, params.yesterday(analytics))
@@ -41,8 +40,8 @@ async def add_value_index(
     request: Request[Any, Any, Any],
     analytics: Reads,
     person: Person,
-    user_id: FromQuery[str | None] = None,
-    date: FromQuery[str | None] = None,
+    user_id: params.PersonId = None,
+    date: params.Day = None,
 ) -> Response[Envelope]:
     """One person's Add-Value Index (0-100) for a day, with its breakdown. Default day: yesterday."""
     day = params.day("date", date, params.yesterday(analytics))
@@ -55,7 +54,7 @@ async def user_activity(
     *,
     analytics: Reads,
     person: Person,
-    user_id: FromQuery[str | None] = None,
+    user_id: params.PersonId = None,
     from_: From = None,
     to: To = None,
 ) -> Response[Envelope]:

@@ -8,7 +8,7 @@ from typing import Final, cast
 import anyio.to_thread
 import msgspec
 from litestar import Response, delete, get, put
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_403_FORBIDDEN,
@@ -18,7 +18,7 @@ from litestar.status_codes import (
 
 from application.privacy.erasure import ErasureNotDone, UnknownUser
 from domain.consent import ConsentChoice
-from entrypoints.http import envelope
+from entrypoints.http import envelope, params
 from entrypoints.http.dependencies import Person, Services, Who
 from entrypoints.http.envelope import ERRORS, Envelope
 from entrypoints.http.errors import ApiError
@@ -36,7 +36,7 @@ class ConsentUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 @get("/users/{user_id:str}/consent", name="user_consent", responses=ERRORS)
-async def user_consent(container: Services, person: Person, user_id: FromPath[str]) -> Response[Envelope]:
+async def user_consent(container: Services, person: Person, user_id: params.PersonIdPath) -> Response[Envelope]:
     """The person's current consent per purpose."""
     state = await anyio.to_thread.run_sync(container.consent.current, person)
     return envelope.live({"metric": "consent", **msgspec.to_builtins(state)}, data_points=1)
@@ -47,7 +47,7 @@ async def user_consent_change(
     container: Services,
     principal: Who,
     person: Person,
-    user_id: FromPath[str],
+    user_id: params.PersonIdPath,
     data: JSONBody[ConsentUpdate],
 ) -> Response[Envelope]:
     """Set the person's consent: every purpose given (analytics, personalization, marketing, location)."""
@@ -58,7 +58,7 @@ async def user_consent_change(
 
 
 @get("/users/{user_id:str}/consent/history", name="user_consent_history", responses=ERRORS)
-async def user_consent_history(container: Services, person: Person, user_id: FromPath[str]) -> Response[Envelope]:
+async def user_consent_history(container: Services, person: Person, user_id: params.PersonIdPath) -> Response[Envelope]:
     """Every consent change: the choice, when it took effect, from which source, by whom."""
     changes = await anyio.to_thread.run_sync(container.consent.history, person)
     return envelope.live({"metric": "consent_history", "changes": changes}, data_points=len(changes))
@@ -66,7 +66,7 @@ async def user_consent_history(container: Services, person: Person, user_id: Fro
 
 @get("/users/{user_id:str}/export", name="user_export", responses=ERRORS)
 async def user_export(
-    container: Services, person: Person, user_id: FromPath[str], format: FromQuery[str] = "json"
+    container: Services, person: Person, user_id: params.PersonIdPath, format: FromQuery[str] = "json"
 ) -> Response[Envelope]:
     """Everything held about the person: JSON, or (format=zip) JSON plus one CSV per event type."""
     if format not in ("json", "zip"):
@@ -92,7 +92,7 @@ async def user_erase(
     container: Services,
     principal: Who,
     person: Person,
-    user_id: FromPath[str],
+    user_id: params.PersonIdPath,
     now: FromQuery[bool] = False,
 ) -> Response[Envelope]:
     """Erase the person: out of every use at once; their key destroyed after the grace period
