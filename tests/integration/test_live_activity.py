@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from application.principals import Principal
-from entrypoints.bootstrap import Container
+from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.overrides import Overrides
+from entrypoints.settings import Settings
 from entrypoints.cli.main import main
-from tests.fakes import consent, event
+from tests.fakes import FixedClock, consent, event
 
 SERVICE = Principal(subject="tests", role="service")
 
@@ -22,9 +25,24 @@ def send(container: Container, *raw: bytes) -> None:
     assert not report.rejected, report.rejected
 
 
-def test_live_counters_follow_what_happened(container: Container) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
-    early = max(now - timedelta(minutes=30), now.replace(hour=0, minute=0, second=1))
+# Noon, and the two minutes either side of midnight: "today" and "the last 5 minutes" part ways there.
+TIMES_OF_DAY = [
+    datetime(2026, 11, 25, 12, 0, tzinfo=UTC),
+    datetime(2026, 11, 25, 0, 1, tzinfo=UTC),
+    datetime(2026, 11, 25, 23, 59, tzinfo=UTC),
+]
+
+
+@pytest.fixture(params=TIMES_OF_DAY, ids=lambda at: at.strftime("%H:%M"))
+def clocked(settings: Settings, request: pytest.FixtureRequest) -> Iterator[tuple[Container, datetime]]:
+    now: datetime = request.param
+    with bootstrap(settings, overrides=Overrides(clock=FixedClock(now))) as built:
+        yield built, now
+
+
+def test_live_counters_follow_what_happened(clocked: tuple[Container, datetime]) -> None:
+    container, now = clocked
+    early = now - timedelta(minutes=30)  # yesterday when the clock reads 00:01
     ana, ben, cleo, dan = (uuid.uuid4() for _ in range(4))
     for person in (ana, ben, cleo):
         send(container, consent(person, analytics=True, at=early))
@@ -49,7 +67,8 @@ def test_live_counters_follow_what_happened(container: Container) -> None:
     container.live_activity.catch_up()
 
     snapshot = container.live_activity.snapshot(now)
-    assert snapshot.daily_active_users == 3
+    # ben and cleo acted half an hour ago: today at noon and at 23:59, yesterday at 00:01.
+    assert snapshot.daily_active_users == (1 if now.hour == 0 else 3)
     assert snapshot.online_now == 1  # only ana did something in the last 5 minutes
     assert snapshot.wave_participants == {"w1": 1, "w2": 1}
     assert snapshot.activations_in_progress == 1
@@ -91,5 +110,6 @@ def test_projections_status_and_rebuild_from_the_command_line(
     assert main(["projections", "rebuild", "--all"]) == 0
     assert "events/s" in capsys.readouterr().out
     assert main(["projections", "status"]) == 0
-    assert all(json.loads(line)["behind"] == 0 for line in capsys.readouterr().out.splitlines())
+    caught_up = {row["name"]: row["behind"] for row in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert caught_up == {"daily_counts": 0, "live_activity": 0, "user_days": 0}
     assert main(["projections", "rebuild", "nope"]) == 2
