@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -18,7 +19,9 @@ from hypothesis import HealthCheck, settings
 
 from adapters.database_url import parse_database_url
 from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.overrides import Overrides
 from entrypoints.settings import Settings
+from tests.fakes import FixedClock
 
 # Hypothesis's timing checks judge the machine, not the code: on a shared
 # 2-core runner with PostgreSQL beside it, generating a few examples can take
@@ -66,3 +69,14 @@ def container(settings: Settings) -> Iterator[Container]:
     built = bootstrap(settings)
     yield built
     built.close()
+
+
+# "Now" for tests whose expectations depend on the day: a fixed clock, so the suite passes at any time of day.
+FIXED_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clocked_container(settings: Settings) -> Iterator[Container]:
+    """The service on a ``FixedClock`` at ``FIXED_NOW`` (the test may move ``container.ports.clock``)."""
+    with bootstrap(settings, overrides=Overrides(clock=FixedClock(FIXED_NOW))) as built:
+        yield built

@@ -17,8 +17,6 @@ from msgspec import inspect as mi
 from domain.catalog import CATALOG_EVENT_TYPES, CATEGORY_OF
 from tests.fakes import CONTEXT
 
-NOW = datetime.now(UTC).replace(microsecond=0)  # events must fall within the catalog's 30 days
-
 
 def _for_type(t: mi.Type) -> st.SearchStrategy[Any]:
     match t:
@@ -51,6 +49,11 @@ def properties_for(event_type: type[msgspec.Struct]) -> st.SearchStrategy[dict[s
     return st.fixed_dictionaries(required, optional=optional)
 
 
+def within_the_last_29_days(draw: st.DrawFn) -> str:
+    # Inside the catalog's 30 days of the wall clock the served app runs on, read when drawn: a long run never ages it.
+    return (datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=draw(st.integers(0, 29 * 86400)))).isoformat()
+
+
 @st.composite
 def catalog_events(draw: st.DrawFn, event_type: type[msgspec.Struct] | None = None) -> dict[str, Any]:
     """A valid raw event (as a dict) of the given type, or of any of the 25."""
@@ -66,7 +69,7 @@ def catalog_events(draw: st.DrawFn, event_type: type[msgspec.Struct] | None = No
         "event_category": CATEGORY_OF[name],
         "user_id": str(user_id),
         "session_id": draw(st.text(min_size=1, max_size=128)),
-        "timestamp": (NOW - timedelta(seconds=draw(st.integers(0, 29 * 86400)))).isoformat(),
+        "timestamp": within_the_last_29_days(draw),
         "properties": properties,
         "context": CONTEXT,
         "privacy": {"consent_given": draw(st.booleans()), "ip_anonymized": draw(st.booleans())},
@@ -80,4 +83,4 @@ JSON_VALUES: st.SearchStrategy[Any] = st.recursive(
     max_leaves=12,
 )
 
-__all__ = ["JSON_VALUES", "NOW", "catalog_events", "properties_for"]
+__all__ = ["JSON_VALUES", "catalog_events", "properties_for"]

@@ -199,6 +199,14 @@ def test_real_time_and_provisional_answers_are_not_stored(api: Api) -> None:
 # --- the quota ------------------------------------------------------------------------------------------------
 
 
+def test_by_default_each_user_may_make_1000_requests_an_hour(api: Api) -> None:
+    # README and docs/security.md: "default 1,000", ADDVALUE_API_REQUESTS_PER_HOUR.
+    response = api.get("/api/realtime/dau", "analyst", "ana")
+    assert response.status_code == 200, response.text
+    assert (response.headers["ratelimit-limit"], response.headers["ratelimit-remaining"]) == ("1000", "999")
+    assert 1 <= int(response.headers["ratelimit-reset"]) <= 3600  # seconds until the current hour's window ends
+
+
 def test_two_apps_on_one_database_share_each_users_hourly_quota(settings: Settings) -> None:
     small = msgspec.structs.replace(settings, api_requests_per_hour=3)
     with running_api(small) as one, running_api(small) as other:

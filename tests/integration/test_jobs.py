@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import msgspec
 import pytest
@@ -14,10 +14,19 @@ from application.reporting.jobs import UnknownJob
 from domain.indices import FORMULA_VERSION
 from domain.platform import PlatformDay
 from entrypoints.bootstrap import Container
+from tests.conftest import FIXED_NOW
 from tests.fakes import consent, event
 
 SERVICE = Principal(subject="tests", role="service")
-NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+NOW = FIXED_NOW - timedelta(minutes=1)
+
+
+@pytest.fixture
+def container(clocked_container: Container) -> Container:
+    """On a fixed clock: the days these tests close and count do not move with the time of day."""
+    return clocked_container
+
+
 YESTERDAY = NOW - timedelta(days=1)
 
 

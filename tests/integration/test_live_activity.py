@@ -12,9 +12,9 @@ import pytest
 
 from application.principals import Principal
 from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.cli.main import main
 from entrypoints.overrides import Overrides
 from entrypoints.settings import Settings
-from entrypoints.cli.main import main
 from tests.fakes import FixedClock, consent, event
 
 SERVICE = Principal(subject="tests", role="service")

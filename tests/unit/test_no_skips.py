@@ -28,7 +28,7 @@ def run_pytest(tmp_path: Path, no_skips: str | None) -> subprocess.CompletedProc
     env["PYTHONPATH"] = str(ROOT)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.no_skips"]
     return subprocess.run(
-        [*command, "--rootdir", str(tmp_path), str(tmp_path)], env=env, capture_output=True, text=True
+        [*command, "--rootdir", str(tmp_path), str(tmp_path)], check=False, env=env, capture_output=True, text=True
     )
 
 
