@@ -1,6 +1,8 @@
 """A state machine over consent changes, ingestion and erasure keeps the invariants.
 
 - no event is stored without analytics consent at the time it is processed;
+- an erased person is never collected again, not even a later consent grant
+  (ingestion and erasure share one erasure register, as in the service);
 - an erased user's events never decrypt again;
 - the same event_id is never stored twice.
 """
@@ -33,28 +35,35 @@ class IngestionMachine(RuleBasedStateMachine):
         self.keys = FakeKeys()
         self.store = in_memory_store(self.keys)
         self.clock = FixedClock()
-        self.ingestion = Ingestion(self.store, self.keys, self.clock, geo=FakeGeo(), erasures=FakeErasureRegister())
-        self.erasure = Erasure(self.store, self.keys, FakeErasureRegister(), self.clock)
+        register = FakeErasureRegister()  # one register, as bootstrap() gives both
+        self.ingestion = Ingestion(self.store, self.keys, self.clock, geo=FakeGeo(), erasures=register)
+        self.erasure = Erasure(self.store, self.keys, register, self.clock)
         self.consents: dict[uuid.UUID, bool] = {}
-        self.expected_stored: set[uuid.UUID] = set()
+        self.erased: set[uuid.UUID] = set()
         self.erased_comments: set[str] = set()
 
     def _send(self, raw: bytes) -> None:
         self.ingestion.ingest([raw], sent_at=None, principal=SERVICE)
 
+    def _stored_count(self) -> int:
+        return self.store.recorder.max_notification_id() or 0
+
     @rule(user=st.sampled_from(USERS), analytics=st.booleans())
     def change_consent(self, user: uuid.UUID, analytics: bool) -> None:
+        before = self._stored_count()
         self._send(consent(user, analytics=analytics, at=self.clock.now()))
+        if user in self.erased:
+            assert self._stored_count() == before, "an erased person's consent update was collected"
+            return
+        assert self._stored_count() > before, "a consent update was not recorded"
         self.consents[user] = analytics
-        if analytics:
-            self.expected_stored.add(user)
 
     @rule(target=sent, user=st.sampled_from(USERS))
     def send_feedback(self, user: uuid.UUID) -> tuple[uuid.UUID, bytes, bool]:
         comment = f"comment-{uuid.uuid4().hex}"
         raw = feedback(user, comment, at=self.clock.now())
         self._send(raw)
-        return user, raw, self.consents.get(user, False)
+        return user, raw, self.consents.get(user, False) and user not in self.erased
 
     @rule(item=sent)
     def resend(self, item: tuple[uuid.UUID, bytes, bool]) -> None:
@@ -74,6 +83,7 @@ class IngestionMachine(RuleBasedStateMachine):
                         self.erased_comments.add(comment)
         self.erasure.erase(user, requested_by="machine")
         self.consents[user] = False
+        self.erased.add(user)
 
     @rule(item=consumes(sent))
     def forget(self, item: tuple[uuid.UUID, bytes, bool]) -> None:
@@ -104,11 +114,11 @@ class ConsentGuardMachine(IngestionMachine):
 
     @rule(target=IngestionMachine.sent, user=st.sampled_from(USERS))
     def send_feedback_and_check(self, user: uuid.UUID) -> tuple[uuid.UUID, bytes, bool]:
-        before = self.store.recorder.max_notification_id() or 0
+        before = self._stored_count()
         item = self.send_feedback(user)
-        after = self.store.recorder.max_notification_id() or 0
+        after = self._stored_count()
         if not item[2]:
-            assert after == before, "stored an event without analytics consent"
+            assert after == before, "stored an event without analytics consent, or of an erased person"
         else:
             assert after > before
         return item
