@@ -49,9 +49,12 @@ def test_accepted_duplicates_rejected_and_not_collected_add_up_to_what_was_submi
 
 
 class Model:
-    """What each event should come to, from the rules alone (docs/pipeline.md): bad input is rejected; an
-    event id already in the ledger, or seen earlier in the group, is a duplicate; a consent update is always collected; anything else only while the sender's
-    analytics consent is on, as the events before it in the same batch left it."""
+    """What each event should come to, from the rules alone (docs/pipeline.md).
+
+    Bad input is rejected; an event id already in the ledger, or seen earlier in the group, is a duplicate;
+    a consent update is always collected; anything else only while the sender's analytics consent is on,
+    as the events before it in the same batch left it.
+    """
 
     def __init__(self) -> None:
         self.stored: set[str] = set()
