@@ -7,6 +7,7 @@ import io
 import uuid
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -52,11 +53,12 @@ def test_consent_is_read_changed_and_its_history_kept_and_a_withdrawal_stops_col
     current = client.get(f"/api/users/{person}/consent", headers=me).json()["data"]
     assert current["choice"] == {"analytics": True, "personalization": False, "marketing": False, "location": False}
 
+    queued = feedback(person, "queued offline", at=datetime.now(UTC) - timedelta(seconds=1))
     withdrawn = {"analytics": False, "personalization": False, "marketing": False, "location": False}
     answer = client.put(f"/api/users/{person}/consent", headers=me, json=withdrawn)
     assert answer.status_code == 200, answer.text
-    # An event queued offline before the withdrawal and sent after it is not collected.
-    assert send(container, feedback(person, "queued offline")) == (0, 1)
+    # An event queued offline before the withdrawal (its time is earlier) and sent after it is not collected.
+    assert send(container, queued) == (0, 1)
 
     regranted = {**withdrawn, "analytics": True}
     assert client.put(f"/api/users/{person}/consent", headers=as_admin(container), json=regranted).status_code == 200

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import msgspec
 import pytest
+from eventsourcing.application import AggregateNotFoundError
 
 from application.principals import Principal
 from application.reporting.daily_indices import DailyIndices
@@ -99,7 +100,7 @@ def test_a_rerun_after_an_erasure_keeps_the_closed_totals(container: Container) 
 def test_a_final_day_is_not_reclosed(container: Container) -> None:
     long_ago = (NOW - timedelta(days=40)).date()
     assert container.jobs.run("close-day", long_ago).rows == 0
-    with pytest.raises(Exception, match="not found"):
+    with pytest.raises(AggregateNotFoundError):
         container.store.repository.get(PlatformDay.create_id(long_ago))
 
 

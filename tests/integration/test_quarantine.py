@@ -11,7 +11,7 @@ import pytest
 import application.ingest.ingestion as ingestion_module
 from application.ingest.quarantine_book import QuarantineNotFound
 from application.principals import Principal
-from domain.errors import EventRejected, FieldError
+from domain.errors import EventRejected, FieldError, SubjectErased
 from domain.validation import decode_event
 from entrypoints.bootstrap import Container
 from tests.fakes import consent, event, feedback
@@ -47,7 +47,7 @@ def test_erasure_reaches_the_persons_quarantined_events(container: Container) ->
     container.erasure.erase(user, requested_by="test")
     (entry,) = container.quarantine.entries()
     assert entry.status == "redacted"
-    with pytest.raises(Exception, match="erased"):
+    with pytest.raises(SubjectErased, match="erased"):
         container.quarantine.payload(entry.id)
 
 
