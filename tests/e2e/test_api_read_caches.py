@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -133,14 +135,19 @@ def test_the_live_counters_are_read_once_for_the_requests_of_half_a_second(api: 
         return real(now)
 
     live.snapshot = counting  # type: ignore[method-assign]
-    for path in ("/api/realtime/dau", "/api/realtime/active-sessions", "/api/realtime/live-waves"):
+    started = time.monotonic()
+    for path in ("/api/realtime/dau", "/api/realtime/active-sessions", "/api/realtime/live-waves") * 4:
         response = api.get(path, "analyst")
         assert response.status_code == 200
         assert response.json()["metadata"]["confidence"] == "provisional"
-    assert len(reads) == 1
+    elapsed = time.monotonic() - started
+    # At most one reading per half second, however slow the machine: 12 requests in 0.1 s make 1 reading, and
+    # a runner that takes 1.2 s for them may make 4 (the exact 0.5 s is timed with a fake clock in tests/unit).
+    assert 1 <= len(reads) <= 1 + math.ceil(elapsed / 0.5), (len(reads), elapsed)
+    reads.clear()
     threading.Event().wait(0.55)
     assert api.get("/api/realtime/dau", "analyst").status_code == 200
-    assert len(reads) == 2
+    assert len(reads) == 1  # older than half a second: read again
 
 
 def test_a_persons_subject_is_looked_up_once_but_an_erasure_counts_at_the_very_next_read(api: Api) -> None:
