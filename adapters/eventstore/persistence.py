@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from adapters.database_url import Database
 from adapters.encryption.key_check import key_store_exists, key_store_schema
 from adapters.encryption.keystore import PostgresKeyStore, SqliteKeyStore
+from adapters.encryption.subject_keys import KEY_CACHE_SECONDS
 from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
 from adapters.local_files import private_dir, private_file
 from application.errors import StorageError
@@ -92,10 +93,12 @@ def event_store_env(db: Database) -> dict[str, str]:
     }
 
 
-def build_key_store(db: Database, master_key: bytes) -> SqliteKeyStore | PostgresKeyStore:
+def build_key_store(
+    db: Database, master_key: bytes, *, cache_seconds: float = KEY_CACHE_SECONDS
+) -> SqliteKeyStore | PostgresKeyStore:
     if db.kind == "sqlite":
-        return SqliteKeyStore(db.sibling("keys"), master_key)
-    return PostgresKeyStore(db.url, master_key, schema=key_store_schema(db))
+        return SqliteKeyStore(db.sibling("keys"), master_key, cache_seconds=cache_seconds)
+    return PostgresKeyStore(db.url, master_key, schema=key_store_schema(db), cache_seconds=cache_seconds)
 
 
 def key_store_fingerprint(db: Database, master_key: bytes) -> str | None:

@@ -32,6 +32,18 @@ def _terminate(pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
 
+def _gone(pid: int) -> None:
+    """Until the server's backend ``pid`` has exited (its goodbye is then on the way), at most 10 s."""
+    assert POSTGRES_URL is not None
+    deadline = time.monotonic() + 10
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        while time.monotonic() < deadline:
+            if admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() is None:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"backend {pid} still running 10 s after pg_terminate_backend")
+
+
 def _closed_by_server(conn: psycopg.Connection[object]) -> None:
     """The server ends the connection; wait until its goodbye is in the socket."""
     _terminate(conn.info.backend_pid)
@@ -77,7 +89,7 @@ def test_the_pool_replaces_a_connection_the_server_closed() -> None:
         with pool.connection() as conn:
             first = conn.info.backend_pid
         _terminate(first)
-        time.sleep(0.2)
+        _gone(first)
         with pool.connection() as conn:  # the broken one is discarded, not handed out
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
         assert row is not None
@@ -104,13 +116,13 @@ def test_ingestion_goes_on_after_the_server_closed_every_connection_of_the_servi
         with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
             # The service's connections: those whose last statement named its schemas.
             ended = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE pid <> pg_backend_pid() AND query LIKE %s",
                 (f"%{schema}%",),
-            ).fetchone()
-        assert ended is not None
-        assert ended[0] >= 3  # the event store, the key store, the erasure register
-        time.sleep(0.2)
+            ).fetchall()
+        assert len(ended) >= 3  # the event store, the key store, the erasure register
+        for pid, _ in ended:
+            _gone(pid)
         again = container.ingestion.ingest([feedback(person, "after")], sent_at=None, principal=SERVICE)
         assert again.accepted == 1
     finally:
