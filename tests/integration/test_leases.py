@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
 
 from application.principals import Principal
 from entrypoints.bootstrap import bootstrap
+from entrypoints.overrides import Overrides
 from entrypoints.scheduler import scheduler_for
 from entrypoints.settings import Settings
-from tests.fakes import consent, event
+from tests.conftest import FIXED_NOW
+from tests.fakes import FixedClock, consent, event
 
 SERVICE = Principal(subject="tests", role="service")
 
+FIXED = Overrides(clock=FixedClock(FIXED_NOW))  # a fresh clock per bootstrap would do as well: it never moves
+
 
 def test_a_lease_is_held_by_one_process_and_passes_on_when_it_stops(settings: Settings) -> None:
-    first, second = bootstrap(settings), bootstrap(settings)  # two processes, as far as the database can tell
+    # Two processes, as far as the database can tell.
+    first, second = bootstrap(settings, overrides=FIXED), bootstrap(settings, overrides=FIXED)
     try:
         assert first.leases.hold("daily_counts")
         assert first.leases.hold("daily_counts")  # held: asking again keeps it
@@ -33,9 +37,9 @@ def test_a_lease_is_held_by_one_process_and_passes_on_when_it_stops(settings: Se
 
 
 def test_two_schedulers_never_both_apply_the_same_events(settings: Settings) -> None:
-    first, second = bootstrap(settings), bootstrap(settings)
+    first, second = bootstrap(settings, overrides=FIXED), bootstrap(settings, overrides=FIXED)
     try:
-        at = datetime.now(UTC)
+        at = FIXED_NOW
         people = [uuid.uuid4() for _ in range(5)]
         for person in people:
             raw = [consent(person, analytics=True, at=at), event("post_liked", person, {"post_id": "p"}, at=at)]

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+
+import pytest
 
 from application.principals import Principal
 from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.overrides import Overrides
 from entrypoints.settings import Settings
-from tests.fakes import consent, event, feedback
+from tests.conftest import FIXED_NOW
+from tests.fakes import FixedClock, consent, event, feedback
 
 SERVICE = Principal(subject="tests", role="service")
-DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+FIXED = Overrides(clock=FixedClock(FIXED_NOW))  # a fresh clock per bootstrap would do as well: it never moves
+
+
+@pytest.fixture
+def container(clocked_container: Container) -> Container:
+    """On a fixed clock, so the day these events fall on never moves with the time of day."""
+    return clocked_container
 
 
 def send(container: Container, *raw: bytes) -> None:
@@ -20,8 +30,8 @@ def send(container: Container, *raw: bytes) -> None:
 
 
 def test_counts_follow_the_history_and_resume_from_their_position(settings: Settings) -> None:
-    at = datetime.now(UTC)
-    first = bootstrap(settings)
+    at = FIXED_NOW
+    first = bootstrap(settings, overrides=FIXED)
     a, b = uuid.uuid4(), uuid.uuid4()
     send(first, consent(a, analytics=True, at=at), feedback(a, "x", at=at), feedback(a, "y", at=at))
     progress: list[tuple[int, int]] = []
@@ -30,7 +40,7 @@ def test_counts_follow_the_history_and_resume_from_their_position(settings: Sett
     assert progress[-1][0] == progress[-1][1] == done.position
     first.close()
 
-    second = bootstrap(settings)  # a restart resumes where the view's tracking row says
+    second = bootstrap(settings, overrides=FIXED)  # a restart resumes where the view's tracking row says
     try:
         send(second, consent(b, analytics=True, at=at), event("wave_joined", b, {"wave_id": "w"}, at=at))
         more = second.daily_counts.catch_up()
@@ -44,7 +54,7 @@ def test_counts_follow_the_history_and_resume_from_their_position(settings: Sett
 
 
 def test_a_rebuild_gives_the_same_counts_as_the_live_view(container: Container) -> None:
-    at = datetime.now(UTC)
+    at = FIXED_NOW
     for _ in range(3):
         user = uuid.uuid4()
         send(container, consent(user, analytics=True, at=at), feedback(user, "x", at=at))
@@ -56,7 +66,7 @@ def test_a_rebuild_gives_the_same_counts_as_the_live_view(container: Container) 
 
 
 def test_events_of_an_erased_user_are_skipped_and_the_projection_advances(container: Container) -> None:
-    at = datetime.now(UTC)
+    at = FIXED_NOW
     kept, erased = uuid.uuid4(), uuid.uuid4()
     send(container, consent(erased, analytics=True, at=at), feedback(erased, "gone", at=at))
     send(container, consent(kept, analytics=True, at=at), feedback(kept, "stays", at=at))

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import psycopg
+import pytest
 
 from application.principals import Principal
 from application.read_models.projections import catch_up_together
 from entrypoints.bootstrap import Container
+from tests.conftest import FIXED_NOW
 from tests.fakes import consent, event
 
 SERVICE = Principal(subject="tests", role="service")
+
+
+@pytest.fixture
+def container(clocked_container: Container) -> Container:
+    """On a fixed clock, so the day these events fall on never moves with the time of day."""
+    return clocked_container
 
 
 def send(container: Container, *raw: bytes) -> None:
@@ -23,7 +30,7 @@ def send(container: Container, *raw: bytes) -> None:
 def test_during_a_rebuild_readers_see_the_full_old_view_and_after_it_everything_including_what_came_meanwhile(
     container: Container,
 ) -> None:
-    at = datetime.now(UTC)
+    at = FIXED_NOW
     people = [uuid.uuid4() for _ in range(6)]
     for person in people:  # one write each: several pages of notifications
         send(container, consent(person, analytics=True, at=at), event("post_liked", person, {"post_id": "p"}, at=at))
@@ -48,7 +55,7 @@ def test_during_a_rebuild_readers_see_the_full_old_view_and_after_it_everything_
 
 
 def test_rebuilding_all_together_swaps_each_view_and_leaves_no_shadow_behind(container: Container) -> None:
-    at = datetime.now(UTC)
+    at = FIXED_NOW
     person = uuid.uuid4()
     send(container, consent(person, analytics=True, at=at), event("post_liked", person, {"post_id": "p"}, at=at))
     projections = list(container.projections.values())
