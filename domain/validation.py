@@ -88,11 +88,13 @@ def _translate(message: str, raw: bytes) -> FieldError:
         return FieldError(field, "is not a field of this event in the catalog")
     if path == "event_name":
         return FieldError(path, "must be one of the 25 event names of the catalog")
+    got = _GOT.search(what)
+    suffix = f", got {got['got']}" if got else ""
+    if not path and what.startswith("Expected `object`"):
+        return FieldError(path, f"must be an object{suffix}")  # the event itself, e.g. a list sent for it
     field_type = _type_at(raw, path)
     if field_type is None:
         return FieldError(path, what)
-    got = _GOT.search(what)
-    suffix = f", got {got['got']}" if got else ""
     return FieldError(path, f"must be {_describe(field_type)}{suffix}")
 
 

@@ -387,3 +387,30 @@ def test_days_before_the_window_change_nothing(window: list[UserDay], older: lis
 
     assert flourish(recent + older, ON) == flourish(recent, ON)
     assert add_value(recent + older, ON) == add_value(recent, ON)
+
+
+# --- cases found by mutation testing (docs/architecture.md, "Mutation score") ----------------------------------
+
+
+def test_the_window_holds_the_28_days_up_to_the_day_and_no_earlier_one() -> None:
+    # One login day, so consistency is pct(0.6 * 1/20) = 3.0 while it is in the window, and 0 once it is not.
+    assert flourish([user_day(WINDOW_DAYS - 1, other_events=1)], ON).consistency_score == 3.0
+    assert flourish([user_day(WINDOW_DAYS, other_events=1)], ON).consistency_score == 0.0
+
+
+@pytest.mark.parametrize("given_kind", ["follows_given", "shares_given", "likes_given"])
+def test_follows_shares_and_likes_each_add_one_contribution_point(given_kind: str) -> None:
+    day = user_day(0, **{given_kind: 12})
+    assert flourish([day], ON).community_score == 50.0  # pct(sat(12, 12)): half at 12
+    assert add_value([day], ON).community_score == 56.5  # pct(sat(12, 10)) = pct(1 - 0.5^1.2)
+
+
+def test_a_streak_beyond_seven_days_earns_no_more_than_the_full_share() -> None:
+    # 14 active days in a row: pct(0.6 * 14/20 + 0.4 * min(1, 14/7)) = pct(0.42 + 0.4) = 82.0
+    window = [user_day(n, other_events=1) for n in range(14)]
+    assert flourish(window, ON).consistency_score == 82.0
+
+
+def test_a_day_that_counts_fewer_events_than_its_moods_is_refused() -> None:
+    with pytest.raises(IndexInputRejected, match="at least the 2 its other fields count, got 1"):
+        UserDay(day=ON, events=1, moods_start=(5,), moods_end=(6,))
