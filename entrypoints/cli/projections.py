@@ -67,10 +67,7 @@ def projections(settings: Settings, args: argparse.Namespace) -> int:
             return fail("addvalue projections", f"unknown projection {unknown or names}; known: {sorted(known)}", 2)
         rebuild = args.action == "rebuild"
         if rebuild and (elsewhere := [n for n in names if not container.leases.hold(n)]):
-            # The service runs them: its lease holder rebuilds beside the live views and swaps (docs/pipeline.md).
-            for name in set(names) - set(elsewhere):
-                container.leases.release(name)
-            return follow_rebuild(container.rebuilds, container.rebuilds.request(names), names)
+            return _rebuild_while_served(container, names, elsewhere)
         if busy := _held_elsewhere(container, names):
             return busy
         if len(names) > 1:
@@ -79,6 +76,18 @@ def projections(settings: Settings, args: argparse.Namespace) -> int:
         for name in names:
             _run_projection(known[name], rebuild=rebuild)
         return 0
+
+
+def _rebuild_while_served(container: Container, names: list[str], elsewhere: list[str]) -> int:
+    """Those another process runs: rebuilt by it on request, followed here; any nobody runs: rebuilt here.
+
+    The holder of a projection's lease is its only writer (docs/architecture.md, "Rebuilding while the
+    service runs"), so the swap never races with its catch-ups.
+    """
+    job_id = container.rebuilds.request(elsewhere)
+    if free := [n for n in names if n not in elsewhere]:
+        _run_together(container, [container.projections[n] for n in free], rebuild=True)
+    return follow_rebuild(container.rebuilds, job_id, elsewhere)
 
 
 def _held_elsewhere(container: Container, names: list[str]) -> int:
