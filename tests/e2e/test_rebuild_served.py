@@ -172,9 +172,11 @@ def test_rebuilding_every_projection_while_serving_and_ingesting_equals_a_rebuil
         assert served_models["daily_event_counts"], "the read models are empty: nothing was compared"
 
 
-@pytest.fixture
-def quick_served(backend: str, tmp_path: Path) -> Iterator[Served]:
-    with start_served(backend, tmp_path, env=QUICK, prepare=(("demo", "--users", "10", "--days", "2"),)) as service:
+@pytest.fixture(params=[1, 2], ids=["one worker", "two workers"])
+def quick_served(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
+    """With two workers, a request may reach either; the one holding the lease rebuilds."""
+    prepare = (("demo", "--users", "10", "--days", "2"),)
+    with start_served(backend, tmp_path, workers=request.param, env=QUICK, prepare=prepare) as service:
         yield service
 
 
