@@ -15,6 +15,7 @@ from application.read_models.rebuilds import Rebuilds
 __all__ = ["follow_rebuild", "progress_bar"]
 
 POLL_SECONDS: Final = 0.2
+PENDING_HINT_SECONDS: Final = 30.0
 
 
 @contextmanager
@@ -49,6 +50,7 @@ def follow_rebuild(rebuilds: Rebuilds, job_id: str, names: list[str]) -> int:
         f"live read models and swaps them in (job {job_id})",
         file=sys.stderr,
     )
+    asked, hinted = time.monotonic(), False
     with progress_bar(f"{', '.join(names)} rebuild") as show:
         while True:
             entries = rebuilds.job(job_id)
@@ -60,6 +62,13 @@ def follow_rebuild(rebuilds: Rebuilds, job_id: str, names: list[str]) -> int:
                 show(min(e.position for e in running), max(e.target for e in running))
             if all(e.status == "swapped" for e in entries):
                 break
+            if not running and not hinted and time.monotonic() - asked > PENDING_HINT_SECONDS:
+                hinted = True
+                print(
+                    "addvalue: not taken up yet; the process running these takes it up after its next round "
+                    "(ADDVALUE_PROJECTION_INTERVAL_SECONDS); Ctrl-C stops waiting, the request stays",
+                    file=sys.stderr,
+                )
             time.sleep(POLL_SECONDS)
     print(f"{', '.join(names)}: rebuilt and swapped in at position {min(e.position for e in entries)} (job {job_id})")
     return 0
