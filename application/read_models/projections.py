@@ -247,6 +247,8 @@ def catch_up_together(
         targets = [p.beside(shadow.view) for p, shadow in zip(projections, shadows, strict=True) if shadow]
         result = _one_pass(store, targets, page_size, on_progress)
         with guard:
+            if lost := [p.name for p in projections if p.lease is not None and not p.lease()]:
+                raise RuntimeError(f"{', '.join(lost)}: lease lost during the rebuild; the live view is unchanged")
             _one_pass(store, targets, page_size)  # into the shadows, what arrived during the replay
             for shadow in shadows:
                 if shadow is not None:

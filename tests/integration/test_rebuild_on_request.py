@@ -54,3 +54,19 @@ def test_an_unknown_projection_or_job_is_not_found(container: Container) -> None
         container.rebuilds.request(["daily_counts", "nothing"])
     with pytest.raises(NotFound):
         container.rebuilds.job("no such job")
+
+
+def test_a_rebuild_whose_lease_was_lost_meanwhile_fails_and_leaves_the_live_view_alone(container: Container) -> None:
+    at, person = datetime.now(UTC), uuid.uuid4()
+    send(container, consent(person, analytics=True, at=at), event("post_liked", person, {"post_id": "p"}, at=at))
+    container.daily_counts.catch_up()
+    before = (container.daily_counts.position(), container.daily_counts_view.counts())
+    job_id = container.rebuilds.request(["daily_counts"])
+    container.daily_counts.lease = lambda: False  # another process took it (a database restart dropped ours)
+
+    assert container.rebuilds.start_pending(lambda name: True)
+
+    assert settled(container, job_id) == "failed"
+    [entry] = container.rebuilds.job(job_id)
+    assert "lease lost" in entry.error
+    assert (container.daily_counts.position(), container.daily_counts_view.counts()) == before
