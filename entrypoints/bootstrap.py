@@ -25,6 +25,7 @@ from application.privacy.export import Export
 from application.privacy.history import History
 from application.read_models.live_activity import LiveActivityProjection
 from application.read_models.projections import DailyCountsProjection
+from application.read_models.rebuilds import Rebuilds
 from application.read_models.user_days import UserDaysProjection
 from application.reporting.daily_indices import DailyIndices
 from application.reporting.day_jobs import CloseDay, HourlyActivity, LateEvents
@@ -96,6 +97,7 @@ class _Services:
             live_activity=self.live_activity,
             user_days_view=p.user_days_view,
             user_days=self.user_days,
+            rebuilds=self.rebuilds,
             jobs=self.jobs,
             archiving=self.archiving,
             wakeups=p.wakeups,
@@ -129,6 +131,12 @@ class _Services:
     def user_days(self) -> UserDaysProjection:
         p, name = self.ports, UserDaysProjection.name
         return UserDaysProjection(p.store, p.user_days_view, zone=self.zone, **p.upkeep(name, p.user_days_view))
+
+    @functools.cached_property
+    def rebuilds(self) -> Rebuilds:
+        """Rebuilds asked for while serving (CLI or API), carried out by each projection's lease holder."""
+        chosen = (self.daily_counts, self.live_activity, self.user_days)
+        return Rebuilds(self.ports.store, {p.name: p for p in chosen}, self.ports.rebuild_journal, self.ports.clock)
 
     @functools.cached_property
     def ingestion(self) -> Ingestion:

@@ -21,6 +21,7 @@ from application.privacy.ports import ErasureRegister
 from application.read_models.live_activity import LiveActivityProjection
 from application.read_models.ports import DailyCountsView, Leases, LiveActivityView, UserDaysView, Wakeups
 from application.read_models.projections import DailyCountsProjection, PagedProjection
+from application.read_models.rebuilds import Rebuilds
 from application.read_models.user_days import UserDaysProjection
 from application.reporting.jobs import Jobs
 from application.reporting.queries import Analytics
@@ -59,6 +60,7 @@ class Container:
     live_activity: LiveActivityProjection
     user_days_view: UserDaysView
     user_days: UserDaysProjection
+    rebuilds: Rebuilds
     jobs: Jobs
     archiving: Archiving
     wakeups: Wakeups | None

@@ -23,6 +23,7 @@ from adapters.geo import build_geo_lookup
 from adapters.privacy.erasure_register import build_erasure_register
 from adapters.read_models.leases import build_leases
 from adapters.read_models.live_activity import build_live_activity
+from adapters.read_models.rebuild_journal import build_rebuild_journal
 from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView
 from adapters.read_models.user_days import PostgresUserDays, SqliteUserDays, build_user_days
 from adapters.read_models.views import ShadowView, build_daily_counts
@@ -32,7 +33,14 @@ from application.api_access.quota import ApiQuota
 from application.ingest.ports import GeoLookup
 from application.ports import Clock, KeyStore
 from application.privacy.ports import ErasureRegister
-from application.read_models.ports import DailyCountsView, Leases, LiveActivityView, UserDaysView, Wakeups
+from application.read_models.ports import (
+    DailyCountsView,
+    Leases,
+    LiveActivityView,
+    RebuildJournal,
+    UserDaysView,
+    Wakeups,
+)
 from application.read_models.projections import Upkeep
 from application.reporting.ports import IndexSummaries, PersonReads
 from application.retention.ports import ColdStore, MetricsRetention
@@ -132,6 +140,10 @@ class Infrastructure:
     @functools.cached_property
     def leases(self) -> Leases:
         return _given_or(self._given.leases, lambda: self._owned(build_leases(self._db)))
+
+    @functools.cached_property
+    def rebuild_journal(self) -> RebuildJournal:
+        return self._owned(build_rebuild_journal(self._db))
 
     @functools.cached_property
     def wakeups(self) -> Wakeups | None:

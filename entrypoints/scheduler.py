@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -21,6 +22,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from application.errors import StorageError
 from application.read_models.ports import Leases, Wakeups
 from application.read_models.projections import PagedProjection, catch_up_together
+from application.read_models.rebuilds import Rebuilds
 from application.reporting.jobs import Jobs
 from application.store import AnalyticsStore
 from entrypoints.bootstrap import Container
@@ -58,8 +60,12 @@ class ProjectionScheduler:
         wakeups: Wakeups | None = None,
         store: AnalyticsStore | None = None,
         leases: Leases | None = None,
+        rebuilds: Rebuilds | None = None,
     ) -> None:
         self._leases = leases
+        self._rebuilds = rebuilds
+        # Held while this thread writes the live views, so that a rebuild asked for meanwhile swaps between rounds.
+        self._writing: AbstractContextManager[Any] = rebuilds.writing if rebuilds is not None else nullcontext()
         self._waiting: set[str] = set()  # held by another process, already logged
         self._wakeups = wakeups
         self._store = store
@@ -90,14 +96,28 @@ class ProjectionScheduler:
             # one, not wait out the interval (LISTEN hears nothing sent before it; data_version needs a baseline).
             self._wakeups.wait(0)
         while not self._stop.is_set():
-            rebuilding = time.monotonic() >= next_rebuild
-            if rebuilding or self._store is None or not self._caught_up_together():
-                for projection in self._leased():
-                    self._run_one(projection, rebuild=rebuilding)
-            if rebuilding:
-                next_rebuild = time.monotonic() + self._rebuild_every
-            self.run_due_jobs()
+            # Not while a rebuild asked for is under way here: the two would share the shadow views.
+            rebuilding = time.monotonic() >= next_rebuild and not (self._rebuilds and self._rebuilds.busy())
+            with self._writing:
+                if rebuilding or self._store is None or not self._caught_up_together():
+                    for projection in self._leased():
+                        self._run_one(projection, rebuild=rebuilding)
+                if rebuilding:
+                    next_rebuild = time.monotonic() + self._rebuild_every
+                self.run_due_jobs()
+            self._start_asked_rebuild()
             self._pause()
+
+    def _start_asked_rebuild(self) -> None:
+        """A rebuild asked for (``addvalue projections rebuild``, the admin API) of projections this process runs."""
+        if self._rebuilds is None:
+            return
+        try:
+            mine = {p.name for p in self._projections}  # never the lease of a projection this process does not run
+            if self._rebuilds.start_pending(lambda name: name in mine and self._may_run(name)):
+                log.info("projection.rebuild_started", views=sorted(self._rebuilds.busy()))
+        except DATABASE_DOWN as e:
+            log.warning("projection.storage_unavailable", view="rebuilds", error=str(e))
 
     def _pause(self) -> None:
         """Until events are committed (where the database says so), the interval passes, or stop().
@@ -205,4 +225,5 @@ def scheduler_for(
         wakeups=container.wakeups,
         store=container.store,
         leases=container.leases,
+        rebuilds=container.rebuilds,
     )

@@ -54,6 +54,16 @@ class PostgresLeases:
                 return True
             return False
 
+    def release(self, name: str) -> None:
+        with self._lock:
+            if name not in self._held or self._conn is None:
+                return
+            self._held.discard(name)
+            try:
+                self._conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"addvalue:{self._schema}:{name}",))
+            except psycopg.Error:
+                self._drop()  # the connection is gone, and every lock it held with it
+
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         if self._conn is None or self._conn.closed:
             self._held.clear()
@@ -91,6 +101,12 @@ class FileLeases:
                 return False
             self._files[name] = fd
             return True
+
+    def release(self, name: str) -> None:
+        with self._lock:
+            fd = self._files.pop(name, None)
+            if fd is not None:
+                os.close(fd)
 
     def close(self) -> None:
         with self._lock:

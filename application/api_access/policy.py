@@ -38,6 +38,7 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
 _PERSONAL: Final = Rule(roles=frozenset({"user", "admin"}), own_only=frozenset({"user"}))
 _AGGREGATE: Final = Rule(roles=frozenset({"analyst", "admin"}))
 _AUDIT: Final = Rule(roles=frozenset({"auditor", "admin"}))
+_ADMIN: Final = Rule(roles=frozenset({"admin"}))
 
 # Route name -> rule. Route names are the handlers' names in the area modules of
 # entrypoints/http/ (metrics.py, dashboards.py, realtime.py, privacy.py, audit.py).
@@ -67,6 +68,10 @@ POLICY: Final[dict[str, Rule]] = {
     "audit_access_log": _AUDIT,
     "audit_user_history": _AUDIT,
     "audit_stream": _AUDIT,
+    "admin_projections": _ADMIN,
+    "admin_projection_rebuild": _ADMIN,
+    "admin_projections_rebuild_all": _ADMIN,
+    "admin_projection_rebuild_status": _ADMIN,
 }
 
 

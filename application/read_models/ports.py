@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
 import msgspec
@@ -17,6 +17,8 @@ __all__ = [
     "LiveActivityView",
     "LiveChanges",
     "LiveSnapshot",
+    "RebuildEntry",
+    "RebuildJournal",
     "Shadow",
     "TrackedView",
     "UserDaysChanges",
@@ -158,6 +160,51 @@ class Leases(Protocol):
 
     def hold(self, name: str) -> bool:
         """True while this process may run ``name`` (a projection, or "jobs"); no other process may then."""
+
+    def release(self, name: str) -> None:
+        """Give ``name`` back (if held), so that another process may take it."""
+
+
+RebuildStatus = Literal["pending", "running", "swapped", "failed"]
+
+
+class RebuildEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One projection of a requested rebuild: where it stands, and how far its replay has got."""
+
+    job_id: str
+    name: str
+    status: RebuildStatus
+    requested_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    position: int = 0
+    target: int = 0
+    error: str = ""
+
+
+class RebuildJournal(Protocol):
+    """Requested rebuilds, shared by every process of the service: asked by any, carried out by the lease holder."""
+
+    def request(self, job_id: str, names: Sequence[str], at: datetime) -> None:
+        """One pending entry per projection of a new job."""
+
+    def claim(self, names: Sequence[str], owner: str, at: datetime) -> list[RebuildEntry]:
+        """The oldest job's pending entries among ``names``, now running for ``owner``.
+
+        Entries running for another owner count as pending: the caller holds these projections' leases,
+        so the process that started them has stopped.
+        """
+
+    def progress(self, job_id: str, names: Sequence[str], position: int, target: int) -> None: ...
+
+    def finish(self, job_id: str, names: Sequence[str], status: RebuildStatus, at: datetime, error: str = "") -> None:
+        """Mark the entries swapped or failed."""
+
+    def job(self, job_id: str) -> list[RebuildEntry]:
+        """The job's entries (none for an unknown job)."""
+
+    def unfinished(self) -> list[RebuildEntry]:
+        """Every entry pending or running, oldest first."""
 
 
 class Wakeups(Protocol):

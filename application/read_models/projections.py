@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
@@ -104,6 +105,16 @@ class PagedProjection(Generic[ViewT]):
 
     def target(self) -> int:
         return self._store.recorder.max_notification_id() or 0
+
+    def lag(self, now: datetime) -> tuple[int, float]:
+        """How far behind the log: events not yet applied, and the age in seconds of the oldest of them."""
+        position, target = self._view.position(), self.target()
+        if target <= position:
+            return 0, 0.0
+        first = self._store.recorder.select_notifications(position + 1, 1)
+        at = getattr(self._store.mapper.to_domain_event(first[0]), "timestamp", None) if first else None
+        seconds = max((now - at).total_seconds(), 0.0) if isinstance(at, datetime) else 0.0
+        return target - position, seconds
 
     def catch_up(self, on_progress: Progress | None = None) -> CatchUp:
         """Apply every event after the view's position; nothing when another process holds the lease."""
@@ -207,39 +218,78 @@ class DailyCountsProjection(PagedProjection[DailyCountsView]):
 
 
 def catch_up_together(
-    store: AnalyticsStore, projections: list[PagedProjection[Any]], *, page_size: int = 1000, rebuild: bool = False
+    store: AnalyticsStore,
+    projections: list[PagedProjection[Any]],
+    *,
+    page_size: int = 1000,
+    rebuild: bool = False,
+    on_progress: Progress | None = None,
+    swap_lock: AbstractContextManager[Any] | None = None,
 ) -> CatchUp:
     """Bring several projections up to date reading and decrypting the log once, not once each.
 
     Each page goes to every projection still behind it, and each projection
     writes it with its own position, so stopping half way loses nothing.
     ``rebuild``: every projection is rebuilt beside its live view (or in place
-    without a shadow factory) and swapped in at the end.
+    without a shadow factory) and swapped in at the end. ``swap_lock`` is held
+    by whatever else writes these live views in this process (the scheduler's
+    catch-ups): the replay runs without it, the swap and the catch-ups around
+    it with it, so no catch-up of the live view interleaves with the swap.
     """
     if not rebuild:
-        return _one_pass(store, projections, page_size)
+        return _one_pass(store, projections, page_size, on_progress)
+    guard = swap_lock if swap_lock is not None else nullcontext()
     shadows = [p.shadows() if p.shadows is not None else None for p in projections]
     try:
-        targets = []
-        for projection, shadow in zip(projections, shadows, strict=True):
-            if shadow is None:
-                projection._view.reset()
-                targets.append(projection)
-            else:
-                targets.append(projection.beside(shadow.view))
-        result = _one_pass(store, targets, page_size)
-        for shadow in shadows:
-            if shadow is not None:
-                shadow.promote()
+        if any(shadow is None for shadow in shadows):  # cleared in place: nothing else may write meanwhile
+            with guard:
+                return _in_place(store, projections, shadows, page_size, on_progress)
+        targets = [p.beside(shadow.view) for p, shadow in zip(projections, shadows, strict=True) if shadow]
+        result = _one_pass(store, targets, page_size, on_progress)
+        with guard:
+            if lost := [p.name for p in projections if p.lease is not None and not p.lease()]:
+                raise RuntimeError(f"{', '.join(lost)}: lease lost during the rebuild; the live view is unchanged")
+            _one_pass(store, targets, page_size)  # into the shadows, what arrived during the replay
+            for shadow in shadows:
+                if shadow is not None:
+                    shadow.promote()
+            _one_pass(store, projections, page_size)  # the live views, from the position swapped in
     finally:
         for shadow in shadows:
             if shadow is not None:
                 shadow.discard()
+    return result
+
+
+def _in_place(
+    store: AnalyticsStore,
+    projections: list[PagedProjection[Any]],
+    shadows: list[Shadow | None],
+    page_size: int,
+    on_progress: Progress | None,
+) -> CatchUp:
+    """A rebuild where some projection has no shadow (a view given by a test): cleared, then replayed."""
+    targets = []
+    for projection, shadow in zip(projections, shadows, strict=True):
+        if shadow is None:
+            projection._view.reset()
+            targets.append(projection)
+        else:
+            targets.append(projection.beside(shadow.view))
+    result = _one_pass(store, targets, page_size, on_progress)
+    for shadow in shadows:
+        if shadow is not None:
+            shadow.promote()
     _one_pass(store, projections, page_size)  # what arrived during the rebuild
     return result
 
 
-def _one_pass(store: AnalyticsStore, projections: list[PagedProjection[Any]], page_size: int) -> CatchUp:
+def _one_pass(
+    store: AnalyticsStore,
+    projections: list[PagedProjection[Any]],
+    page_size: int,
+    on_progress: Progress | None = None,
+) -> CatchUp:
     target = store.recorder.max_notification_id() or 0
     position = min((p.position() for p in projections), default=target)
     processed = skipped = 0
@@ -257,4 +307,6 @@ def _one_pass(store: AnalyticsStore, projections: list[PagedProjection[Any]], pa
             if behind < position:
                 projection._apply_page([e for n, e in decoded if n > behind], position)
         processed += len(page)
+        if on_progress is not None:
+            on_progress(position, target)
     return CatchUp(processed=processed, redacted_skipped=skipped, position=position)

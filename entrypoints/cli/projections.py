@@ -10,6 +10,7 @@ from typing import Any
 from application.read_models.projections import CatchUp, PagedProjection, catch_up_together
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.cli.output import Subcommands, fail, print_json
+from entrypoints.cli.rebuild_progress import follow_rebuild, progress_bar
 from entrypoints.cli.serve import follow_projections
 from entrypoints.runtime import started, tune_for_serving
 from entrypoints.settings import Settings
@@ -64,15 +65,29 @@ def projections(settings: Settings, args: argparse.Namespace) -> int:
         unknown = [n for n in names if n not in known]
         if unknown or not names:
             return fail("addvalue projections", f"unknown projection {unknown or names}; known: {sorted(known)}", 2)
+        rebuild = args.action == "rebuild"
+        if rebuild and (elsewhere := [n for n in names if not container.leases.hold(n)]):
+            return _rebuild_while_served(container, names, elsewhere)
         if busy := _held_elsewhere(container, names):
             return busy
-        rebuild = args.action == "rebuild"
         if len(names) > 1:
             _run_together(container, [known[n] for n in names], rebuild=rebuild)
             return 0
         for name in names:
             _run_projection(known[name], rebuild=rebuild)
         return 0
+
+
+def _rebuild_while_served(container: Container, names: list[str], elsewhere: list[str]) -> int:
+    """Those another process runs: rebuilt by it on request, followed here; any nobody runs: rebuilt here.
+
+    The holder of a projection's lease is its only writer (docs/architecture.md, "Rebuilding while the
+    service runs"), so the swap never races with its catch-ups.
+    """
+    job_id = container.rebuilds.request(elsewhere)
+    if free := [n for n in names if n not in elsewhere]:
+        _run_together(container, [container.projections[n] for n in free], rebuild=True)
+    return follow_rebuild(container.rebuilds, job_id, elsewhere)
 
 
 def _held_elsewhere(container: Container, names: list[str]) -> int:
@@ -91,22 +106,16 @@ def _held_elsewhere(container: Container, names: list[str]) -> int:
 def _run_together(container: Container, chosen: list[PagedProjection[Any]], *, rebuild: bool) -> None:
     """Several projections in one pass over the log, then what it did and how fast."""
     begun = time.monotonic()
-    result = catch_up_together(container.store, chosen, rebuild=rebuild)
     names = ", ".join(p.name for p in chosen)
+    with progress_bar(f"{names} " + ("rebuild" if rebuild else "catch-up")) as show:
+        result = catch_up_together(container.store, chosen, rebuild=rebuild, on_progress=show)
     print(f"{names}: {result.processed} events read once for all, {_speed(result, begun)}")
 
 
 def _run_projection(projection: PagedProjection[Any], *, rebuild: bool) -> None:
     """One catch-up or rebuild with a progress bar, then what it did and how fast."""
-    from rich.progress import Progress
-
     begun = time.monotonic()
-    with Progress() as progress:
-        task = progress.add_task(f"{projection.name} " + ("rebuild" if rebuild else "catch-up"), total=None)
-
-        def show(position: int, target: int) -> None:
-            progress.update(task, completed=position, total=target)
-
+    with progress_bar(f"{projection.name} " + ("rebuild" if rebuild else "catch-up")) as show:
         result = (projection.rebuild if rebuild else projection.catch_up)(show)
     print(f"{projection.name}: {result.processed} events read, {_speed(result, begun)}")
 

@@ -76,7 +76,7 @@ def answered(request: Request[Any, Any, Any], answer: Answer) -> Response[Any]:
     return _json(body, headers=headers)
 
 
-def live(value: dict[str, Any], *, data_points: int) -> Response[Envelope]:
+def live(value: dict[str, Any], *, data_points: int, status: int = 200) -> Response[Envelope]:
     """A live answer (real time, audit, the person's own records): provisional, never cached."""
     metadata = {
         "calculated_at": datetime.now(UTC).isoformat(),
@@ -85,7 +85,7 @@ def live(value: dict[str, Any], *, data_points: int) -> Response[Envelope]:
         "formula_version": None,
     }
     body = {"status": "success", "data": value, "metadata": metadata}
-    return _json(_ENCODER.encode(body), headers={"Cache-Control": "no-store"})
+    return _json(_ENCODER.encode(body), headers={"Cache-Control": "no-store"}, status=status)
 
 
 def live_body(data: Any) -> bytes:

@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,6 +43,12 @@ class Served:
     tokens: JwtTokens
     workdir: Path
     env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+
+    def stop(self) -> None:
+        """Stop the service now (as at the block's end), leaving its database for the test to inspect."""
+        if self.process is not None:
+            _stopped(self.process)
 
     @property
     def ws_url(self) -> str:
@@ -125,19 +131,23 @@ def start_served(
     try:
         _wait_until_ready(process, base_url, log)
         tokens = JwtTokens(environ["ADDVALUE_JWT_SECRET"], issuer="addvalue", audience="addvalue-analytics")
-        yield Served(base_url=base_url, tokens=tokens, workdir=workdir, env=environ)
+        yield Served(base_url=base_url, tokens=tokens, workdir=workdir, env=environ, process=process)
     finally:
-        process.terminate()  # uvicorn's graceful shutdown: the lifespan ends, the scheduler stops
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=20)
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _stopped(process)
         if schema is not None:
             assert POSTGRES_URL is not None
             with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
+
+
+def _stopped(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()  # uvicorn's graceful shutdown: the lifespan ends, the scheduler stops
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=20)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture

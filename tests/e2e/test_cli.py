@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -197,13 +198,40 @@ def test_audit_verify_passes_an_intact_log_and_fails_an_edited_one(
     assert (report["ok"], report["first_bad_seq"]) == (False, 2)
 
 
-def test_a_projection_run_by_another_process_is_not_run_here(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_projection_run_by_another_process_is_not_caught_up_here(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["demo", "--users", "2", "--days", "1"]) == 0
     holder = bootstrap(load_settings())
     try:
         assert holder.leases.hold("user_days")
-        assert "another process" in refused(["projections", "rebuild", "user_days"], capsys)
+        assert "another process" in refused(["projections", "catch-up", "user_days"], capsys)
         assert main(["projections", "rebuild", "daily_counts"]) == 0
+    finally:
+        holder.close()
+
+
+def test_a_rebuild_of_a_projection_another_process_runs_is_done_by_that_process_and_followed_here(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--users", "2", "--days", "1"]) == 0
+    holder = bootstrap(load_settings())
+    try:
+        assert holder.leases.hold("user_days")
+        answer: list[int] = []
+        cli = threading.Thread(target=lambda: answer.append(main(["projections", "rebuild", "--all"])))
+        cli.start()
+        deadline = time.monotonic() + 60
+        while cli.is_alive():  # what the scheduler of a worker running user_days only does after each round
+            holder.rebuilds.start_pending(lambda name: name == "user_days" and holder.leases.hold(name))
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert answer == [0]
+        printed = capsys.readouterr()
+        assert "user_days run in another process" in printed.err
+        assert "user_days: rebuilt and swapped in" in printed.out
+        assert "daily_counts, live_activity: " in printed.out  # nobody ran these: rebuilt here
+        assert holder.user_days.position() == holder.store.recorder.max_notification_id()
     finally:
         holder.close()
 

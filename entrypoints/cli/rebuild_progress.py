@@ -1,0 +1,74 @@
+"""Progress of a replay on the terminal: a bar with events/s, for a rebuild run here or by the service."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Final
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from application.read_models.rebuilds import Rebuilds
+
+__all__ = ["follow_rebuild", "progress_bar"]
+
+POLL_SECONDS: Final = 0.2
+PENDING_HINT_SECONDS: Final = 30.0
+
+
+@contextmanager
+def progress_bar(title: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar titled ``title``; the callback takes (position reached, position to reach) and shows events/s."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task(title, total=None, rate="")
+        first: list[tuple[float, int]] = []  # when and where the first report came: the rate is measured from it
+
+        def show(position: int, target: int) -> None:
+            now = time.monotonic()
+            if not first:
+                first.append((now, position))
+            began, start = first[0]
+            rate = (position - start) / (now - began) if now > began else 0.0
+            progress.update(task, completed=position, total=max(target, position), rate=f"{rate:,.0f} events/s")
+
+        yield show
+
+
+def follow_rebuild(rebuilds: Rebuilds, job_id: str, names: list[str]) -> int:
+    """Show the service's rebuild of job ``job_id`` until it is swapped in (0) or has failed (1)."""
+    print(
+        f"addvalue: {', '.join(names)} run in another process (serve or worker); it rebuilds them beside the "
+        f"live read models and swaps them in (job {job_id})",
+        file=sys.stderr,
+    )
+    asked, hinted = time.monotonic(), False
+    with progress_bar(f"{', '.join(names)} rebuild") as show:
+        while True:
+            entries = rebuilds.job(job_id)
+            if failed := [e for e in entries if e.status == "failed"]:
+                print(f"addvalue: rebuild failed: {failed[0].name}: {failed[0].error}", file=sys.stderr)
+                return 1
+            running = [e for e in entries if e.status != "pending"]
+            if running:
+                show(min(e.position for e in running), max(e.target for e in running))
+            if all(e.status == "swapped" for e in entries):
+                break
+            if not running and not hinted and time.monotonic() - asked > PENDING_HINT_SECONDS:
+                hinted = True
+                print(
+                    "addvalue: not taken up yet; the process running these takes it up after its next round "
+                    "(ADDVALUE_PROJECTION_INTERVAL_SECONDS); Ctrl-C stops waiting, the request stays",
+                    file=sys.stderr,
+                )
+            time.sleep(POLL_SECONDS)
+    print(f"{', '.join(names)}: rebuilt and swapped in at position {min(e.position for e in entries)} (job {job_id})")
+    return 0
