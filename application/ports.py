@@ -48,13 +48,25 @@ class KeyStore(SubjectKeys, Protocol):
     """The whole key store as the service's composition and its operators use it."""
 
     def derived_secret(self, purpose: bytes) -> bytes:
-        """A secret for ``purpose`` (keyed hashes of the access log, the erasure register), stable across rotations."""
+        """A secret for ``purpose`` under the newest root secret: kept by ``rotate_master``, replaced by
+        ``rotate_root``."""
+
+    def derived_secrets(self, purpose: bytes) -> list[bytes]:
+        """``derived_secret(purpose)`` under every root, oldest first (keyed hashes step through them,
+        application.rechain; the access log verifies each stretch of its chain with its own)."""
+
+    @property
+    def root_is_legacy(self) -> bool:
+        """Whether the root secret is still the first master key (a store made before issue 13)."""
 
     def rotate_master(self, new_master_key: bytes) -> msgspec.Struct:
-        """Rewrap every data key under ``new_master_key`` in one transaction; a report of what was done.
+        """Rewrap every data key and the root secrets under ``new_master_key`` in one transaction; a report.
 
         Raises ValueError when the new key is the current one.
         """
+
+    def rotate_root(self) -> int:
+        """Add a new random root secret and step every lookup digest on to it, in one transaction; how many."""
 
 
 class IngestMarks(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from datetime import timedelta
 from typing import Protocol, TypeVar
 
-from adapters.api_access.access_log import build_access_log
+from adapters.api_access.access_log import PostgresAccessLog, SqliteAccessLog, build_access_log
 from adapters.api_access.quota import build_api_rate_counter
 from adapters.api_access.tokens import JwtTokens
 from adapters.clock import SystemClock
@@ -31,6 +31,7 @@ from adapters.retention.archive import ParquetArchive, ReadModelRetention, defau
 from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
 from application.api_access.quota import ApiQuota
 from application.ingest.ports import GeoLookup
+from application.key_rotation import ACCESS_LOG_PURPOSE, ERASURES_PURPOSE
 from application.ports import Clock, KeyStore
 from application.privacy.ports import ErasureRegister
 from application.read_models.ports import (
@@ -64,6 +65,10 @@ Resource = TypeVar("Resource", bound=_Closable)
 V = TypeVar("V", bound=TrackingView)
 
 
+def _access_log(db: Database, secrets: list[bytes]) -> SqliteAccessLog | PostgresAccessLog:
+    return build_access_log(db, secrets[-1], earlier=secrets[:-1])
+
+
 def _given_or(given: T | None, build: Callable[[], T]) -> T:
     return given if given is not None else build()
 
@@ -86,9 +91,9 @@ class Infrastructure:
         self._resources.callback(resource.close)
         return resource
 
-    def _keyed(self, build: Callable[[Database, bytes], Resource], purpose: bytes) -> Resource:
-        """Built with a secret the key store derives for ``purpose``; closed with the container."""
-        return self._owned(build(self._db, self.keys.derived_secret(purpose)))
+    def _keyed(self, build: Callable[[Database, list[bytes]], Resource], purpose: bytes) -> Resource:
+        """Built with the secrets the key store derives for ``purpose`` (one per root); closed with the container."""
+        return self._owned(build(self._db, self.keys.derived_secrets(purpose)))
 
     @functools.cached_property
     def clock(self) -> Clock:
@@ -108,7 +113,7 @@ class Infrastructure:
 
     @functools.cached_property
     def erasures(self) -> ErasureRegister:
-        return _given_or(self._given.erasures, lambda: self._keyed(build_erasure_register, b"addvalue erasures"))
+        return _given_or(self._given.erasures, lambda: self._keyed(build_erasure_register, ERASURES_PURPOSE))
 
     @functools.cached_property
     def store(self) -> AnalyticsStore:
@@ -155,7 +160,7 @@ class Infrastructure:
 
     @functools.cached_property
     def access_log(self) -> AccessLog:
-        return _given_or(self._given.access_log, lambda: self._keyed(build_access_log, b"addvalue access log"))
+        return _given_or(self._given.access_log, lambda: self._keyed(_access_log, ACCESS_LOG_PURPOSE))
 
     @functools.cached_property
     def api_rate(self) -> ApiRateCounter:

@@ -109,6 +109,9 @@ class FakeErasureRegister(ErasureRegister):
             if entry.subject_id == subject_id:
                 self.entries[user] = msgspec.structs.replace(entry, completed_at=at, subject_id=None)
 
+    def use_roots(self, secrets: Sequence[bytes]) -> int:
+        return 0  # keyed by the user id itself: nothing to step
+
 
 class FixedClock(Clock):
     """The ``Clock`` port at a time the test sets and moves."""

@@ -12,6 +12,11 @@ The head carries a MAC over its seq and hash (column ``mac``), and an append
 refuses a head whose MAC does not match: it would sign the continuation of a
 truncated log. Logs from before the MAC get the column when first opened, in
 the transaction that signs the head they have then (``_UPGRADE``).
+
+A log knows the keys of every root secret (``earlier`` and ``key``): records
+before an anchor verify under an earlier one, new records and the head are
+sealed under ``key``. ``rechain`` (``addvalue keys rotate-root``) verifies and
+appends the anchors in one write transaction.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from application.api_access.access_log import (
     UnreadableRecord,
     authentic_head,
     head_mac,
+    rechained,
     seal,
     verify_chain,
 )
@@ -139,8 +145,8 @@ def _sealed(entries: Sequence[AccessEntry], head: ChainHead, key: bytes | None) 
 class SqliteAccessLog(AccessLog):
     """The access log in a SQLite file of its own (tables ``api_access_log``, ``api_access_head``)."""
 
-    def __init__(self, path: Path, *, key: bytes | None = None) -> None:
-        self._key = key
+    def __init__(self, path: Path, *, key: bytes | None = None, earlier: Sequence[bytes] = ()) -> None:
+        self._key, self._earlier = key, list(earlier)
         self._file = SqliteFile(path, what="access log")
         with self._file.transaction(write=True) as db:
             db.execute(
@@ -193,7 +199,25 @@ class SqliteAccessLog(AccessLog):
         with self._file.transaction(write=False) as db:
             head = _head(db.execute("SELECT seq, hash, mac FROM api_access_head WHERE id = 1").fetchone())
             batch = _all(lambda after: db.execute(self._after_sql(), (after, _READ_BATCH)).fetchall())
-            return verify_chain(batch, head, self._key)
+            return verify_chain(batch, head, self._key, earlier=self._earlier)
+
+    def rechain(self, keys: Sequence[bytes], at: datetime) -> list[AccessRecord]:
+        with self._file.transaction(write=True) as db:
+            head = _head(db.execute("SELECT seq, hash, mac FROM api_access_head WHERE id = 1").fetchone())
+            batch = _all(lambda after: db.execute(self._after_sql(), (after, _READ_BATCH)).fetchall())
+            anchors = rechained(batch, head, keys, at)
+            if anchors:
+                db.executemany(
+                    f"INSERT INTO api_access_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [_values(r, r.at.isoformat()) for r in anchors],
+                )
+                last = anchors[-1]
+                mac = head_mac(last.seq, last.hash, keys[-1])
+                db.execute(
+                    "UPDATE api_access_head SET seq = ?, hash = ?, mac = ? WHERE id = 1", (last.seq, last.hash, mac)
+                )
+        self._key, self._earlier = keys[-1], list(keys[:-1])
+        return anchors
 
     @staticmethod
     def _after_sql() -> str:
@@ -206,8 +230,10 @@ class SqliteAccessLog(AccessLog):
 class PostgresAccessLog(AccessLog):
     """The access log in tables ``api_access_log`` and ``api_access_head`` of ``schema``."""
 
-    def __init__(self, conninfo: str, *, schema: str = "public", key: bytes | None = None) -> None:
-        self._key = key
+    def __init__(
+        self, conninfo: str, *, schema: str = "public", key: bytes | None = None, earlier: Sequence[bytes] = ()
+    ) -> None:
+        self._key, self._earlier = key, list(earlier)
         self._log = SQL("{}.api_access_log").format(Identifier(schema))
         self._head = SQL("{}.api_access_head").format(Identifier(schema))
         # Run for every API request's batch: composed once (composing costs more than sending).
@@ -270,9 +296,24 @@ class PostgresAccessLog(AccessLog):
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             head = _head(conn.execute(SQL("SELECT seq, hash, mac FROM {} WHERE id = 1").format(self._head)).fetchone())
             batch = _all(lambda after: conn.execute(self._after_sql(), (after, _READ_BATCH)).fetchall())
-            return verify_chain(batch, head, self._key)
+            return verify_chain(batch, head, self._key, earlier=self._earlier)
 
         return run_in_transaction(self._pool, "access log", work)
+
+    def rechain(self, keys: Sequence[bytes], at: datetime) -> list[AccessRecord]:
+        def work(conn: psycopg.Connection[tuple[Any, ...]]) -> list[AccessRecord]:
+            head = _head(conn.execute(self._lock_head).fetchone())  # appenders wait until the anchors are in
+            batch = _all(lambda after: conn.execute(self._after_sql(), (after, _READ_BATCH)).fetchall())
+            anchors = rechained(batch, head, keys, at)
+            if anchors:
+                last = anchors[-1]
+                mac = head_mac(last.seq, last.hash, keys[-1])
+                conn.execute(self._append, (_ROWS.encode(anchors).decode(), last.seq, last.hash, mac))
+            return anchors
+
+        anchors = run_in_transaction(self._pool, "access log", work)
+        self._key, self._earlier = keys[-1], list(keys[:-1])
+        return anchors
 
     def _sign_head(self, conn: psycopg.Connection[tuple[Any, ...]], schema: str) -> None:
         """The genesis head of a new log; a head table from before the MAC gets the column and its head signed,
@@ -298,8 +339,13 @@ class PostgresAccessLog(AccessLog):
         self._pool.close()
 
 
-def build_access_log(db: Database, key: bytes | None) -> SqliteAccessLog | PostgresAccessLog:
-    """The access log beside ``db``'s event store; ``key`` (HMAC) keeps a DB writer from re-forging the chain."""
+def build_access_log(
+    db: Database, key: bytes | None, *, earlier: Sequence[bytes] = ()
+) -> SqliteAccessLog | PostgresAccessLog:
+    """The access log beside ``db``'s event store; ``key`` (HMAC) keeps a DB writer from re-forging the chain.
+
+    ``earlier``: the keys of the earlier root secrets, oldest first, for the records before each re-chain anchor.
+    """
     if db.kind == "sqlite":
-        return SqliteAccessLog(db.sibling("audit"), key=key)
-    return PostgresAccessLog(db.url, schema=db.schema, key=key)
+        return SqliteAccessLog(db.sibling("audit"), key=key, earlier=earlier)
+    return PostgresAccessLog(db.url, schema=db.schema, key=key, earlier=earlier)

@@ -14,10 +14,21 @@ from typing import Final
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["KEY_BYTES", "NONCE_BYTES", "Tampered", "derive", "lookup_hash", "new_data_key", "seal", "unseal"]
+__all__ = [
+    "KEY_BYTES",
+    "LOOKUP_PURPOSE",
+    "NONCE_BYTES",
+    "Tampered",
+    "derive",
+    "lookup_hash",
+    "new_data_key",
+    "seal",
+    "unseal",
+]
 
 KEY_BYTES: Final = 32
 NONCE_BYTES: Final = 12
+LOOKUP_PURPOSE: Final = b"addvalue/subject-lookup/v1"
 
 
 class Tampered(Exception):
@@ -49,7 +60,8 @@ def derive(root_secret: bytes, purpose: bytes) -> bytes:
 def lookup_hash(root_secret: bytes, app_user_id: bytes) -> bytes:
     """Keyed hash of the app's user id, so the key store never holds the id in clear.
 
-    Keyed by the key store's root secret, which survives master-key rotations
-    (the user id is never stored, so a digest could not be computed again).
+    Keyed by the key store's first root secret, which survives master-key rotations
+    (the user id is never stored, so a digest could not be computed again); each
+    later root steps it on (application.rechain).
     """
-    return hmac.new(derive(root_secret, b"addvalue/subject-lookup/v1"), app_user_id, hashlib.sha256).digest()
+    return hmac.new(derive(root_secret, LOOKUP_PURPOSE), app_user_id, hashlib.sha256).digest()

@@ -5,7 +5,7 @@ app's user id to the subject id go together. SQLite keeps the keys in a file
 of their own with ``secure_delete`` on, so a deleted key is overwritten in
 place; PostgreSQL keeps them in their own schema. See docs/privacy.md for what
 deletion does and does not reach (write-ahead logs, backups). Wrapping,
-caching and master-key rotation are the same on both
+caching and master-key and root rotation are the same on both
 (adapters.encryption.subject_keys); these classes run its SQL. The one-row
 table ``key_store_id`` holds the store's random id, its fingerprint
 (adapters.encryption.key_check).
@@ -29,6 +29,8 @@ from application.errors import StorageError
 from application.ports import SubjectKeys
 
 __all__ = ["PostgresKeyStore", "SqliteKeyStore"]
+
+_REWRITABLE = frozenset({"wrapped_key", "lookup_hash"})  # what a rotation rewrites (master key, root secret)
 
 
 class SqliteKeyStore(CachingKeyStore, SubjectKeys):
@@ -97,15 +99,16 @@ class SqliteKeyStore(CachingKeyStore, SubjectKeys):
             (stored,) = db.execute("SELECT store_id FROM key_store_id WHERE id = 1").fetchone()
         return str(stored)
 
-    def _rewrap_all(self, rewrap: Rewrap, rewrap_root: Callable[[bytes], bytes]) -> tuple[int, bytes]:
+    def _rewrite_all(self, column: str, rewrite: Rewrap, rewrite_root: Callable[[bytes], bytes]) -> tuple[int, bytes]:
+        assert column in _REWRITABLE
         with self._tx() as db:  # BEGIN IMMEDIATE: writers in every process wait until the commit
             (wrapped_root,) = db.execute("SELECT wrapped_root FROM key_store_meta WHERE id = 1").fetchone()
-            new_root = rewrap_root(bytes(wrapped_root))
+            new_root = rewrite_root(bytes(wrapped_root))
             count, after = 0, ""
-            page = "SELECT subject_id, wrapped_key FROM subject_keys WHERE subject_id > ? ORDER BY subject_id LIMIT ?"
+            page = f"SELECT subject_id, {column} FROM subject_keys WHERE subject_id > ? ORDER BY subject_id LIMIT ?"
             while rows := db.execute(page, (after, REWRAP_PAGE)).fetchall():
-                rewrapped = [(rewrap(UUID(subject), bytes(wrapped)), subject) for subject, wrapped in rows]
-                db.executemany("UPDATE subject_keys SET wrapped_key = ? WHERE subject_id = ?", rewrapped)
+                rewritten = [(rewrite(UUID(subject), bytes(value)), subject) for subject, value in rows]
+                db.executemany(f"UPDATE subject_keys SET {column} = ? WHERE subject_id = ?", rewritten)
                 count, after = count + len(rows), rows[-1][0]
             db.execute("UPDATE key_store_meta SET wrapped_root = ?, rotated_at = CURRENT_TIMESTAMP", (new_root,))
         return count, new_root
@@ -225,25 +228,25 @@ class PostgresKeyStore(CachingKeyStore, SubjectKeys):
 
         return self._run(insert)
 
-    def _rewrap_all(self, rewrap: Rewrap, rewrap_root: Callable[[bytes], bytes]) -> tuple[int, bytes]:
+    def _rewrite_all(self, column: str, rewrite: Rewrap, rewrite_root: Callable[[bytes], bytes]) -> tuple[int, bytes]:
+        assert column in _REWRITABLE
+
         def rotate(cur: psycopg.Cursor[Any]) -> tuple[int, bytes]:
             # EXCLUSIVE lets readers on (lookups, unwrapping) and makes inserts and deletes wait
             # for the commit; an insert that then finds another wrapped root is refused.
             cur.execute(f"LOCK TABLE {self._table}, {self._meta} IN EXCLUSIVE MODE")
             row = cur.execute(f"SELECT wrapped_root FROM {self._meta} WHERE id = 1").fetchone()
             assert row is not None
-            new_root = rewrap_root(bytes(row[0]))
+            new_root = rewrite_root(bytes(row[0]))
             count, after = 0, UUID(int=0)
-            page = (
-                f"SELECT subject_id, wrapped_key FROM {self._table} WHERE subject_id > %s ORDER BY subject_id LIMIT %s"
-            )
+            page = f"SELECT subject_id, {column} FROM {self._table} WHERE subject_id > %s ORDER BY subject_id LIMIT %s"
             while rows := cur.execute(page, (after, REWRAP_PAGE)).fetchall():
                 subjects = [subject for subject, _ in rows]
-                rewrapped = [rewrap(subject, bytes(wrapped)) for subject, wrapped in rows]
+                rewritten = [rewrite(subject, bytes(value)) for subject, value in rows]
                 cur.execute(
-                    f"UPDATE {self._table} AS k SET wrapped_key = v.w"
+                    f"UPDATE {self._table} AS k SET {column} = v.w"
                     " FROM unnest(%s::uuid[], %s::bytea[]) AS v(s, w) WHERE k.subject_id = v.s",
-                    (subjects, rewrapped),
+                    (subjects, rewritten),
                 )
                 count, after = count + len(rows), subjects[-1]
             cur.execute(f"UPDATE {self._meta} SET wrapped_root = %s, rotated_at = now()", (new_root,))

@@ -1,18 +1,24 @@
-"""Subject keys, whatever the database: wrapping under the master key, a cache, the root secret, rotation.
+"""Subject keys, whatever the database: wrapping under the master key, a cache, the root secrets, rotation.
 
 Each subject's data key is stored wrapped (AES-GCM) by the master key, beside
 the user-id mapping; ``CachingKeyStore`` wraps and unwraps, caches unwrapped
 keys for a short while, and answers the ``SubjectKeys`` port. The key stores
 (adapters.encryption.keystore) run its SQL on SQLite or PostgreSQL.
 
-The master key also wraps one *root secret*, kept in a one-row meta table. The
-lookup digests and ``derived_secret`` are keyed by the root, not by the master
-key, so ``rotate_master`` can replace the master key without breaking lookups:
-the app's user ids are never stored, so their digests could not be computed
-again. A store made before rotation existed keyed its digests by the master key
-itself, so that key became its root; new stores start the same way. Opening the
-wrapped root at start is the key check: with a wrong master key, AES-GCM fails
-there, before any data key is read.
+The master key also wraps the *root secrets*, kept in a one-row meta table: a
+random 32-byte root made with the store, and one more for every ``rotate_root``
+(oldest first). The lookup digests and ``derived_secret`` are keyed by the
+roots, never by the master key, so that ``rotate_master`` leaves the retired
+master key nothing to open or to forge with. A lookup digest is computed under
+the first root and stepped through each later one (application.rechain):
+``rotate_root`` steps every stored digest once more, so the retired root alone
+matches nothing. Secrets (the access log's HMAC key) come from the newest root.
+
+Stores made before issue 13 have one root, the first master key itself
+(context ``addvalue/root-secret/v1``): still read as before, and reported by
+``root_is_legacy`` until ``rotate_root`` moves them off it (docs/security.md,
+Key hierarchy). Opening the wrapped roots at start is the key check: with a
+wrong master key, AES-GCM fails there, before any data key is read.
 """
 
 from __future__ import annotations
@@ -28,13 +34,31 @@ from uuid import UUID
 
 import msgspec
 
-from adapters.encryption.envelope import KEY_BYTES, Tampered, derive, lookup_hash, new_data_key, seal, unseal
+from adapters.encryption.envelope import (
+    KEY_BYTES,
+    LOOKUP_PURPOSE,
+    Tampered,
+    derive,
+    lookup_hash,
+    new_data_key,
+    seal,
+    unseal,
+)
 from application.errors import StorageError
+from application.rechain import chained, rechain
 
-__all__ = ["KEY_CACHE_SECONDS", "REWRAP_PAGE", "CachingKeyStore", "MasterKeyMismatch", "Rewrap", "RotationReport"]
+__all__ = [
+    "KEY_CACHE_SECONDS",
+    "REWRAP_PAGE",
+    "CachingKeyStore",
+    "MasterKeyMismatch",
+    "Rewrap",
+    "RotationReport",
+]
 
 _WRAP_CONTEXT: Final = b"addvalue/data-key/v1:"
-_ROOT_CONTEXT: Final = b"addvalue/root-secret/v1"
+_ROOT_CONTEXT: Final = b"addvalue/root-secret/v1"  # before issue 13: one root, the first master key
+_CHAIN_CONTEXT: Final = b"addvalue/root-chain/v2"  # random roots, 32 bytes each, oldest first
 REWRAP_PAGE: Final = 2_000  # keys rewrapped per statement during a rotation
 KEY_CACHE_SECONDS: Final = 30.0
 KEY_CACHE_SIZE: Final = 200_000
@@ -43,8 +67,8 @@ _MISMATCH: Final = (
     "with or, after `addvalue keys rotate-master`, the new key (ADDVALUE_NEW_MASTER_KEY of that run)"
 )
 _ROTATED: Final = (
-    "the master key of this key store was rotated after this process started: "
-    "set ADDVALUE_MASTER_KEY to the new key and restart"
+    "the master key or the root secret of this key store was rotated after this process started: "
+    "restart (after `addvalue keys rotate-master`, with ADDVALUE_MASTER_KEY set to the new key)"
 )
 
 Rewrap = Callable[[UUID, bytes], bytes]
@@ -74,11 +98,15 @@ def _opens(key: bytes, sealed: bytes, associated_data: bytes) -> bool:
     return True
 
 
-def _open_root(master_key: bytes, wrapped_root: bytes) -> bytes:
-    try:
-        return unseal(master_key, wrapped_root, _ROOT_CONTEXT)
-    except Tampered:
-        raise MasterKeyMismatch(_MISMATCH) from None
+def _open_roots(master_key: bytes, wrapped: bytes) -> tuple[list[bytes], bytes]:
+    """The roots, oldest first, and the context they are wrapped under (the legacy one or the chain's)."""
+    for context in (_CHAIN_CONTEXT, _ROOT_CONTEXT):
+        try:
+            plain = unseal(master_key, wrapped, context)
+        except Tampered:
+            continue
+        return [plain[i : i + KEY_BYTES] for i in range(0, len(plain), KEY_BYTES)], context
+    raise MasterKeyMismatch(_MISMATCH)
 
 
 class CachingKeyStore:
@@ -87,7 +115,8 @@ class CachingKeyStore:
     def __init__(self, master_key: bytes, *, cache_seconds: float = KEY_CACHE_SECONDS) -> None:
         _check_master(master_key)
         self._master = master_key
-        self._root = b""
+        self._roots: list[bytes] = []
+        self._legacy = False
         # The wrapped root as stored. Every rotation changes it (a fresh nonce), so an
         # insert that finds it unchanged knows its master key is still the current one.
         self._generation = b""
@@ -103,15 +132,30 @@ class CachingKeyStore:
         wrapped = self._read_root()
         if wrapped is None:
             first = self._first_key()
-            if first is not None and not _opens(self._master, first[1], _WRAP_CONTEXT + first[0].bytes):
+            if first is None:
+                initial = seal(self._master, new_data_key(), _CHAIN_CONTEXT)  # independent of every master key
+            elif _opens(self._master, first[1], _WRAP_CONTEXT + first[0].bytes):
+                # Made before the root secret: its digests are keyed by this master key, which stays its root
+                # (legacy) until `addvalue keys rotate-root`.
+                initial = seal(self._master, self._master, _ROOT_CONTEXT)
+            else:
                 raise MasterKeyMismatch(_MISMATCH)  # else this wrong key would become the root for good
-            wrapped = self._init_root(seal(self._master, self._master, _ROOT_CONTEXT))
-        self._root, self._generation = _open_root(self._master, wrapped), wrapped
+            wrapped = self._init_root(initial)
+        self._use_roots(wrapped)
         self._store_id = self._init_store_id(os.urandom(8).hex())
+
+    def _use_roots(self, wrapped: bytes) -> None:
+        roots, context = _open_roots(self._master, wrapped)
+        with self._lock:
+            self._roots, self._legacy, self._generation = roots, context == _ROOT_CONTEXT, wrapped
+
+    def _lookup(self, app_user_id: UUID) -> bytes:
+        roots = self._roots
+        return chained([derive(r, LOOKUP_PURPOSE) for r in roots[1:]], lookup_hash(roots[0], app_user_id.bytes))
 
     # -- SubjectKeys port --------------------------------------------------
     def subject_for(self, app_user_id: UUID, *, create: bool) -> UUID | None:
-        digest = lookup_hash(self._root, app_user_id.bytes)
+        digest = self._lookup(app_user_id)
         found = self._find_subject(digest)
         if found is not None or not create:
             return found
@@ -119,7 +163,7 @@ class CachingKeyStore:
         return self._insert_current(digest, subject_id, key)
 
     def subjects_for(self, app_user_ids: Iterable[UUID]) -> dict[UUID, UUID]:
-        by_digest = {lookup_hash(self._root, u.bytes): u for u in set(app_user_ids)}
+        by_digest = {self._lookup(u): u for u in set(app_user_ids)}
         found = self._find_subjects(list(by_digest))
         return {by_digest[digest]: subject for digest, subject in found.items()}
 
@@ -155,21 +199,30 @@ class CachingKeyStore:
 
     # -- root secret and rotation --------------------------------------------
     def derived_secret(self, purpose: bytes) -> bytes:
-        """A 32-byte key for one purpose, ``HMAC-SHA256(root secret, purpose)``: the same across rotations.
+        """A 32-byte key for one purpose, ``HMAC-SHA256(newest root, purpose)``: kept by ``rotate_master``,
+        replaced by ``rotate_root``. Give each use its own ``purpose``.
 
-        For a store made before rotation existed (and a new one) the root is the
-        first master key, so this equals ``HMAC-SHA256(master key, purpose)``.
-        Give each use its own ``purpose``.
+        For a store made before issue 13 (legacy) the root is the first master
+        key, so this equals ``HMAC-SHA256(first master key, purpose)``.
         """
-        return derive(self._root, purpose)
+        return derive(self._roots[-1], purpose)
+
+    def derived_secrets(self, purpose: bytes) -> list[bytes]:
+        """``derived_secret(purpose)`` under every root, oldest first: to step keyed hashes through them."""
+        return [derive(root, purpose) for root in self._roots]
+
+    @property
+    def root_is_legacy(self) -> bool:
+        """Whether the root is still the first master key (a store made before issue 13)."""
+        return self._legacy
 
     @property
     def fingerprint(self) -> str:
         """Which key store this is, safe to print and to record in a backup's manifest.
 
         A random id the store gets when first opened: the same across master-key
-        rotations, different for every other store (a new one made with the same
-        master key included, whose root secret would be the same).
+        and root rotations, different for every other store (a new one made with
+        the same master key included).
         """
         return "ks-" + self._store_id
 
@@ -189,12 +242,31 @@ class CachingKeyStore:
             return seal(new_master_key, self._unwrap(subject_id, wrapped), _WRAP_CONTEXT + subject_id.bytes)
 
         def rewrap_root(wrapped: bytes) -> bytes:
-            return seal(new_master_key, _open_root(old, wrapped), _ROOT_CONTEXT)
+            roots, context = _open_roots(old, wrapped)  # the legacy context stays until rotate_root
+            return seal(new_master_key, b"".join(roots), context)
 
-        count, generation = self._rewrap_all(rewrap, rewrap_root)
+        count, generation = self._rewrite_all("wrapped_key", rewrap, rewrap_root)
         with self._lock:
             self._master, self._generation = new_master_key, generation
         return RotationReport(keys_rewrapped=count, seconds=round(time.monotonic() - started, 3))
+
+    def rotate_root(self) -> int:
+        """Add a new random root and step every lookup digest on to it, in one transaction (writers wait).
+
+        Only the key store: the erasure register and the access log follow
+        (application.key_rotation runs the whole of ``addvalue keys rotate-root``). How many lookups were stepped.
+        Other processes must restart: their inserts are refused meanwhile.
+        """
+        new_root = new_data_key()
+        step = derive(new_root, LOOKUP_PURPOSE)
+
+        def add_root(wrapped: bytes) -> bytes:
+            roots, _ = _open_roots(self._master, wrapped)
+            return seal(self._master, b"".join([*roots, new_root]), _CHAIN_CONTEXT)
+
+        count, generation = self._rewrite_all("lookup_hash", lambda _, digest: rechain(step, digest), add_root)
+        self._use_roots(generation)
+        return count
 
     # -- wrapping ------------------------------------------------------------
     def _insert_current(self, digest: bytes, subject_id: UUID, key: bytes) -> UUID:
@@ -229,8 +301,9 @@ class CachingKeyStore:
         """Store ``candidate`` as this store's id unless it has one; the one stored."""
         raise NotImplementedError
 
-    def _rewrap_all(self, rewrap: Rewrap, rewrap_root: Callable[[bytes], bytes]) -> tuple[int, bytes]:
-        """In one transaction that keeps writers out: every key and the root; (keys, new wrapped root)."""
+    def _rewrite_all(self, column: str, rewrite: Rewrap, rewrite_root: Callable[[bytes], bytes]) -> tuple[int, bytes]:
+        """In one transaction that keeps writers out: ``column`` (wrapped_key or lookup_hash) of every row, and the
+        wrapped roots; (rows, new wrapped roots)."""
         raise NotImplementedError
 
     def _find_subject(self, digest: bytes) -> UUID | None:

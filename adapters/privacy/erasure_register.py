@@ -6,6 +6,11 @@ events arriving later, nothing to recover who they were). While the grace
 period runs the row also names the subject, so that the scheduled job can
 destroy its key; completing the erasure clears it.
 
+The hash is keyed by the key store's root secrets (application.rechain): under
+the first root, then stepped through each later one. Column ``roots`` says how
+many roots a row's hash has been stepped through; ``use_roots`` steps the rows
+on after ``addvalue keys rotate-root`` (rows from before it have 1).
+
 SQLite: ``addvalue.erasures.db`` beside the event store. PostgreSQL:
 ``<schema>.erasure_register``.
 """
@@ -14,25 +19,42 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 from uuid import UUID
 
+import psycopg
 from psycopg.sql import SQL, Identifier
 
 from adapters.connections import SqliteFile, create_tables, postgres_pool, run_in_transaction, run_statement
 from adapters.database_url import Database
 from application.privacy.ports import ErasureEntry, ErasureRegister
+from application.rechain import chained
 
 __all__ = ["PostgresErasureRegister", "SqliteErasureRegister", "build_erasure_register"]
 
 _WHAT: Final = "erasure register"
 
 
-def _hash(secret: bytes, app_user_id: UUID) -> bytes:
-    return hmac.new(secret, b"addvalue/erasure/v1:" + app_user_id.bytes, hashlib.sha256).digest()
+_ROOTS_COLUMN: Final = "ALTER TABLE {} ADD COLUMN roots integer NOT NULL DEFAULT 1"  # registers before issue 13
+
+
+def _hash(secrets: Sequence[bytes], app_user_id: UUID) -> bytes:
+    first = hmac.new(secrets[0], b"addvalue/erasure/v1:" + app_user_id.bytes, hashlib.sha256).digest()
+    return chained(secrets[1:], first)
+
+
+def _stepped(secrets: Sequence[bytes], rows: Iterable[tuple[Any, int]]) -> list[tuple[bytes, int, bytes]]:
+    """(new hash, roots, old hash) of rows whose hash is behind ``secrets``: stepped through the roots it missed."""
+    return [(chained(secrets[roots:], bytes(old)), len(secrets), bytes(old)) for old, roots in rows]
+
+
+def _checked(secrets: Sequence[bytes]) -> list[bytes]:
+    if not secrets:
+        raise ValueError("the erasure register needs the secret of at least one root")
+    return list(secrets)
 
 
 def _entry(row: tuple[Any, ...]) -> ErasureEntry:
@@ -52,20 +74,37 @@ def _aware(value: Any) -> datetime:
 class SqliteErasureRegister(ErasureRegister):
     """The register in a SQLite file of its own."""
 
-    def __init__(self, path: Path, secret: bytes) -> None:
-        self._secret = secret
+    def __init__(self, path: Path, secrets: Sequence[bytes]) -> None:
+        self._secrets = _checked(secrets)
         self._file = SqliteFile(path, what=_WHAT)
         with self._file.transaction(write=True) as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS erasure_register (user_hash BLOB PRIMARY KEY, requested_at TEXT NOT NULL,"
-                " due_at TEXT NOT NULL, completed_at TEXT, subject_id TEXT)"
+                " due_at TEXT NOT NULL, completed_at TEXT, subject_id TEXT, roots INTEGER NOT NULL DEFAULT 1)"
             )
+            if "roots" not in {c[1] for c in db.execute("PRAGMA table_info(erasure_register)")}:
+                db.execute(_ROOTS_COLUMN.format("erasure_register"))
+        self.use_roots(secrets)  # rows an interrupted `rotate-root` left behind: else erased people would return
+
+    def use_roots(self, secrets: Sequence[bytes]) -> int:
+        self._secrets = _checked(secrets)
+        with self._file.transaction(write=True) as db:
+            rows = db.execute("SELECT user_hash, roots FROM erasure_register WHERE roots < ?", (len(secrets),))
+            stepped = _stepped(self._secrets, rows.fetchall())
+            db.executemany("UPDATE erasure_register SET user_hash = ?, roots = ? WHERE user_hash = ?", stepped)
+        return len(stepped)
 
     def add(self, app_user_id: UUID, subject_id: UUID, requested_at: datetime, due_at: datetime) -> ErasureEntry:
         with self._file.transaction(write=True) as db:
             db.execute(
-                "INSERT INTO erasure_register VALUES (?, ?, ?, NULL, ?) ON CONFLICT (user_hash) DO NOTHING",
-                (_hash(self._secret, app_user_id), requested_at.isoformat(), due_at.isoformat(), subject_id.hex),
+                "INSERT INTO erasure_register VALUES (?, ?, ?, NULL, ?, ?) ON CONFLICT (user_hash) DO NOTHING",
+                (
+                    _hash(self._secrets, app_user_id),
+                    requested_at.isoformat(),
+                    due_at.isoformat(),
+                    subject_id.hex,
+                    len(self._secrets),
+                ),
             )
         found = self.find(app_user_id)
         assert found is not None
@@ -75,12 +114,12 @@ class SqliteErasureRegister(ErasureRegister):
         with self._file.transaction(write=False) as db:
             row = db.execute(
                 "SELECT requested_at, due_at, completed_at, subject_id FROM erasure_register WHERE user_hash = ?",
-                (_hash(self._secret, app_user_id),),
+                (_hash(self._secrets, app_user_id),),
             ).fetchone()
         return None if row is None else _entry(row)
 
     def blocked(self, app_user_ids: Iterable[UUID]) -> set[UUID]:
-        by_hash = {_hash(self._secret, u): u for u in set(app_user_ids)}
+        by_hash = {_hash(self._secrets, u): u for u in set(app_user_ids)}
         if not by_hash:
             return set()
         marks = ",".join("?" * len(by_hash))
@@ -113,8 +152,8 @@ class SqliteErasureRegister(ErasureRegister):
 class PostgresErasureRegister(ErasureRegister):
     """The register in ``<schema>.erasure_register``, on the shared pool of the small stores."""
 
-    def __init__(self, url: str, secret: bytes, *, schema: str = "public") -> None:
-        self._secret = secret
+    def __init__(self, url: str, secrets: Sequence[bytes], *, schema: str = "public") -> None:
+        self._secrets = _checked(secrets)
         self._table = SQL("{}.erasure_register").format(Identifier(schema))
         # Asked before every per-person read and write: composed once (composing costs more than the lookup).
         self._blocked_one = SQL("SELECT user_hash FROM {} WHERE user_hash = %s").format(self._table).as_bytes()
@@ -124,17 +163,33 @@ class PostgresErasureRegister(ErasureRegister):
             "CREATE TABLE IF NOT EXISTS {} (user_hash bytea PRIMARY KEY, requested_at timestamptz NOT NULL,"
             " due_at timestamptz NOT NULL, completed_at timestamptz, subject_id uuid)"
         ).format(self._table)
-        create_tables(self._pool, _WHAT, "addvalue.erasure_register", schema, table)
+        roots = SQL(_ROOTS_COLUMN.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS")).format(self._table)
+        create_tables(self._pool, _WHAT, "addvalue.erasure_register", schema, table, roots)
+        self.use_roots(secrets)  # rows an interrupted `rotate-root` left behind: else erased people would return
+
+    def use_roots(self, secrets: Sequence[bytes]) -> int:
+        self._secrets = _checked(secrets)
+
+        def step(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
+            select = SQL("SELECT user_hash, roots FROM {} WHERE roots < %s FOR UPDATE").format(self._table)
+            stepped = _stepped(self._secrets, conn.execute(select, (len(secrets),)).fetchall())
+            update = SQL("UPDATE {} SET user_hash = %s, roots = %s WHERE user_hash = %s").format(self._table)
+            with conn.cursor() as cur:
+                cur.executemany(update, stepped)
+            return len(stepped)
+
+        stepped: int = run_in_transaction(self._pool, _WHAT, step)
+        return stepped
 
     def add(self, app_user_id: UUID, subject_id: UUID, requested_at: datetime, due_at: datetime) -> ErasureEntry:
         run_in_transaction(
             self._pool,
             _WHAT,
             lambda conn: conn.execute(
-                SQL("INSERT INTO {} VALUES (%s, %s, %s, NULL, %s) ON CONFLICT (user_hash) DO NOTHING").format(
+                SQL("INSERT INTO {} VALUES (%s, %s, %s, NULL, %s, %s) ON CONFLICT (user_hash) DO NOTHING").format(
                     self._table
                 ),
-                (_hash(self._secret, app_user_id), requested_at, due_at, subject_id),
+                (_hash(self._secrets, app_user_id), requested_at, due_at, subject_id, len(self._secrets)),
             ),
         )
         found = self.find(app_user_id)
@@ -149,13 +204,13 @@ class PostgresErasureRegister(ErasureRegister):
                 SQL("SELECT requested_at, due_at, completed_at, subject_id FROM {} WHERE user_hash = %s").format(
                     self._table
                 ),
-                (_hash(self._secret, app_user_id),),
+                (_hash(self._secrets, app_user_id),),
             ).fetchone(),
         )
         return None if row is None else _entry(row)
 
     def blocked(self, app_user_ids: Iterable[UUID]) -> set[UUID]:
-        by_hash = {_hash(self._secret, u): u for u in set(app_user_ids)}
+        by_hash = {_hash(self._secrets, u): u for u in set(app_user_ids)}
         if not by_hash:
             return set()
         params: tuple[bytes | list[bytes]]
@@ -191,7 +246,8 @@ class PostgresErasureRegister(ErasureRegister):
         self._pool.close()
 
 
-def build_erasure_register(db: Database, secret: bytes) -> SqliteErasureRegister | PostgresErasureRegister:
+def build_erasure_register(db: Database, secrets: Sequence[bytes]) -> SqliteErasureRegister | PostgresErasureRegister:
+    """The register beside ``db``'s event store, keyed by ``secrets`` (one per root secret, oldest first)."""
     if db.kind == "sqlite":
-        return SqliteErasureRegister(db.sibling("erasures"), secret)
-    return PostgresErasureRegister(db.url, secret, schema=db.schema)
+        return SqliteErasureRegister(db.sibling("erasures"), secrets)
+    return PostgresErasureRegister(db.url, secrets, schema=db.schema)

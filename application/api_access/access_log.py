@@ -13,6 +13,16 @@ transaction as each append, so that removing the newest records shows too:
 without the key nobody can point the head at an earlier record. ``verify_chain``
 checks all of it.
 
+The key is derived from the key store's newest root secret. ``addvalue keys
+rotate-root`` re-chains the log from a verified anchor: the whole log is
+verified first, then an *anchor* record (outcome ``rechain``, route
+``/keys/rotate-root``) is sealed under the new root's key, linked to the
+verified head, and the head is signed with it. Each anchor moves verification
+on to the next root's key, so the records before it keep their hashes (and
+operators' checkpoints stay valid) while nothing after it verifies under a
+retired root. The anchor names what was verified, so an auditor sees where and
+why the chain's key changed.
+
 What the database alone cannot show is a head put back from an earlier copy
 (its MAC is genuine, only old). For that, ``verify`` gives a ``Checkpoint``
 (records and head hash) to keep outside the database, and ``verify_against``
@@ -23,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Final
@@ -36,23 +46,28 @@ from application.errors import StorageError
 
 __all__ = [
     "GENESIS_HASH",
+    "RECHAIN_ROUTE",
     "AccessLogWriter",
     "ChainHead",
+    "ChainNotVerified",
     "Checkpoint",
     "Outcome",
     "SignedHead",
     "TamperedHead",
     "UnreadableRecord",
+    "anchor_entry",
     "authentic_head",
     "canonical_bytes",
     "chain_hash",
     "head_mac",
+    "rechained",
     "seal",
     "verify_against",
     "verify_chain",
 ]
 
-OUTCOMES: Final = frozenset({"allowed", "denied", "error", "rate_limited"})
+OUTCOMES: Final = frozenset({"allowed", "denied", "error", "rate_limited", "rechain"})
+RECHAIN_ROUTE: Final = "/keys/rotate-root"
 
 
 class _Hashed(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -122,6 +137,14 @@ class UnreadableRecord(StorageError):
     def __init__(self, seq: int, reason: str) -> None:
         super().__init__(f"record {seq} cannot be read: {reason}")
         self.seq = seq
+
+
+class ChainNotVerified(StorageError):
+    """The log did not verify, so it was not re-chained: a re-chain would sign whatever was altered."""
+
+    def __init__(self, report: VerifyReport) -> None:
+        super().__init__(f"the access log does not verify, so it was not re-chained: {report.problem}")
+        self.report = report
 
 
 class AccessLogWriter:
@@ -195,17 +218,76 @@ def _check(entry: AccessEntry) -> None:
         raise ValueError("AccessEntry.route must be the route template (/api/...), without a query")
 
 
-def verify_chain(records: Iterable[AccessRecord], stored: SignedHead | None, key: bytes | None) -> VerifyReport:
-    """Check ``records`` (in seq order, all of them) against each other and against the ``stored`` head."""
-    last = ChainHead(seq=0, hash=GENESIS_HASH)
+def verify_chain(
+    records: Iterable[AccessRecord], stored: SignedHead | None, key: bytes | None, *, earlier: Sequence[bytes] = ()
+) -> VerifyReport:
+    """Check ``records`` (in seq order, all of them) against each other and against the ``stored`` head.
+
+    ``earlier``: the keys of the roots before ``key``'s, oldest first; each anchor record moves on to the next.
+    """
+    keys = [*earlier, key]
+    report, reached = _walk(records, stored, keys)
+    if report.ok and reached < len(keys) - 1:
+        return _broken(
+            ChainHead(seq=report.records, hash=report.head_hash),
+            report.records + 1,
+            f"the log was re-chained up to root {reached + 1} of the key store's {len(keys)}: `addvalue keys "
+            "rotate-root` did not finish (run it again), or anchor records were removed",
+        )
+    return report
+
+
+def rechained(
+    records: Iterable[AccessRecord], stored: SignedHead | None, keys: Sequence[bytes], at: datetime
+) -> list[AccessRecord]:
+    """The anchor records that take the log on to the newest of ``keys``, after verifying it (ChainNotVerified)."""
+    report, reached = _walk(records, stored, keys)
+    if not report.ok:
+        raise ChainNotVerified(report)
+    head, anchors = ChainHead(seq=report.records, hash=report.head_hash), []
+    for root in range(reached + 1, len(keys)):
+        anchor = seal(anchor_entry(at, root + 1, head), head, keys[root])
+        anchors.append(anchor)
+        head = ChainHead(seq=anchor.seq, hash=anchor.hash)
+    return anchors
+
+
+def anchor_entry(at: datetime, root: int, verified: ChainHead) -> AccessEntry:
+    """The record that starts the stretch of the chain under root number ``root`` (1 = the first)."""
+    return AccessEntry(
+        at=at,
+        principal="operator",
+        role="operator",
+        method="ROTATE",
+        route=RECHAIN_ROUTE,
+        status=0,
+        outcome="rechain",
+        about=f"re-chained to root {root}: records 1-{verified.seq} verified, head {verified.hash}",
+    )
+
+
+def _walk(
+    records: Iterable[AccessRecord], stored: SignedHead | None, keys: Sequence[bytes | None]
+) -> tuple[VerifyReport, int]:
+    """Verify ``records`` and ``stored``; and the index in ``keys`` the log has reached (one per anchor)."""
+    last, reached = ChainHead(seq=0, hash=GENESIS_HASH), 0
     try:
         for record in records:
-            problem = _link_problem(record, last, key)
+            if record.outcome == "rechain":
+                reached += 1  # an anchor is sealed under the next root's key: forging one takes that key
+                if reached >= len(keys):
+                    lacking = f"record {record.seq} is an anchor for root {reached + 1}, which the key store lacks"
+                    return _broken(last, record.seq, lacking), reached
+            problem = _link_problem(record, last, keys[reached])
             if problem is not None:
-                return _broken(last, last.seq + 1, problem)
+                return _broken(last, last.seq + 1, problem), reached
             last = ChainHead(seq=record.seq, hash=record.hash)
     except UnreadableRecord as e:
-        return _broken(last, e.seq, str(e))
+        return _broken(last, e.seq, str(e)), reached
+    return _head_problem(last, stored, keys[reached]), reached
+
+
+def _head_problem(last: ChainHead, stored: SignedHead | None, key: bytes | None) -> VerifyReport:
     if stored is None:
         return _broken(last, last.seq + 1, "the head row is missing: it was deleted")
     try:

@@ -11,7 +11,7 @@ import msgspec
 from application.principals import Principal, Role
 
 GENESIS_HASH: Final = "0" * 64
-Outcome = Literal["allowed", "denied", "error", "rate_limited"]
+Outcome = Literal["allowed", "denied", "error", "rate_limited", "rechain"]  # rechain: see access_log.anchor_entry
 
 __all__ = [
     "GENESIS_HASH",
@@ -125,6 +125,13 @@ class AccessLog(Protocol):
 
     def verify(self) -> VerifyReport:
         """Check every record's hash and link, and the head, in one consistent read."""
+
+    def rechain(self, keys: Sequence[bytes], at: datetime) -> list[AccessRecord]:
+        """Verify the whole log, then go on under the newest of ``keys`` (one per root secret, oldest first, those
+        the log was written with among them): one anchor record per root it had not reached, head signed anew.
+
+        Raises ``ChainNotVerified`` (nothing changed) when the log does not verify.
+        """
 
 
 class Tokens(Protocol):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
@@ -34,6 +34,10 @@ class ErasureRegister(Protocol):
         """Subjects whose grace period is over and whose key still exists."""
 
     def complete(self, subject_id: UUID, at: datetime) -> None: ...
+
+    def use_roots(self, secrets: Sequence[bytes]) -> int:
+        """Key hashes by ``secrets`` (one per root secret, oldest first, as the key store derives them) and step the
+        stored ones on to the newest root (``addvalue keys rotate-root``); how many rows were stepped."""
 
 
 class PersonIndicesSource(Protocol):

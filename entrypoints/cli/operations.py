@@ -14,10 +14,11 @@ from typing import get_args
 from adapters.eventstore.persistence import key_store_fingerprint
 from adapters.retention.archive import default_archive_dir
 from adapters.retention.backup import BackupError, create_backup, restore_backup
-from application.api_access.access_log import Checkpoint, verify_against
+from application.api_access.access_log import ChainNotVerified, Checkpoint, verify_against
+from application.key_rotation import RootRotation, rotate_root
 from application.principals import Role
 from application.retention.archive import ArchiveBusy
-from entrypoints.bootstrap import bootstrap
+from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.cli.output import Subcommands, fail, print_json
 from entrypoints.settings import Settings
 
@@ -69,12 +70,19 @@ def add_audit(commands: Subcommands) -> None:
 
 
 def add_keys(commands: Subcommands) -> None:
-    keys = commands.add_parser("keys", help="the master key")
+    keys = commands.add_parser("keys", help="the master key and the root secret")
     key_actions = keys.add_subparsers(dest="action", required=True)
     key_actions.add_parser(
         "rotate-master",
-        help="rewrap every data key under the new master key given in ADDVALUE_NEW_MASTER_KEY (never on the "
-        "command line), in one transaction; then give every process the new key and destroy the old one",
+        help="rewrap every data key and the root secret under the new master key given in ADDVALUE_NEW_MASTER_KEY "
+        "(never on the command line), in one transaction; then give every process the new key and destroy the old "
+        "one. A store whose root is still its first master key (made before issue 13) gets a new root first",
+    )
+    key_actions.add_parser(
+        "rotate-root",
+        help="with every other process stopped: verify the access log, make a new root secret, re-derive the user-id "
+        "lookups and the erasure register, and re-chain the access log from an anchor record; exit 1 (nothing "
+        "changed) if the access log does not verify",
     )
 
 
@@ -127,16 +135,28 @@ def audit(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def keys(settings: Settings, args: argparse.Namespace) -> int:
-    assert args.action == "rotate-master"  # the only action; argparse refuses others
+    if args.action == "rotate-root":
+        return _rotate_root(settings)
+    assert args.action == "rotate-master"  # argparse refuses other actions
     try:
         new_key = _new_master_key(os.environ.get("ADDVALUE_NEW_MASTER_KEY"))
     except ValueError as e:
         return fail("addvalue keys rotate-master", e, 2)
+    if new_key == settings.master_key:
+        return fail("addvalue keys rotate-master", "ADDVALUE_NEW_MASTER_KEY: the new master key is the current one", 2)
     with bootstrap(settings) as container:
-        try:
-            report = container.keys.rotate_master(new_key)
-        except ValueError as e:  # the new key is the current one
-            return fail("addvalue keys rotate-master", f"ADDVALUE_NEW_MASTER_KEY: {e}", 2)
+        if container.keys.root_is_legacy:
+            # The root is still this master key: rewrapped alone, the retired key would go on keying the
+            # lookups and signing the access log. Move off it first.
+            print(
+                "the root secret is the current master key (a store made before issue 13): rotating it first",
+                file=sys.stderr,
+            )
+            rooted = _root_rotation(container)
+            if rooted is None:
+                return 1
+            print_json(rooted)
+        report = container.keys.rotate_master(new_key)
     print_json(report)
     key_file = _development_key_file(settings)
     if key_file is not None:  # without ADDVALUE_MASTER_KEY the key came from this file: keep it usable
@@ -147,6 +167,31 @@ def keys(settings: Settings, args: argparse.Namespace) -> int:
         temporary.replace(key_file)
     _print_next_steps(key_file)
     return 0
+
+
+def _rotate_root(settings: Settings) -> int:
+    with bootstrap(settings) as container:
+        report = _root_rotation(container)
+    if report is None:
+        return 1
+    print_json(report)
+    print(
+        f"root secret rotated; the access log goes on from anchor record {report.anchor_seq}. Next steps:\n"
+        "  1. restart every process (serve, worker, scheduled commands): until then they cannot add people\n"
+        f"  2. keep the new checkpoint {report.checkpoint} outside the database (`addvalue audit verify --expect`)\n"
+        "  3. back up the key store again (docs/security.md, Key hierarchy)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _root_rotation(container: Container) -> RootRotation | None:
+    """``rotate_root`` on the container's stores; None once the refusal (a log that does not verify) is printed."""
+    try:
+        return rotate_root(container.keys, container.erasures, container.access_log, container.clock)
+    except ChainNotVerified as e:
+        fail("addvalue keys rotate-root", f"{e}. Nothing was changed: find out what altered the log first", 1)
+        return None
 
 
 def _print_next_steps(key_file: Path | None) -> None:

@@ -32,6 +32,7 @@ from application.api_access.policy import decide, rule_of
 from application.api_access.ports import QuotaDecision
 from application.batching import Batcher
 from application.principals import Principal
+from application.rechain import rechain
 from domain.network import InvalidAddress, anonymize_ip, client_address
 from entrypoints.bootstrap import API_WINDOW_SECONDS, Container
 from entrypoints.http import params
@@ -40,12 +41,23 @@ from entrypoints.http.errors import ApiError
 
 _READERS_OF_OTHERS: Final = frozenset({"admin", "auditor"})
 
-__all__ = ["Gate", "admitted_person", "admitted_principal", "principal_key"]
+__all__ = ["PRINCIPAL_PURPOSE", "Gate", "admitted_person", "admitted_principal", "principal_key"]
 
 
-def principal_key(secret: bytes, principal: Principal) -> str:
-    """A keyed hash of who is calling: stable per person, meaningless without the service's key."""
-    return hmac.new(secret, f"{principal.role}:{principal.subject}".encode(), hashlib.sha256).hexdigest()[:32]
+PRINCIPAL_PURPOSE: Final = b"addvalue api principal"  # what the key store derives the principal secrets for
+
+
+def principal_key(secrets: list[bytes], principal: Principal) -> str:
+    """A keyed hash of who is calling: stable per person, meaningless without the service's key.
+
+    ``secrets``: one per root secret, oldest first. Under the first root, then each later root steps the hash on
+    (application.rechain), so records written before ``addvalue keys rotate-root`` can be linked to later ones by
+    whoever holds the key store, and by nobody with a retired root alone.
+    """
+    digest = hmac.new(secrets[0], f"{principal.role}:{principal.subject}".encode(), hashlib.sha256).digest()[:16]
+    for secret in secrets[1:]:
+        digest = rechain(secret, digest)[:16]
+    return digest.hex()
 
 
 class Gate:
@@ -57,8 +69,8 @@ class Gate:
         self._quota: Batcher[tuple[str, datetime], QuotaDecision] = Batcher(
             container.api_rate.hit_many, name="api-quota"
         )
-        # From the key store's root secret, which stays the same when the master key is rotated.
-        self._secret = container.keys.derived_secret(b"addvalue api principal")
+        # From the key store's root secrets, which stay the same when the master key is rotated.
+        self._secrets = container.keys.derived_secrets(PRINCIPAL_PURPOSE)
         self._window = API_WINDOW_SECONDS
         self._trusted = container.settings.trusted_proxies
         self._denials = DenialLimits()
@@ -84,7 +96,7 @@ class Gate:
         except NotAuthorizedException:
             self._limit_refusals(network, None)
             raise
-        key = principal_key(self._secret, principal)
+        key = principal_key(self._secrets, principal)
         connection.scope["state"]["audit"] = (await self._logged_as(principal, key), principal.role)
         asked = connection.path_params.get("user_id") or connection.query_params.get("user_id")
         about = params.uuid("user_id", asked) if asked is not None or rule_of(route).own_only else None

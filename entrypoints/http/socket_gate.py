@@ -26,7 +26,7 @@ from application.errors import StorageError
 from application.principals import Principal
 from entrypoints.bootstrap import Container
 from entrypoints.http.auth import VerifiedTokens, expires_at
-from entrypoints.http.gate import principal_key
+from entrypoints.http.gate import PRINCIPAL_PURPOSE, principal_key
 
 __all__ = ["BEARER_SUBPROTOCOL", "Admitted", "SocketGate"]
 
@@ -64,7 +64,7 @@ class SocketGate:
         self._rate = container.api_rate
         self._log = container.access_log
         # The same keyed hash of the caller as the HTTP gate's: one quota and one identity per caller.
-        self._secret = container.keys.derived_secret(b"addvalue api principal")
+        self._secrets = container.keys.derived_secrets(PRINCIPAL_PURPOSE)
 
     async def admit(self, socket: WebSocket[Any, Any, Any], route: str, template: str) -> Admitted | None:
         """Admitted (the socket not yet accepted), or None once the socket was closed with the reason."""
@@ -102,7 +102,7 @@ class SocketGate:
         return Admitted(principal=principal, expires_at=expires_at(token), subprotocol=subprotocol)
 
     def _key(self, principal: Principal) -> str:
-        return principal_key(self._secret, principal)
+        return principal_key(self._secrets, principal)
 
     async def _record(self, template: str, audit: tuple[str, str], status: int) -> None:
         outcome: Outcome = "allowed" if status == 101 else "rate_limited" if status == 429 else "denied"

@@ -16,7 +16,7 @@ import msgspec
 import psycopg
 import pytest
 
-from adapters.encryption.envelope import Tampered, unseal
+from adapters.encryption.envelope import Tampered, seal, unseal
 from adapters.encryption.keystore import PostgresKeyStore, SqliteKeyStore
 from adapters.encryption.subject_keys import MasterKeyMismatch
 from adapters.eventstore.persistence import build_key_store
@@ -28,7 +28,8 @@ from tests.fakes import consent, feedback
 SERVICE = Principal(subject="tests", role="service")
 CANARY = "CANARY-rotation-4b1d"
 DATA_KEY_CONTEXT = b"addvalue/data-key/v1:"  # as docs/privacy.md describes the wrapping
-ROOT_CONTEXT = b"addvalue/root-secret/v1"
+ROOT_CONTEXT = b"addvalue/root-chain/v2"  # random roots (issue 13)
+LEGACY_ROOT_CONTEXT = b"addvalue/root-secret/v1"  # before issue 13: the first master key was the root
 
 
 def with_key(settings: Settings, master_key: bytes) -> Settings:
@@ -52,6 +53,19 @@ def stored_rows(settings: Settings) -> tuple[list[tuple[uuid.UUID, bytes]], byte
             ]
             root = conn.execute(f"SELECT wrapped_root FROM {db.schema}_keys.key_store_meta").fetchone()
     return keys, None if root is None else bytes(root[0])
+
+
+def make_legacy(settings: Settings) -> None:
+    """An empty key store as main made it before issue 13: its one root is the master key itself."""
+    close(build_key_store(settings.database, settings.master_key))
+    legacy_root = seal(settings.master_key, settings.master_key, LEGACY_ROOT_CONTEXT)
+    db = settings.database
+    if db.kind == "sqlite":
+        with closing(sqlite3.connect(db.sibling("keys"))) as conn, conn:
+            conn.execute("UPDATE key_store_meta SET wrapped_root = ?", (legacy_root,))
+    else:
+        with psycopg.connect(db.url) as conn:
+            conn.execute(f"UPDATE {db.schema}_keys.key_store_meta SET wrapped_root = %s", (legacy_root,))
 
 
 def run_on_keys(settings: Settings, sql: str) -> None:
@@ -157,15 +171,18 @@ def test_a_wrong_master_key_fails_at_start_not_at_the_first_decrypt(settings: Se
         bootstrap(with_key(settings, os.urandom(32)))
 
 
-def test_lookups_and_derived_secrets_survive_rotations_and_match_the_master_key_derivation(settings: Settings) -> None:
+def test_lookups_and_derived_secrets_survive_master_rotations_and_owe_nothing_to_the_master_key(
+    settings: Settings,
+) -> None:
     first, second, third = settings.master_key, os.urandom(32), os.urandom(32)
     keys = build_key_store(settings.database, first)
     try:
         user = uuid.uuid4()
         subject = keys.subject_for(user, create=True)
         secret = keys.derived_secret(b"addvalue access log")
-        # What entrypoints.bootstrap derived from the master key before: existing chains stay valid.
-        assert secret == hmac.new(first, b"addvalue access log", hashlib.sha256).digest()
+        # A random root (issue 13): nothing about it follows from any master key, the first included.
+        assert secret != hmac.new(first, b"addvalue access log", hashlib.sha256).digest()
+        assert not keys.root_is_legacy
         keys.rotate_master(second)
         keys.rotate_master(third)
         assert keys.derived_secret(b"addvalue access log") == secret
@@ -183,6 +200,7 @@ def test_lookups_and_derived_secrets_survive_rotations_and_match_the_master_key_
 def test_a_store_from_before_the_root_secret_keeps_its_lookups_and_still_refuses_a_wrong_key(
     settings: Settings,
 ) -> None:
+    make_legacy(settings)
     keys = build_key_store(settings.database, settings.master_key)
     user = uuid.uuid4()
     subject = keys.subject_for(user, create=True)
@@ -193,9 +211,14 @@ def test_a_store_from_before_the_root_secret_keeps_its_lookups_and_still_refuses
         build_key_store(settings.database, os.urandom(32))
     legacy = build_key_store(settings.database, settings.master_key)
     try:
+        assert legacy.root_is_legacy
         assert legacy.subject_for(user, create=False) == subject
+        # Its digests and secrets stay what they were: keyed by the first master key.
+        secret = hmac.new(settings.master_key, b"addvalue access log", hashlib.sha256).digest()
+        assert legacy.derived_secret(b"addvalue access log") == secret
         legacy.rotate_master(os.urandom(32))
         assert legacy.subject_for(user, create=False) == subject
+        assert legacy.root_is_legacy  # rotate_master alone keeps it: `keys rotate-master` rotates the root first
     finally:
         close(legacy)
 
