@@ -37,6 +37,15 @@ export function memoryStorage(): KeyValueStorage {
 
 const zero = (): FlushResult => ({ accepted: 0, duplicates: 0, notCollected: 0, rejected: 0, refused: 0, pending: 0 });
 
+function added(total: FlushResult, more: FlushResult): void {
+  total.accepted += more.accepted;
+  total.duplicates += more.duplicates;
+  total.notCollected += more.notCollected;
+  total.rejected += more.rejected;
+  total.refused += more.refused;
+  total.pending = more.pending;
+}
+
 class Client implements Analytics {
   private state: State = emptyState();
   private readonly ready: Promise<void>;
@@ -128,8 +137,11 @@ class Client implements Analytics {
 
   async flush(): Promise<FlushResult> {
     await this.ready;
-    while (this.delivering) await this.delivering;
-    return this.deliver();
+    const total = zero();
+    // A delivery already under way (flushAt, the timer) is joined, and what it sent is counted too.
+    while (this.delivering) added(total, await this.delivering);
+    added(total, await this.deliver());
+    return total;
   }
 
   background(): void {
@@ -158,16 +170,19 @@ class Client implements Analytics {
     await this.persistence.settled();
   }
 
-  /** Runs one change of the state after the ones before it, and saves the state when it says it changed. */
-  private change<T>(apply: () => T): Promise<T> {
-    const run = this.changes.then(async () => {
+  /**
+   * Applies one change of the state after the ones before it, then resolves once the state holding it
+   * is saved. The next change does not wait for that save: changes made meanwhile share the next write.
+   */
+  private async change<T>(apply: () => T): Promise<T> {
+    const applied = this.changes.then(async () => {
       await this.ready;
-      const result = apply();
-      if (result !== false) await this.persistence.save(this.state);
-      return result;
+      return apply();
     });
-    this.changes = run.catch(() => undefined);
-    return run;
+    this.changes = applied.catch(() => undefined);
+    const result = await applied;
+    if (result !== false) await this.persistence.save(this.state);
+    return result;
   }
 
   private event(name: EventName, properties: Record<string, unknown>, userId: string, consentGiven: boolean): WireEvent {

@@ -41,9 +41,14 @@ export function emptyState(): State {
   return { userId: null, consent: null, session: null, queue: [] };
 }
 
-/** Reads and writes the state, one write at a time, in the order the changes were made. */
+/**
+ * Reads and writes the state, one write at a time. Changes made while a write is under way are
+ * saved together by the next one, so an app tracking many events at once costs a few writes, not
+ * one per event; each `save` resolves once a write holding its change has finished.
+ */
 export class Persistence {
   private writing: Promise<void> = Promise.resolve();
+  private next: Promise<void> | null = null;
 
   constructor(
     private readonly storage: KeyValueStorage,
@@ -64,13 +69,20 @@ export class Persistence {
   }
 
   save(state: State): Promise<void> {
-    const text = JSON.stringify({ v: VERSION, state });
-    this.writing = this.writing.then(() =>
-      this.storage.setItem(this.key, text).catch((error: unknown) => {
-        this.onFailure(`could not save the queue: ${String(error)}`);
-      }),
-    );
-    return this.writing;
+    if (this.next === null) {
+      this.next = this.writing.then(async () => {
+        // One timer tick first: calls made together (an app tracking in a loop) are applied by then.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        this.next = null;
+        // Serialized when the write starts, so it holds every change made until then.
+        const text = JSON.stringify({ v: VERSION, state });
+        return this.storage.setItem(this.key, text).catch((error: unknown) => {
+          this.onFailure(`could not save the queue: ${String(error)}`);
+        });
+      });
+      this.writing = this.next;
+    }
+    return this.next;
   }
 
   settled(): Promise<void> {

@@ -33,7 +33,7 @@ export type AnalyticsError =
   | { readonly kind: "retrying"; readonly status: number | null; readonly message: string; readonly retryInMs: number }
   | { readonly kind: "storage"; readonly message: string };
 
-/** What one `flush()` call delivered, as the service counted it. */
+/** What a `flush()` call delivered, as the service counted it, including a delivery under way when it was called. */
 export interface FlushResult {
   /** Stored now. */
   accepted: number;

@@ -253,3 +253,31 @@ test("flushAt starts a delivery without a flush call", async () => {
   assert.equal(requests.length, 1);
   await client.shutdown();
 });
+
+test("every change is saved before its call resolves; calls made at once share writes", async () => {
+  const items = memoryStorage();
+  let writes = 0;
+  const storage = { ...items, setItem: async (key: string, value: string) => void (writes++, await items.setItem(key, value)) };
+  const { client } = harness([], { storage });
+  await client.identify(USER);
+  await client.setConsent(GRANTED);
+  await client.track("post_liked", { post_id: "one" });
+  const saved = (): any[] => JSON.parse((storageText ?? "{}")).state?.queue ?? [];
+  let storageText = await items.getItem("addvalue-analytics");
+  assert.deepEqual(saved().map((e) => e.event_name), ["user_consent_update", "post_liked"]);
+  writes = 0;
+  await Promise.all(Array.from({ length: 500 }, (_, i) => client.track("post_liked", { post_id: `p${i}` })));
+  storageText = await items.getItem("addvalue-analytics");
+  assert.equal(saved().length, 502);
+  assert.ok(writes <= 3, `${writes} writes for 500 events tracked at once`);
+});
+
+test("a flush joins a delivery under way and counts what it sent", async () => {
+  const { client, requests } = harness([], { flushAt: 2, maxBatchSize: 1 });
+  await client.identify(USER);
+  await client.setConsent(GRANTED);
+  await client.track("post_liked", { post_id: "a" }); // queue of 2: a delivery starts
+  const result = await client.flush();
+  assert.equal(result.accepted, 2);
+  assert.equal(requests.length, 2);
+});

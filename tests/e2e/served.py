@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from adapters.api_access.tokens import JwtTokens
 from application.principals import Role
 from tests.conftest import POSTGRES_URL
 
-__all__ = ["Served", "served", "start_served"]
+__all__ = ["Served", "free_port", "served", "start_served"]
 
 _ROOT = Path(__file__).parents[2]
 _STARTUP_SECONDS = 60.0
@@ -43,6 +43,13 @@ class Served:
     tokens: JwtTokens
     workdir: Path
     env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an out-of-memory kill would: no graceful shutdown, nothing flushed."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
 
     @property
     def ws_url(self) -> str:
@@ -59,7 +66,7 @@ class Served:
         return {"Authorization": f"Bearer {self.token(subject, role, valid_for=valid_for)}"}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -107,12 +114,14 @@ def start_served(
     args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     prepare: tuple[tuple[str, ...], ...] = (),
+    port: int | None = None,
 ) -> Iterator[Served]:
     """Run ``addvalue serve --workers N [args]`` until the block ends (SIGTERM, then SIGKILL after 20 s).
 
     ``prepare``: ``addvalue`` commands run first, in the same environment (e.g. ``("demo", "--users", "5")``).
-    What ``serve`` prints is in ``Served.output()``."""
-    port = _free_port()
+    What ``serve`` prints is in ``Served.output()``. ``port``: where to listen (default a free one), so a
+    service restarted in the same folder is found by a client that kept its address."""
+    port = port or free_port()
     environ, schema = _environment(backend, workdir, port, env or {})
     cli = [sys.executable, "-m", "entrypoints.cli"]
     for command_args in prepare:
@@ -125,7 +134,7 @@ def start_served(
     try:
         _wait_until_ready(process, base_url, log)
         tokens = JwtTokens(environ["ADDVALUE_JWT_SECRET"], issuer="addvalue", audience="addvalue-analytics")
-        yield Served(base_url=base_url, tokens=tokens, workdir=workdir, env=environ)
+        yield Served(base_url=base_url, tokens=tokens, workdir=workdir, env=environ, process=process)
     finally:
         process.terminate()  # uvicorn's graceful shutdown: the lifespan ends, the scheduler stops
         with contextlib.suppress(subprocess.TimeoutExpired):
