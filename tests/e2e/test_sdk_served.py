@@ -132,12 +132,13 @@ def test_events_tracked_offline_survive_an_app_restart_and_are_stored_exactly_on
             endpoint,
             "no-service-yet",
             app,
-            [["identify", user], ["consent", GRANTED], ["track", "post_liked", {"post_id": "p-1"}, 200]],
+            [["identify", user], ["consent", GRANTED], ["track", "post_liked", {"post_id": "p-1"}, 200], ["flush"]],
             options={"flushAt": 20, "maxAttemptsPerFlush": 2},
         ),
     )
     assert offline["queued"] == 200
-    assert offline["statuses"].get("network", 0) >= 1  # it tried, and the service was not there
+    assert offline["results"][0]["pending"] == 201  # the consent update and the 200, kept in the file
+    assert offline["statuses"]["network"] >= 2  # it tried, and the service was not there
 
     with start_served("sqlite", service_dir(tmp_path), port=port) as service:
         after_restart = drive(node, config(endpoint, service.token(user, "user"), app, [["flush"]]))
