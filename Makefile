@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint types contracts unit install bench clean
+.PHONY: run test lint types contracts unit install bench clean sdk
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,8 +46,12 @@ test: $(TEST_STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
+# The TypeScript SDK: locked dependencies, type check (with the catalog's type tests), its tests, the build.
+sdk:
+	cd sdk && npm ci --no-audit --no-fund && npm run typecheck && npm test && npm run build
+
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache sdk/node_modules sdk/dist

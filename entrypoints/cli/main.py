@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from application.errors import StorageError
-from entrypoints.cli import ingest, jobs, operations, privacy, projections, serve
+from entrypoints.cli import catalog, ingest, jobs, operations, privacy, projections, serve
 from entrypoints.cli.output import Handler, Subcommands
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
@@ -41,6 +41,12 @@ COMMANDS: Final[dict[str, tuple[Callable[[Subcommands], None], Handler]]] = {
     "backup": (operations.add_backup, operations.backup),
 }
 
+# Commands that read no setting: they run before the settings are loaded, so they need no database,
+# secret or environment, and write no development secret file (``catalog schema`` runs in CI and builds).
+STANDALONE: Final[dict[str, tuple[Callable[[Subcommands], None], Callable[[argparse.Namespace], int]]]] = {
+    "catalog": (catalog.add_catalog, catalog.catalog),
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Whatever the shell's umask: every file the service writes (databases and their -wal files, the
@@ -55,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     # Before the settings, which may log (a generated development key, say).
+    if args.command in STANDALONE:
+        return STANDALONE[args.command][1](args)
     configure_logging(os.environ.get("ADDVALUE_LOG_LEVEL", "info"))
     try:
         settings = load_settings()
@@ -75,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
         add(commands)
+    for add_standalone, _ in STANDALONE.values():
+        add_standalone(commands)
     return parser
 
 

@@ -29,7 +29,7 @@ from adapters.api_access.tokens import JwtTokens
 from application.principals import Role
 from tests.conftest import POSTGRES_URL
 
-__all__ = ["Served", "served", "start_served"]
+__all__ = ["Served", "free_port", "served", "start_served"]
 
 _ROOT = Path(__file__).parents[2]
 _STARTUP_SECONDS = 60.0
@@ -50,6 +50,12 @@ class Served:
         if self.process is not None:
             _stopped(self.process)
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an out-of-memory kill would: no graceful shutdown, nothing flushed."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
     @property
     def ws_url(self) -> str:
         return "ws" + self.base_url.removeprefix("http")
@@ -65,7 +71,7 @@ class Served:
         return {"Authorization": f"Bearer {self.token(subject, role, valid_for=valid_for)}"}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -113,12 +119,14 @@ def start_served(
     args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
     prepare: tuple[tuple[str, ...], ...] = (),
+    port: int | None = None,
 ) -> Iterator[Served]:
     """Run ``addvalue serve --workers N [args]`` until the block ends (SIGTERM, then SIGKILL after 20 s).
 
     ``prepare``: ``addvalue`` commands run first, in the same environment (e.g. ``("demo", "--users", "5")``).
-    What ``serve`` prints is in ``Served.output()``."""
-    port = _free_port()
+    What ``serve`` prints is in ``Served.output()``. ``port``: where to listen (default a free one), so a
+    service restarted in the same folder is found by a client that kept its address."""
+    port = port or free_port()
     environ, schema = _environment(backend, workdir, port, env or {})
     cli = [sys.executable, "-m", "entrypoints.cli"]
     for command_args in prepare:
