@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint types contracts unit install bench clean sdk
+.PHONY: run test lint types contracts unit install bench clean sdk mutation
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,6 +49,13 @@ test: $(TEST_STAMP)
 # The TypeScript SDK: locked dependencies, type check (with the catalog's type tests), its tests, the build.
 sdk:
 	cd sdk && npm ci --no-audit --no-fund && npm run typecheck && npm test && npm run build
+
+# Mutation testing of the domain's rules (about 15 min on 2 cores); the score is in docs/architecture.md.
+mutation: $(TEST_STAMP)
+	$(BIN)/pip install -q mutmut==3.8.1
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/ingest.py
