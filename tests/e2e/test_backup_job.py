@@ -8,9 +8,7 @@ backup, keys from the live key store (or its own short-lived backup).
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import sqlite3
 import subprocess
 import uuid
@@ -23,53 +21,45 @@ import pytest
 
 from adapters.database_url import Database
 from entrypoints.cli.main import main
-from entrypoints.settings import Settings, load_settings
-from tests.e2e.test_cli_archive import CANARY, history, ingest
+from entrypoints.settings import Settings
+from tests.e2e.test_cli_archive import CANARY, cli_environment, history, ingest
 
 
 @pytest.fixture
 def env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The fixture's store as the CLI finds it (ADDVALUE_* variables), with the backup job's folder."""
-    for name in [n for n in os.environ if n.startswith("ADDVALUE_")]:
-        monkeypatch.delenv(name)
-    db = settings.database
-    monkeypatch.setenv("ADDVALUE_DATABASE_URL", db.url)
-    monkeypatch.setenv("ADDVALUE_DATABASE_SCHEMA", db.schema)
-    monkeypatch.setenv("ADDVALUE_MASTER_KEY", base64.b64encode(settings.master_key).decode())
-    monkeypatch.setenv("ADDVALUE_JWT_SECRET", settings.jwt_secret)
-    monkeypatch.setenv("ADDVALUE_ARCHIVE_DIR", str(tmp_path / "archive"))
-    monkeypatch.setenv("ADDVALUE_BACKUP_DIR", str(tmp_path / "backups"))
-    return load_settings()
+    return cli_environment(settings, tmp_path, monkeypatch, ADDVALUE_BACKUP_DIR=str(tmp_path / "backups"))
 
 
 @pytest.fixture
 def fresh(env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
     """Call it to point the CLI at a new, empty store beside a copy of the live key store."""
-    made: list[str] = []
+    made: list[dict[str, str]] = []
 
     def move() -> None:
-        monkeypatch.setenv("ADDVALUE_ARCHIVE_DIR", str(tmp_path / "fresh-archive"))
-        db = env.database
-        if db.kind == "sqlite":
-            assert db.sqlite_path is not None
-            place = tmp_path / "fresh"
-            place.mkdir()
-            keys = db.sqlite_path.parent / "addvalue.keys.db"
-            with closing(sqlite3.connect(keys)) as src, closing(sqlite3.connect(place / keys.name)) as dst:
-                src.backup(dst)
-            monkeypatch.setenv("ADDVALUE_DATABASE_URL", f"sqlite:///{place}/addvalue.db")
-            return
-        made.append(f"restore_{uuid.uuid4().hex[:12]}")
-        monkeypatch.setenv("ADDVALUE_DATABASE_URL", copy_key_store(db, made[0]))
+        made.append(fresh_store(env.database, tmp_path / "fresh"))
+        for name, value in made[0].items():
+            monkeypatch.setenv(name, value)
 
     yield move
-    if made:
-        with psycopg.connect(env.database.url, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {made[0]} WITH (FORCE)")
+    for variables in made:
+        drop_fresh_store(env.database, variables)
 
 
-def copy_key_store(db: Database, name: str) -> str:
-    """A new database holding only ``<schema>_keys``, copied with pg_dump; its URL."""
+def fresh_store(db: Database, place: Path) -> dict[str, str]:
+    """An empty store holding only a copy of ``db``'s key store as it is now: the ADDVALUE_* variables naming it.
+
+    SQLite: a new folder. PostgreSQL: a new database, with ``<schema>_keys`` copied by pg_dump.
+    """
+    place.mkdir()
+    variables = {"ADDVALUE_ARCHIVE_DIR": str(place / "archive")}
+    if db.kind == "sqlite":
+        assert db.sqlite_path is not None
+        keys = db.sqlite_path.parent / "addvalue.keys.db"
+        with closing(sqlite3.connect(keys)) as src, closing(sqlite3.connect(place / keys.name)) as dst:
+            src.backup(dst)
+        return variables | {"ADDVALUE_DATABASE_URL": f"sqlite:///{place}/addvalue.db"}
+    name = f"restore_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(db.url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     url = db.url.rsplit("/", 1)[0] + f"/{name}"
@@ -83,7 +73,14 @@ def copy_key_store(db: Database, name: str) -> str:
         capture_output=True,
         text=True,
     )
-    return url
+    return variables | {"ADDVALUE_DATABASE_URL": url}
+
+
+def drop_fresh_store(db: Database, variables: dict[str, str]) -> None:
+    if db.kind == "postgresql":
+        name = variables["ADDVALUE_DATABASE_URL"].rsplit("/", 1)[1]
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def written(env: Settings) -> list[Path]:
