@@ -129,7 +129,7 @@ class Jobs:
         """
         job, now = self._job(name), now or self._clock.now()
         index = self._index.refresh()
-        key = (index.position, since, croniter(job.schedule, now).get_prev(datetime))
+        key = (index.version, since, croniter(job.schedule, now).get_prev(datetime))
         cached = self._owed.get(name)
         if cached is None or cached[0] != key:
             periods = owed_periods(job, index, now, self._zone, since=since, horizon=self._horizon)

@@ -26,7 +26,7 @@ from croniter import croniter
 from eventsourcing.utils import get_topic
 
 from application.reporting.ports import Job
-from application.store import AnalyticsStore
+from application.store import AnalyticsStore, log_pages
 from domain.periods import Cadence, following_period, hour_of, previous_period
 from domain.platform import JobRun
 
@@ -43,13 +43,16 @@ def every_period(job: Job) -> bool:
 class RunIndex:
     """Per job: the periods it ever ran for, those that succeeded, its newest success; kept up to date from the log.
 
-    Each refresh reads only the job-run events committed since the last one.
+    Each refresh reads only the job-run events among those committed since the
+    last one: up to the log's end as it was when the refresh began (ids are
+    committed in order), so a log of other events is not scanned again.
     """
 
     def __init__(self, store: AnalyticsStore) -> None:
         self._store = store
         self._lock = threading.Lock()
-        self.position = 0  # the last notification read
+        self.position = 0  # the log is read up to here
+        self.version = 0  # one more per job-run event taken in: what owed() answers may have changed
         self._runs: dict[UUID, tuple[str, str]] = {}  # JobRun stream -> (job, period)
         self.first: dict[str, str] = {}
         self.succeeded: dict[str, set[str]] = {}
@@ -58,12 +61,18 @@ class RunIndex:
 
     def refresh(self) -> RunIndex:
         with self._lock:
-            for notification in self._store.iter_log(self.position + 1, topics=_TOPICS):
-                self.position = notification.id
-                self._apply(self._store.mapper.to_domain_event(notification))
+            recorder = self._store.recorder
+            top = recorder.max_notification_id() or 0
+            if top <= self.position:
+                return self
+            for page in log_pages(recorder.select_notifications, self.position + 1, _TOPICS, stop=top):
+                for notification in page:
+                    self._apply(self._store.mapper.to_domain_event(notification))
+            self.position = top
         return self
 
     def _apply(self, event: object) -> None:
+        self.version += 1
         if isinstance(event, JobRun.Scheduled):
             self._runs[event.originator_id] = (event.job, event.period)
             if event.job not in self.first or event.period < self.first[event.job]:
@@ -108,9 +117,10 @@ def owed_periods(
 def _labels(cadence: Cadence, first: str, last: str) -> Iterator[str]:
     """Every label from ``first`` to ``last``; hours and days stepped by arithmetic (two years of hours is 17,520)."""
     if cadence == "hour":
-        at, end = hour_of(first), hour_of(last)
+        # Naive UTC: isoformat is some 20 times faster than strftime, and gives the label ("2026-11-24T13").
+        at, end = hour_of(first).replace(tzinfo=None), hour_of(last).replace(tzinfo=None)
         while at <= end:
-            yield at.strftime("%Y-%m-%dT%H")
+            yield at.isoformat(timespec="hours")
             at += timedelta(hours=1)
         return
     if cadence == "day":

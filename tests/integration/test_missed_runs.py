@@ -18,6 +18,7 @@ import pytest
 
 from application.principals import Principal
 from application.reporting.day_jobs import CloseDay
+from application.reporting.owed import RunIndex
 from entrypoints.bootstrap import Container, Overrides, bootstrap
 from entrypoints.cli.jobs import status
 from entrypoints.scheduler import RETRIES, RETRY_AFTER, ProjectionScheduler
@@ -131,3 +132,19 @@ def test_a_day_whose_runs_all_fail_stays_owed_and_is_listed_while_later_days_clo
     monkeypatch.setattr(CloseDay, "run", original)  # repaired, and the service restarted: made up
     assert started(service, clock).run_due_jobs().count("close-day") == 1
     assert service.jobs.owed("close-day") == []
+
+
+def test_the_run_index_reads_each_part_of_the_log_once_and_only_job_runs_count(
+    service: Container, clock: FixedClock
+) -> None:
+    index = RunIndex(service.store)
+    clock.current = at(DAY0 + timedelta(days=1), 3)
+    service.jobs.run("close-day", DAY0)
+    active(service, clock, DAY0 + timedelta(days=1), 2)  # other events after the last job run
+    index.refresh()
+    assert index.position == service.store.recorder.max_notification_id()  # not left at the last job run
+    assert index.first["close-day"] == DAY0.isoformat()
+    assert index.succeeded["close-day"] == {DAY0.isoformat()}
+    version = index.version
+    active(service, clock, DAY0 + timedelta(days=1), 1)
+    assert index.refresh().version == version  # new events, no job run: what is owed cannot have changed
