@@ -19,6 +19,7 @@ class DueNowJob:
     schedule: str  # cron expression, UTC
     cadence: Cadence
     description: str
+    every_period = False  # a missed run is made up by one run, for the latest period (reporting.owed)
 
     def __init__(self, work: Callable[[], int]) -> None:
         self._work = work

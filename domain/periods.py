@@ -20,6 +20,7 @@ __all__ = [
     "check_over",
     "day_of",
     "days_of",
+    "following_period",
     "hour_of",
     "parse_period",
     "period_end",
@@ -92,6 +93,14 @@ def check_over(cadence: Cadence, label: str, now: datetime, zone: ZoneInfo = UTC
     end = period_end(cadence, label, zone)
     if now < end:
         raise PeriodNotOver(cadence, label, end, zone)
+
+
+def following_period(cadence: Cadence, label: str) -> str:
+    """The label of the period right after ``label`` (labels of one cadence sort in time order)."""
+    if cadence == "hour":
+        return _hour_label(hour_of(label) + timedelta(hours=1))
+    _, last = days_of(cadence, label)
+    return parse_period(cadence, (last + timedelta(days=1)).isoformat())
 
 
 def parse_period(cadence: Cadence, text: str) -> str:

@@ -35,6 +35,7 @@ from application.reporting.ports import Job
 from application.reporting.queries import Analytics
 from application.reporting.reports import Reports
 from application.retention.archive import ArchiveSessions, Archiving
+from application.retention.backups import BackupJob, ScheduledBackups
 from application.sources.intake import SegmentIntake, WriteKeys
 from domain.indices import IndexWeights
 from entrypoints.container import Container
@@ -187,6 +188,11 @@ class _Services:
         )
 
     @functools.cached_property
+    def backups(self) -> ScheduledBackups:
+        keep_for = timedelta(days=self.settings.backup_retention_days)
+        return ScheduledBackups(self.ports.backups, self.ports.clock, keep_for=keep_for)
+
+    @functools.cached_property
     def daily_indices(self) -> DailyIndices:
         weights = IndexWeights(**self.settings.index_weights)
         return DailyIndices(self.user_days, self.ports.index_summaries, weights)
@@ -204,6 +210,7 @@ class _Services:
             LateEvents(reports, user_days, clock),
             ErasureDue(self.erasure.complete_due),
             ArchiveSessions(self.archiving),
+            BackupJob(self.backups),
         ]
         return Jobs(self.ports.store, every, clock, user_days.zone)
 

@@ -28,6 +28,7 @@ from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView
 from adapters.read_models.user_days import PostgresUserDays, SqliteUserDays, build_user_days
 from adapters.read_models.views import ShadowView, build_daily_counts
 from adapters.retention.archive import ParquetArchive, ReadModelRetention, default_archive_dir
+from adapters.retention.backup import BackupFolder, default_backup_dir
 from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
 from application.api_access.quota import ApiQuota
 from application.ingest.ports import GeoLookup
@@ -44,7 +45,7 @@ from application.read_models.ports import (
 )
 from application.read_models.projections import Upkeep
 from application.reporting.ports import IndexSummaries, PersonReads
-from application.retention.ports import ColdStore, MetricsRetention
+from application.retention.ports import Backups, ColdStore, MetricsRetention
 from application.store import AnalyticsStore
 from entrypoints.overrides import Overrides
 from entrypoints.settings import Settings
@@ -215,6 +216,12 @@ class Infrastructure:
         recorder = self._recorder()
         recorder.use_archive(ParquetArchive(self.settings.archive_dir or default_archive_dir(self._db)))
         return recorder
+
+    @functools.cached_property
+    def backups(self) -> Backups:
+        s = self.settings
+        archive_dir = s.archive_dir or default_archive_dir(self._db)
+        return BackupFolder(self._db, archive_dir, s.backup_dir or default_backup_dir(self._db), s.master_key)
 
     @functools.cached_property
     def metrics_retention(self) -> MetricsRetention:

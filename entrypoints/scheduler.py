@@ -16,7 +16,6 @@ from typing import Any, Final
 
 import msgspec
 import structlog
-from croniter import croniter
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from application.errors import StorageError
@@ -44,6 +43,8 @@ DATABASE_DOWN: Final = (OperationalError, InterfaceError, StorageError)
 # A failed job run is tried again this much later, this many times (each run is recorded).
 RETRY_AFTER: Final = timedelta(minutes=10)
 RETRIES: Final = 3
+# Owed periods run per job in one pass (a day of hours); the rest in the next passes, seconds later.
+MAKE_UP_PER_PASS: Final = 24
 
 
 class ProjectionScheduler:
@@ -72,11 +73,12 @@ class ProjectionScheduler:
         self._projections = list(projections)
         self._jobs = jobs
         self._clock = clock
-        # Each job's next run, from its cron schedule (UTC); runs missed while stopped are not made up.
-        now = clock()
-        self._next_runs = {job.name: _next(job.schedule, now) for job in (jobs.all() if jobs else [])}
+        # A job that never ran owes what its schedule reaches from now on; one that ran owes what it missed.
+        self._started = clock()
         # Failed runs to try again: (job, period) -> (when, attempt number).
         self._retries: dict[tuple[str, str], tuple[datetime, int]] = {}
+        # Periods whose retries all failed: still owed (jobs status lists them), not run again by this process.
+        self._gave_up: set[tuple[str, str]] = set()
         self._catch_up_every = catch_up_every
         self._rebuild_every = rebuild_every
         self._stop = threading.Event()
@@ -104,9 +106,17 @@ class ProjectionScheduler:
                         self._run_one(projection, rebuild=rebuilding)
                 if rebuilding:
                     next_rebuild = time.monotonic() + self._rebuild_every
-                self.run_due_jobs()
+                self._run_jobs()
             self._start_asked_rebuild()
             self._pause()
+
+    def _run_jobs(self) -> None:
+        try:
+            self.run_due_jobs()
+        except DATABASE_DOWN as e:  # the owed periods are read from the log: tried again next pass
+            log.warning("jobs.storage_unavailable", error=str(e))
+        except Exception:  # never fatal to the thread that also keeps the projections current
+            log.exception("jobs.failed")
 
     def _start_asked_rebuild(self) -> None:
         """A rebuild asked for (``addvalue projections rebuild``, the admin API) of projections this process runs."""
@@ -135,15 +145,18 @@ class ProjectionScheduler:
                 return
 
     def run_due_jobs(self) -> list[str]:
-        """Run every job whose scheduled time has come; the names of those run."""
+        """Run every period each job owes (missed ones too, oldest first) and the retries due; the names run."""
         if self._jobs is None or not self._may_run("jobs"):
             return []
         now, ran = self._clock(), []
         for job in self._jobs.all():
-            if self._next_runs[job.name] <= now:
-                period = self._jobs.period_for(job.name, self._next_runs[job.name])
+            owed = self._jobs.owed(job.name, now, since=self._started)
+            waiting = [p for p in owed if (job.name, p) not in self._retries and (job.name, p) not in self._gave_up]
+            if len(waiting) > 1:
+                log.info("job.making_up", job=job.name, owed=len(owed), oldest=owed[0], now_running=len(waiting))
+            # At most a day of hours per pass: the projections' catch-up waits for the pass to end.
+            for period in waiting[:MAKE_UP_PER_PASS]:
                 self._run_job(job.name, period, attempt=1, now=now)
-                self._next_runs[job.name] = _next(job.schedule, now)
                 ran.append(job.name)
         for (name, period), (due, attempt) in sorted(self._retries.items()):
             if due <= now:
@@ -157,9 +170,14 @@ class ProjectionScheduler:
         assert self._jobs is not None
         report = self._jobs.run(name, period)
         log.info("job.ran", attempt=attempt, **msgspec.structs.asdict(report))
-        if report.status == "failed" and attempt <= RETRIES:
+        if report.status != "failed":
+            return
+        if attempt <= RETRIES:
             self._retries[(name, period)] = (now + RETRY_AFTER, attempt + 1)
             log.warning("job.retry_scheduled", job=name, period=period, attempt=attempt + 1, after=str(RETRY_AFTER))
+        else:
+            self._gave_up.add((name, period))
+            log.error("job.gave_up", job=name, period=period, attempts=attempt, hint="addvalue jobs status lists it")
 
     def _caught_up_together(self) -> bool:
         """One pass for all projections (the log read and decrypted once); False if it failed."""
@@ -204,11 +222,6 @@ class ProjectionScheduler:
             log.warning("projection.storage_unavailable", view=projection.name, error=str(e))
         except Exception:  # a failed run is logged and retried, never fatal to the service
             log.exception("projection.failed", view=projection.name)
-
-
-def _next(schedule: str, after: datetime) -> datetime:
-    nxt: datetime = croniter(schedule, after).get_next(datetime)
-    return nxt
 
 
 def scheduler_for(

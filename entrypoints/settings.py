@@ -85,6 +85,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_token_lifetime_days: float = 30.0
     # Where the archive's Parquet files go; None: archive/ beside the SQLite files, or var/archive/<schema>.
     archive_dir: Path | None = None
+    # Where the daily backup job writes; None: backups/ beside the SQLite files, or var/backups/<schema>.
+    backup_dir: Path | None = None
+    # Backups older than this many days are deleted by the backup job, once its new one is written.
+    backup_retention_days: float = 90.0
     # The OpenAPI UI pages (they load scripts from a public CDN); /schema/openapi.json is served either way.
     api_docs: bool = False
     # Aggregate values over fewer people than this are withheld (application/reporting/group_size.py).
@@ -135,6 +139,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         hot_days=_positive("ADDVALUE_HOT_DAYS", env, 90.0),
         max_token_lifetime_days=_positive("ADDVALUE_MAX_TOKEN_LIFETIME_DAYS", env, 30.0),
         archive_dir=Path(env["ADDVALUE_ARCHIVE_DIR"]) if env.get("ADDVALUE_ARCHIVE_DIR") else None,
+        backup_dir=Path(env["ADDVALUE_BACKUP_DIR"]) if env.get("ADDVALUE_BACKUP_DIR") else None,
+        backup_retention_days=_positive("ADDVALUE_BACKUP_RETENTION_DAYS", env, 90.0),
         api_docs=_flag("ADDVALUE_API_DOCS", env, default=False),
         min_group_size=_whole("ADDVALUE_MIN_GROUP_SIZE", env, 5),
     )

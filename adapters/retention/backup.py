@@ -3,8 +3,9 @@
 A backup is a folder: ``manifest.json``, the databases, and ``archive/`` (the
 archive's Parquet files). SQLite: each ``addvalue*.db`` file beside the event
 store except the key store, copied with SQLite's online backup API.
-PostgreSQL: ``pg_dump`` of the service's schema; the key store lives in the
-schema ``<schema>_keys``, which is not dumped. The databases are copied before
+PostgreSQL: ``pg_dump`` of the service's schema in its custom format
+(compressed; ``events.sql``, plain SQL, in backups made before issue 14); the
+key store lives in the schema ``<schema>_keys``, which is not dumped. The databases are copied before
 the archive: a concurrent archive run renames its file before deleting the
 rows, so every row is in one copy or the other (both at worst; readers skip
 the second copy).
@@ -14,12 +15,16 @@ readable only with the live key store: a key destroyed since the backup was
 taken leaves that person's events in it unreadable too. The manifest names
 the key store it needs (``key_store``, its fingerprint), and a restore refuses
 a live key store that is another one (or none).
+
+:class:`BackupFolder` is where the daily ``backup`` job writes: one folder per
+run, named by its time, and the deletion of those past their retention.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -35,11 +40,16 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.database_url import Database
 from adapters.encryption.key_check import REF_TABLE, key_store_location
+from adapters.eventstore.persistence import key_store_fingerprint
+from adapters.local_files import private_dir
 
-__all__ = ["BackupError", "BackupManifest", "create_backup", "restore_backup"]
+__all__ = ["BackupError", "BackupFolder", "BackupManifest", "create_backup", "default_backup_dir", "restore_backup"]
 
 _MANIFEST: Final = "manifest.json"
-_DUMP: Final = "events.sql"
+_DUMP: Final = "events.dump"  # pg_dump --format=custom
+_PLAIN_DUMP: Final = "events.sql"  # plain SQL, in backups made before issue 14
+_STAMP: Final = "%Y%m%dT%H%M%S.%f"
+_NAMED: Final = re.compile(r"addvalue-(\d{8}T\d{6}\.\d{6})Z")
 _ARCHIVE: Final = "archive"
 
 
@@ -60,7 +70,58 @@ class BackupManifest(msgspec.Struct, frozen=True, kw_only=True):
     key_store: str | None = None
 
 
-def create_backup(db: Database, archive_dir: Path, target: Path, *, key_store: str | None) -> BackupManifest:
+def default_backup_dir(db: Database) -> Path:
+    """``backups/`` beside the SQLite files; ``var/backups/<schema>`` on PostgreSQL (as the archive's folder)."""
+    if db.sqlite_path is not None:
+        return db.sqlite_path.parent / "backups"
+    return Path("var") / "backups" / db.schema
+
+
+class BackupFolder:
+    """The backup job's folder (``ADDVALUE_BACKUP_DIR``): ``addvalue-<UTC time>Z/``, one backup per run.
+
+    Implements application.retention.ports.Backups.
+    """
+
+    def __init__(self, db: Database, archive_dir: Path, folder: Path, master_key: bytes) -> None:
+        self._db = db
+        self._archive_dir = archive_dir
+        self.folder = folder
+        self._master_key = master_key
+
+    def write(self, at: datetime) -> str:
+        """A new backup, made under a hidden name and renamed once whole: a failed run leaves none half-made."""
+        private_dir(self.folder)
+        name = f"addvalue-{at.astimezone(UTC).strftime(_STAMP)}Z"
+        partial = self.folder / f".{name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            live = key_store_fingerprint(self._db, self._master_key)
+            create_backup(self._db, self._archive_dir, partial, key_store=live, created_at=at)
+            partial.rename(self.folder / name)
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        return str(self.folder / name)
+
+    def delete_before(self, cutoff: datetime) -> list[str]:
+        """Delete the backups this folder's job made before ``cutoff`` (by their names); nothing else is touched."""
+        if not self.folder.is_dir():
+            return []
+        deleted = []
+        for path in sorted(self.folder.iterdir()):
+            named = _NAMED.fullmatch(path.name)
+            if named is None or not path.is_dir():
+                continue
+            if datetime.strptime(named[1], _STAMP).replace(tzinfo=UTC) < cutoff:
+                shutil.rmtree(path)
+                deleted.append(str(path))
+        return deleted
+
+
+def create_backup(
+    db: Database, archive_dir: Path, target: Path, *, key_store: str | None, created_at: datetime | None = None
+) -> BackupManifest:
     """Write a backup into ``target``, a folder that must not exist yet or be empty.
 
     ``key_store``: the live key store's fingerprint, recorded so that a restore can say which one it needs.
@@ -77,7 +138,14 @@ def create_backup(db: Database, archive_dir: Path, target: Path, *, key_store: s
                 src.backup(dst)
     else:
         _run(
-            ["pg_dump", f"--schema={_quoted(db.schema)}", "--no-owner", "--no-privileges", f"--file={target / _DUMP}"],
+            [
+                "pg_dump",
+                "--format=custom",
+                f"--schema={_quoted(db.schema)}",
+                "--no-owner",
+                "--no-privileges",
+                f"--file={target / _DUMP}",
+            ],
             db,
         )
     if archive_dir.is_dir():
@@ -88,7 +156,7 @@ def create_backup(db: Database, archive_dir: Path, target: Path, *, key_store: s
     manifest = BackupManifest(
         kind=db.kind,
         schema=db.schema if db.kind == "postgresql" else None,
-        created_at=datetime.now(UTC),
+        created_at=created_at or datetime.now(UTC),
         files=files,
         key_store=key_store,
     )
@@ -188,36 +256,34 @@ def _restore_postgres(db: Database, source: Path) -> None:
                 )
     # One transaction: the empty schema (tables the service created, no rows) goes, the dump comes in whole.
     drop = f"DROP SCHEMA IF EXISTS {_quoted(db.schema)} CASCADE"
-    _run(
-        [
-            "psql",
-            "--quiet",
-            "--no-psqlrc",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "--single-transaction",
-            "-c",
-            drop,
-            "-f",
-            str(source / _DUMP),
-        ],
-        db,
-    )
+    psql = ["psql", "--quiet", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-c", drop]
+    if (source / _PLAIN_DUMP).exists():
+        _run([*psql, "-f", str(source / _PLAIN_DUMP)], db)
+        return
+    # pg_restore writes the custom-format dump out as SQL (it connects to nothing), which psql runs in one go.
+    script = _tool(["pg_restore", "--no-owner", "--no-privileges", "--file=-", str(source / _DUMP)], dict(os.environ))
+    _run([*psql, "-f", "-"], db, script=script)
 
 
-def _run(command: list[str], db: Database) -> None:
+def _run(command: list[str], db: Database, *, script: str | None = None) -> None:
     """A PostgreSQL client tool against the service's database; the password goes by environment, not argument."""
     parts = urlsplit(db.url)
     env = {**os.environ, "PGPASSWORD": unquote(parts.password or "")}
     netloc = parts.netloc.rpartition("@")[2]
     user = f"{parts.username}@" if parts.username else ""
     url = urlunsplit((parts.scheme, user + netloc, parts.path, parts.query, ""))
+    _tool([*command, f"--dbname={url}"], env, script=script)
+
+
+def _tool(command: list[str], env: dict[str, str], *, script: str | None = None) -> str:
+    """Run a PostgreSQL client tool (``script`` on its standard input); what it printed."""
     try:
-        subprocess.run([*command, f"--dbname={url}"], env=env, check=True, capture_output=True, text=True)  # noqa: S603
+        done = subprocess.run(command, env=env, input=script, check=True, capture_output=True, text=True)  # noqa: S603
     except FileNotFoundError:
         raise BackupError(f"{command[0]} is not installed: install the PostgreSQL client tools") from None
     except subprocess.CalledProcessError as e:
         raise BackupError(f"{command[0]} failed: {e.stderr.strip()}") from None
+    return done.stdout
 
 
 def _quoted(name: str) -> str:

@@ -49,8 +49,10 @@ class CloseDay:
 
     def run(self, period: str) -> int:
         day = date.fromisoformat(period)
-        if day_of(self._clock.now(), self._user_days.zone) >= day + FINAL_AFTER:
+        final = day_of(self._clock.now(), self._user_days.zone) >= day + FINAL_AFTER
+        if final and self._reports.day(day) is not None:
             return 0  # final: no event can arrive for it any more, and nothing recounts it
+        # (A final day never closed, one a stopped service missed, is closed now: its events are all in.)
         self._user_days.catch_up()  # the day's events, up to now
         totals = self.recount(day)
         self._reports.record("segments", period, {}, self.segments(day))  # a rerun replaces it
@@ -152,6 +154,7 @@ class LateEvents:
     schedule = "20 * * * *"
     cadence: Cadence = "hour"
     description = "recompute closed days (and their week and month) that late events have changed"
+    every_period = False  # each run looks at every open day: one run makes up for any missed
 
     def __init__(self, reports: RecordedReports, user_days: UserDaysProjection, clock: Clock) -> None:
         self._reports = reports

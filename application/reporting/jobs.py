@@ -14,20 +14,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import msgspec
+from croniter import croniter
 from eventsourcing.utils import get_topic
 
 from application.ports import Clock
 from application.reporting.day_jobs import LateEvents
+from application.reporting.owed import RunIndex, owed_periods
 from application.reporting.ports import Job
+from application.retention.archive import METRICS_DAYS
 from application.store import AnalyticsStore
 from domain.periods import UTC_ZONE, PeriodError, PeriodNotOver, check_over, parse_period, previous_period
 from domain.platform import JobRun
 
-__all__ = ["JobReport", "Jobs", "PeriodError", "PeriodNotOver", "UnknownJob"]
+__all__ = ["METRICS_HORIZON", "JobReport", "Jobs", "PeriodError", "PeriodNotOver", "UnknownJob"]
+
+# How far back a job may owe periods: as long as metrics are kept (two years); older days are purged.
+METRICS_HORIZON: Final = timedelta(days=METRICS_DAYS)
 
 
 class UnknownJob(Exception):
@@ -44,11 +51,23 @@ class JobReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Jobs:
-    def __init__(self, store: AnalyticsStore, jobs: Sequence[Job], clock: Clock, zone: ZoneInfo = UTC_ZONE) -> None:
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        jobs: Sequence[Job],
+        clock: Clock,
+        zone: ZoneInfo = UTC_ZONE,
+        *,
+        horizon: timedelta = METRICS_HORIZON,
+    ) -> None:
         self._store = store
         self._jobs = {job.name: job for job in jobs}
         self._clock = clock
         self._zone = zone
+        self._horizon = horizon
+        self._index = RunIndex(store)
+        # The last answer of owed() per job, valid while no run is recorded and no cron time passes.
+        self._owed: dict[str, tuple[tuple[int, datetime | None, datetime], list[str]]] = {}
         for job in jobs:
             if isinstance(job, LateEvents):
                 job.rerun = self._rerun
@@ -101,16 +120,21 @@ class Jobs:
 
     def last_successes(self) -> dict[str, tuple[str, datetime]]:
         """Per job that has ever succeeded: the period and start time of its latest successful run."""
-        latest: dict[str, tuple[str, datetime]] = {}
-        for notification in self._store.iter_log(topics=[get_topic(JobRun.Ran)]):
-            ran = self._store.mapper.to_domain_event(notification)
-            if ran.status != "succeeded":  # type: ignore[attr-defined]
-                continue
-            run: JobRun = self._store.repository.get(ran.originator_id, version=ran.originator_version)
-            started_at: datetime = ran.started_at  # type: ignore[attr-defined]
-            if run.job not in latest or started_at >= latest[run.job][1]:
-                latest[run.job] = (run.period, started_at)
-        return latest
+        return dict(self._index.refresh().last_success)
+
+    def owed(self, name: str, now: datetime | None = None, *, since: datetime | None = None) -> list[str]:
+        """The periods the job owes at ``now`` (default: the clock's), oldest first: see reporting.owed.
+
+        ``since``: when the scheduling process started; a job that never ran owes what its schedule reached since.
+        """
+        job, now = self._job(name), now or self._clock.now()
+        index = self._index.refresh()
+        key = (index.version, since, croniter(job.schedule, now).get_prev(datetime))
+        cached = self._owed.get(name)
+        if cached is None or cached[0] != key:
+            periods = owed_periods(job, index, now, self._zone, since=since, horizon=self._horizon)
+            cached = self._owed[name] = (key, periods)
+        return list(cached[1])
 
     def _rerun(self, name: str, period: str) -> int:
         return self.run(name, period).rows

@@ -1,17 +1,17 @@
-"""Ports of retention: the hot store as the archiver sees it, and the purge of old metrics."""
+"""Ports of retention: the hot store as the archiver sees it, the purge of old metrics, and the backups."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
 import msgspec
 from eventsourcing.persistence import Notification
 
-__all__ = ["ColdStore", "MetricsRetention", "MovedToArchive"]
+__all__ = ["Backups", "ColdStore", "MetricsRetention", "MovedToArchive"]
 
 
 class MovedToArchive(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,3 +48,13 @@ class MetricsRetention(Protocol):
 
     def purge_before(self, day: date) -> int:
         """Delete the rows of days before ``day``; return how many."""
+
+
+class Backups(Protocol):
+    """Where the daily backups go (adapters.retention.backup.BackupFolder): without the keys, ever."""
+
+    def write(self, at: datetime) -> str:
+        """Write a whole backup, made at ``at``; where it is. Raises if it could not be written whole."""
+
+    def delete_before(self, cutoff: datetime) -> list[str]:
+        """Delete the backups made before ``cutoff``; which ones."""

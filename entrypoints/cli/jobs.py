@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import datetime
 
 from croniter import croniter
 
@@ -33,7 +33,11 @@ def add_jobs(commands: Subcommands) -> None:
         "2026-11 or a date in it (month)",
     )
     job_actions.add_parser("history", help="every recorded run: period, status, rows, seconds")
-    job_actions.add_parser("status", help="per job: its last successful run (period, start) and its next due time")
+    job_actions.add_parser(
+        "status",
+        help="per job: its last successful run (period, start), its next due time and the periods it owes "
+        "(count, oldest)",
+    )
 
 
 def jobs(settings: Settings, args: argparse.Namespace) -> int:
@@ -67,17 +71,21 @@ def jobs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def status(container: Container) -> None:
-    """One line per job: the latest successful run (null if none) and when its schedule runs it next (UTC)."""
-    now = datetime.now(UTC)
+    """One line per job: the latest successful run (null if none), when its schedule runs it next (UTC), and
+    the periods it owes: missed while no serve or worker ran, or failed (a job that never ran owes nothing)."""
+    now = container.clock.now()
     successes = container.jobs.last_successes()
     for job in container.jobs.all():
         last = successes.get(job.name)
         next_due: datetime = croniter(job.schedule, now).get_next(datetime)
+        owed = container.jobs.owed(job.name, now)
         print_json(
             {
                 "job": job.name,
                 "last_success": None if last is None else {"period": last[0], "at": last[1].isoformat()},
                 "next_due": next_due.isoformat(),
                 "next_period": container.jobs.period_for(job.name, next_due),
+                # Missed or failed periods, run oldest first by the next serve or worker (docs/metrics.md, 9).
+                "owed": {"count": len(owed), "oldest": owed[0] if owed else None},
             }
         )

@@ -25,6 +25,11 @@ CANARY = "backup-canary-41d2"
 @pytest.fixture
 def env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The fixture's store, as the CLI finds it: through ADDVALUE_* variables."""
+    return cli_environment(settings, tmp_path, monkeypatch)
+
+
+def cli_environment(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **more: str) -> Settings:
+    """Set the ADDVALUE_* variables naming ``settings``' store (and ``more``); the settings the CLI reads."""
     for name in [n for n in __import__("os").environ if n.startswith("ADDVALUE_")]:
         monkeypatch.delenv(name)
     db = settings.database
@@ -33,6 +38,8 @@ def env(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("ADDVALUE_MASTER_KEY", base64.b64encode(settings.master_key).decode())
     monkeypatch.setenv("ADDVALUE_JWT_SECRET", settings.jwt_secret)
     monkeypatch.setenv("ADDVALUE_ARCHIVE_DIR", str(tmp_path / "archive"))
+    for name, value in more.items():
+        monkeypatch.setenv(name, value)
     return load_settings()
 
 

@@ -97,11 +97,14 @@ def test_a_rerun_after_an_erasure_keeps_the_closed_totals(container: Container) 
     assert totals(container) == closed
 
 
-def test_a_final_day_is_not_reclosed(container: Container) -> None:
-    long_ago = (NOW - timedelta(days=40)).date()
-    assert container.jobs.run("close-day", long_ago).rows == 0
+def test_a_final_day_missed_is_closed_once_and_then_never_reclosed(container: Container) -> None:
+    long_ago = (NOW - timedelta(days=40)).date()  # a day a stopped service never closed (issue 14)
     with pytest.raises(AggregateNotFoundError):
         container.store.repository.get(PlatformDay.create_id(long_ago))
+    assert container.jobs.run("close-day", long_ago).rows == 1
+    closed: PlatformDay = container.store.repository.get(PlatformDay.create_id(long_ago))
+    assert closed.totals["daily_active_people"] == 0
+    assert container.jobs.run("close-day", long_ago).rows == 0  # final: not recounted
 
 
 def test_daily_indices_give_each_active_person_their_scores_and_erasure_removes_them(container: Container) -> None:

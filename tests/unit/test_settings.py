@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.retention.backup import default_backup_dir
 from entrypoints.settings import SettingsError, load_settings
 
 KEY = base64.b64encode(os.urandom(32)).decode()
@@ -238,3 +239,16 @@ def test_the_maximum_token_lifetime_is_30_days_unless_configured(
     assert load_settings({"ADDVALUE_MAX_TOKEN_LIFETIME_DAYS": "1"}).max_token_lifetime_days == 1
     with pytest.raises(SettingsError, match=r"^ADDVALUE_MAX_TOKEN_LIFETIME_DAYS: must be greater than 0"):
         load_settings({"ADDVALUE_MAX_TOKEN_LIFETIME_DAYS": "0"})
+
+
+def test_backups_default_to_a_folder_beside_the_data_kept_90_days_and_both_are_configurable(tmp_path: Path) -> None:
+    base = {"ADDVALUE_DATABASE_URL": f"sqlite:///{tmp_path}/addvalue.db"}
+    settings = load_settings(base)
+    assert (settings.backup_dir, settings.backup_retention_days) == (None, 90.0)
+    assert default_backup_dir(settings.database) == tmp_path / "backups"
+    chosen = load_settings(
+        {**base, "ADDVALUE_BACKUP_DIR": str(tmp_path / "elsewhere"), "ADDVALUE_BACKUP_RETENTION_DAYS": "14"}
+    )
+    assert (chosen.backup_dir, chosen.backup_retention_days) == (tmp_path / "elsewhere", 14.0)
+    with pytest.raises(SettingsError, match=r"^ADDVALUE_BACKUP_RETENTION_DAYS: must be greater than 0"):
+        load_settings({**base, "ADDVALUE_BACKUP_RETENTION_DAYS": "0"})
