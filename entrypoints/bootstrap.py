@@ -82,7 +82,7 @@ class _Services:
             keys=p.keys,
             tokens=p.tokens,
             ingestion=self.ingestion,
-            group_commit=GroupCommit(self.ingestion),
+            group_commit=GroupCommit(self.ingestion, metrics=p.metrics, clock=p.clock),
             quarantine=QuarantineBook(p.store, self.ingestion),
             erasure=self.erasure,
             consent=self.consent,
@@ -107,6 +107,7 @@ class _Services:
             analytics=self.analytics,
             access_log=p.access_log,
             api_rate=p.api_rate,
+            metrics=p.metrics,
             resources=resources,
         )
 
@@ -197,7 +198,7 @@ class _Services:
             ErasureDue(self.erasure.complete_due),
             ArchiveSessions(self.archiving),
         ]
-        return Jobs(self.ports.store, every, clock, user_days.zone)
+        return Jobs(self.ports.store, every, clock, user_days.zone, metrics=self.ports.metrics)
 
     @functools.cached_property
     def export(self) -> Export:

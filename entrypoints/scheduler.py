@@ -19,6 +19,7 @@ from croniter import croniter
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from application.errors import StorageError
+from application.observability.ports import NoMetrics, PipelineMetrics
 from application.read_models.ports import Leases, Wakeups
 from application.read_models.projections import PagedProjection, catch_up_together
 from application.reporting.jobs import Jobs
@@ -58,8 +59,11 @@ class ProjectionScheduler:
         wakeups: Wakeups | None = None,
         store: AnalyticsStore | None = None,
         leases: Leases | None = None,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         self._leases = leases
+        self._metrics = metrics or NoMetrics()
+        self._caught_up_at: dict[str, float] = {}  # per projection, when it last had nothing left (monotonic)
         self._waiting: set[str] = set()  # held by another process, already logged
         self._wakeups = wakeups
         self._store = store
@@ -96,8 +100,25 @@ class ProjectionScheduler:
                     self._run_one(projection, rebuild=rebuilding)
             if rebuilding:
                 next_rebuild = time.monotonic() + self._rebuild_every
+            self._measure_lag()
             self.run_due_jobs()
             self._pause()
+
+    def _measure_lag(self) -> None:
+        """Each projection run here: events of the log it has not applied, and since when it has not been current."""
+        if self._store is None:
+            return
+        try:
+            head = self._store.recorder.max_notification_id() or 0
+            behind = {p.name: max(head - p.position(), 0) for p in self._leased()}
+        except DATABASE_DOWN:
+            return  # the pass above logged the outage
+        now = time.monotonic()
+        for name, events in behind.items():
+            if events == 0:
+                self._caught_up_at[name] = now
+            since = self._caught_up_at.setdefault(name, now)
+            self._metrics.projection_lag(name, events=events, seconds=now - since if events else 0.0)
 
     def _pause(self) -> None:
         """Until events are committed (where the database says so), the interval passes, or stop().
@@ -205,4 +226,5 @@ def scheduler_for(
         wakeups=container.wakeups,
         store=container.store,
         leases=container.leases,
+        metrics=container.metrics,
     )

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 from eventsourcing.utils import get_topic
 
+from application.observability.ports import NoMetrics, PipelineMetrics
 from application.ports import Clock
 from application.reporting.day_jobs import LateEvents
 from application.reporting.ports import Job
@@ -44,8 +45,19 @@ class JobReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Jobs:
-    def __init__(self, store: AnalyticsStore, jobs: Sequence[Job], clock: Clock, zone: ZoneInfo = UTC_ZONE) -> None:
+    def __init__(
+        self,
+        store: AnalyticsStore,
+        jobs: Sequence[Job],
+        clock: Clock,
+        zone: ZoneInfo = UTC_ZONE,
+        *,
+        metrics: PipelineMetrics | None = None,
+    ) -> None:
         self._store = store
+        self._metrics = metrics or NoMetrics()
+        # Per job, the periods whose last run here failed (the periods-owed gauge; this process's view).
+        self._owed: dict[str, set[str]] = {}
         self._jobs = {job.name: job for job in jobs}
         self._clock = clock
         self._zone = zone
@@ -82,8 +94,18 @@ class Jobs:
             error = f"{type(e).__name__}: {e}"
         seconds = time.monotonic() - started
         self._record(job.name, chosen, started_at=started_at, seconds=seconds, rows=rows, error=error)
+        self._measure(job.name, chosen, seconds=seconds, succeeded=error is None)
         status = "failed" if error else "succeeded"
         return JobReport(job=name, period=chosen, status=status, rows=rows, seconds=seconds, error=error)
+
+    def _measure(self, job: str, period: str, *, seconds: float, succeeded: bool) -> None:
+        owed = self._owed.setdefault(job, set())
+        if succeeded:
+            owed.discard(period)
+        else:
+            owed.add(period)
+        finished = self._clock.now().timestamp()
+        self._metrics.job_ran(job, succeeded=succeeded, seconds=seconds, finished_at=finished, periods_owed=len(owed))
 
     def history(self) -> Iterator[JobReport]:
         """Every recorded run, oldest first."""

@@ -16,7 +16,7 @@ from entrypoints.cli.welcome import print_analyst_start
 from entrypoints.runtime import as_background_work, started, tune_for_serving
 from entrypoints.settings import Settings
 
-__all__ = ["add_serve", "add_worker", "follow_projections", "serve", "worker"]
+__all__ = ["add_serve", "add_worker", "follow_projections", "serve", "share_metrics", "worker"]
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +60,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         return fail("addvalue serve", "--workers must be at least 1", 2)
+    share_metrics(settings, wipe=True)  # before any worker starts: they inherit the folder
     tune_for_serving()
     with bootstrap(settings) as container:  # also creates the tables, once, before any worker starts
         started()
@@ -104,7 +105,18 @@ def _write_example_batch(settings: Settings, container: Container) -> Path:
     return path
 
 
+def share_metrics(settings: Settings, *, wipe: bool) -> None:
+    """Metrics in the folder every process of this service shares, so one scrape sees them all.
+
+    ``serve`` wipes what earlier runs left (not a running worker's files); ``worker`` only joins.
+    """
+    from adapters.metrics.prometheus import default_metrics_dir, use_shared_folder
+
+    use_shared_folder(settings.metrics_dir or default_metrics_dir(settings.database), wipe=wipe)
+
+
 def worker(settings: Settings, args: argparse.Namespace) -> int:
+    share_metrics(settings, wipe=False)
     tune_for_serving()
     with bootstrap(settings) as container:
         started()
