@@ -134,6 +134,7 @@ class PrometheusMetrics(PipelineMetrics):
             registry=r,
         )
         self._init_pipeline(r)
+        self._init_outputs(r)
         for outcome in ("accepted", "duplicate", "rejected", "not_collected"):
             self.events.labels(outcome)  # each outcome answers 0 before its first event
         self._group = self.commit_seconds.labels("group_commit")
@@ -178,6 +179,8 @@ class PrometheusMetrics(PipelineMetrics):
         self.job_seconds = Histogram(
             "addvalue_job_duration_seconds", "Batch job run time", job, buckets=_JOB_BUCKETS, registry=r
         )
+
+    def _init_outputs(self, r: CollectorRegistry | None) -> None:
         self.api_seconds = Histogram(
             "addvalue_api_request_duration_seconds",
             "HTTP requests by route template and status",
