@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -101,3 +104,26 @@ def test_with_a_metrics_token_a_scrape_needs_it(tmp_path: Path) -> None:
         wrong = httpx.get(f"{served.base_url}/metrics", headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401
         assert "addvalue_ingest_events_total" in _scraped(served, {"Authorization": f"Bearer {token}"})
+
+
+def test_a_separate_worker_process_shows_in_the_same_scrape(tmp_path: Path) -> None:
+    env = {"ADDVALUE_SERVE_PROJECTIONS": "false", "ADDVALUE_PROJECTION_INTERVAL_SECONDS": "0.2"}
+    with start_served("sqlite", tmp_path, workers=2, env=env) as served:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "entrypoints.cli", "worker", "--no-jobs"],
+            env=served.env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline, lag = time.monotonic() + 60, {}
+            while time.monotonic() < deadline and not lag:
+                lag = _scraped(served).get("addvalue_projection_lag_events", {})
+                time.sleep(0.2)
+            assert set(lag) == {(("projection", p),) for p in ("daily_counts", "live_activity", "user_days")}
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+        # The worker is gone: its live gauges are swept at the next scrape.
+        assert "addvalue_projection_lag_events" not in _scraped(served)
