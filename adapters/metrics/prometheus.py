@@ -9,12 +9,14 @@ process's files. docs/operations.md lists each family and its definition.
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, ParamSpec
 
+import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     GC_COLLECTOR,
@@ -33,6 +35,9 @@ from adapters.database_url import Database
 from application.observability.ports import PipelineMetrics
 
 __all__ = ["CONTENT_TYPE_LATEST", "PrometheusMetrics", "default_metrics_dir", "sweep_dead", "use_shared_folder"]
+
+log = structlog.get_logger(__name__)
+P = ParamSpec("P")
 
 _ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 # The library names each process's file <kind>[_<gauge mode>]_<pid>.db.
@@ -59,6 +64,7 @@ def use_shared_folder(folder: Path, *, wipe: bool) -> None:
     values of an earlier run would otherwise be added to this one's. A running ``worker``'s files
     stay, so starting ``serve`` after it does not drop its counts.
     """
+    folder = folder.resolve()  # the same folder whatever directory a process later works in
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.environ[_ENV] = str(folder)
     values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
@@ -100,11 +106,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _never_raises(method: Callable[P, None]) -> Callable[P, None]:
+    """A measurement that fails (its folder removed, the disk full) is logged; the work it measured goes on."""
+
+    @functools.wraps(method)
+    def measured(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            method(*args, **kwargs)
+        except Exception as e:
+            log.warning("metrics.failed", measurement=method.__name__, error=str(e))
+
+    return measured
+
+
 class PrometheusMetrics(PipelineMetrics):
     """Every family of docs/operations.md; ``exposition()`` is what ``GET /metrics`` answers."""
 
     def __init__(self) -> None:
         self._shared = os.environ.get(_ENV)
+        if self._shared:  # inherited from a parent that may not have made it (the library would fail on write)
+            Path(self._shared).mkdir(parents=True, exist_ok=True, mode=0o700)
         # In memory, each instance has its own registry (several containers in one test process).
         # In multiprocess mode the values go to files whatever the registry; a scrape reads the files.
         self._registry = CollectorRegistry(auto_describe=True)
@@ -215,6 +236,7 @@ class PrometheusMetrics(PipelineMetrics):
             registry.register(collector)
         return generate_latest(registry)
 
+    @_never_raises
     def ingest_outcomes(self, *, accepted: int, duplicates: int, rejected: int, not_collected: int) -> None:
         for outcome, n in (
             ("accepted", accepted),
@@ -225,22 +247,27 @@ class PrometheusMetrics(PipelineMetrics):
             if n:
                 self.events.labels(outcome).inc(n)
 
+    @_never_raises
     def ingest_queue_depth(self, events: int) -> None:
         self.queue_depth.set(events)
 
+    @_never_raises
     def group_committed(self, seconds: float, event_lags: Sequence[float]) -> None:
         self._group.observe(seconds)
         _observe_many(self.event_lag, event_lags)
 
+    @_never_raises
     def request_served(self, route: str, status: int, seconds: float, *, ingest: bool) -> None:
         self.api_seconds.labels(route, str(status)).observe(seconds)
         if ingest:
             self.ingest_seconds.labels(route).observe(seconds)
 
+    @_never_raises
     def projection_lag(self, projection: str, *, events: int, seconds: float) -> None:
         self.projection_events.labels(projection).set(events)
         self.projection_seconds.labels(projection).set(seconds)
 
+    @_never_raises
     def job_ran(self, job: str, *, succeeded: bool, seconds: float, finished_at: float, periods_owed: int) -> None:
         self.job_seconds.labels(job).observe(seconds)
         self.job_failed.labels(job).set(0 if succeeded else 1)
@@ -248,9 +275,11 @@ class PrometheusMetrics(PipelineMetrics):
         if succeeded:
             self.job_success.labels(job).set(finished_at)
 
+    @_never_raises
     def quality_score(self, dimension: str, score: float) -> None:
         self.quality.labels(dimension).set(score)
 
+    @_never_raises
     def alert_firing(self, alert: str, severity: str, *, firing: bool) -> None:
         self.alerts.labels(alert, severity).set(1 if firing else 0)
 

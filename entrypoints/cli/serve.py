@@ -10,6 +10,9 @@ from typing import Any, Final
 
 import structlog
 
+from application.read_models.live_activity import LiveActivityProjection
+from application.read_models.projections import DailyCountsProjection
+from application.read_models.user_days import UserDaysProjection
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.cli.output import Subcommands, fail
 from entrypoints.cli.welcome import print_analyst_start
@@ -24,6 +27,8 @@ log = structlog.get_logger(__name__)
 # forwarded_allow_ips) and hand the app the header's address as the peer. Only ADDVALUE_TRUSTED_PROXIES
 # decides whose X-Forwarded-For is read (domain.network.client_address), for one worker or many.
 # server_header=False: no "server: uvicorn", which only tells an attacker what to look up.
+# The names `worker --projections` accepts (Container.projections), known before anything is built.
+PROJECTIONS: Final = (DailyCountsProjection.name, LiveActivityProjection.name, UserDaysProjection.name)
 _UVICORN_OPTIONS: Final[dict[str, Any]] = {"log_level": "warning", "proxy_headers": False, "server_header": False}
 
 
@@ -116,15 +121,14 @@ def share_metrics(settings: Settings, *, wipe: bool) -> None:
 
 
 def worker(settings: Settings, args: argparse.Namespace) -> int:
-    share_metrics(settings, wipe=False)
+    names = [n.strip() for n in args.projections.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(PROJECTIONS))
+    if unknown:
+        return fail("addvalue worker", f"unknown projection {unknown}; known: {sorted(PROJECTIONS)}", 2)
+    share_metrics(settings, wipe=False)  # before bootstrap builds the metrics
     tune_for_serving()
     with bootstrap(settings) as container:
         started()
-        names = [n.strip() for n in args.projections.split(",") if n.strip()]
-        unknown = sorted(set(names) - set(container.projections))
-        if unknown:
-            known = sorted(container.projections)
-            return fail("addvalue worker", f"unknown projection {unknown}; known: {known}", 2)
         return follow_projections(container, projections=names or None, with_jobs=not args.no_jobs)
 
 

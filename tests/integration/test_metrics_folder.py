@@ -10,8 +10,9 @@ import pytest
 from litestar.testing import TestClient
 from prometheus_client import values
 
-from adapters.metrics.prometheus import sweep_dead, use_shared_folder
+from adapters.metrics.prometheus import PrometheusMetrics, sweep_dead, use_shared_folder
 from entrypoints.bootstrap import Container
+from entrypoints.cli.serve import PROJECTIONS
 from entrypoints.http.app import create_app
 
 _CHILD = """
@@ -52,3 +53,14 @@ def test_without_a_token_metrics_answer_only_loopback_peers(container: Container
         refused = client.get("/metrics")
     assert refused.status_code == 403
     assert "ADDVALUE_METRICS_TOKEN" in refused.text
+
+
+def test_the_worker_knows_the_projection_names_before_building_anything(container: Container) -> None:
+    assert set(PROJECTIONS) == set(container.projections)
+
+
+def test_a_measurement_that_fails_does_not_stop_the_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    metrics = PrometheusMetrics()
+    monkeypatch.setattr(metrics, "job_failed", None)  # any failure inside the library's call
+    metrics.job_ran("close-day", succeeded=False, seconds=1.0, finished_at=0.0, periods_owed=1)  # logged, not raised
+    assert b'addvalue_job_duration_seconds_count{job="close-day"} 1.0' in metrics.exposition()
