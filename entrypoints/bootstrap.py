@@ -23,6 +23,8 @@ from application.privacy.consent import ConsentBook
 from application.privacy.erasure import ActiveSubjects, Erasure, ErasureDue
 from application.privacy.export import Export
 from application.privacy.history import History
+from application.quality.book import DailyQuality, HourlyQuality, QualityBook
+from application.quality.gathering import Gathering
 from application.read_models.live_activity import LiveActivityProjection
 from application.read_models.projections import DailyCountsProjection
 from application.read_models.rebuilds import Rebuilds
@@ -84,7 +86,7 @@ class _Services:
             keys=p.keys,
             tokens=p.tokens,
             ingestion=self.ingestion,
-            group_commit=GroupCommit(self.ingestion),
+            group_commit=GroupCommit(self.ingestion, metrics=p.metrics, clock=p.clock),
             quarantine=QuarantineBook(p.store, self.ingestion),
             erasure=self.erasure,
             consent=self.consent,
@@ -110,6 +112,8 @@ class _Services:
             analytics=self.analytics,
             access_log=p.access_log,
             api_rate=p.api_rate,
+            metrics=p.metrics,
+            quality=self.quality,
             resources=resources,
         )
 
@@ -211,8 +215,27 @@ class _Services:
             ErasureDue(self.erasure.complete_due),
             ArchiveSessions(self.archiving),
             BackupJob(self.backups),
+            HourlyQuality(self.quality, self.gathering),
+            DailyQuality(self.quality, self.gathering, user_days.zone),
         ]
-        return Jobs(self.ports.store, every, clock, user_days.zone)
+        return Jobs(self.ports.store, every, clock, user_days.zone, metrics=self.ports.metrics)
+
+    @functools.cached_property
+    def quality(self) -> QualityBook:
+        return QualityBook(self.ports.store, self.ports.clock, self.ports.metrics)
+
+    @functools.cached_property
+    def gathering(self) -> Gathering:
+        projections = (self.daily_counts, self.live_activity, self.user_days)
+        return Gathering(
+            self.ports.store,
+            self.ports.daily_counts_view,
+            self.subjects,
+            lags=lambda: {p.name: max(p.target() - p.position(), 0) for p in projections},
+            cadences=lambda: {job.name: job.cadence for job in self.jobs.all()},
+            zone=self.zone,
+            catch_up=self.daily_counts.catch_up,
+        )
 
     @functools.cached_property
     def export(self) -> Export:

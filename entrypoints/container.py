@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.eventstore.persistence import ping
+from adapters.metrics.prometheus import PrometheusMetrics
 from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
 from application.ingest.group_commit import GroupCommit
 from application.ingest.ingestion import Ingestion
@@ -18,6 +19,7 @@ from application.privacy.erasure import ActiveSubjects, Erasure
 from application.privacy.export import Export
 from application.privacy.history import History
 from application.privacy.ports import ErasureRegister
+from application.quality.book import QualityBook
 from application.read_models.live_activity import LiveActivityProjection
 from application.read_models.ports import DailyCountsView, Leases, LiveActivityView, UserDaysView, Wakeups
 from application.read_models.projections import DailyCountsProjection, PagedProjection
@@ -72,6 +74,8 @@ class Container:
     analytics: Analytics
     access_log: AccessLog
     api_rate: ApiRateCounter
+    metrics: PrometheusMetrics
+    quality: QualityBook
     # What bootstrap opened (connections, pools, files), closed in reverse order by close().
     resources: ExitStack = field(default_factory=ExitStack, repr=False, compare=False)
 

@@ -20,6 +20,7 @@ from adapters.eventstore.persistence import build_key_store, event_store_env
 from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
 from adapters.eventstore.wakeups import PostgresWakeups, SqliteWakeups
 from adapters.geo import build_geo_lookup
+from adapters.metrics.prometheus import PrometheusMetrics
 from adapters.privacy.erasure_register import build_erasure_register
 from adapters.read_models.leases import build_leases
 from adapters.read_models.live_activity import build_live_activity
@@ -138,6 +139,10 @@ class Infrastructure:
             role_claim=s.jwt_role_claim,
             max_lifetime=timedelta(days=s.max_token_lifetime_days),
         )
+
+    @functools.cached_property
+    def metrics(self) -> PrometheusMetrics:
+        return _given_or(self._given.metrics, PrometheusMetrics)
 
     @functools.cached_property
     def geo(self) -> GeoLookup:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adapters.metrics.prometheus import PrometheusMetrics
 from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
 from application.ingest.ports import GeoLookup
 from application.ports import Clock, KeyStore
@@ -42,3 +43,4 @@ class Overrides:
     api_rate: ApiRateCounter | None = None
     cold_store: ColdStore | None = None
     metrics_retention: MetricsRetention | None = None
+    metrics: PrometheusMetrics | None = None

@@ -19,6 +19,7 @@ import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from application.errors import StorageError
+from application.observability.ports import NoMetrics, PipelineMetrics
 from application.read_models.ports import Leases, Wakeups
 from application.read_models.projections import PagedProjection, catch_up_together
 from application.read_models.rebuilds import Rebuilds
@@ -62,8 +63,11 @@ class ProjectionScheduler:
         store: AnalyticsStore | None = None,
         leases: Leases | None = None,
         rebuilds: Rebuilds | None = None,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         self._leases = leases
+        self._metrics = metrics or NoMetrics()
+        self._caught_up_at: dict[str, float] = {}  # per projection, when it last had nothing left (monotonic)
         self._rebuilds = rebuilds
         # Held while this thread writes the live views, so that a rebuild asked for meanwhile swaps between rounds.
         self._writing: AbstractContextManager[Any] = rebuilds.writing if rebuilds is not None else nullcontext()
@@ -106,6 +110,7 @@ class ProjectionScheduler:
                         self._run_one(projection, rebuild=rebuilding)
                 if rebuilding:
                     next_rebuild = time.monotonic() + self._rebuild_every
+                self._measure_lag()
                 self._run_jobs()
             self._start_asked_rebuild()
             self._pause()
@@ -128,6 +133,22 @@ class ProjectionScheduler:
                 log.info("projection.rebuild_started", views=sorted(self._rebuilds.busy()))
         except DATABASE_DOWN as e:
             log.warning("projection.storage_unavailable", view="rebuilds", error=str(e))
+
+    def _measure_lag(self) -> None:
+        """Each projection run here: events of the log it has not applied, and since when it has not been current."""
+        if self._store is None:
+            return
+        try:
+            head = self._store.recorder.max_notification_id() or 0
+            behind = {p.name: max(head - p.position(), 0) for p in self._leased()}
+        except DATABASE_DOWN:
+            return  # the pass above logged the outage
+        now = time.monotonic()
+        for name, events in behind.items():
+            if events == 0:
+                self._caught_up_at[name] = now
+            since = self._caught_up_at.setdefault(name, now)
+            self._metrics.projection_lag(name, events=events, seconds=now - since if events else 0.0)
 
     def _pause(self) -> None:
         """Until events are committed (where the database says so), the interval passes, or stop().
@@ -239,4 +260,5 @@ def scheduler_for(
         store=container.store,
         leases=container.leases,
         rebuilds=container.rebuilds,
+        metrics=container.metrics,
     )

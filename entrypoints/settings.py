@@ -93,6 +93,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_docs: bool = False
     # Aggregate values over fewer people than this are withheld (application/reporting/group_size.py).
     min_group_size: int = 5
+    # GET /metrics: this bearer token required when set; when unset, only loopback peers are answered.
+    metrics_token: str | None = None
+    # The files of prometheus_client's multiprocess mode, shared by serve's workers and `addvalue worker`;
+    # None: metrics/ beside the SQLite files, or var/metrics/<schema> (docs/operations.md).
+    metrics_dir: Path | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -143,6 +148,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         backup_retention_days=_positive("ADDVALUE_BACKUP_RETENTION_DAYS", env, 90.0),
         api_docs=_flag("ADDVALUE_API_DOCS", env, default=False),
         min_group_size=_whole("ADDVALUE_MIN_GROUP_SIZE", env, 5),
+        metrics_token=env.get("ADDVALUE_METRICS_TOKEN") or None,
+        metrics_dir=Path(env["ADDVALUE_METRICS_DIR"]) if env.get("ADDVALUE_METRICS_DIR") else None,
     )
 
 

@@ -65,6 +65,8 @@ POLICY: Final[dict[str, Rule]] = {
     "realtime_active_sessions": _AGGREGATE,
     "realtime_live_waves": _AGGREGATE,
     "realtime_metrics": _AGGREGATE,
+    "quality_day": _AGGREGATE,
+    "quality_series": _AGGREGATE,
     "audit_access_log": _AUDIT,
     "audit_user_history": _AUDIT,
     "audit_stream": _AUDIT,

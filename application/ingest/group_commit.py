@@ -20,6 +20,8 @@ from eventsourcing.persistence import PersistenceError
 
 from application.errors import StorageError
 from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
+from application.observability.ports import NoMetrics, PipelineMetrics
+from application.ports import Clock
 
 __all__ = ["GroupCommit"]
 
@@ -27,8 +29,20 @@ _STOP = object()
 
 
 class GroupCommit:
-    def __init__(self, ingestion: Ingestion, *, max_events: int = 5000, max_wait: float = 0.002) -> None:
+    def __init__(
+        self,
+        ingestion: Ingestion,
+        *,
+        max_events: int = 5000,
+        max_wait: float = 0.002,
+        metrics: PipelineMetrics | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._clock = clock
         self._ingestion = ingestion
+        self._metrics = metrics or NoMetrics()
+        self._queued = 0  # valid events submitted and not yet written (the queue-depth gauge)
+        self._queued_lock = threading.Lock()
         self._max_events = max_events
         self._max_wait = max_wait
         self._queue: queue.SimpleQueue[tuple[PreparedBatch, Future[IngestReport]] | object] = queue.SimpleQueue()
@@ -48,9 +62,17 @@ class GroupCommit:
         if not batch.valid and not batch.quarantine:
             # Nothing to write: answer at once, without a transaction.
             future.set_result(IngestReport(accepted=0, duplicates=0, rejected=batch.rejected, not_collected=0))
+            self._metrics.ingest_outcomes(accepted=0, duplicates=0, rejected=len(batch.rejected), not_collected=0)
             return future
+        self._queue_changed(len(batch.valid))
         self._queue.put((batch, future))
         return future
+
+    def _queue_changed(self, events: int) -> None:
+        with self._queued_lock:
+            self._queued += events
+            depth = self._queued
+        self._metrics.ingest_queue_depth(depth)
 
     def _run(self) -> None:
         stopping = False
@@ -74,6 +96,8 @@ class GroupCommit:
             self._write(group)  # type: ignore[arg-type]
 
     def _write(self, group: list[tuple[PreparedBatch, Future[IngestReport]]]) -> None:
+        self._queue_changed(-sum(len(batch.valid) for batch, _ in group))
+        started = time.monotonic()
         try:
             reports = self._ingestion.record([batch for batch, _ in group])
         except Exception as error:
@@ -83,11 +107,30 @@ class GroupCommit:
                 # Not when storage failed: that fails them all alike, and retrying one
                 # by one would hold every waiting request for each one's timeout.
                 for one in group:
+                    self._queue_changed(len(one[0].valid))  # counted again by the write of one
                     self._write([one])
                 return
             for _, future in group:  # every request of the group learns the write failed
                 future.set_exception(error)
             return
         self.groups_written += 1
+        self._measure(group, reports, seconds=time.monotonic() - started)
         for (_, future), report in zip(group, reports, strict=True):
             future.set_result(report)
+
+    def _measure(
+        self, group: list[tuple[PreparedBatch, Future[IngestReport]]], reports: list[IngestReport], *, seconds: float
+    ) -> None:
+        # Lag to the commit, from each event's corrected time: what the read models could know at best.
+        lags: list[float] = []
+        if self._clock is not None:
+            at = self._clock.now()
+            lags = [(at - timing.occurred_at).total_seconds() for batch, _ in group for _, timing in batch.valid]
+        self._metrics.group_committed(seconds, lags)
+        for report in reports:
+            self._metrics.ingest_outcomes(
+                accepted=report.accepted,
+                duplicates=report.duplicates,
+                rejected=len(report.rejected),
+                not_collected=report.not_collected,
+            )

@@ -22,6 +22,7 @@ import msgspec
 from croniter import croniter
 from eventsourcing.utils import get_topic
 
+from application.observability.ports import NoMetrics, PipelineMetrics
 from application.ports import Clock
 from application.reporting.day_jobs import LateEvents
 from application.reporting.owed import RunIndex, owed_periods
@@ -59,8 +60,10 @@ class Jobs:
         zone: ZoneInfo = UTC_ZONE,
         *,
         horizon: timedelta = METRICS_HORIZON,
+        metrics: PipelineMetrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics or NoMetrics()
         self._jobs = {job.name: job for job in jobs}
         self._clock = clock
         self._zone = zone
@@ -101,8 +104,15 @@ class Jobs:
             error = f"{type(e).__name__}: {e}"
         seconds = time.monotonic() - started
         self._record(job.name, chosen, started_at=started_at, seconds=seconds, rows=rows, error=error)
+        self._measure(job.name, chosen, seconds=seconds, succeeded=error is None)
         status = "failed" if error else "succeeded"
         return JobReport(job=name, period=chosen, status=status, rows=rows, seconds=seconds, error=error)
+
+    def _measure(self, job: str, period: str, *, seconds: float, succeeded: bool) -> None:
+        # The periods owed as ``jobs status`` counts them, from the recorded runs (not this process's memory).
+        owed = len(self.owed(job))
+        finished = self._clock.now().timestamp()
+        self._metrics.job_ran(job, succeeded=succeeded, seconds=seconds, finished_at=finished, periods_owed=owed)
 
     def history(self) -> Iterator[JobReport]:
         """Every recorded run, oldest first."""

@@ -10,13 +10,16 @@ from typing import Any, Final
 
 import structlog
 
+from application.read_models.live_activity import LiveActivityProjection
+from application.read_models.projections import DailyCountsProjection
+from application.read_models.user_days import UserDaysProjection
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.cli.output import Subcommands, fail
 from entrypoints.cli.welcome import print_analyst_start
 from entrypoints.runtime import as_background_work, started, tune_for_serving
 from entrypoints.settings import Settings
 
-__all__ = ["add_serve", "add_worker", "follow_projections", "serve", "worker"]
+__all__ = ["add_serve", "add_worker", "follow_projections", "serve", "share_metrics", "worker"]
 
 log = structlog.get_logger(__name__)
 
@@ -24,6 +27,8 @@ log = structlog.get_logger(__name__)
 # forwarded_allow_ips) and hand the app the header's address as the peer. Only ADDVALUE_TRUSTED_PROXIES
 # decides whose X-Forwarded-For is read (domain.network.client_address), for one worker or many.
 # server_header=False: no "server: uvicorn", which only tells an attacker what to look up.
+# The names `worker --projections` accepts (Container.projections), known before anything is built.
+PROJECTIONS: Final = (DailyCountsProjection.name, LiveActivityProjection.name, UserDaysProjection.name)
 _UVICORN_OPTIONS: Final[dict[str, Any]] = {"log_level": "warning", "proxy_headers": False, "server_header": False}
 
 
@@ -60,6 +65,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         return fail("addvalue serve", "--workers must be at least 1", 2)
+    share_metrics(settings, wipe=True)  # before any worker starts: they inherit the folder
     tune_for_serving()
     with bootstrap(settings) as container:  # also creates the tables, once, before any worker starts
         started()
@@ -104,15 +110,25 @@ def _write_example_batch(settings: Settings, container: Container) -> Path:
     return path
 
 
+def share_metrics(settings: Settings, *, wipe: bool) -> None:
+    """Metrics in the folder every process of this service shares, so one scrape sees them all.
+
+    ``serve`` wipes what earlier runs left (not a running worker's files); ``worker`` only joins.
+    """
+    from adapters.metrics.prometheus import default_metrics_dir, use_shared_folder
+
+    use_shared_folder(settings.metrics_dir or default_metrics_dir(settings.database), wipe=wipe)
+
+
 def worker(settings: Settings, args: argparse.Namespace) -> int:
+    names = [n.strip() for n in args.projections.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(PROJECTIONS))
+    if unknown:
+        return fail("addvalue worker", f"unknown projection {unknown}; known: {sorted(PROJECTIONS)}", 2)
+    share_metrics(settings, wipe=False)  # before bootstrap builds the metrics
     tune_for_serving()
     with bootstrap(settings) as container:
         started()
-        names = [n.strip() for n in args.projections.split(",") if n.strip()]
-        unknown = sorted(set(names) - set(container.projections))
-        if unknown:
-            known = sorted(container.projections)
-            return fail("addvalue worker", f"unknown projection {unknown}; known: {known}", 2)
         return follow_projections(container, projections=names or None, with_jobs=not args.no_jobs)
 
 

@@ -12,7 +12,7 @@ from litestar import Router
 from litestar.di import Provide
 
 from entrypoints.bootstrap import Container
-from entrypoints.http import admin_projections, audit, dashboards, metrics, privacy, realtime
+from entrypoints.http import admin_projections, audit, dashboards, metrics, privacy, quality, realtime
 from entrypoints.http.access_log import AccessLogMiddleware
 from entrypoints.http.auth import VerifiedTokens
 from entrypoints.http.dependencies import provided
@@ -35,6 +35,7 @@ def api_router(container: Container, tokens: VerifiedTokens) -> Router:
             *realtime.ROUTES,
             *audit.ROUTES,
             *admin_projections.ROUTES,
+            *quality.ROUTES,
         ],
         dependencies={
             "analytics": provided(container.analytics),

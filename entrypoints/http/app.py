@@ -23,6 +23,7 @@ from entrypoints.http.dependencies import provided
 from entrypoints.http.errors import plain_errors
 from entrypoints.http.guard import IngestGuard
 from entrypoints.http.ingest import MAX_BATCH_BYTES, TOO_LARGE, ingest_events
+from entrypoints.http.observability import RequestTimer, metrics_page
 from entrypoints.http.security_headers import SecurityHeaders
 from entrypoints.http.sources import segment_router
 from entrypoints.logging import configure_logging
@@ -50,7 +51,8 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
     )
     scheduler = scheduler_for(container)
     return Litestar(
-        route_handlers=[ingest_events, *health.ROUTES, segment_router(), api_router(container, tokens)],
+        route_handlers=[ingest_events, metrics_page, *health.ROUTES, segment_router(), api_router(container, tokens)],
+        middleware=[RequestTimer(container)],
         dependencies={"container": provided(container), "tokens": provided(tokens), "guard": provided(guard)},
         on_startup=[container.group_commit.start, *([scheduler.start] if run_jobs else [])],
         on_shutdown=[*([scheduler.stop] if run_jobs else []), container.group_commit.stop],

@@ -46,6 +46,8 @@ EXPECTED: Final[dict[str, dict[Role, Reach]]] = {
     "/api/realtime/dau": _AGGREGATE,
     "/api/realtime/active-sessions": _AGGREGATE,
     "/api/realtime/live-waves": _AGGREGATE,
+    "/api/quality": _AGGREGATE,
+    "/api/quality/series": _AGGREGATE,
     "/api/audit/access-log": _AUDIT,
     "/api/audit/users/{user_id}/history": _AUDIT,
     "/api/audit/streams/{stream_id}": _AUDIT,
