@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.eventstore.persistence import ping
+from application.alerting.evaluation import Alerting
 from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
 from application.ingest.group_commit import GroupCommit
 from application.ingest.ingestion import Ingestion
@@ -70,6 +71,7 @@ class Container:
     analytics: Analytics
     access_log: AccessLog
     api_rate: ApiRateCounter
+    alerting: Alerting
     # What bootstrap opened (connections, pools, files), closed in reverse order by close().
     resources: ExitStack = field(default_factory=ExitStack, repr=False, compare=False)
 

@@ -23,6 +23,7 @@ from application.read_models.ports import Leases, Wakeups
 from application.read_models.projections import PagedProjection, catch_up_together
 from application.reporting.jobs import Jobs
 from application.store import AnalyticsStore
+from entrypoints.alert_loop import AlertLoop
 from entrypoints.bootstrap import Container
 
 __all__ = ["ProjectionScheduler"]
@@ -58,7 +59,9 @@ class ProjectionScheduler:
         wakeups: Wakeups | None = None,
         store: AnalyticsStore | None = None,
         leases: Leases | None = None,
+        alerts: AlertLoop | None = None,
     ) -> None:
+        self._alerts = alerts
         self._leases = leases
         self._waiting: set[str] = set()  # held by another process, already logged
         self._wakeups = wakeups
@@ -78,8 +81,12 @@ class ProjectionScheduler:
 
     def start(self) -> None:
         self._thread.start()
+        if self._alerts is not None:
+            self._alerts.start()
 
     def stop(self) -> None:
+        if self._alerts is not None:
+            self._alerts.stop()
         self._stop.set()
         self._thread.join(timeout=10)
 
@@ -195,14 +202,17 @@ def scheduler_for(
     container: Container, *, projections: Sequence[str] | None = None, with_jobs: bool = True
 ) -> ProjectionScheduler:
     """The service's scheduled work: the named projections (default: all) and, unless told not to, the jobs."""
-    known = container.projections
+    known, settings = container.projections, container.settings
     chosen = [known[name] for name in (projections or known)]
     return ProjectionScheduler(
         chosen,
-        catch_up_every=container.settings.projection_interval_seconds,
-        rebuild_every=container.settings.rebuild_interval_hours * 3600,
+        catch_up_every=settings.projection_interval_seconds,
+        rebuild_every=settings.rebuild_interval_hours * 3600,
         jobs=container.jobs if with_jobs else None,
         wakeups=container.wakeups,
         store=container.store,
         leases=container.leases,
+        alerts=AlertLoop(container.alerting, every=settings.alert_interval_seconds, leases=container.leases)
+        if with_jobs
+        else None,
     )

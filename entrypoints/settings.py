@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import structlog
 
+from adapters.alerting.rules_file import load_alert_file
 from adapters.database_url import Database, parse_database_url
+from application.alerting.rules import AlertConfig, RulesError
 from application.throttling import RateLimit
 from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies
@@ -89,6 +91,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_docs: bool = False
     # Aggregate values over fewer people than this are withheld (application/reporting/group_size.py).
     min_group_size: int = 5
+    # The alert rules and receivers (ADDVALUE_ALERTS_FILE, else the default file: the seed's four alerts).
+    alerts: AlertConfig = msgspec.field(default_factory=lambda: load_alert_file(None))
+    # Seconds between two evaluations of the alert rules (by the process that runs the jobs).
+    alert_interval_seconds: float = 30.0
+    # smtp://[user:password@]host[:port] or smtps://…, for email receivers; None: emails are not sent.
+    smtp_url: str | None = None
+    smtp_from: str = "addvalue-alerts@localhost"
+    # The service's address as operators reach it, for the links in notifications.
+    external_url: str = ""
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -137,6 +148,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         archive_dir=Path(env["ADDVALUE_ARCHIVE_DIR"]) if env.get("ADDVALUE_ARCHIVE_DIR") else None,
         api_docs=_flag("ADDVALUE_API_DOCS", env, default=False),
         min_group_size=_whole("ADDVALUE_MIN_GROUP_SIZE", env, 5),
+        alerts=_alerts(env.get("ADDVALUE_ALERTS_FILE") or None),
+        alert_interval_seconds=_positive("ADDVALUE_ALERT_INTERVAL_SECONDS", env, 30.0),
+        smtp_url=_smtp_url(env.get("ADDVALUE_SMTP_URL") or None),
+        smtp_from=env.get("ADDVALUE_SMTP_FROM", "addvalue-alerts@localhost"),
+        external_url=env.get("ADDVALUE_EXTERNAL_URL", "").rstrip("/"),
     )
 
 
@@ -303,3 +319,18 @@ def _flag(name: str, env: Mapping[str, str], *, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name}: write true or false, got {raw!r}")
+
+
+def _alerts(path: str | None) -> AlertConfig:
+    try:
+        return load_alert_file(path)
+    except RulesError as e:
+        raise SettingsError(f"ADDVALUE_ALERTS_FILE: {e}") from None
+
+
+def _smtp_url(url: str | None) -> str | None:
+    if url is not None and not url.startswith(("smtp://", "smtps://")):
+        raise SettingsError(
+            f"ADDVALUE_SMTP_URL: expected smtp://[user:password@]host[:port] or smtps://..., got {url!r}"
+        )
+    return url

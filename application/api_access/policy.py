@@ -38,9 +38,10 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
 _PERSONAL: Final = Rule(roles=frozenset({"user", "admin"}), own_only=frozenset({"user"}))
 _AGGREGATE: Final = Rule(roles=frozenset({"analyst", "admin"}))
 _AUDIT: Final = Rule(roles=frozenset({"auditor", "admin"}))
+_ADMIN: Final = Rule(roles=frozenset({"admin"}))
 
 # Route name -> rule. Route names are the handlers' names in the area modules of
-# entrypoints/http/ (metrics.py, dashboards.py, realtime.py, privacy.py, audit.py).
+# entrypoints/http/ (metrics.py, dashboards.py, realtime.py, privacy.py, audit.py, alerts.py).
 POLICY: Final[dict[str, Rule]] = {
     "flourish_index": _PERSONAL,
     "add_value_index": _PERSONAL,
@@ -67,6 +68,9 @@ POLICY: Final[dict[str, Rule]] = {
     "audit_access_log": _AUDIT,
     "audit_user_history": _AUDIT,
     "audit_stream": _AUDIT,
+    "alerts_list": _AGGREGATE,
+    "alerts_silence": _ADMIN,
+    "alerts_unsilence": _ADMIN,
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from eventsourcing.persistence import PersistenceError
@@ -21,14 +22,25 @@ from eventsourcing.persistence import PersistenceError
 from application.errors import StorageError
 from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
 
-__all__ = ["GroupCommit"]
+__all__ = ["GroupCommit", "OutcomeObserver"]
+
+# Told each request's outcome (its report), or, when its write failed, how many events it had (answered 5xx).
+OutcomeObserver = Callable[[IngestReport | None, PreparedBatch], None]
 
 _STOP = object()
 
 
 class GroupCommit:
-    def __init__(self, ingestion: Ingestion, *, max_events: int = 5000, max_wait: float = 0.002) -> None:
+    def __init__(
+        self,
+        ingestion: Ingestion,
+        *,
+        max_events: int = 5000,
+        max_wait: float = 0.002,
+        observe: OutcomeObserver | None = None,
+    ) -> None:
         self._ingestion = ingestion
+        self._observe = observe
         self._max_events = max_events
         self._max_wait = max_wait
         self._queue: queue.SimpleQueue[tuple[PreparedBatch, Future[IngestReport]] | object] = queue.SimpleQueue()
@@ -47,7 +59,10 @@ class GroupCommit:
         future: Future[IngestReport] = Future()
         if not batch.valid and not batch.quarantine:
             # Nothing to write: answer at once, without a transaction.
-            future.set_result(IngestReport(accepted=0, duplicates=0, rejected=batch.rejected, not_collected=0))
+            report = IngestReport(accepted=0, duplicates=0, rejected=batch.rejected, not_collected=0)
+            if self._observe is not None:
+                self._observe(report, batch)
+            future.set_result(report)
             return future
         self._queue.put((batch, future))
         return future
@@ -85,9 +100,13 @@ class GroupCommit:
                 for one in group:
                     self._write([one])
                 return
-            for _, future in group:  # every request of the group learns the write failed
+            for batch, future in group:  # every request of the group learns the write failed
+                if self._observe is not None:
+                    self._observe(None, batch)
                 future.set_exception(error)
             return
         self.groups_written += 1
-        for (_, future), report in zip(group, reports, strict=True):
+        for (batch, future), report in zip(group, reports, strict=True):
+            if self._observe is not None:
+                self._observe(report, batch)
             future.set_result(report)

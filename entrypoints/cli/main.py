@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from application.errors import StorageError
-from entrypoints.cli import ingest, jobs, operations, privacy, projections, serve
+from entrypoints.cli import alerts, ingest, jobs, operations, privacy, projections, serve
 from entrypoints.cli.output import Handler, Subcommands
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
@@ -39,6 +39,7 @@ COMMANDS: Final[dict[str, tuple[Callable[[Subcommands], None], Handler]]] = {
     "keys": (operations.add_keys, operations.keys),
     "archive": (operations.add_archive, operations.archive),
     "backup": (operations.add_backup, operations.backup),
+    "alerts": (alerts.add_alerts, alerts.alerts),
 }
 
 

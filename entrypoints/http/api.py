@@ -12,7 +12,7 @@ from litestar import Router
 from litestar.di import Provide
 
 from entrypoints.bootstrap import Container
-from entrypoints.http import audit, dashboards, metrics, privacy, realtime
+from entrypoints.http import alerts, audit, dashboards, metrics, privacy, realtime
 from entrypoints.http.access_log import AccessLogMiddleware
 from entrypoints.http.auth import VerifiedTokens
 from entrypoints.http.dependencies import provided
@@ -28,7 +28,14 @@ def api_router(container: Container, tokens: VerifiedTokens) -> Router:
     gate = Gate(container, tokens)
     return Router(
         "/api",
-        route_handlers=[*metrics.ROUTES, *privacy.ROUTES, *dashboards.ROUTES, *realtime.ROUTES, *audit.ROUTES],
+        route_handlers=[
+            *metrics.ROUTES,
+            *privacy.ROUTES,
+            *dashboards.ROUTES,
+            *realtime.ROUTES,
+            *audit.ROUTES,
+            *alerts.ROUTES,
+        ],
         dependencies={
             "analytics": provided(container.analytics),
             "aggregate": provided(dashboards.Aggregates()),

@@ -11,7 +11,7 @@ from entrypoints.http.app import create_app
 
 DOC = Path(__file__).parents[2] / "docs" / "security.md"
 ROLES = ("user", "analyst", "admin", "auditor", "service")
-ROW = re.compile(r"^\| `(GET|PUT|DELETE|WebSocket) (/api/[^`]+)` \| (.+) \|$")
+ROW = re.compile(r"^\| `(GET|POST|PUT|DELETE|WebSocket) (/api/[^`]+)` \| (.+) \|$")
 
 
 def documented() -> dict[tuple[str, str], tuple[str, ...]]:
