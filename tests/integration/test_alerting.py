@@ -17,13 +17,14 @@ import msgspec
 import pytest
 import yaml
 
+from application.alerting.ports import Silence
 from application.alerting.rules import AlertConfig, rules_from
 from application.principals import Principal
 from application.reporting.jobs import Jobs
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.overrides import Overrides
 from entrypoints.settings import Settings
-from tests.alert_receivers import HttpReceiver, Mailbox, free_port, http_receiver, smtp_server, wait_for
+from tests.alert_receivers import Mailbox, free_port, http_receiver, smtp_server, wait_for
 from tests.fakes import FixedClock, consent, event
 
 SERVICE = Principal(role="service", subject="test-service")
@@ -160,8 +161,6 @@ def test_a_silence_stops_notifications_not_evaluation(settings: Settings, clock:
     with http_receiver() as hook:
         config = seed_file_with({"data_team": [{"webhook": hook.url("/data")}]})
         with _container(settings, clock, config, mailbox) as container:
-            from application.alerting.ports import Silence
-
             now = clock.now()
             matchers: list[dict[str, str | bool]] = [{"name": "alertname", "value": "High Event.*", "regex": True}]
             container.alerting.silence(
@@ -171,7 +170,8 @@ def test_a_silence_stops_notifications_not_evaluation(settings: Settings, clock:
             )
             _errors(container, clock, rejected=5, total=100)
             container.alerting.tick()
-            assert [s.state for s in container.alerting.states()][0] == "firing"
+            states = {s.name: s.state for s in container.alerting.states()}
+            assert states["High Event Error Rate"] == "firing"
             assert hook.bodies("/data") == []
             assert container.alerting.outbox.recent() == []
 
