@@ -109,6 +109,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database = parse_database_url(url, schema=env.get("ADDVALUE_DATABASE_SCHEMA", "public"))
     except ValueError as e:
         raise SettingsError(f"ADDVALUE_DATABASE_URL: {e}") from None
+    alerts = _alerts(env.get("ADDVALUE_ALERTS_FILE") or None)  # before any secret file is written
     local_dir = database.sqlite_path.parent if database.sqlite_path is not None else None
     port = _port(env.get("ADDVALUE_PORT", "8000"))  # checked before any secret file is written
     host = env.get("ADDVALUE_HOST", "127.0.0.1")
@@ -148,7 +149,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         archive_dir=Path(env["ADDVALUE_ARCHIVE_DIR"]) if env.get("ADDVALUE_ARCHIVE_DIR") else None,
         api_docs=_flag("ADDVALUE_API_DOCS", env, default=False),
         min_group_size=_whole("ADDVALUE_MIN_GROUP_SIZE", env, 5),
-        alerts=_alerts(env.get("ADDVALUE_ALERTS_FILE") or None),
+        alerts=alerts,
         alert_interval_seconds=_positive("ADDVALUE_ALERT_INTERVAL_SECONDS", env, 30.0),
         smtp_url=_smtp_url(env.get("ADDVALUE_SMTP_URL") or None),
         smtp_from=env.get("ADDVALUE_SMTP_FROM", "addvalue-alerts@localhost"),
