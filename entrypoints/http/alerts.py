@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import anyio.to_thread
 import msgspec
 from litestar import Response, delete, get, post
-from litestar.params import JSONBody
+from litestar.params import JSONBody, PathParameter
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND
 
 from application.alerting.ports import Silence
 from domain.alert_conditions import parse_duration
-from entrypoints.http import envelope
+from entrypoints.http import envelope, params
 from entrypoints.http.dependencies import Services, Who
 from entrypoints.http.envelope import ERRORS, Envelope
 from entrypoints.http.errors import ApiError
 
 __all__ = ["ROUTES"]
+
+SilenceId = Annotated[str, PathParameter(description="a silence's id, as its creation answered")]
 
 
 class Matcher(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -35,14 +37,14 @@ class NewSilence(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 @get("/alerts", name="alerts_list", responses=ERRORS)
-async def alerts_list(container: Services, limit: int = 100) -> Response[Envelope]:
+async def alerts_list(container: Services, limit: params.Limit = 100) -> Response[Envelope]:
     """Every alert's state now, its latest transitions (at most ``limit``) and the silences in force."""
 
     def read() -> dict[str, Any]:
         alerting = container.alerting
         return {
             "alerts": msgspec.to_builtins(alerting.states()),
-            "history": msgspec.to_builtins(alerting.history(limit=max(1, min(limit, 1000)))),
+            "history": msgspec.to_builtins(alerting.history(limit=limit)),
             "silences": msgspec.to_builtins(alerting.active_silences()),
         }
 
@@ -73,7 +75,7 @@ async def alerts_silence(container: Services, principal: Who, data: JSONBody[New
 
 
 @delete("/alerts/silences/{silence_id:str}", name="alerts_unsilence", status_code=200, responses=ERRORS)
-async def alerts_unsilence(container: Services, silence_id: str) -> Response[Envelope]:
+async def alerts_unsilence(container: Services, silence_id: SilenceId) -> Response[Envelope]:
     """End a silence now."""
     now = container.alerting.now()
     ended = await anyio.to_thread.run_sync(container.alerting.silences.expire, silence_id, now)

@@ -192,3 +192,34 @@ def test_a_failed_daily_job_fires_batch_job_failure_by_email_and_resolves_when_i
 def _close_day(served: Served, day: str) -> subprocess.CompletedProcess[bytes]:
     command = [sys.executable, "-m", "entrypoints.cli", "jobs", "run", "close-day", "--date", day]
     return subprocess.run(command, env=served.env, cwd=served.workdir, capture_output=True, timeout=120, check=False)
+
+
+def test_an_admin_s_silence_stops_the_notification_not_the_evaluation(
+    tmp_path: Path, receivers: tuple[HttpReceiver, Mailbox]
+) -> None:
+    hook, mailbox = receivers
+    user = uuid.uuid4()
+    with _serve(tmp_path, hook, mailbox) as served:
+        silences = f"{served.base_url}/api/alerts/silences"
+        body = {"matchers": [{"name": "alertname", "value": "High Event Error Rate"}], "comment": "load test"}
+        refused = httpx.post(silences, json=body, headers=served.bearer("analyst-1", "analyst"), timeout=10)
+        assert refused.status_code == 403
+        made = httpx.post(silences, json=body, headers=served.bearer("admin-1", "admin"), timeout=10)
+        assert made.status_code == 200, made.text
+        assert made.json()["data"]["silence"]["author"].startswith("admin")
+
+        _send(served, user, [consent(user, analytics=True)])
+        # All rejected (a number where text is expected: not a missing field, so no Data Quality Issue).
+        _send(served, user, [event("wave_joined", user, {"wave_id": 5}) for _ in range(3)])
+
+        def states() -> dict[str, Any]:
+            answer = httpx.get(f"{served.base_url}/api/alerts", headers=served.bearer("admin-1", "admin"), timeout=10)
+            data: dict[str, Any] = answer.json()["data"]
+            return data
+
+        wait_for(lambda: ("High Event Error Rate", "resolved") in [(t["alert"], t["to"]) for t in states()["history"]])
+        assert hook.bodies("/data") == []  # evaluated, fired and resolved; nothing sent
+        silence_id = made.json()["data"]["silence"]["id"]
+        ended = httpx.delete(f"{silences}/{silence_id}", headers=served.bearer("admin-1", "admin"), timeout=10)
+        assert ended.status_code == 200
+        assert states()["silences"] == []

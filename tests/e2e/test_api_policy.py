@@ -23,6 +23,7 @@ Reach = Literal["own", "any"]  # "own": only about the caller's own user id
 _PERSONAL: Final[dict[Role, Reach]] = {"user": "own", "admin": "any"}
 _AGGREGATE: Final[dict[Role, Reach]] = {"analyst": "any", "admin": "any"}
 _AUDIT: Final[dict[Role, Reach]] = {"auditor": "any", "admin": "any"}
+_ADMIN: Final[dict[Role, Reach]] = {"admin": "any"}
 
 EXPECTED: Final[dict[str, dict[Role, Reach]]] = {
     "/api/metrics/flourish-index": _PERSONAL,
@@ -48,6 +49,9 @@ EXPECTED: Final[dict[str, dict[Role, Reach]]] = {
     "/api/audit/access-log": _AUDIT,
     "/api/audit/users/{user_id}/history": _AUDIT,
     "/api/audit/streams/{stream_id}": _AUDIT,
+    "/api/alerts": _AGGREGATE,  # states and history
+    "/api/alerts/silences": _ADMIN,  # POST
+    "/api/alerts/silences/{silence_id}": _ADMIN,  # DELETE
 }
 LIVE_FEED: Final[dict[Role, Reach]] = _AGGREGATE  # the WebSocket, which OpenAPI does not describe
 
