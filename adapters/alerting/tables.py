@@ -16,7 +16,7 @@ import msgspec
 import psycopg
 from psycopg.sql import SQL
 
-from adapters.connections import SqliteFile, create_tables, postgres_pool
+from adapters.connections import SqliteFile, create_tables, small_pool
 from adapters.database_url import Database
 from application.alerting.ports import Notification, Silence
 from application.errors import StorageError
@@ -54,7 +54,9 @@ class _Sql:
                     conn.execute(statement.format(p="", serial="INTEGER"))
         else:
             self.prefix = f'"{db.schema}".'
-            self._pool = postgres_pool(db.url)
+            # A pool of its own, not the SharedPool: the outcome counts are flushed from a background thread,
+            # and a flush failing during an outage must not mark the database down for the other stores.
+            self._pool = small_pool(db.url, max_size=2)
             statements = [SQL(s.format(p=self.prefix, serial="BIGSERIAL")).format() for s in _TABLES]
             create_tables(self._pool, _WHAT, "addvalue:alert_tables", db.schema, *statements)
 
