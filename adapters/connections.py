@@ -243,7 +243,7 @@ def run_statement(
 
 
 def run_in_transaction(
-    pool: SharedPool,
+    pool: SharedPool | psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]],
     what: str,
     work: Callable[[psycopg.Connection[tuple[Any, ...]]], T],
 ) -> T:
@@ -255,7 +255,13 @@ def run_in_transaction(
         raise StorageError(f"{what}: {e}") from e
 
 
-def create_tables(pool: SharedPool, what: str, lock: str, schema: str, *statements: Composed) -> None:
+def create_tables(
+    pool: SharedPool | psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]],
+    what: str,
+    lock: str,
+    schema: str,
+    *statements: Composed,
+) -> None:
     """A small store's schema and tables, created in one transaction by one process at a time.
 
     Workers start together, and two ``CREATE … IF NOT EXISTS`` of the same

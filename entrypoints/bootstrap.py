@@ -16,8 +16,11 @@ from zoneinfo import ZoneInfo
 
 from adapters.encryption.mapper import subject_of_state
 from adapters.eventstore.persistence import prepare_database, tables_created_one_at_a_time
+from application.alerting.evaluation import Alerting
+from application.alerting.outcomes import OutcomeTally
+from application.alerting.signals import ServiceSignals, outcomes_of
 from application.ingest.group_commit import GroupCommit
-from application.ingest.ingestion import Ingestion
+from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
 from application.ingest.quarantine_book import QuarantineBook
 from application.privacy.consent import ConsentBook
 from application.privacy.erasure import ActiveSubjects, Erasure, ErasureDue
@@ -86,7 +89,7 @@ class _Services:
             keys=p.keys,
             tokens=p.tokens,
             ingestion=self.ingestion,
-            group_commit=GroupCommit(self.ingestion, metrics=p.metrics, clock=p.clock),
+            group_commit=GroupCommit(self.ingestion, metrics=p.metrics, clock=p.clock, observe=self.observe_outcome),
             quarantine=QuarantineBook(p.store, self.ingestion),
             erasure=self.erasure,
             consent=self.consent,
@@ -114,7 +117,43 @@ class _Services:
             api_rate=p.api_rate,
             metrics=p.metrics,
             quality=self.quality,
+            alerting=self.alerting,
             resources=resources,
+        )
+
+    @functools.cached_property
+    def tally(self) -> OutcomeTally:
+        clock = self.ports.clock
+        tally = OutcomeTally(self.ports.alert_tables, now=lambda: clock.now().timestamp())
+        self.ports.own(tally.stop)  # written before the tables close
+        return tally
+
+    def observe_outcome(self, report: IngestReport | None, batch: PreparedBatch) -> None:
+        """Counted for the alert signals: a request's outcomes, or all its events as failed (answered 5xx)."""
+        if report is None:
+            self.tally.count({"failed": len(batch.valid) + len(batch.rejected)})
+        else:
+            self.tally.count(outcomes_of(report))
+
+    @functools.cached_property
+    def alerting(self) -> Alerting:
+        p = self.ports
+        signals = ServiceSignals(
+            p.store,
+            p.alert_tables,
+            [self.daily_counts, self.live_activity, self.user_days],
+            self.jobs,
+            quality=self.quality,  # the data-quality records' latest scores (application/quality)
+        )
+        return Alerting(
+            p.store,
+            self.settings.alerts,
+            signals,
+            outbox=p.alert_tables,
+            silences=p.alert_tables,
+            senders=p.alert_senders,
+            clock=p.clock,
+            external_url=self.settings.external_url,
         )
 
     @functools.cached_property

@@ -8,6 +8,7 @@ from typing import Any
 
 from adapters.eventstore.persistence import ping
 from adapters.metrics.prometheus import PrometheusMetrics
+from application.alerting.evaluation import Alerting
 from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
 from application.ingest.group_commit import GroupCommit
 from application.ingest.ingestion import Ingestion
@@ -76,6 +77,7 @@ class Container:
     api_rate: ApiRateCounter
     metrics: PrometheusMetrics
     quality: QualityBook
+    alerting: Alerting
     # What bootstrap opened (connections, pools, files), closed in reverse order by close().
     resources: ExitStack = field(default_factory=ExitStack, repr=False, compare=False)
 

@@ -8,6 +8,8 @@ from contextlib import ExitStack
 from datetime import timedelta
 from typing import Protocol, TypeVar
 
+from adapters.alerting.senders import HttpSender, smtp_sender
+from adapters.alerting.tables import AlertTables, build_alert_tables
 from adapters.api_access.access_log import PostgresAccessLog, SqliteAccessLog, build_access_log
 from adapters.api_access.quota import build_api_rate_counter
 from adapters.api_access.tokens import JwtTokens
@@ -30,6 +32,7 @@ from adapters.read_models.user_days import PostgresUserDays, SqliteUserDays, bui
 from adapters.read_models.views import ShadowView, build_daily_counts
 from adapters.retention.archive import ParquetArchive, ReadModelRetention, default_archive_dir
 from adapters.retention.backup import BackupFolder, default_backup_dir
+from application.alerting.ports import Sender
 from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
 from application.api_access.quota import ApiQuota
 from application.ingest.ports import GeoLookup
@@ -92,6 +95,10 @@ class Infrastructure:
         """``resource``, closed with the container."""
         self._resources.callback(resource.close)
         return resource
+
+    def own(self, close: Callable[[], object]) -> None:
+        """``close`` is called when the container closes (before what was built earlier)."""
+        self._resources.callback(close)
 
     def _keyed(self, build: Callable[[Database, list[bytes]], Resource], purpose: bytes) -> Resource:
         """Built with the secrets the key store derives for ``purpose`` (one per root); closed with the container."""
@@ -202,6 +209,20 @@ class Infrastructure:
         self._views[id(view)] = view
         self._resources.callback(view.datastore.close)
         return view
+
+    @functools.cached_property
+    def alert_tables(self) -> AlertTables:
+        """Ingest outcomes per second, the notification outbox and the silences."""
+        return self._owned(build_alert_tables(self._db))
+
+    @functools.cached_property
+    def alert_senders(self) -> dict[str, Sender]:
+        http = HttpSender()
+        senders: dict[str, Sender] = {"webhook": http, "slack": http}
+        email = smtp_sender(self.settings.smtp_url, self.settings.smtp_from)
+        if email is not None:
+            senders["email"] = email
+        return senders
 
     def upkeep(self, name: str, view: object) -> Upkeep:
         """What the projection ``name`` writing ``view`` gets from the running service."""

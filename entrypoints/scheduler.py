@@ -25,6 +25,7 @@ from application.read_models.projections import PagedProjection, catch_up_togeth
 from application.read_models.rebuilds import Rebuilds
 from application.reporting.jobs import Jobs
 from application.store import AnalyticsStore
+from entrypoints.alert_loop import AlertLoop
 from entrypoints.bootstrap import Container
 
 __all__ = ["ProjectionScheduler"]
@@ -64,7 +65,9 @@ class ProjectionScheduler:
         leases: Leases | None = None,
         rebuilds: Rebuilds | None = None,
         metrics: PipelineMetrics | None = None,
+        alerts: AlertLoop | None = None,
     ) -> None:
+        self._alerts = alerts
         self._leases = leases
         self._metrics = metrics or NoMetrics()
         self._caught_up_at: dict[str, float] = {}  # per projection, when it last had nothing left (monotonic)
@@ -90,8 +93,12 @@ class ProjectionScheduler:
 
     def start(self) -> None:
         self._thread.start()
+        if self._alerts is not None:
+            self._alerts.start()
 
     def stop(self) -> None:
+        if self._alerts is not None:
+            self._alerts.stop()
         self._stop.set()
         self._thread.join(timeout=10)
 
@@ -249,16 +256,19 @@ def scheduler_for(
     container: Container, *, projections: Sequence[str] | None = None, with_jobs: bool = True
 ) -> ProjectionScheduler:
     """The service's scheduled work: the named projections (default: all) and, unless told not to, the jobs."""
-    known = container.projections
+    known, settings = container.projections, container.settings
     chosen = [known[name] for name in (projections or known)]
     return ProjectionScheduler(
         chosen,
-        catch_up_every=container.settings.projection_interval_seconds,
-        rebuild_every=container.settings.rebuild_interval_hours * 3600,
+        catch_up_every=settings.projection_interval_seconds,
+        rebuild_every=settings.rebuild_interval_hours * 3600,
         jobs=container.jobs if with_jobs else None,
         wakeups=container.wakeups,
         store=container.store,
         leases=container.leases,
         rebuilds=container.rebuilds,
         metrics=container.metrics,
+        alerts=AlertLoop(container.alerting, every=settings.alert_interval_seconds, leases=container.leases)
+        if with_jobs
+        else None,
     )

@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import structlog
 
+from adapters.alerting.rules_file import load_alert_file
 from adapters.database_url import Database, parse_database_url
+from application.alerting.rules import AlertConfig, RulesError
 from application.throttling import RateLimit
 from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies
@@ -98,6 +100,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The files of prometheus_client's multiprocess mode, shared by serve's workers and `addvalue worker`;
     # None: metrics/ beside the SQLite files, or var/metrics/<schema> (docs/operations.md).
     metrics_dir: Path | None = None
+    # The alert rules and receivers (ADDVALUE_ALERTS_FILE, else the default file: the seed's four alerts).
+    alerts: AlertConfig = msgspec.field(default_factory=lambda: load_alert_file(None))
+    # Seconds between two evaluations of the alert rules (by the process that runs the jobs).
+    alert_interval_seconds: float = 30.0
+    # smtp://[user:password@]host[:port] or smtps://…, for email receivers; None: emails are not sent.
+    smtp_url: str | None = None
+    smtp_from: str = "addvalue-alerts@localhost"
+    # The service's address as operators reach it, for the links in notifications.
+    external_url: str = ""
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +118,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database = parse_database_url(url, schema=env.get("ADDVALUE_DATABASE_SCHEMA", "public"))
     except ValueError as e:
         raise SettingsError(f"ADDVALUE_DATABASE_URL: {e}") from None
+    alerts = _alerts(env.get("ADDVALUE_ALERTS_FILE") or None)  # before any secret file is written
     local_dir = database.sqlite_path.parent if database.sqlite_path is not None else None
     port = _port(env.get("ADDVALUE_PORT", "8000"))  # checked before any secret file is written
     host = env.get("ADDVALUE_HOST", "127.0.0.1")
@@ -150,6 +162,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         min_group_size=_whole("ADDVALUE_MIN_GROUP_SIZE", env, 5),
         metrics_token=env.get("ADDVALUE_METRICS_TOKEN") or None,
         metrics_dir=Path(env["ADDVALUE_METRICS_DIR"]) if env.get("ADDVALUE_METRICS_DIR") else None,
+        alerts=alerts,
+        alert_interval_seconds=_positive("ADDVALUE_ALERT_INTERVAL_SECONDS", env, 30.0),
+        smtp_url=_smtp_url(env.get("ADDVALUE_SMTP_URL") or None),
+        smtp_from=env.get("ADDVALUE_SMTP_FROM", "addvalue-alerts@localhost"),
+        external_url=env.get("ADDVALUE_EXTERNAL_URL", "").rstrip("/"),
     )
 
 
@@ -316,3 +333,18 @@ def _flag(name: str, env: Mapping[str, str], *, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name}: write true or false, got {raw!r}")
+
+
+def _alerts(path: str | None) -> AlertConfig:
+    try:
+        return load_alert_file(path)
+    except RulesError as e:
+        raise SettingsError(f"ADDVALUE_ALERTS_FILE: {e}") from None
+
+
+def _smtp_url(url: str | None) -> str | None:
+    if url is not None and not url.startswith(("smtp://", "smtps://")):
+        raise SettingsError(
+            f"ADDVALUE_SMTP_URL: expected smtp://[user:password@]host[:port] or smtps://..., got {url!r}"
+        )
+    return url

@@ -41,7 +41,7 @@ _AUDIT: Final = Rule(roles=frozenset({"auditor", "admin"}))
 _ADMIN: Final = Rule(roles=frozenset({"admin"}))
 
 # Route name -> rule. Route names are the handlers' names in the area modules of
-# entrypoints/http/ (metrics.py, dashboards.py, realtime.py, privacy.py, audit.py).
+# entrypoints/http/ (metrics.py, dashboards.py, realtime.py, privacy.py, audit.py, alerts.py).
 POLICY: Final[dict[str, Rule]] = {
     "flourish_index": _PERSONAL,
     "add_value_index": _PERSONAL,
@@ -74,6 +74,9 @@ POLICY: Final[dict[str, Rule]] = {
     "admin_projection_rebuild": _ADMIN,
     "admin_projections_rebuild_all": _ADMIN,
     "admin_projection_rebuild_status": _ADMIN,
+    "alerts_list": _AGGREGATE,
+    "alerts_silence": _ADMIN,
+    "alerts_unsilence": _ADMIN,
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from eventsourcing.persistence import PersistenceError
@@ -23,7 +24,10 @@ from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
 from application.observability.ports import NoMetrics, PipelineMetrics
 from application.ports import Clock
 
-__all__ = ["GroupCommit"]
+__all__ = ["GroupCommit", "OutcomeObserver"]
+
+# Told each request's outcome (its report), or, when its write failed, how many events it had (answered 5xx).
+OutcomeObserver = Callable[[IngestReport | None, PreparedBatch], None]
 
 _STOP = object()
 
@@ -37,10 +41,12 @@ class GroupCommit:
         max_wait: float = 0.002,
         metrics: PipelineMetrics | None = None,
         clock: Clock | None = None,
+        observe: OutcomeObserver | None = None,
     ) -> None:
         self._clock = clock
         self._ingestion = ingestion
         self._metrics = metrics or NoMetrics()
+        self._observe = observe
         self._queued = 0  # valid events submitted and not yet written (the queue-depth gauge)
         self._queued_lock = threading.Lock()
         self._max_events = max_events
@@ -61,8 +67,11 @@ class GroupCommit:
         future: Future[IngestReport] = Future()
         if not batch.valid and not batch.quarantine:
             # Nothing to write: answer at once, without a transaction.
-            future.set_result(IngestReport(accepted=0, duplicates=0, rejected=batch.rejected, not_collected=0))
+            report = IngestReport(accepted=0, duplicates=0, rejected=batch.rejected, not_collected=0)
             self._metrics.ingest_outcomes(accepted=0, duplicates=0, rejected=len(batch.rejected), not_collected=0)
+            if self._observe is not None:
+                self._observe(report, batch)
+            future.set_result(report)
             return future
         self._queue_changed(len(batch.valid))
         self._queue.put((batch, future))
@@ -110,12 +119,16 @@ class GroupCommit:
                     self._queue_changed(len(one[0].valid))  # counted again by the write of one
                     self._write([one])
                 return
-            for _, future in group:  # every request of the group learns the write failed
+            for batch, future in group:  # every request of the group learns the write failed
+                if self._observe is not None:
+                    self._observe(None, batch)
                 future.set_exception(error)
             return
         self.groups_written += 1
         self._measure(group, reports, seconds=time.monotonic() - started)
-        for (_, future), report in zip(group, reports, strict=True):
+        for (batch, future), report in zip(group, reports, strict=True):
+            if self._observe is not None:
+                self._observe(report, batch)
             future.set_result(report)
 
     def _measure(

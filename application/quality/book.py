@@ -69,6 +69,11 @@ class QualityBook(QualityReader):
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         return [r for d in days if d >= oldest and (r := self.quality_on(d)) is not None]
 
+    def latest(self) -> dict[str, float]:
+        """The scores the alert signals read: the last complete hour's, else yesterday's; {} before any run."""
+        found = self.latest_hour() or self.quality_on(self._clock.now().date() - timedelta(days=1))
+        return dict(found.scores) if found is not None else {}
+
     def latest_hour(self) -> QualityReport | None:
         hour = self._clock.now().replace(minute=0, second=0, microsecond=0, tzinfo=UTC)
         for back in range(1, 4):  # the last complete hour, or the ones before if its run is pending

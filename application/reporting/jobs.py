@@ -104,11 +104,11 @@ class Jobs:
             error = f"{type(e).__name__}: {e}"
         seconds = time.monotonic() - started
         self._record(job.name, chosen, started_at=started_at, seconds=seconds, rows=rows, error=error)
-        self._measure(job.name, chosen, seconds=seconds, succeeded=error is None)
+        self._measure(job.name, seconds=seconds, succeeded=error is None)
         status = "failed" if error else "succeeded"
         return JobReport(job=name, period=chosen, status=status, rows=rows, seconds=seconds, error=error)
 
-    def _measure(self, job: str, period: str, *, seconds: float, succeeded: bool) -> None:
+    def _measure(self, job: str, *, seconds: float, succeeded: bool) -> None:
         # The periods owed as ``jobs status`` counts them, from the recorded runs (not this process's memory).
         owed = len(self.owed(job))
         finished = self._clock.now().timestamp()

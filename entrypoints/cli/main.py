@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from application.errors import StorageError
-from entrypoints.cli import catalog, ingest, jobs, operations, privacy, projections, quality, serve
+from entrypoints.cli import alerts, catalog, ingest, jobs, operations, privacy, projections, quality, serve
 from entrypoints.cli.output import Handler, Subcommands
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
@@ -40,6 +40,7 @@ COMMANDS: Final[dict[str, tuple[Callable[[Subcommands], None], Handler]]] = {
     "archive": (operations.add_archive, operations.archive),
     "backup": (operations.add_backup, operations.backup),
     "quality": (quality.add_quality, quality.quality),
+    "alerts": (alerts.add_alerts, alerts.alerts),
 }
 
 # Commands that read no setting: they run before the settings are loaded, so they need no database,

@@ -12,7 +12,7 @@ from litestar import Router
 from litestar.di import Provide
 
 from entrypoints.bootstrap import Container
-from entrypoints.http import admin_projections, audit, dashboards, metrics, privacy, quality, realtime
+from entrypoints.http import admin_projections, alerts, audit, dashboards, metrics, privacy, quality, realtime
 from entrypoints.http.access_log import AccessLogMiddleware
 from entrypoints.http.auth import VerifiedTokens
 from entrypoints.http.dependencies import provided
@@ -36,6 +36,7 @@ def api_router(container: Container, tokens: VerifiedTokens) -> Router:
             *audit.ROUTES,
             *admin_projections.ROUTES,
             *quality.ROUTES,
+            *alerts.ROUTES,
         ],
         dependencies={
             "analytics": provided(container.analytics),

@@ -55,6 +55,9 @@ EXPECTED: Final[dict[str, dict[Role, Reach]]] = {
     "/api/admin/projections/{name}/rebuild": _ADMIN,  # POST: 202, or 404 for a made-up name
     "/api/admin/projections/rebuild-all": _ADMIN,
     "/api/admin/projections/rebuilds/{job_id}": _ADMIN,  # 404 for a made-up job
+    "/api/alerts": _AGGREGATE,  # states and history
+    "/api/alerts/silences": _ADMIN,  # POST
+    "/api/alerts/silences/{silence_id}": _ADMIN,  # DELETE
 }
 LIVE_FEED: Final[dict[Role, Reach]] = _AGGREGATE  # the WebSocket, which OpenAPI does not describe
 
