@@ -6,12 +6,14 @@ unit tests implement them with small fakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
 import msgspec
+from eventsourcing.persistence import StoredEvent
 
 __all__ = ["Clock", "IngestLedger", "IngestMarks", "KeyStore", "SubjectKeys"]
 
@@ -76,5 +78,15 @@ class IngestLedger(Protocol):
 
     def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
         """The last stored version of each of these streams that exists (one query)."""
+
+    def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
+        """The stored events of each stream after the given version, oldest first per stream (one query)."""
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Held by one ingest writer of the database at a time, from reading stream versions to commit.
+
+        Every serve worker, the CLI and the worker append to the same session streams when a
+        batch holds many people: with this held, what a write read cannot move before it commits.
+        """
 
     def not_collected_total(self) -> int: ...

@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import cast
 from uuid import UUID
 
 import msgspec
+from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
 from application.ingest.ports import GeoLookup
@@ -196,7 +198,11 @@ class Ingestion:
         with self._store.write_lock:
             for attempt in range(_RETRIES):
                 try:
-                    outcomes = self._record(batches, ask_ledger=attempt > 0)
+                    # Held from reading the streams' versions to commit: another process's ingest
+                    # cannot move them in between (see adapters.eventstore.ingest_lock). A writer
+                    # that does not hold it (the consent API) can, rarely: that write starts over.
+                    with self._store.ledger.exclusive():
+                        outcomes = self._record(batches, ask_ledger=attempt > 0)
                     break
                 except IntegrityError:
                     if attempt == _RETRIES - 1:
@@ -306,11 +312,18 @@ class Ingestion:
         # (changed only by signups and profile updates) fails its save and the write is retried.
         touched = {unit.consent_id(s) for s in subjects.values()}
         touched.update(unit.session_id(subjects[u], s) for u, s in sessions if u in subjects)
-        cached = self._store.streams.versions(touched)
+        streams = self._store.streams
+        cached = streams.versions(touched)
         if not cached:
             return
-        streams = self._store.streams
-        for stream_id, stored in self._store.ledger.stream_versions(cached).items():
-            if stored != cached[stream_id]:
-                newer = self._store.events.get(stream_id, gt=cached[stream_id]) if stored > cached[stream_id] else ()
-                streams.catch_up(stream_id, stored, newer)
+        moved = {s: v for s, v in self._store.ledger.stream_versions(cached).items() if v != cached[s]}
+        if not moved:
+            return
+        # What the moved streams lack, all in one query: with many people per batch, nearly every one moved.
+        newer: dict[UUID, list[DomainEventProtocol[UUID]]] = {s: [] for s in moved}
+        behind = {s: cached[s] for s, v in moved.items() if v > cached[s]}
+        to_domain_event = self._store.mapper.to_domain_event
+        for stored_event in self._store.ledger.events_after(behind):
+            newer[cast(UUID, stored_event.originator_id)].append(to_domain_event(stored_event))
+        for stream_id, version in moved.items():
+            streams.catch_up(stream_id, version, newer[stream_id])

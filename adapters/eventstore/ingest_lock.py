@@ -1,0 +1,63 @@
+"""One ingest writer at a time per database, across processes (``IngestLedger.exclusive``).
+
+A write reads the versions of the streams it appends to, then commits its
+events at the next versions. Between the two, another process (a second serve
+worker, the CLI) appending to the same session would make the commit fail on
+the primary key (stream id, version). A batch of one person rarely meets
+another process on its streams; a batch of many people (a backend, a
+Segment forwarder) nearly always does. Held from that read to the commit,
+this lock makes the read still true at commit. The insert already takes the
+events table's EXCLUSIVE lock, so writers queue on the database anyway;
+this holds them a little earlier.
+
+PostgreSQL: a transaction-scoped advisory lock on a pooled connection, so a
+process that dies or loses its connection releases it. SQLite: ``flock`` on a
+file beside the database, released by the kernel when the process ends.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from eventsourcing.postgres import PostgresDatastore
+from psycopg.sql import SQL
+
+__all__ = ["SqliteIngestLock", "postgres_ingest_lock"]
+
+
+@contextmanager
+def postgres_ingest_lock(datastore: PostgresDatastore, events_table: str) -> Iterator[None]:
+    """Held while the block runs: an advisory lock keyed by the events table's qualified name."""
+    name = f"addvalue-ingest:{datastore.schema}.{events_table}"
+    with datastore.get_connection() as conn, conn.transaction():
+        # lock_timeout as for the library's table lock: a writer stuck elsewhere fails this write, not all.
+        conn.execute(SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout))
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+        yield
+
+
+class SqliteIngestLock:
+    """``flock`` on ``<database>.ingest-lock``; nothing for an in-memory database (one process only)."""
+
+    def __init__(self, db_name: str, in_memory: bool) -> None:
+        self._path = None if in_memory else Path(db_name + ".ingest-lock")
+        self._fd: int | None = None
+        self._pid = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        if self._path is None:
+            yield
+            return
+        if self._fd is None or self._pid != os.getpid():
+            # Opened in this process: a descriptor inherited across fork shares its lock with the parent.
+            self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
