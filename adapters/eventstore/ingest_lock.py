@@ -10,8 +10,8 @@ this lock makes the read still true at commit. The insert already takes the
 events table's EXCLUSIVE lock, so writers queue on the database anyway;
 this holds them a little earlier.
 
-PostgreSQL: a transaction-scoped advisory lock on a pooled connection, so a
-process that dies or loses its connection releases it. SQLite: ``flock`` on a
+PostgreSQL: a session advisory lock on a pooled connection, so a process that
+dies or loses its connection releases it. SQLite: ``flock`` on a
 file beside the database, released by the kernel when the process ends.
 """
 
@@ -24,20 +24,29 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from eventsourcing.postgres import PostgresDatastore
-from psycopg.sql import SQL
 
 __all__ = ["SqliteIngestLock", "postgres_ingest_lock"]
 
 
 @contextmanager
 def postgres_ingest_lock(datastore: PostgresDatastore, events_table: str) -> Iterator[None]:
-    """Held while the block runs: an advisory lock keyed by the events table's qualified name."""
-    name = f"addvalue-ingest:{datastore.schema}.{events_table}"
-    with datastore.get_connection() as conn, conn.transaction():
-        # lock_timeout as for the library's table lock: a writer stuck elsewhere fails this write, not all.
-        conn.execute(SQL("SET LOCAL lock_timeout = '{0}s'").format(datastore.lock_timeout))
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
-        yield
+    """Held while the block runs: an advisory lock keyed by the events table's qualified name.
+
+    A session lock on a pooled (autocommit) connection, not a transaction's: the connection
+    would sit idle in a transaction while the write is prepared, and the library's
+    idle-in-transaction timeout (5 s) would cut off a long write.
+    """
+    key = (f"addvalue-ingest:{datastore.schema}.{events_table}",)
+    with datastore.get_connection() as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", key)
+        try:
+            yield
+        finally:
+            try:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", key)
+            except BaseException:
+                conn.close()  # the server drops a closed session's locks; the pool discards the connection
+                raise
 
 
 class SqliteIngestLock:
