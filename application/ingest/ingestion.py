@@ -307,23 +307,27 @@ class Ingestion:
         have written them since they were cached: a consent changed elsewhere
         must count now, and appending to a stale stream would fail the save.
         Only the events a stream lacks are read and applied, not its history.
+        Streams not cached are read whole in the same query.
         """
         # Consent is read, so it must be current; sessions are appended to. A stale User stream
         # (changed only by signups and profile updates) fails its save and the write is retried.
         touched = {unit.consent_id(s) for s in subjects.values()}
         touched.update(unit.session_id(subjects[u], s) for u, s in sessions if u in subjects)
         streams = self._store.streams
-        cached = streams.versions(touched)
-        if not cached:
-            return
-        moved = {s: v for s, v in self._store.ledger.stream_versions(cached).items() if v != cached[s]}
-        if not moved:
-            return
-        # What the moved streams lack, all in one query: with many people per batch, nearly every one moved.
-        newer: dict[UUID, list[DomainEventProtocol[UUID]]] = {s: [] for s in moved}
-        behind = {s: cached[s] for s, v in moved.items() if v > cached[s]}
+        every = touched.union(subjects.values())
+        known = streams.versions(every)
+        cached = {s: known[s] for s in touched if s in known}
+        stored = self._store.ledger.stream_versions(cached) if cached else {}
+        moved = {s: v for s, v in stored.items() if v != cached[s]}
+        # In one query: what the moved streams lack (with many people per batch nearly every one moved),
+        # and the whole of those not cached (a fresh process has none), instead of a query per stream.
+        wanted = {s: cached[s] for s, v in moved.items() if v > cached[s]}
+        missing = every.difference(known)
+        wanted.update(dict.fromkeys(missing, 0))
+        found: dict[UUID, list[DomainEventProtocol[UUID]]] = {s: [] for s in wanted}
         to_domain_event = self._store.mapper.to_domain_event
-        for stored_event in self._store.ledger.events_after(behind):
-            newer[cast(UUID, stored_event.originator_id)].append(to_domain_event(stored_event))
+        for stored_event in self._store.ledger.events_after(wanted) if wanted else ():
+            found[cast(UUID, stored_event.originator_id)].append(to_domain_event(stored_event))
+        streams.fill({s: found[s] for s in missing})
         for stream_id, version in moved.items():
-            streams.catch_up(stream_id, version, newer[stream_id])
+            streams.catch_up(stream_id, version, found.get(stream_id, []))
