@@ -82,11 +82,12 @@ class IngestLedger(Protocol):
     def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         """The stored events of each stream after the given version, oldest first per stream (one query)."""
 
-    def exclusive(self) -> AbstractContextManager[None]:
-        """Held by one ingest writer of the database at a time, from reading stream versions to commit.
+    def writing(self, *, alone: bool) -> AbstractContextManager[None]:
+        """Held by an ingest write from reading stream versions to commit; ``alone``: no other ingest write meanwhile.
 
-        Every serve worker, the CLI and the worker append to the same session streams when a
-        batch holds many people: with this held, what a write read cannot move before it commits.
+        Writes not alone run side by side (a phone's batch rarely meets another process on
+        its streams). One alone waits for those and keeps the rest out, so what it read is
+        still true at its commit: the way out when two processes write the same sessions.
         """
 
     def not_collected_total(self) -> int: ...

@@ -54,8 +54,8 @@ class PopoIngestRecorder(POPOApplicationRecorder, IngestLedger):
     def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         return [e for stream, after in versions.items() for e in self.select_events(stream, gt=after)]
 
-    def exclusive(self) -> AbstractContextManager[None]:
-        return nullcontext()  # one process: AnalyticsStore.write_lock is enough
+    def writing(self, *, alone: bool) -> AbstractContextManager[None]:  # noqa: ARG002 (the port's signature)
+        return nullcontext()  # one process: AnalyticsStore.write_lock is enough, alone or not
 
     def not_collected_total(self) -> int:
         return sum(self._not_collected.values())

@@ -52,8 +52,8 @@ class SqliteIngestRecorder(ArchivedLog, SQLiteApplicationRecorder, IngestLedger,
         super().__init__(datastore, events_table_name)
         self._ingest_lock = SqliteIngestLock(datastore.pool.db_name, datastore.pool.is_sqlite_memory_mode)
 
-    def exclusive(self) -> AbstractContextManager[None]:
-        return self._ingest_lock.held()
+    def writing(self, *, alone: bool) -> AbstractContextManager[None]:
+        return self._ingest_lock.held(alone=alone)
 
     def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         return sqlite_events_after(self.datastore, self.events_table_name, versions)
@@ -202,8 +202,8 @@ class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLed
             ).format(self._archived_table),
         ]
 
-    def exclusive(self) -> AbstractContextManager[None]:
-        return postgres_ingest_lock(self.datastore, self.events_table_name)
+    def writing(self, *, alone: bool) -> AbstractContextManager[None]:
+        return postgres_ingest_lock(self.datastore, self.events_table_name, alone=alone)
 
     def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         return postgres_events_after(self.datastore, self._events_table, versions)

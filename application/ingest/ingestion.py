@@ -10,6 +10,7 @@ them. A 2xx is only sent once that transaction has committed.
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -39,6 +40,8 @@ from domain.validation import decode_event
 __all__ = ["BURST_PER_MINUTE", "IngestReport", "Ingestion", "PreparedBatch", "Rejection"]
 
 _RETRIES = 3
+# How long writes stay alone after another process was last seen writing the same streams.
+_ALONE_SECONDS = 10.0
 # Writes whose stored ids are remembered (see Ingestion.record).
 _RECENT_WRITES = 64
 
@@ -139,6 +142,9 @@ class Ingestion:
         # The ids stored by this process's latest writes, so a quick replay is known without a refused write.
         self._recent: deque[list[int]] = deque()
         self._recent_ids: set[int] = set()
+        # Until then (time.monotonic) writes hold the ingest lock alone: another process writes the same streams.
+        self._alone_until = 0.0
+        self._clock_now = time.monotonic
 
     def ingest(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> IngestReport:
         """Prepare and record one request on its own (CLI, demo, tests)."""
@@ -197,14 +203,17 @@ class Ingestion:
         """
         with self._store.write_lock:
             for attempt in range(_RETRIES):
+                # Alone once another process was seen on these streams (or this write lost a race to one):
+                # then no other ingest write can move them between the read and the commit (see
+                # adapters.eventstore.ingest_lock). A writer outside ingest (the consent API) still can,
+                # rarely: that write starts over.
+                alone = attempt > 0 or self._clock_now() < self._alone_until
                 try:
-                    # Held from reading the streams' versions to commit: another process's ingest
-                    # cannot move them in between (see adapters.eventstore.ingest_lock). A writer
-                    # that does not hold it (the consent API) can, rarely: that write starts over.
-                    with self._store.ledger.exclusive():
+                    with self._store.ledger.writing(alone=alone):
                         outcomes = self._record(batches, ask_ledger=attempt > 0)
                     break
                 except IntegrityError:
+                    self._met_another_writer()
                     if attempt == _RETRIES - 1:
                         raise
         return [
@@ -231,6 +240,9 @@ class Ingestion:
         if ask_ledger:
             return {i.int for i in self._store.ledger.known_event_ids(event_ids)}
         return {i.int for i in event_ids} & self._recent_ids
+
+    def _met_another_writer(self) -> None:
+        self._alone_until = self._clock_now() + _ALONE_SECONDS
 
     def _remember(self, stored_ids: list[UUID]) -> None:
         ids = [i.int for i in stored_ids]
@@ -319,6 +331,8 @@ class Ingestion:
         cached = {s: known[s] for s in touched if s in known}
         stored = self._store.ledger.stream_versions(cached) if cached else {}
         moved = {s: v for s, v in stored.items() if v != cached[s]}
+        if moved:
+            self._met_another_writer()
         # In one query: what the moved streams lack (with many people per batch nearly every one moved),
         # and the whole of those not cached (a fresh process has none), instead of a query per stream.
         wanted = {s: cached[s] for s, v in moved.items() if v > cached[s]}
