@@ -6,12 +6,14 @@ unit tests implement them with small fakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
 
 import msgspec
+from eventsourcing.persistence import StoredEvent
 
 __all__ = ["Clock", "IngestLedger", "IngestMarks", "KeyStore", "SubjectKeys"]
 
@@ -88,5 +90,16 @@ class IngestLedger(Protocol):
 
     def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
         """The last stored version of each of these streams that exists (one query)."""
+
+    def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
+        """The stored events of each stream after the given version, oldest first per stream (one query)."""
+
+    def writing(self, *, alone: bool) -> AbstractContextManager[None]:
+        """Held by an ingest write from reading stream versions to commit; ``alone``: no other ingest write meanwhile.
+
+        Writes not alone run side by side (a phone's batch rarely meets another process on
+        its streams). One alone waits for those and keeps the rest out, so what it read is
+        still true at its commit: the way out when two processes write the same sessions.
+        """
 
     def not_collected_total(self) -> int: ...

@@ -27,13 +27,36 @@ class StreamCache:
         self._load = load
         self._maxsize = maxsize
         self._clean: OrderedDict[UUID, Aggregate] = OrderedDict()
+        self._absent: set[UUID] = set()
 
     def take(self, aggregate_id: UUID) -> Aggregate | None:
         """The aggregate, removed from the cache while a write changes it."""
         cached = self._clean.pop(aggregate_id, None)
         if cached is not None:
             return cached
+        if aggregate_id in self._absent:
+            return None
         return self._load(aggregate_id)
+
+    def fill(self, histories: dict[UUID, list[DomainEventProtocol[UUID]]]) -> None:
+        """Streams not cached, read whole in one query by the write about to take them.
+
+        A stream with no events is noted as absent until the next fill, so that write
+        does not ask for it again. One whose history does not start at version 1 (its
+        start is archived) or does not replay is left to ``take``'s own load.
+        """
+        self._absent = {stream_id for stream_id, events in histories.items() if not events}
+        for stream_id, events in histories.items():
+            if not events or stream_id in self._clean or events[0].originator_version != 1:
+                continue
+            aggregate: Aggregate | None = None
+            try:
+                for event in events:
+                    aggregate = cast(CanMutateAggregate[UUID], event).mutate(aggregate)
+            except (EventSourcingError, SubjectErased):
+                continue
+            if aggregate is not None:
+                self._clean[stream_id] = aggregate
 
     def keep(self, aggregates: list[Aggregate]) -> None:
         """After a successful save: these are clean again."""

@@ -117,15 +117,15 @@ class SqliteKeyStore(CachingKeyStore, SubjectKeys):
         found = self._one("SELECT subject_id FROM subject_keys WHERE lookup_hash=?", (digest,))
         return None if found is None else UUID(found)
 
-    def _find_subjects(self, digests: list[bytes]) -> dict[bytes, UUID]:
-        found: dict[bytes, UUID] = {}
+    def _find_subjects(self, digests: list[bytes]) -> dict[bytes, tuple[UUID, bytes]]:
+        found: dict[bytes, tuple[UUID, bytes]] = {}
         with self._tx() as db:
             for start in range(0, len(digests), 500):
                 chunk = digests[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                sql = f"SELECT lookup_hash, subject_id FROM subject_keys WHERE lookup_hash IN ({marks})"
+                sql = f"SELECT lookup_hash, subject_id, wrapped_key FROM subject_keys WHERE lookup_hash IN ({marks})"
                 rows = db.execute(sql, chunk).fetchall()
-                found.update((bytes(digest), UUID(subject)) for digest, subject in rows)
+                found.update((bytes(digest), (UUID(subject), bytes(key))) for digest, subject, key in rows)
         return found
 
     def _insert(self, digest: bytes, subject_id: UUID, wrapped: bytes, generation: bytes) -> UUID | None:
@@ -263,12 +263,15 @@ class PostgresKeyStore(CachingKeyStore, SubjectKeys):
         found: UUID | None = self._read(query)  # asked by every per-person API read
         return found
 
-    def _find_subjects(self, digests: list[bytes]) -> dict[bytes, UUID]:
-        def query(cur: psycopg.Cursor[Any]) -> dict[bytes, UUID]:
-            cur.execute(f"SELECT lookup_hash, subject_id FROM {self._table} WHERE lookup_hash = ANY(%s)", (digests,))
-            return {bytes(digest): subject for digest, subject in cur.fetchall()}
+    def _find_subjects(self, digests: list[bytes]) -> dict[bytes, tuple[UUID, bytes]]:
+        def query(cur: psycopg.Cursor[Any]) -> dict[bytes, tuple[UUID, bytes]]:
+            cur.execute(
+                f"SELECT lookup_hash, subject_id, wrapped_key FROM {self._table} WHERE lookup_hash = ANY(%s)",
+                (digests,),
+            )
+            return {bytes(digest): (subject, bytes(key)) for digest, subject, key in cur.fetchall()}
 
-        found: dict[bytes, UUID] = self._read(query)
+        found: dict[bytes, tuple[UUID, bytes]] = self._read(query)
         return found
 
     def _insert(self, digest: bytes, subject_id: UUID, wrapped: bytes, generation: bytes) -> UUID | None:

@@ -62,6 +62,7 @@ _CHAIN_CONTEXT: Final = b"addvalue/root-chain/v2"  # random roots, 32 bytes each
 REWRAP_PAGE: Final = 2_000  # keys rewrapped per statement during a rotation
 KEY_CACHE_SECONDS: Final = 30.0
 KEY_CACHE_SIZE: Final = 200_000
+_NEVER: Final = (b"", float("-inf"))
 _MISMATCH: Final = (
     "the master key does not match this key store: ADDVALUE_MASTER_KEY must be the key the store was created "
     "with or, after `addvalue keys rotate-master`, the new key (ADDVALUE_NEW_MASTER_KEY of that run)"
@@ -165,7 +166,18 @@ class CachingKeyStore:
     def subjects_for(self, app_user_ids: Iterable[UUID]) -> dict[UUID, UUID]:
         by_digest = {self._lookup(u): u for u in set(app_user_ids)}
         found = self._find_subjects(list(by_digest))
-        return {by_digest[digest]: subject for digest, subject in found.items()}
+        # The same rows hold the data keys: refreshing them here saves the write that follows one key
+        # query per person (a batch of many people would otherwise ask for each in turn). Those past half
+        # their cache time are refreshed too, so that none expires while that write runs.
+        now, renew_after = time.monotonic(), self._cache_seconds / 2
+        with self._lock:
+            stale = [(s, w) for s, w in found.values() if now - self._cache.get(s, _NEVER)[1] >= renew_after]
+        fresh = [(subject, self._unwrap(subject, wrapped)) for subject, wrapped in stale]
+        with self._lock:
+            if len(self._cache) + len(fresh) > KEY_CACHE_SIZE:
+                self._cache.clear()  # bounded; refilled on demand
+            self._cache.update((subject, (key, now)) for subject, key in fresh)
+        return {by_digest[digest]: subject for digest, (subject, _) in found.items()}
 
     def orphan_subject(self) -> UUID:
         # A random lookup hash: no user id hashes to it, so nothing links to this subject.
@@ -309,7 +321,8 @@ class CachingKeyStore:
     def _find_subject(self, digest: bytes) -> UUID | None:
         raise NotImplementedError
 
-    def _find_subjects(self, digests: list[bytes]) -> dict[bytes, UUID]:
+    def _find_subjects(self, digests: list[bytes]) -> dict[bytes, tuple[UUID, bytes]]:
+        """Per digest found: the subject and its wrapped data key."""
         raise NotImplementedError
 
     def _insert(self, digest: bytes, subject_id: UUID, wrapped: bytes, generation: bytes) -> UUID | None:

@@ -8,7 +8,8 @@ id fails with IntegrityError, as the databases' primary keys make it fail.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 from uuid import UUID
 
@@ -49,6 +50,12 @@ class PopoIngestRecorder(POPOApplicationRecorder, IngestLedger):
             if versions:
                 found[stream_id] = max(versions)
         return found
+
+    def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
+        return [e for stream, after in versions.items() for e in self.select_events(stream, gt=after)]
+
+    def writing(self, *, alone: bool) -> AbstractContextManager[None]:  # noqa: ARG002 (the port's signature)
+        return nullcontext()  # one process: AnalyticsStore.write_lock is enough, alone or not
 
     def not_collected_total(self) -> int:
         return sum(self._not_collected.values())

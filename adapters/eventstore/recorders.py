@@ -17,7 +17,8 @@ The in-memory twin for unit tests is adapters.eventstore.in_memory.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -31,6 +32,8 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.connections import checked_without_round_trip
 from adapters.eventstore.archived_log import ArchivedLog, EventsRead, Span, archived_spans, nothing_archived
+from adapters.eventstore.catch_up import postgres_events_after, sqlite_events_after
+from adapters.eventstore.ingest_lock import SqliteIngestLock, postgres_ingest_lock
 from adapters.retention.archive import ParquetArchive
 from application.ports import IngestLedger, IngestMarks
 from application.retention.ports import ColdStore, MovedToArchive
@@ -47,6 +50,13 @@ def ingest_marks(kwargs: dict[str, Any]) -> IngestMarks | None:
 class SqliteIngestRecorder(ArchivedLog, SQLiteApplicationRecorder, IngestLedger, ColdStore):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name)
+        self._ingest_lock = SqliteIngestLock(datastore.pool.db_name, datastore.pool.is_sqlite_memory_mode)
+
+    def writing(self, *, alone: bool) -> AbstractContextManager[None]:
+        return self._ingest_lock.held(alone=alone)
+
+    def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
+        return sqlite_events_after(self.datastore, self.events_table_name, versions)
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -191,6 +201,12 @@ class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLed
                 " last_id bigint NOT NULL, last_version bigint NOT NULL)"
             ).format(self._archived_table),
         ]
+
+    def writing(self, *, alone: bool) -> AbstractContextManager[None]:
+        return postgres_ingest_lock(self.datastore, self.events_table_name, alone=alone)
+
+    def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
+        return postgres_events_after(self.datastore, self._events_table, versions)
 
     def select_hot(
         self, start: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()

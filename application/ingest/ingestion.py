@@ -10,12 +10,15 @@ them. A 2xx is only sent once that transaction has committed.
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import cast
 from uuid import UUID
 
 import msgspec
+from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
 from application.ingest.ports import GeoLookup
@@ -37,6 +40,8 @@ from domain.validation import decode_event
 __all__ = ["BURST_PER_MINUTE", "IngestReport", "Ingestion", "PreparedBatch", "Rejection"]
 
 _RETRIES = 3
+# How long writes stay alone after another process was last seen writing the same streams.
+_ALONE_SECONDS = 10.0
 # Writes whose stored ids are remembered (see Ingestion.record).
 _RECENT_WRITES = 64
 
@@ -137,6 +142,9 @@ class Ingestion:
         # The ids stored by this process's latest writes, so a quick replay is known without a refused write.
         self._recent: deque[list[int]] = deque()
         self._recent_ids: set[int] = set()
+        # Until then (time.monotonic) writes hold the ingest lock alone: another process writes the same streams.
+        self._alone_until = 0.0
+        self._clock_now = time.monotonic
 
     def ingest(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> IngestReport:
         """Prepare and record one request on its own (CLI, demo, tests)."""
@@ -195,10 +203,17 @@ class Ingestion:
         """
         with self._store.write_lock:
             for attempt in range(_RETRIES):
+                # Alone once another process was seen on these streams (or this write lost a race to one):
+                # then no other ingest write can move them between the read and the commit (see
+                # adapters.eventstore.ingest_lock). A writer outside ingest (the consent API) still can,
+                # rarely: that write starts over.
+                alone = attempt > 0 or self._clock_now() < self._alone_until
                 try:
-                    outcomes = self._record(batches, ask_ledger=attempt > 0)
+                    with self._store.ledger.writing(alone=alone):
+                        outcomes = self._record(batches, ask_ledger=attempt > 0)
                     break
                 except IntegrityError:
+                    self._met_another_writer()
                     if attempt == _RETRIES - 1:
                         raise
         return [
@@ -225,6 +240,9 @@ class Ingestion:
         if ask_ledger:
             return {i.int for i in self._store.ledger.known_event_ids(event_ids)}
         return {i.int for i in event_ids} & self._recent_ids
+
+    def _met_another_writer(self) -> None:
+        self._alone_until = self._clock_now() + _ALONE_SECONDS
 
     def _remember(self, stored_ids: list[UUID]) -> None:
         ids = [i.int for i in stored_ids]
@@ -301,16 +319,29 @@ class Ingestion:
         have written them since they were cached: a consent changed elsewhere
         must count now, and appending to a stale stream would fail the save.
         Only the events a stream lacks are read and applied, not its history.
+        Streams not cached are read whole in the same query.
         """
         # Consent is read, so it must be current; sessions are appended to. A stale User stream
         # (changed only by signups and profile updates) fails its save and the write is retried.
         touched = {unit.consent_id(s) for s in subjects.values()}
         touched.update(unit.session_id(subjects[u], s) for u, s in sessions if u in subjects)
-        cached = self._store.streams.versions(touched)
-        if not cached:
-            return
         streams = self._store.streams
-        for stream_id, stored in self._store.ledger.stream_versions(cached).items():
-            if stored != cached[stream_id]:
-                newer = self._store.events.get(stream_id, gt=cached[stream_id]) if stored > cached[stream_id] else ()
-                streams.catch_up(stream_id, stored, newer)
+        every = touched.union(subjects.values())
+        known = streams.versions(every)
+        cached = {s: known[s] for s in touched if s in known}
+        stored = self._store.ledger.stream_versions(cached) if cached else {}
+        moved = {s: v for s, v in stored.items() if v != cached[s]}
+        if moved:
+            self._met_another_writer()
+        # In one query: what the moved streams lack (with many people per batch nearly every one moved),
+        # and the whole of those not cached (a fresh process has none), instead of a query per stream.
+        wanted = {s: cached[s] for s, v in moved.items() if v > cached[s]}
+        missing = every.difference(known)
+        wanted.update(dict.fromkeys(missing, 0))
+        found: dict[UUID, list[DomainEventProtocol[UUID]]] = {s: [] for s in wanted}
+        to_domain_event = self._store.mapper.to_domain_event
+        for stored_event in self._store.ledger.events_after(wanted) if wanted else ():
+            found[cast(UUID, stored_event.originator_id)].append(to_domain_event(stored_event))
+        streams.fill({s: found[s] for s in missing})
+        for stream_id, version in moved.items():
+            streams.catch_up(stream_id, version, found.get(stream_id, []))

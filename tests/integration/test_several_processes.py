@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from adapters.eventstore.persistence import build_key_store
 from application.principals import Principal
@@ -71,3 +74,36 @@ def test_an_erasure_by_another_process_reaches_a_cached_key_within_the_cache_tim
         close = getattr(reader, "close", None)
         if close:
             close()
+
+
+def test_another_process_writing_the_same_session_between_read_and_commit_loses_nothing(
+    container: Container, other: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: each time the first process is about to insert its events, the second one
+    writes the same session (in a thread, as it would in its own process) before the first commits."""
+    user, at = uuid.uuid4(), datetime.now(UTC)
+    send(container, consent(user, analytics=True, at=at))
+    send(container, feedback(user, "cached", at=at))
+    recorder = container.store.recorder
+    insert = recorder.insert_events
+    injected: list[threading.Thread] = []
+    answers: list[tuple[int, int]] = []
+
+    def another_write_then_insert(stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if len(injected) < 3:
+            writer = threading.Thread(target=lambda: answers.append(send(other, feedback(user, "other", at=at))))
+            injected.append(writer)
+            writer.start()
+            # Without the ingest lock the other write commits now; with it, it waits for this one's commit.
+            writer.join(timeout=2)
+        return insert(stored_events, **kwargs)
+
+    monkeypatch.setattr(recorder, "insert_events", another_write_then_insert)
+    assert send(container, feedback(user, "first", at=at)) == (1, 0)
+    for writer in injected:
+        writer.join(timeout=30)
+    assert answers == [(1, 0)] * len(injected)
+    subject = container.keys.subject_for(user, create=False)
+    assert subject is not None
+    session = other.store.repository.get(Session.create_id(subject, "session-1"))
+    assert session.event_count == 3 + len(injected)
