@@ -19,7 +19,7 @@ __all__ = ["DEFAULT_REPEAT_INTERVAL", "QUALITY_DIMENSIONS", "SIGNALS", "AlertCon
 
 QUALITY_DIMENSIONS: Final = ("completeness", "accuracy", "timeliness", "consistency")
 
-# Every signal a condition may name, and its kind; docs/alerting.md defines each.
+# Every signal a condition may name, and its kind; docs/operations.md ("Alerting") defines each.
 SIGNALS: Final[dict[str, SignalKind]] = {
     "error_rate": "ratio",
     "duplicate_rate": "ratio",

@@ -1,8 +1,8 @@
 """The signals, computed from what the service records: ingest outcomes, projection positions, job runs.
 
-Each one's exact definition is in docs/alerting.md. The data quality scores
-come through the ``QualityScores`` port: until the data-quality job records
-them, ``NoQualityScores`` answers none, and a condition on them never holds.
+Each one's exact definition is in docs/operations.md ("Alerting"). The data quality scores
+come through the ``QualityScores`` port (``QualityBook.latest``); before the data-quality jobs
+have run, or with ``NoQualityScores``, there are none, and a condition on them never holds.
 """
 
 from __future__ import annotations
