@@ -92,6 +92,8 @@ def run_schemathesis(served: Served, workdir: Path, extra: list[str] | None = No
         "--generation-database",
         "none",
         "--no-color",
+        "--workers",
+        "2",
         *(extra or []),
     ]
     return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=300, check=False)
