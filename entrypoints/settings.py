@@ -109,6 +109,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     smtp_from: str = "addvalue-alerts@localhost"
     # The service's address as operators reach it, for the links in notifications.
     external_url: str = ""
+    # Browser origins (scheme://host[:port]) whose pages may call the service; none: no CORS headers at all.
+    cors_origins: frozenset[str] = frozenset()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -167,6 +169,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_url=_smtp_url(env.get("ADDVALUE_SMTP_URL") or None),
         smtp_from=env.get("ADDVALUE_SMTP_FROM", "addvalue-alerts@localhost"),
         external_url=env.get("ADDVALUE_EXTERNAL_URL", "").rstrip("/"),
+        cors_origins=_cors_origins(env.get("ADDVALUE_CORS_ORIGINS", "")),
     )
 
 
@@ -202,6 +205,33 @@ def _role_claim(value: str) -> str:
             f"ADDVALUE_JWT_ROLE_CLAIM: write a claim name or a dotted path like app_metadata.role, got {value!r}"
         )
     return value
+
+
+def _cors_origins(value: str) -> frozenset[str]:
+    """``https://app.example.org,http://localhost:5173``: origins exactly as browsers send them, no path, no ``*``."""
+    origins = set()
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        origin = _origin(item)
+        if origin is None:
+            raise SettingsError(
+                "ADDVALUE_CORS_ORIGINS: expected comma-separated origins like https://app.example.org "
+                f"(scheme, host, optional port; no path, no '*'), got {item!r}"
+            )
+        origins.add(origin)
+    return frozenset(origins)
+
+
+def _origin(item: str) -> str | None:
+    try:
+        url = urlsplit(item)
+        url.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError:
+        return None
+    if url.scheme not in ("http", "https") or not url.hostname or "@" in url.netloc:
+        return None
+    if url.path or url.query or url.fragment:
+        return None
+    return f"{url.scheme}://{url.netloc.lower()}"
 
 
 def _port(value: str) -> int:

@@ -16,6 +16,7 @@ from entrypoints.http import admin_projections, alerts, audit, dashboards, metri
 from entrypoints.http.access_log import AccessLogMiddleware
 from entrypoints.http.auth import VerifiedTokens
 from entrypoints.http.dependencies import provided
+from entrypoints.http.document import BEARER
 from entrypoints.http.errors import enveloped_errors
 from entrypoints.http.gate import Gate, admitted_person, admitted_principal
 from entrypoints.http.socket_gate import SocketGate
@@ -48,7 +49,7 @@ def api_router(container: Container, tokens: VerifiedTokens) -> Router:
         },
         middleware=[AccessLogMiddleware(container)],
         guards=[gate.guard],
-        security=[{"BearerToken": []}],
+        security=[{BEARER: []}],
         exception_handlers=enveloped_errors(),
         tags=["analytics"],
     )

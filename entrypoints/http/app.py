@@ -13,13 +13,15 @@ from typing import Final
 from litestar import Litestar
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components
 
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http import health
 from entrypoints.http.api import api_router
 from entrypoints.http.auth import VerifiedTokens
+from entrypoints.http.cors import Cors
 from entrypoints.http.dependencies import provided
+from entrypoints.http.document import SECURITY_SCHEMES
 from entrypoints.http.errors import plain_errors
 from entrypoints.http.guard import IngestGuard
 from entrypoints.http.ingest import MAX_BATCH_BYTES, TOO_LARGE, ingest_events
@@ -59,13 +61,14 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         request_max_body_size=MAX_BATCH_BYTES,
         exception_handlers=plain_errors(too_large=TOO_LARGE),
         debug=False,
-        before_send=[SecurityHeaders(trusted_proxies=settings.trusted_proxies, docs_paths=_docs_paths(settings))],
+        before_send=[
+            SecurityHeaders(trusted_proxies=settings.trusted_proxies, docs_paths=_docs_paths(settings)),
+            Cors(settings.cors_origins),
+        ],
         openapi_config=OpenAPIConfig(
             title="AddValue Analytics",
             version="1",
-            components=Components(
-                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
-            ),
+            components=Components(security_schemes=dict(SECURITY_SCHEMES)),
             render_plugins=_openapi_pages(settings),
         ),
     )

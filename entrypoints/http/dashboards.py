@@ -15,13 +15,13 @@ from typing import Any, Final
 import anyio
 import anyio.to_thread
 from litestar import Request, Response, get
-from litestar.params import FromQuery, SkipValidation
+from litestar.params import SkipValidation
 
 from application.reporting.queries import Analytics, Answer, AnswerCache
 from entrypoints.http import envelope, params
 from entrypoints.http.aggregate_shapes import IndexDashboardAnswer, PeriodSummaryAnswer, SegmentsAnswer
 from entrypoints.http.dependencies import Reads
-from entrypoints.http.envelope import ERRORS, Envelope
+from entrypoints.http.envelope import CACHEABLE, Envelope
 from entrypoints.http.params import From, To
 
 __all__ = ["ROUTES", "Aggregates"]
@@ -82,7 +82,7 @@ class Aggregates:
 Aggregate = SkipValidation[Aggregates]
 
 
-@get("/metrics/platform-summary", name="platform_summary", responses=ERRORS)
+@get("/metrics/platform-summary", name="platform_summary", responses=CACHEABLE)
 async def platform_summary(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, date: params.Day = None
 ) -> Response[Envelope]:
@@ -91,7 +91,7 @@ async def platform_summary(
     return envelope.answered(request, await aggregate(analytics.platform_summary, day))
 
 
-@get("/dashboard/flourish", name="dashboard_flourish", responses=ERRORS)
+@get("/dashboard/flourish", name="dashboard_flourish", responses=CACHEABLE)
 async def dashboard_flourish(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, from_: From = None, to: To = None
 ) -> Response[IndexDashboardAnswer]:
@@ -100,7 +100,7 @@ async def dashboard_flourish(
     return envelope.answered(request, await aggregate(analytics.index_dashboard, "flourish", *days))
 
 
-@get("/dashboard/add-value", name="dashboard_add_value", responses=ERRORS)
+@get("/dashboard/add-value", name="dashboard_add_value", responses=CACHEABLE)
 async def dashboard_add_value(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, from_: From = None, to: To = None
 ) -> Response[IndexDashboardAnswer]:
@@ -109,7 +109,7 @@ async def dashboard_add_value(
     return envelope.answered(request, await aggregate(analytics.index_dashboard, "add_value", *days))
 
 
-@get("/dashboard/wave-participation", name="dashboard_wave_participation", responses=ERRORS)
+@get("/dashboard/wave-participation", name="dashboard_wave_participation", responses=CACHEABLE)
 async def dashboard_wave_participation(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, from_: From = None, to: To = None
 ) -> Response[Envelope]:
@@ -118,7 +118,7 @@ async def dashboard_wave_participation(
     return envelope.answered(request, await aggregate(analytics.wave_participation, *days))
 
 
-@get("/dashboard/active-users", name="dashboard_active_people", responses=ERRORS)
+@get("/dashboard/active-users", name="dashboard_active_people", responses=CACHEABLE)
 async def dashboard_active_people(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, from_: From = None, to: To = None
 ) -> Response[Envelope]:
@@ -127,23 +127,24 @@ async def dashboard_active_people(
     return envelope.answered(request, await aggregate(analytics.active_people_series, *days))
 
 
-@get("/dashboard/executive-summary", name="dashboard_executive_summary", responses=ERRORS)
+@get("/dashboard/executive-summary", name="dashboard_executive_summary", responses=CACHEABLE)
 async def dashboard_executive_summary(
-    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, month: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, month: params.Month = None
 ) -> Response[PeriodSummaryAnswer]:
     """A month's headline figures (default: the latest month computed)."""
-    return envelope.answered(request, await aggregate(analytics.executive_summary, month))
+    return envelope.answered(request, await aggregate(analytics.executive_summary, params.period("month", month)))
 
 
-@get("/dashboard/retention", name="dashboard_retention", responses=ERRORS)
+@get("/dashboard/retention", name="dashboard_retention", responses=CACHEABLE)
 async def dashboard_retention(
-    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, week: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, week: params.Week = None
 ) -> Response[Envelope]:
     """Retention cohorts (signup week x weeks since) as of an ISO week (default: last week)."""
-    return envelope.answered(request, await aggregate(analytics.retention_cohorts, week or _last_week(analytics)))
+    label = params.period("week", week) or _last_week(analytics)
+    return envelope.answered(request, await aggregate(analytics.retention_cohorts, label))
 
 
-@get("/dashboard/segments", name="dashboard_segments", responses=ERRORS)
+@get("/dashboard/segments", name="dashboard_segments", responses=CACHEABLE)
 async def dashboard_segments(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, date: params.Day = None
 ) -> Response[SegmentsAnswer]:
@@ -152,20 +153,22 @@ async def dashboard_segments(
     return envelope.answered(request, await aggregate(analytics.segments, day))
 
 
-@get("/dashboard/weekly", name="dashboard_weekly", responses=ERRORS)
+@get("/dashboard/weekly", name="dashboard_weekly", responses=CACHEABLE)
 async def dashboard_weekly(
-    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, week: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, week: params.Week = None
 ) -> Response[PeriodSummaryAnswer]:
     """A week's summary: WAU, Wave participation, DAU trend and 14-day forecast (default: last week)."""
-    return envelope.answered(request, await aggregate(analytics.weekly_summary, week or _last_week(analytics)))
+    label = params.period("week", week) or _last_week(analytics)
+    return envelope.answered(request, await aggregate(analytics.weekly_summary, label))
 
 
-@get("/dashboard/monthly", name="dashboard_monthly", responses=ERRORS)
+@get("/dashboard/monthly", name="dashboard_monthly", responses=CACHEABLE)
 async def dashboard_monthly(
-    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, month: FromQuery[str | None] = None
+    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, month: params.Month = None
 ) -> Response[PeriodSummaryAnswer]:
     """A month's MAU, churn and growth (default: last month)."""
-    return envelope.answered(request, await aggregate(analytics.monthly_summary, month or _last_month(analytics)))
+    label = params.period("month", month) or _last_month(analytics)
+    return envelope.answered(request, await aggregate(analytics.monthly_summary, label))
 
 
 def _last_week(analytics: Analytics) -> str:

@@ -16,7 +16,7 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED, HTTP_401_UNAUTHORIZED
 
 from application.reporting.queries import Answer
 
-__all__ = ["ERRORS", "Envelope", "Metadata", "answered", "error", "live", "live_body"]
+__all__ = ["CACHEABLE", "ERASURE", "ERRORS", "Envelope", "Metadata", "answered", "error", "live", "live_body"]
 
 _ENCODER: Final = msgspec.json.Encoder()
 
@@ -56,6 +56,18 @@ ERRORS: Final = {
         (404, "nothing is held for what was asked"),
         (429, "over the hourly quota; see Retry-After"),
         (503, "the database is unreachable; see Retry-After"),
+    )
+}
+
+
+# The routes that answer through ``answered``: a closed period's answer carries an ETag, and If-None-Match may match.
+CACHEABLE: Final = ERRORS | {
+    304: ResponseSpec(data_container=None, description="not modified: the ETag in If-None-Match is still the answer's")
+}
+# DELETE /api/users/{user_id}?now=true when the key could not be destroyed: nothing was shredded.
+ERASURE: Final = ERRORS | {
+    500: ResponseSpec(
+        data_container=ErrorEnvelope, description="erasure_not_done: the data key could not be destroyed; retry"
     )
 }
 

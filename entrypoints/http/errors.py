@@ -22,6 +22,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_401_UNAUTHORIZED,
@@ -35,7 +36,16 @@ from litestar.types import ExceptionHandlersMap
 from application.errors import BadQuery, NotFound, StorageError
 from entrypoints.http import envelope
 
-__all__ = ["ApiError", "Failure", "enveloped_errors", "failure_of", "plain_errors", "segment_errors"]
+__all__ = [
+    "ApiError",
+    "Failure",
+    "enveloped_errors",
+    "failure_of",
+    "plain_errors",
+    "plain_responses",
+    "segment_errors",
+    "segment_responses",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +89,27 @@ class SegmentProblem(msgspec.Struct, frozen=True):
     success: bool
     error: str
     detail: str
+
+
+# What each refusal of the ingestion routes means, for the OpenAPI document (/api's are in envelope.ERRORS).
+_MEANING: Final = {
+    400: "the body or a parameter is malformed",
+    401: "no valid credentials",
+    404: "nothing has this name",
+    413: "the body or the batch is over its limit",
+    429: "over the rate limit; see Retry-After",
+    503: "the database is unreachable; nothing was stored; see Retry-After",
+}
+
+
+def plain_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The document's entries for these statuses, answered as ``error`` and ``detail``."""
+    return {status: ResponseSpec(data_container=Problem, description=_MEANING[status]) for status in statuses}
+
+
+def segment_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """The same for the Segment routes, answered in the shape Segment's SDKs read."""
+    return {status: ResponseSpec(data_container=SegmentProblem, description=_MEANING[status]) for status in statuses}
 
 
 def failure_of(exc: Exception) -> Failure:

@@ -6,6 +6,7 @@ from typing import Final
 
 import anyio.to_thread
 from litestar import MediaType, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_503_SERVICE_UNAVAILABLE
 
 from entrypoints.http.dependencies import Services
@@ -19,7 +20,11 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", media_type=MediaType.JSON)
+@get(
+    "/ready",
+    media_type=MediaType.JSON,
+    responses={503: ResponseSpec(data_container=dict[str, str], description="the database does not answer")},
+)
 async def ready(container: Services) -> Response[dict[str, str]]:
     """The database answers."""
     if await anyio.to_thread.run_sync(container.database_ready):

@@ -14,7 +14,8 @@ from application.ingest.ingestion import IngestReport
 from domain.catalog import AwareDatetime
 from entrypoints.http.auth import VerifiedTokens, authenticate
 from entrypoints.http.dependencies import Services
-from entrypoints.http.errors import ApiError
+from entrypoints.http.document import BEARER, events_body
+from entrypoints.http.errors import ApiError, plain_responses
 from entrypoints.http.guard import BodyTooLarge, IngestGuard, gunzipped
 
 __all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_EVENTS", "TOO_LARGE", "ingest_events"]
@@ -33,7 +34,13 @@ class Batch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 _BATCH_DECODER: Final = msgspec.json.Decoder(Batch)
 
 
-@post("/v1/events", status_code=200)
+@post(
+    "/v1/events",
+    status_code=200,
+    security=[{BEARER: []}],
+    operation_class=events_body(MAX_BATCH_EVENTS, MAX_BATCH_BYTES),
+    responses=plain_responses(400, 401, 413, 429, 503),
+)
 async def ingest_events(
     request: Request[Any, Any, Any],
     container: Services,

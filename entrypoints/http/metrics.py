@@ -16,18 +16,18 @@ from litestar import Request, Response, get
 
 from entrypoints.http import envelope, params
 from entrypoints.http.dependencies import Person, Reads
-from entrypoints.http.envelope import ERRORS, Envelope
+from entrypoints.http.envelope import CACHEABLE, Envelope
 from entrypoints.http.params import From, To
 
 __all__ = ["ROUTES"]
 
 
-@get("/metrics/flourish-index", name="flourish_index", responses=ERRORS)
+@get("/metrics/flourish-index", name="flourish_index", responses=CACHEABLE)
 async def flourish_index(
     request: Request[Any, Any, Any],
     analytics: Reads,
     person: Person,
-    user_id: params.PersonId = None,
+    user_id: params.PersonId,
     date: params.Day = None,
 ) -> Response[Envelope]:
     """One person's Flourish Index (0-100) for a day, with its breakdown. Default day: yesterday."""
@@ -35,12 +35,12 @@ async def flourish_index(
     return envelope.answered(request, analytics.flourish_index(person, day))
 
 
-@get("/metrics/add-value-index", name="add_value_index", responses=ERRORS)
+@get("/metrics/add-value-index", name="add_value_index", responses=CACHEABLE)
 async def add_value_index(
     request: Request[Any, Any, Any],
     analytics: Reads,
     person: Person,
-    user_id: params.PersonId = None,
+    user_id: params.PersonId,
     date: params.Day = None,
 ) -> Response[Envelope]:
     """One person's Add-Value Index (0-100) for a day, with its breakdown. Default day: yesterday."""
@@ -48,13 +48,13 @@ async def add_value_index(
     return envelope.answered(request, analytics.add_value_index(person, day))
 
 
-@get("/metrics/user-activity", name="user_activity", responses=ERRORS)
+@get("/metrics/user-activity", name="user_activity", responses=CACHEABLE)
 async def user_activity(
     request: Request[Any, Any, Any],
     *,
     analytics: Reads,
     person: Person,
-    user_id: params.PersonId = None,
+    user_id: params.PersonId,
     from_: From = None,
     to: To = None,
 ) -> Response[Envelope]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import anyio.to_thread
 import msgspec
-from litestar import Response, delete, get, put
-from litestar.params import FromQuery, JSONBody
+from litestar import Request, Response, delete, get, put
+from litestar.params import FromQuery
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_403_FORBIDDEN,
@@ -20,7 +20,8 @@ from application.privacy.erasure import ErasureNotDone, UnknownUser
 from domain.consent import ConsentChoice
 from entrypoints.http import envelope, params
 from entrypoints.http.dependencies import Person, Services, Who
-from entrypoints.http.envelope import ERRORS, Envelope
+from entrypoints.http.document import CONSENT_CHANGE, ZIP_TOO
+from entrypoints.http.envelope import ERASURE, ERRORS, Envelope
 from entrypoints.http.errors import ApiError
 
 __all__ = ["ROUTES", "ConsentUpdate"]
@@ -35,6 +36,11 @@ class ConsentUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     location: bool
 
 
+# Read here, strictly, as the document states it (entrypoints.http.document.CONSENT_CHANGE): every purpose, true or
+# false, and nothing else. Litestar's own conversion let 0 pass as false and answered 500 to an object.
+_CONSENT: Final = msgspec.json.Decoder(ConsentUpdate)
+
+
 @get("/users/{user_id:str}/consent", name="user_consent", responses=ERRORS)
 async def user_consent(container: Services, person: Person, user_id: params.PersonIdPath) -> Response[Envelope]:
     """The person's current consent per purpose."""
@@ -42,17 +48,24 @@ async def user_consent(container: Services, person: Person, user_id: params.Pers
     return envelope.live({"metric": "consent", **msgspec.to_builtins(state)}, data_points=1)
 
 
-@put("/users/{user_id:str}/consent", name="user_consent_change", status_code=200, responses=ERRORS)
+@put(
+    "/users/{user_id:str}/consent",
+    name="user_consent_change",
+    status_code=200,
+    responses=ERRORS,
+    operation_class=CONSENT_CHANGE,
+)
 async def user_consent_change(
+    request: Request[Any, Any, Any],
+    *,
     container: Services,
     principal: Who,
     person: Person,
     user_id: params.PersonIdPath,
-    data: JSONBody[ConsentUpdate],
 ) -> Response[Envelope]:
     """Set the person's consent: every purpose given (analytics, personalization, marketing, location)."""
     changed_by = principal.label  # who really made the change: role and subject
-    choice = ConsentChoice(**msgspec.structs.asdict(data))
+    choice = _choice(await request.body())
     state = await anyio.to_thread.run_sync(lambda: container.consent.change(person, choice, changed_by=changed_by))
     return envelope.live({"metric": "consent", **msgspec.to_builtins(state)}, data_points=1)
 
@@ -64,13 +77,11 @@ async def user_consent_history(container: Services, person: Person, user_id: par
     return envelope.live({"metric": "consent_history", "changes": changes}, data_points=len(changes))
 
 
-@get("/users/{user_id:str}/export", name="user_export", responses=ERRORS)
+@get("/users/{user_id:str}/export", name="user_export", responses=ERRORS, operation_class=ZIP_TOO)
 async def user_export(
-    container: Services, person: Person, user_id: params.PersonIdPath, format: FromQuery[str] = "json"
+    container: Services, person: Person, user_id: params.PersonIdPath, format: params.ExportFormat = "json"
 ) -> Response[Envelope]:
     """Everything held about the person: JSON, or (format=zip) JSON plus one CSV per event type."""
-    if format not in ("json", "zip"):
-        raise ApiError(HTTP_400_BAD_REQUEST, "bad_parameter", "format: json or zip")
     bundle = await anyio.to_thread.run_sync(container.export.bundle, person)
     if format == "zip":
         return cast(
@@ -87,7 +98,7 @@ async def user_export(
     return envelope.live(bundle, data_points=len(bundle["events"]))
 
 
-@delete("/users/{user_id:str}", name="user_erase", status_code=200, responses=ERRORS)
+@delete("/users/{user_id:str}", name="user_erase", status_code=200, responses=ERASURE)
 async def user_erase(
     container: Services,
     principal: Who,
@@ -111,6 +122,14 @@ async def user_erase(
         message = "the data key could not be destroyed: nothing was shredded; retry"
         raise ApiError(HTTP_500_INTERNAL_SERVER_ERROR, "erasure_not_done", message) from None
     return envelope.live({"metric": "erasure_receipt", **msgspec.to_builtins(receipt)}, data_points=1)
+
+
+def _choice(body: bytes) -> ConsentChoice:
+    try:
+        data = _CONSENT.decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        raise ApiError(HTTP_400_BAD_REQUEST, "bad_parameter", f"data: {e}") from None
+    return ConsentChoice(**msgspec.structs.asdict(data))
 
 
 ROUTES: Final = (user_consent, user_consent_change, user_consent_history, user_export, user_erase)

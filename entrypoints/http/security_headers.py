@@ -13,7 +13,7 @@ from litestar.types import Message, Scope
 
 from domain.network import ProxyNetwork, is_trusted_proxy
 
-__all__ = ["DOCS_CSP", "SecurityHeaders"]
+__all__ = ["DOCS_CSP", "SecurityHeaders", "scope_header"]
 
 # The API answers JSON and CSV only: nothing it sends should run scripts, load anything or be framed.
 _API_CSP: Final = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -60,11 +60,12 @@ class SecurityHeaders:
         client = scope.get("client")
         if not is_trusted_proxy(client[0] if client else None, self._trusted):
             return False
-        proto = _header(scope, b"x-forwarded-proto")
+        proto = scope_header(scope, b"x-forwarded-proto")
         return proto is not None and proto.split(",")[-1].strip().lower() == "https"
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def scope_header(scope: Scope, name: bytes) -> str | None:
+    """The request's header ``name`` (lower case), or None."""
     for key, value in scope.get("headers", ()):
         if key.lower() == name:
             return bytes(value).decode("latin-1")

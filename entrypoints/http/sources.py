@@ -23,10 +23,17 @@ from litestar.params import FromPath, SkipValidation
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from application.ingest.ingestion import IngestReport, PreparedBatch, Rejection
-from application.sources.intake import InvalidSegmentRequest, SegmentRequest, parse_batch, parse_message
+from application.sources.intake import (
+    MAX_BATCH_MESSAGES,
+    InvalidSegmentRequest,
+    SegmentRequest,
+    parse_batch,
+    parse_message,
+)
 from entrypoints.bootstrap import Container
 from entrypoints.http.dependencies import Services
-from entrypoints.http.errors import segment_errors
+from entrypoints.http.document import WRITE_KEY, segment_batch_body, segment_message_body
+from entrypoints.http.errors import segment_errors, segment_responses
 from entrypoints.http.guard import BodyTooLarge, IngestGuard, gunzipped
 
 __all__ = ["MAX_SEGMENT_BODY_BYTES", "SegmentReport", "segment_router"]
@@ -39,6 +46,8 @@ _TOO_LARGE: Final = (
 _MESSAGE_ROUTES: Final = ("track", "identify", "screen", "page", "alias", "group")
 
 Guard = SkipValidation[IngestGuard]
+# A body too large is a 400 here, as at Segment (errors.segment_errors); a write key may come in the body instead.
+_REFUSALS: Final = segment_responses(400, 401, 429, 503)
 
 
 class SegmentReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,19 +61,31 @@ class SegmentReport(msgspec.Struct, frozen=True, kw_only=True):
     ignored: int
 
 
-@post(["/v1/batch", "/v1/b"], status_code=200)
+@post(
+    ["/v1/batch", "/v1/b"],
+    status_code=200,
+    security=[{WRITE_KEY: []}],
+    operation_class=segment_batch_body(MAX_BATCH_MESSAGES, MAX_SEGMENT_BODY_BYTES),
+    responses=_REFUSALS,
+)
 async def batch(request: Request[Any, Any, Any], container: Services, guard: Guard) -> SegmentReport:
     """A batch of Segment messages; answers with the outcome of each."""
     return await _ingest(request, container, guard, None)
 
 
-@post([f"/v1/{kind}" for kind in _MESSAGE_ROUTES], status_code=200)
+@post(
+    [f"/v1/{kind}" for kind in _MESSAGE_ROUTES],
+    status_code=200,
+    security=[{WRITE_KEY: []}],
+    operation_class=segment_message_body(MAX_SEGMENT_BODY_BYTES),
+    responses=_REFUSALS,
+)
 async def one_message(request: Request[Any, Any, Any], container: Services, guard: Guard) -> SegmentReport:
     """One Segment message, its type given by the path."""
     return await _ingest(request, container, guard, request.url.path.rstrip("/").rsplit("/", 1)[-1])
 
 
-@get("/v1/projects/{write_key:str}/settings")
+@get("/v1/projects/{write_key:str}/settings", responses=segment_responses(404))
 async def sdk_settings(container: Services, write_key: FromPath[str]) -> dict[str, Any]:
     """What Segment's mobile SDKs fetch at start: their Segment destination, enabled for a known key."""
     if container.write_keys.source_of(write_key) is None:
