@@ -32,6 +32,7 @@ from litestar.openapi.spec.enums import OpenAPIFormat
 __all__ = [
     "BEARER",
     "CONSENT_CHANGE",
+    "NEW_SILENCE",
     "SECURITY_SCHEMES",
     "WRITE_KEY",
     "ZIP_TOO",
@@ -181,3 +182,47 @@ class ConsentChange(Operation):
 
 
 CONSENT_CHANGE: Final = ConsentChange
+
+
+_STRING: Final = OpenAPIType.STRING
+_MATCHER: Final = Schema(
+    type=OpenAPIType.OBJECT,
+    title="Matcher",
+    required=["name", "value"],
+    additional_properties=False,
+    properties={
+        "name": Schema(type=_STRING, min_length=1, max_length=200),
+        "value": Schema(type=_STRING, max_length=200),
+        "regex": Schema(type=OpenAPIType.BOOLEAN),
+    },
+)
+_SILENCE_BODY: Final = RequestBody(
+    content={
+        "application/json": OpenAPIMediaType(
+            schema=Schema(
+                type=OpenAPIType.OBJECT,
+                title="NewSilence",
+                required=["matchers", "comment"],
+                additional_properties=False,
+                properties={
+                    "matchers": Schema(type=OpenAPIType.ARRAY, items=_MATCHER, min_items=1, max_items=20),
+                    "comment": Schema(type=_STRING, min_length=1, max_length=1000, pattern=r"\S"),
+                    "duration": Schema(type=_STRING, pattern=r"^[1-9][0-9]{0,5}[smhd]$", default="2h"),
+                },
+            )
+        )
+    },
+    description="the alerts to silence (every matcher must match their labels), why, and for how long",
+    required=True,
+)
+
+
+@dataclass
+class NewSilenceBody(Operation):
+    """``POST /api/alerts/silences``: its body as the route reads it, strictly (entrypoints.http.alerts)."""
+
+    def __post_init__(self) -> None:
+        self.request_body = _SILENCE_BODY
+
+
+NEW_SILENCE: Final = NewSilenceBody
