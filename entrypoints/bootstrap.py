@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.encryption.mapper import subject_of_state
 from adapters.eventstore.persistence import prepare_database, tables_created_one_at_a_time
+from application.api_access.sign_in import SignIn
 from application.ingest.group_commit import GroupCommit
 from application.ingest.ingestion import Ingestion
 from application.ingest.quarantine_book import QuarantineBook
@@ -107,6 +108,7 @@ class _Services:
             analytics=self.analytics,
             access_log=p.access_log,
             api_rate=p.api_rate,
+            sign_in=SignIn(p.sessions, p.clock),
             resources=resources,
         )
 

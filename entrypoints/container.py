@@ -8,6 +8,7 @@ from typing import Any
 
 from adapters.eventstore.persistence import ping
 from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
+from application.api_access.sign_in import SignIn
 from application.ingest.group_commit import GroupCommit
 from application.ingest.ingestion import Ingestion
 from application.ingest.ports import GeoLookup
@@ -70,6 +71,7 @@ class Container:
     analytics: Analytics
     access_log: AccessLog
     api_rate: ApiRateCounter
+    sign_in: SignIn
     # What bootstrap opened (connections, pools, files), closed in reverse order by close().
     resources: ExitStack = field(default_factory=ExitStack, repr=False, compare=False)
 

@@ -21,8 +21,10 @@ from entrypoints.http.api import api_router
 from entrypoints.http.auth import VerifiedTokens
 from entrypoints.http.dependencies import provided
 from entrypoints.http.errors import plain_errors
+from entrypoints.http.gate import Gate
 from entrypoints.http.guard import IngestGuard
 from entrypoints.http.ingest import MAX_BATCH_BYTES, TOO_LARGE, ingest_events
+from entrypoints.http.pages import is_page, page_routes, template_config
 from entrypoints.http.security_headers import SecurityHeaders
 from entrypoints.http.sources import segment_router
 from entrypoints.logging import configure_logging
@@ -49,15 +51,25 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         quarantine_per_sender=settings.quarantine_limit_sender,
     )
     scheduler = scheduler_for(container)
+    gate = Gate(container, tokens)  # one gate, one quota and one refusal count for /api and the pages
     return Litestar(
-        route_handlers=[ingest_events, *health.ROUTES, segment_router(), api_router(container, tokens)],
+        route_handlers=[
+            ingest_events,
+            *health.ROUTES,
+            segment_router(),
+            api_router(container, tokens, gate),
+            *page_routes(container, gate),
+        ],
+        template_config=template_config(),
         dependencies={"container": provided(container), "tokens": provided(tokens), "guard": provided(guard)},
         on_startup=[container.group_commit.start, *([scheduler.start] if run_jobs else [])],
         on_shutdown=[*([scheduler.stop] if run_jobs else []), container.group_commit.stop],
         request_max_body_size=MAX_BATCH_BYTES,
         exception_handlers=plain_errors(too_large=TOO_LARGE),
         debug=False,
-        before_send=[SecurityHeaders(trusted_proxies=settings.trusted_proxies, docs_paths=_docs_paths(settings))],
+        before_send=[
+            SecurityHeaders(trusted_proxies=settings.trusted_proxies, docs_paths=_docs_paths(settings), is_page=is_page)
+        ],
         openapi_config=OpenAPIConfig(
             title="AddValue Analytics",
             version="1",
