@@ -61,9 +61,10 @@ def _indices(container: Any, person: UUID, day: Any) -> dict[str, Any]:
 
 def _about(container: Any, person: UUID) -> dict[str, Any]:
     """Everything the page shows, read in one worker thread."""
-    yesterday = container.analytics.today() - timedelta(days=1)
-    try:
-        activity = container.analytics.user_activity(person, yesterday - timedelta(days=29), yesterday).data
+    today = container.analytics.today()
+    yesterday = today - timedelta(days=1)
+    try:  # the 30 days to today, as /api/metrics/user-activity answers by default
+        activity = container.analytics.user_activity(person, today - timedelta(days=29), today).data
     except NotFound:
         activity = None
     consent = container.consent.current(person) if activity is not None else None
