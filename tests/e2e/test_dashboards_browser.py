@@ -249,3 +249,20 @@ def test_page_views_are_counted_in_the_quota_and_signing_out_revokes_the_session
     stale = httpx.get(site.base_url + "/waves", cookies=cookies, timeout=10)
     assert stale.status_code == 303
     assert stale.headers["location"] == "/sign-in"
+
+
+def test_a_person_asks_for_erasure_from_their_page_and_is_told_when_their_key_goes(site: Served, visit: Visit) -> None:
+    person = uuid.uuid4()
+    ingest_a_new_active_person(site, person)
+    visit.open(sign_in_link(site, "user", str(person)))
+    visit.page.locator("[data-form='erase'] input[name='confirm']").check()
+    visit.page.click("[data-form='erase'] button")
+    visit.page.wait_for_load_state()
+    destroyed_by = visit.page.text_content("[data-key-destroyed-by]")
+    assert destroyed_by is not None
+    assert destroyed_by > time.strftime("%Y-%m-%d", time.gmtime())  # after the grace period, not today
+    gone = httpx.get(
+        f"{site.base_url}/api/users/{person}/consent/history", headers=site.bearer(str(person), "user"), timeout=10
+    )
+    assert gone.status_code == 404
+    assert visit.errors == []
