@@ -5,13 +5,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-UPLOT_VERSION=1.6.32 # MIT; 51 KB min / 22 KB gzip
-dest=entrypoints/http/pages/static/vendor/uplot
+UPLOT_VERSION=1.6.32    # MIT; 51 KB min / 22 KB gzip; served to browsers
+AXE_CORE_VERSION=4.14.1 # MPL-2.0; used by the accessibility tests only, never served
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-(cd "$work" && npm pack --silent "uplot@${UPLOT_VERSION}" >/dev/null && tar -xzf "uplot-${UPLOT_VERSION}.tgz")
-rm -rf "$dest" && mkdir -p "$dest"
-cp "$work/package/dist/uPlot.iife.min.js" "$work/package/dist/uPlot.min.css" "$work/package/LICENSE" "$dest/"
-echo "$UPLOT_VERSION" >"$dest/VERSION"
-sha256sum "$dest"/* | sed "s|$dest/||"
+# fetch NAME VERSION DEST FILE...: the package from the registry, FILEs (paths inside it) copied to DEST.
+fetch() {
+  local name=$1 version=$2 dest=$3
+  shift 3
+  (cd "$work" && npm pack --silent "${name}@${version}" >/dev/null && mkdir -p "$name" && tar -xzf "${name}-${version}.tgz" -C "$name")
+  rm -rf "$dest" && mkdir -p "$dest"
+  for file in "$@"; do cp "$work/$name/package/$file" "$dest/"; done
+  echo "$version" >"$dest/VERSION"
+  sha256sum "$dest"/* | sed "s|^|  |"
+}
+
+fetch uplot "$UPLOT_VERSION" entrypoints/http/pages/static/vendor/uplot dist/uPlot.iife.min.js dist/uPlot.min.css LICENSE
+fetch axe-core "$AXE_CORE_VERSION" tests/e2e/vendor/axe-core axe.min.js LICENSE

@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,6 +28,7 @@ from tests.e2e.test_realtime_served import ingest_a_new_active_person
 
 __all__ = ["browser", "playwright"]
 
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"  # scripts/fetch_vendor.sh
 PLATFORM_PAGES = ("/", "/flourish", "/add-value", "/waves", "/retention", "/realtime")
 DEMO_USERS = 30
 
@@ -266,3 +268,28 @@ def test_a_person_asks_for_erasure_from_their_page_and_is_told_when_their_key_go
     )
     assert gone.status_code == 404
     assert visit.errors == []
+
+
+def serious_violations(page: Page) -> list[str]:
+    """What axe-core finds of impact serious or critical on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run(document)).violations")
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in found if v["impact"] in ("serious", "critical")]
+
+
+def test_axe_core_finds_no_serious_or_critical_violation_on_any_page(site: Served, browser: Browser) -> None:
+    # axe is injected as a script, which the pages' CSP rightly refuses: this context alone sets it aside.
+    context = browser.new_context(bypass_csp=True)
+    try:
+        visit = Visit(context)
+        visit.open(sign_in_link(site, "analyst"))
+        found = {}
+        for path in (*PLATFORM_PAGES, "/sign-in"):
+            visit.open(site.base_url + path)
+            found[path] = serious_violations(visit.page)
+        context.clear_cookies()
+        visit.open(sign_in_link(site, "user", str(a_demo_person_with_activity(site))))
+        found["/me"] = serious_violations(visit.page)
+    finally:
+        context.close()
+    assert found == {path: [] for path in found}
