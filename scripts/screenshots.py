@@ -18,7 +18,13 @@ from tests.e2e.browser import CHROMIUM, LAUNCH_FLAGS
 from tests.e2e.served import Served, start_served
 
 OUT = Path(__file__).parents[1] / "docs" / "screenshots"
-PAGES = {"overview": "/", "flourish": "/flourish", "waves": "/waves", "retention": "/retention", "realtime": "/realtime"}
+PAGES = {
+    "overview": "/",
+    "flourish": "/flourish",
+    "waves": "/waves",
+    "retention": "/retention",
+    "realtime": "/realtime",
+}
 WIDTHS = {"desktop": 1280, "phone": 390}
 
 
