@@ -43,7 +43,7 @@ def _signed_in(request: Request[Any, Any, Any], container: Any, opened: Opened) 
         key=cookie_name(request.scope, trusted),
         value=opened.session_id,
         path="/",
-        max_age=max(0, int((until - datetime.now(UTC)).total_seconds())),
+        max_age=max(0, int((until - container.clock.now()).total_seconds())),  # the service's clock, as SignIn's
         httponly=True,
         secure=behind_tls(request.scope, trusted),
         samesite="strict",
