@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint types contracts unit install bench clean sdk mutation
+.PHONY: run test lint types contracts unit install bench screenshots clean sdk mutation
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -59,6 +59,10 @@ mutation: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/ingest.py
+
+# Each dashboard page, desktop and 390 px wide, into docs/screenshots/ (needs /usr/bin/chromium).
+screenshots: $(TEST_STAMP)
+	PYTHONPATH=. $(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache sdk/node_modules sdk/dist

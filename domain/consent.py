@@ -17,7 +17,8 @@ __all__ = ["PURPOSES", "Consent", "ConsentChoice", "Purpose"]
 Purpose = Literal["analytics", "personalization", "marketing", "location"]
 PURPOSES: Final[tuple[Purpose, ...]] = ("analytics", "personalization", "marketing", "location")
 # Where a change came from: the app's own event, the consent API, an operator.
-SOURCES: Final = frozenset({"app_event", "api", "operator"})
+# dashboard: the person's own toggle on their /me page.
+SOURCES: Final = frozenset({"app_event", "api", "operator", "dashboard"})
 _CONSENT_NAMESPACE: Final = UUID("6f1e9a52-3f4b-4d3c-9a51-8d0f6c2b7e11")
 
 

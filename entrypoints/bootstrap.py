@@ -19,6 +19,7 @@ from adapters.eventstore.persistence import prepare_database, tables_created_one
 from application.alerting.evaluation import Alerting
 from application.alerting.outcomes import OutcomeTally
 from application.alerting.signals import ServiceSignals, outcomes_of
+from application.api_access.sign_in import SignIn
 from application.ingest.group_commit import GroupCommit
 from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
 from application.ingest.quarantine_book import QuarantineBook
@@ -118,6 +119,7 @@ class _Services:
             metrics=p.metrics,
             quality=self.quality,
             alerting=self.alerting,
+            sign_in=SignIn(p.sessions, p.clock),
             resources=resources,
         )
 

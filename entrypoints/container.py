@@ -10,6 +10,7 @@ from adapters.eventstore.persistence import ping
 from adapters.metrics.prometheus import PrometheusMetrics
 from application.alerting.evaluation import Alerting
 from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
+from application.api_access.sign_in import SignIn
 from application.ingest.group_commit import GroupCommit
 from application.ingest.ingestion import Ingestion
 from application.ingest.ports import GeoLookup
@@ -78,6 +79,7 @@ class Container:
     metrics: PrometheusMetrics
     quality: QualityBook
     alerting: Alerting
+    sign_in: SignIn
     # What bootstrap opened (connections, pools, files), closed in reverse order by close().
     resources: ExitStack = field(default_factory=ExitStack, repr=False, compare=False)
 

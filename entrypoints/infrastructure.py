@@ -12,6 +12,7 @@ from adapters.alerting.senders import HttpSender, smtp_sender
 from adapters.alerting.tables import AlertTables, build_alert_tables
 from adapters.api_access.access_log import PostgresAccessLog, SqliteAccessLog, build_access_log
 from adapters.api_access.quota import build_api_rate_counter
+from adapters.api_access.sessions import build_session_store
 from adapters.api_access.tokens import JwtTokens
 from adapters.clock import SystemClock
 from adapters.database_url import Database
@@ -33,7 +34,7 @@ from adapters.read_models.views import ShadowView, build_daily_counts
 from adapters.retention.archive import ParquetArchive, ReadModelRetention, default_archive_dir
 from adapters.retention.backup import BackupFolder, default_backup_dir
 from application.alerting.ports import Sender
-from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
+from application.api_access.ports import AccessLog, ApiRateCounter, SessionStore, Tokens
 from application.api_access.quota import ApiQuota
 from application.ingest.ports import GeoLookup
 from application.key_rotation import ACCESS_LOG_PURPOSE, ERASURES_PURPOSE
@@ -179,6 +180,10 @@ class Infrastructure:
     def api_rate(self) -> ApiRateCounter:
         quota = ApiQuota(limit=self.settings.api_requests_per_hour, window_seconds=API_WINDOW_SECONDS)
         return _given_or(self._given.api_rate, lambda: self._owned(build_api_rate_counter(self._db, quota)))
+
+    @functools.cached_property
+    def sessions(self) -> SessionStore:
+        return _given_or(self._given.sessions, lambda: self._owned(build_session_store(self._db)))
 
     @functools.cached_property
     def daily_counts_view(self) -> DailyCountsView:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from adapters.metrics.prometheus import PrometheusMetrics
-from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
+from application.api_access.ports import AccessLog, ApiRateCounter, SessionStore, Tokens
 from application.ingest.ports import GeoLookup
 from application.ports import Clock, KeyStore
 from application.privacy.ports import ErasureRegister
@@ -41,6 +41,7 @@ class Overrides:
     wakeups: Wakeups | None = None
     access_log: AccessLog | None = None
     api_rate: ApiRateCounter | None = None
+    sessions: SessionStore | None = None
     cold_store: ColdStore | None = None
     metrics_retention: MetricsRetention | None = None
     metrics: PrometheusMetrics | None = None

@@ -20,7 +20,7 @@ import msgspec
 
 from application.principals import Principal, Role
 
-__all__ = ["POLICY", "Decision", "Rule", "decide", "rule_of"]
+__all__ = ["PAGES", "POLICY", "Decision", "Rule", "decide", "rule_of"]
 
 
 class Rule(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,19 +80,36 @@ POLICY: Final[dict[str, Rule]] = {
 }
 
 
+# The dashboards' pages (entrypoints/http/pages), by handler name: the platform pages show the same
+# aggregates as the routes above; ``/me`` is a person's own page, and no one else's.
+_PLATFORM_PAGE: Final = Rule(roles=frozenset({"analyst", "admin"}))
+PAGES: Final[dict[str, Rule]] = {
+    "page_overview": _PLATFORM_PAGE,
+    "page_flourish": _PLATFORM_PAGE,
+    "page_add_value": _PLATFORM_PAGE,
+    "page_waves": _PLATFORM_PAGE,
+    "page_retention": _PLATFORM_PAGE,
+    "page_realtime": _PLATFORM_PAGE,
+    "page_me": Rule(roles=frozenset({"user"}), own_only=frozenset({"user"})),
+    "page_me_consent": Rule(roles=frozenset({"user"}), own_only=frozenset({"user"})),
+    "page_me_export": Rule(roles=frozenset({"user"}), own_only=frozenset({"user"})),
+    "page_me_erase": Rule(roles=frozenset({"user"}), own_only=frozenset({"user"})),
+}
+
+
 # A route missing from the table is refused to everyone: a lookup error would answer 500, a default rule
 # could let someone in by mistake. (A test checks every served route has a rule.)
 _NOBODY: Final = Rule(roles=frozenset())
 
 
-def rule_of(route: str) -> Rule:
-    """The rule of ``route``; one no role satisfies when the table does not name it."""
-    return POLICY.get(route, _NOBODY)
+def rule_of(route: str, table: dict[str, Rule] = POLICY) -> Rule:
+    """The rule of ``route`` in ``table`` (POLICY or PAGES); one no role satisfies when the table does not name it."""
+    return table.get(route, _NOBODY)
 
 
-def decide(route: str, principal: Principal, about: UUID | None = None) -> Decision:
+def decide(route: str, principal: Principal, about: UUID | None = None, *, table: dict[str, Rule] = POLICY) -> Decision:
     """May ``principal`` call ``route`` (about the app user ``about``, for per-person routes)?"""
-    rule = rule_of(route)
+    rule = rule_of(route, table)
     if not rule.roles:
         return Decision(allowed=False, reason="this route is not in the access policy")
     if principal.role not in rule.roles:

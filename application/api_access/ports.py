@@ -19,8 +19,10 @@ __all__ = [
     "AccessLog",
     "AccessRecord",
     "ApiRateCounter",
+    "DashboardSession",
     "Outcome",
     "QuotaDecision",
+    "SessionStore",
     "Tokens",
     "VerifyReport",
 ]
@@ -142,3 +144,33 @@ class Tokens(Protocol):
 
     def mint(self, subject: str, role: Role, *, valid_for: timedelta = ...) -> str:
         """A signed token for ``subject`` in ``role``."""
+
+
+class DashboardSession(msgspec.Struct, frozen=True, kw_only=True):
+    """A signed-in browser: who, the CSRF token its forms carry, and when it ends."""
+
+    principal: Principal
+    csrf: str
+    expires_at: datetime
+
+
+class SessionStore(Protocol):
+    """Dashboard sign-in links and sessions, kept by the SHA-256 of their secret (SQLite or PostgreSQL)."""
+
+    def put_link(self, digest: bytes, principal: Principal, expires_at: datetime) -> None:
+        """Keep a one-time sign-in link."""
+
+    def take_link(self, digest: bytes, now: datetime) -> Principal | None:
+        """Delete the link and say whom it signs in; None when unknown or expired (taken once, atomically)."""
+
+    def put_session(self, digest: bytes, session: DashboardSession) -> None:
+        """Keep a session."""
+
+    def session(self, digest: bytes, now: datetime) -> DashboardSession | None:
+        """The session, while it has not expired or been revoked."""
+
+    def revoke(self, digest: bytes) -> None:
+        """Delete the session (signing out)."""
+
+    def prune(self, now: datetime) -> None:
+        """Delete expired links and sessions."""

@@ -57,15 +57,16 @@ class ConsentBook:
             for change in consent.history
         ]
 
-    def change(self, app_user_id: UUID, choice: ConsentChoice, *, changed_by: str) -> ConsentState:
-        """Record a new choice (every purpose given); the person's record is made if there is none."""
+    def change(self, app_user_id: UUID, choice: ConsentChoice, *, changed_by: str, source: str = "api") -> ConsentState:
+        """Record a new choice (every purpose given), made through ``source`` (``api``, or ``dashboard`` for the
+        person's /me page); the person's record is made if there is none."""
         if self._readers.erased(app_user_id):
             raise NotFound("no data is held for this user (erased); nothing is recorded for them again")
         with self._store.write_lock:
             subject = self._keys.subject_for(app_user_id, create=True)
             assert subject is not None
             consent = self._consent(subject) or Consent.start(subject)
-            consent.change(choice, effective_at=self._clock.now(), source="api", changed_by=changed_by)
+            consent.change(choice, effective_at=self._clock.now(), source=source, changed_by=changed_by)
             self._store.save(consent)
         return ConsentState(choice=choice, updated_at=self._clock.now())
 

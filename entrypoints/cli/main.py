@@ -27,6 +27,7 @@ COMMANDS: Final[dict[str, tuple[Callable[[Subcommands], None], Handler]]] = {
     "serve": (serve.add_serve, serve.serve),
     "demo": (ingest.add_demo, ingest.demo),
     "token": (operations.add_token, operations.token),
+    "dashboard-link": (operations.add_dashboard_link, operations.dashboard_link),
     "history": (privacy.add_history, privacy.history),
     "erase": (privacy.add_erase, privacy.erase),
     "quarantine": (ingest.add_quarantine, ingest.quarantine),

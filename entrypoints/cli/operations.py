@@ -20,6 +20,7 @@ from application.principals import Role
 from application.retention.archive import ArchiveBusy
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.cli.output import Subcommands, fail, print_json
+from entrypoints.cli.welcome import dashboard_sign_in_url
 from entrypoints.settings import Settings
 
 __all__ = [
@@ -50,6 +51,16 @@ def add_token(commands: Subcommands) -> None:
         default=DEFAULT_TOKEN_HOURS,
         help=f"how long it is valid (default {DEFAULT_TOKEN_HOURS:g}); at most {MAX_TOKEN_HOURS} and no more than "
         "ADDVALUE_MAX_TOKEN_LIFETIME_DAYS, which the service enforces",
+    )
+
+
+def add_dashboard_link(commands: Subcommands) -> None:
+    link = commands.add_parser(
+        "dashboard-link", help="print a one-time sign-in link to the dashboards, valid 10 minutes (its last word)"
+    )
+    link.add_argument("--role", required=True, choices=sorted(get_args(Role)))
+    link.add_argument(
+        "--sub", default=None, help="the subject (default: dashboard-<role>); the app's user id for 'user'"
     )
 
 
@@ -112,6 +123,12 @@ def token(settings: Settings, args: argparse.Namespace) -> int:
         return fail("addvalue token", f"--hours must be above 0 and at most {limit:g}, got {args.hours:g}", 2)
     with bootstrap(settings) as container:
         print(container.tokens.mint(args.sub, args.role, valid_for=timedelta(hours=args.hours)))
+    return 0
+
+
+def dashboard_link(settings: Settings, args: argparse.Namespace) -> int:
+    with bootstrap(settings) as container:
+        print(f"Open within 10 minutes, once: {dashboard_sign_in_url(container, args.role, args.sub)}")
     return 0
 
 

@@ -47,7 +47,8 @@ class AccessLogMiddleware(ASGIMiddleware):
     each request waits for the transaction that holds its record, without a thread of its own.
     """
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Container, *, prefix: str = "/api") -> None:
+        self._prefix = prefix  # of the router's routes: /api, or nothing for the dashboards' pages
         self._writer = AccessLogWriter(container.access_log)
         self._refusals = DenialSummaries()
         self._flush_scheduled = False
@@ -80,7 +81,7 @@ class AccessLogMiddleware(ASGIMiddleware):
         principal, role = state.get("audit", ("anonymous", "-"))
         handler = scope.get("route_handler")
         # The route's template (/api/audit/streams/{stream_id:str}), never the path asked for.
-        template = _PATH_TYPE.sub(r"{\1}", "/api" + min(getattr(handler, "paths", None) or {"/unknown"}))
+        template = _PATH_TYPE.sub(r"{\1}", self._prefix + min(getattr(handler, "paths", None) or {"/unknown"}))
         at, method, outcome = datetime.now(UTC), str(scope.get("method", "GET")), _outcome(status)
         if outcome in ("denied", "rate_limited"):
             # An unknown caller is named by its anonymised network, never its address.

@@ -24,9 +24,8 @@ from entrypoints.http.socket_gate import SocketGate
 __all__ = ["api_router"]
 
 
-def api_router(container: Container, tokens: VerifiedTokens) -> Router:
+def api_router(container: Container, tokens: VerifiedTokens, gate: Gate) -> Router:
     """Every /api route, behind the gate and the access log, answering errors in the envelope."""
-    gate = Gate(container, tokens)
     return Router(
         "/api",
         route_handlers=[

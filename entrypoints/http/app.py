@@ -23,9 +23,11 @@ from entrypoints.http.cors import Cors
 from entrypoints.http.dependencies import provided
 from entrypoints.http.document import SECURITY_SCHEMES
 from entrypoints.http.errors import plain_errors
+from entrypoints.http.gate import Gate
 from entrypoints.http.guard import IngestGuard
 from entrypoints.http.ingest import MAX_BATCH_BYTES, TOO_LARGE, ingest_events
 from entrypoints.http.observability import RequestTimer, metrics_page
+from entrypoints.http.pages import is_page, page_routes, template_config
 from entrypoints.http.security_headers import SecurityHeaders
 from entrypoints.http.sources import segment_router
 from entrypoints.logging import configure_logging
@@ -52,9 +54,18 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         quarantine_per_sender=settings.quarantine_limit_sender,
     )
     scheduler = scheduler_for(container)
+    gate = Gate(container, tokens)  # one gate, one quota and one refusal count for /api and the pages
     return Litestar(
-        route_handlers=[ingest_events, metrics_page, *health.ROUTES, segment_router(), api_router(container, tokens)],
+        route_handlers=[
+            ingest_events,
+            metrics_page,
+            *health.ROUTES,
+            segment_router(),
+            api_router(container, tokens, gate),
+            *page_routes(container, gate),
+        ],
         middleware=[RequestTimer(container)],
+        template_config=template_config(),
         dependencies={"container": provided(container), "tokens": provided(tokens), "guard": provided(guard)},
         on_startup=[container.group_commit.start, *([scheduler.start] if run_jobs else [])],
         on_shutdown=[*([scheduler.stop] if run_jobs else []), container.group_commit.stop],
@@ -62,7 +73,9 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         exception_handlers=plain_errors(too_large=TOO_LARGE),
         debug=False,
         before_send=[
-            SecurityHeaders(trusted_proxies=settings.trusted_proxies, docs_paths=_docs_paths(settings)),
+            SecurityHeaders(
+                trusted_proxies=settings.trusted_proxies, docs_paths=_docs_paths(settings), is_page=is_page
+            ),
             Cors(settings.cors_origins),
         ],
         openapi_config=OpenAPIConfig(

@@ -41,6 +41,7 @@ __all__ = [
     "Failure",
     "enveloped_errors",
     "failure_of",
+    "logged_failure",
     "plain_errors",
     "plain_responses",
     "segment_errors",
@@ -139,7 +140,7 @@ def plain_errors(*, too_large: str) -> ExceptionHandlersMap:
     """Errors as ``error`` and ``detail``; a body over the app's limit is told ``too_large``."""
 
     def answer(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-        failure = _logged(request, exc)
+        failure = logged_failure(request, exc)
         error, detail = _plain(failure)
         if failure.status == HTTP_413_REQUEST_ENTITY_TOO_LARGE and not isinstance(exc, ApiError):
             detail = too_large  # Litestar's own refusal, which does not say the limit
@@ -161,7 +162,7 @@ def segment_errors(*, too_large: str) -> ExceptionHandlersMap:
     """
 
     def answer(request: Request[Any, Any, Any], exc: Exception) -> Response[SegmentProblem]:
-        failure = _logged(request, exc)
+        failure = logged_failure(request, exc)
         status, (error, detail) = failure.status, _plain(failure)
         if status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
             status, error, detail = HTTP_400_BAD_REQUEST, _phrase(HTTP_400_BAD_REQUEST), too_large
@@ -177,14 +178,14 @@ def enveloped_errors() -> ExceptionHandlersMap:
     """Errors in the seed's envelope, for /api: ``error.code`` is the table's code."""
 
     def answer(request: Request[Any, Any, Any], exc: Exception) -> Response[envelope.Envelope]:
-        failure = _logged(request, exc)
+        failure = logged_failure(request, exc)
         message = _ENVELOPED.get(failure.code, failure.detail)
         return envelope.error(failure.status, failure.code, message, failure.headers)
 
     return {Exception: answer}
 
 
-def _logged(request: Request[Any, Any, Any], exc: Exception) -> Failure:
+def logged_failure(request: Request[Any, Any, Any], exc: Exception) -> Failure:
     failure = failure_of(exc)
     if failure.code == UNAVAILABLE:
         log.error("storage.unavailable", error=str(exc))

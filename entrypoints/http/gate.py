@@ -28,7 +28,7 @@ from litestar.status_codes import HTTP_403_FORBIDDEN, HTTP_429_TOO_MANY_REQUESTS
 
 from application.api_access.denials import UNKNOWN_NETWORK, DenialLimits
 from application.api_access.people import UNKEYED, PersonHashes
-from application.api_access.policy import decide, rule_of
+from application.api_access.policy import POLICY, Rule, decide, rule_of
 from application.api_access.ports import QuotaDecision
 from application.batching import Batcher
 from application.principals import Principal
@@ -88,7 +88,6 @@ class Gate:
             # Litestar's own OPTIONS handler: 204 and the route's Allow, no data. A browser's preflight
             # carries no token, and probing methods must not cost quota or a row in the access log.
             return
-        route = handler.handler_name
         network = self._network(connection)
         connection.scope["state"]["audit_network"] = network
         try:
@@ -96,14 +95,30 @@ class Gate:
         except NotAuthorizedException:
             self._limit_refusals(network, None)
             raise
+        await self.admit(connection, principal, handler.handler_name)
+
+    async def admit(
+        self,
+        connection: ASGIConnection[Any, Any, Any, Any],
+        principal: Principal,
+        route: str,
+        table: dict[str, Rule] = POLICY,
+    ) -> None:
+        """What follows authentication, for a bearer token or a dashboard session alike: the ``user_id`` asked
+        about (400), the rule of ``route`` in ``table`` (403), the quota (429); remembered for the access log."""
+        network = connection.scope["state"].setdefault("audit_network", self._network(connection))
         key = principal_key(self._secrets, principal)
         connection.scope["state"]["audit"] = (await self._logged_as(principal, key), principal.role)
         asked = connection.path_params.get("user_id") or connection.query_params.get("user_id")
-        about = params.uuid("user_id", asked) if asked is not None or rule_of(route).own_only else None
+        own_only = rule_of(route, table).own_only
+        if table is not POLICY and asked is None and principal.role in own_only:  # a page about oneself: /me
+            asked = principal.subject
+        must_name = own_only and table is POLICY  # an /api route about one person needs user_id (400)
+        about = params.uuid("user_id", asked) if asked is not None or must_name else None
         if about is not None and principal.role in _READERS_OF_OTHERS:
             # Whose data an admin or auditor read, keyed per person (unlinkable once they are erased).
             connection.scope["state"]["audit_about"] = await asyncio.to_thread(self._people, about)
-        decision = decide(route, principal, about)
+        decision = decide(route, principal, about, table=table)
         if not decision.allowed:
             self._limit_refusals(network, key)
             raise ApiError(HTTP_403_FORBIDDEN, "forbidden", decision.reason)

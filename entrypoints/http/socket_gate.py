@@ -27,6 +27,7 @@ from application.principals import Principal
 from entrypoints.bootstrap import Container
 from entrypoints.http.auth import VerifiedTokens, expires_at
 from entrypoints.http.gate import PRINCIPAL_PURPOSE, principal_key
+from entrypoints.http.pages.door import SESSION_COOKIE, TLS_SESSION_COOKIE
 
 __all__ = ["BEARER_SUBPROTOCOL", "Admitted", "SocketGate"]
 
@@ -61,6 +62,7 @@ class SocketGate:
 
     def __init__(self, container: Container, tokens: VerifiedTokens) -> None:
         self._tokens = tokens
+        self._sign_in = container.sign_in
         self._rate = container.api_rate
         self._log = container.access_log
         # The same keyed hash of the caller as the HTTP gate's: one quota and one identity per caller.
@@ -86,11 +88,28 @@ class SocketGate:
             raise _Refused(4401, 401, _HOW_TO_SEND, anonymous)
         token = _token(socket)
         if token is None:
-            raise _Refused(4401, 401, _HOW_TO_SEND, anonymous)
+            return await self._check_session(socket, route, subprotocol)
         try:
             principal = self._tokens.verify(token)
         except InvalidToken as e:
             raise _Refused(4401, 401, str(e), anonymous) from None
+        await self._allow(route, principal)
+        return Admitted(principal=principal, expires_at=expires_at(token), subprotocol=subprotocol)
+
+    async def _check_session(self, socket: WebSocket[Any, Any, Any], route: str, subprotocol: str | None) -> Admitted:
+        """A dashboard page's socket: its session cookie, sent only from a page of this very site (the Origin
+        must be this host: a browser sends cookies on a WebSocket another site opens, unless SameSite stops it)."""
+        secret = socket.cookies.get(TLS_SESSION_COOKIE) or socket.cookies.get(SESSION_COOKIE)
+        origin = socket.headers.get("origin", "")
+        same_site = origin.split("://", 1)[-1] == socket.headers.get("host")
+        session = await anyio.to_thread.run_sync(self._sign_in.session, secret) if secret and same_site else None
+        if session is None:
+            raise _Refused(4401, 401, _HOW_TO_SEND, ("anonymous", "-"))
+        await self._allow(route, session.principal)
+        return Admitted(principal=session.principal, expires_at=session.expires_at.timestamp(), subprotocol=subprotocol)
+
+    async def _allow(self, route: str, principal: Principal) -> None:
+        """The policy (4403) and one hit of the hourly quota (4429)."""
         audit = (self._key(principal), principal.role)
         decision = decide(route, principal)
         if not decision.allowed:
@@ -99,7 +118,6 @@ class SocketGate:
         if not quota.allowed:
             retry = quota.retry_after or quota.reset_seconds
             raise _Refused(4429, 429, f"at most {quota.limit} requests per hour; retry in {retry} s", audit)
-        return Admitted(principal=principal, expires_at=expires_at(token), subprotocol=subprotocol)
 
     def _key(self, principal: Principal) -> str:
         return principal_key(self._secrets, principal)

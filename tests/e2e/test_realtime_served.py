@@ -36,8 +36,8 @@ def received(socket: ClientConnection, within: float) -> dict[str, Any]:
     return data
 
 
-def ingest_a_new_active_person(service: Served) -> None:
-    person, moment = uuid.uuid4(), datetime.now(UTC) - timedelta(seconds=30)
+def ingest_a_new_active_person(service: Served, person: uuid.UUID | None = None) -> None:
+    person, moment = person or uuid.uuid4(), datetime.now(UTC) - timedelta(seconds=30)
     raw = [consent(person, analytics=True, at=moment), event("post_liked", person, {"post_id": "p"}, at=moment)]
     body = b'{"batch":[' + b",".join(raw) + b"]}"
     answer = httpx.post(

@@ -1,0 +1,71 @@
+"""The dashboards in the browser: server-rendered pages (Jinja, through Litestar's template support).
+
+``signing``: sign-in by link or token, sign-out. ``platform``: the analysts' pages. ``me``: a person's own
+transparency page. ``door``: the session cookie and the gate every page passes. ``static/``: our one
+script and stylesheet, and vendored uPlot (scripts/fetch_vendor.sh). docs/dashboards.md describes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from litestar import Router
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import ControllerRouterHandler
+
+from entrypoints.bootstrap import Container
+from entrypoints.http.access_log import AccessLogMiddleware
+from entrypoints.http.dashboards import Aggregates
+from entrypoints.http.dependencies import provided
+from entrypoints.http.gate import Gate
+from entrypoints.http.pages import me, platform, signing
+from entrypoints.http.pages.door import PageDoor, page_errors
+
+__all__ = ["is_page", "page_routes", "template_config"]
+
+_HERE: Final = Path(__file__).parent
+_PAGE_PREFIXES: Final = (
+    "/sign-in",
+    "/sign-out",
+    "/me",
+    "/static/",
+    "/flourish",
+    "/add-value",
+    "/waves",
+    "/retention",
+    "/realtime",
+)
+
+
+def is_page(path: str) -> bool:
+    """Whether ``path`` is one of the dashboards' (it gets the pages' CSP, not the API's)."""
+    return path == "/" or path.startswith(_PAGE_PREFIXES)
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    return TemplateConfig(directory=_HERE / "templates", engine=JinjaTemplateEngine)
+
+
+def page_routes(container: Container, gate: Gate) -> list[ControllerRouterHandler]:
+    """Sign-in and sign-out (no session needed), the pages behind the door, and the static files."""
+    door = PageDoor(container.sign_in, gate, container.settings.trusted_proxies)
+    errors = page_errors()
+    return [
+        Router("/", route_handlers=list(signing.ROUTES), exception_handlers=errors, include_in_schema=False),
+        Router(
+            "/",
+            route_handlers=[*platform.ROUTES, *me.ROUTES],
+            dependencies={
+                "analytics": provided(container.analytics),
+                "aggregate": provided(Aggregates()),
+            },
+            guards=[door.guard],
+            middleware=[AccessLogMiddleware(container, prefix="")],
+            exception_handlers=errors,
+            include_in_schema=False,
+        ),
+        create_static_files_router("/static", directories=[_HERE / "static"], include_in_schema=False),
+    ]

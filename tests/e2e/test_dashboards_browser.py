@@ -1,0 +1,295 @@
+"""The dashboards in a real browser (Debian's chromium through Playwright) against ``addvalue serve``.
+
+One served process with demo data per backend and one browser per module keep this quick; each test has
+its own browser context (its own cookies). Every page must render with no console error and no request
+leaving 127.0.0.1, and show the same numbers as the API for the same period.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from entrypoints.demo import demo_user_ids
+from tests.conftest import BACKENDS, POSTGRES_URL
+from tests.e2e.browser import browser, playwright
+from tests.e2e.served import Served, start_served
+from tests.e2e.test_realtime_served import ingest_a_new_active_person
+
+__all__ = ["browser", "playwright"]
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"  # scripts/fetch_vendor.sh
+PLATFORM_PAGES = ("/", "/flourish", "/add-value", "/waves", "/retention", "/realtime")
+DEMO_USERS = 30
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    if request.param == "postgres" and not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need ADDVALUE_TEST_POSTGRES_URL (set by .ci/run)")
+    demo = ("demo", "--users", str(DEMO_USERS), "--days", "14")
+    with start_served(request.param, tmp_path_factory.mktemp("dashboards"), prepare=(demo,)) as service:
+        yield service
+
+
+class Visit:
+    """A browser context that records console errors and every request's host."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.context = context
+        self.page: Page = context.new_page()
+        self.errors: list[str] = []
+        self.hosts: set[str] = set()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.hosts.add(urlparse(r.url).hostname or r.url))
+
+    def open(self, url: str) -> int:
+        answer = self.page.goto(url)
+        assert answer is not None
+        return answer.status
+
+    def cookie(self) -> dict[str, str]:
+        return {c["name"]: c["value"] for c in self.context.cookies()}
+
+
+@pytest.fixture
+def visit(browser: Browser) -> Iterator[Visit]:
+    context = browser.new_context()
+    yield Visit(context)
+    context.close()
+
+
+def sign_in_link(site: Served, role: str, sub: str | None = None) -> str:
+    """What ``addvalue dashboard-link`` prints: its last word is the URL."""
+    args = [sys.executable, "-m", "entrypoints.cli", "dashboard-link", "--role", role, *(["--sub", sub] if sub else [])]
+    done = subprocess.run(args, env=site.env, cwd=site.workdir, check=True, capture_output=True, text=True)
+    return done.stdout.split()[-1]
+
+
+def sign_in_with_token(visit: Visit, site: Served, token: str) -> None:
+    visit.open(site.base_url + "/sign-in")
+    visit.page.fill("#token", token)
+    visit.page.click("form[action='/sign-in'] button")
+    visit.page.wait_for_load_state()
+
+
+def api(site: Served, path: str, role: str = "analyst", sub: str = "ana") -> Any:
+    answer = httpx.get(site.base_url + path, headers=site.bearer(sub, role), timeout=10)  # type: ignore[arg-type]
+    assert answer.status_code == 200, answer.text
+    return answer.json()["data"]
+
+
+def tile(page: Page, key: str) -> float | None:
+    text = page.get_attribute(f"[data-tile='{key}'] .value", "data-value")
+    return None if not text else float(text)
+
+
+def table(page: Page, name: str) -> list[list[str]]:
+    rows = page.locator(f"[data-table='{name}'] tbody tr").all()
+    return [[c.text_content() or "" for c in row.locator("th, td").all()] for row in rows]
+
+
+def test_an_analyst_signs_in_by_link_and_every_platform_page_renders_without_errors_or_outside_requests(
+    site: Served, visit: Visit
+) -> None:
+    link = sign_in_link(site, "analyst")
+    assert visit.open(link) == 200
+    assert urlparse(visit.page.url).path == "/"
+    session = next(c for c in visit.context.cookies() if c["name"] == "addvalue_session")
+    assert session["httpOnly"]
+    assert session["sameSite"] == "Strict"
+    for path in PLATFORM_PAGES:
+        assert visit.open(site.base_url + path) == 200, path
+        visit.page.wait_for_load_state("networkidle")
+        if visit.page.locator("[data-chart]").count():
+            visit.page.wait_for_selector("[data-chart][data-drawn='true']", timeout=5000)
+    assert visit.errors == []
+    assert visit.hosts == {"127.0.0.1"}
+    again = httpx.get(link, timeout=10)  # a link signs in once
+    assert again.status_code == 401
+    assert "used already" in again.text
+
+
+def test_the_numbers_in_tiles_and_tables_are_the_apis_for_the_same_period(site: Served, visit: Visit) -> None:
+    visit.open(sign_in_link(site, "analyst"))
+    active = api(site, "/api/dashboard/active-users")["series"]
+    flourish = api(site, "/api/dashboard/flourish")["series"]
+    add_value = api(site, "/api/dashboard/add-value")["series"]
+    waves = api(site, "/api/dashboard/wave-participation")["series"]
+    assert active, "the demo closes 14 days"
+    visit.open(site.base_url + "/")
+    for key in ("dau", "wau", "mau"):
+        assert tile(visit.page, key) == active[-1][key]
+    assert tile(visit.page, "new_people") == sum(p["new_people"] for p in active)
+    assert tile(visit.page, "waves_joined") == sum(p["waves_joined"] for p in waves)
+    assert tile(visit.page, "flourish") == next(p["mean"] for p in reversed(flourish) if p["mean"] is not None)
+    assert tile(visit.page, "add_value") == next(p["mean"] for p in reversed(add_value) if p["mean"] is not None)
+    assert table(visit.page, "active") == [
+        [p["date"], str(p["dau"]), str(p["wau"]), str(p["mau"]), str(p["new_people"])] for p in active
+    ]
+    visit.open(site.base_url + "/flourish")
+    shown = {row[0]: row[1:] for row in table(visit.page, "index")}
+    for p in flourish:
+        values = [p["p25"], p["median"], p["p75"], p["mean"]]
+        assert shown[p["date"]] == [str(p["people"]), *("–" if v is None else str(v) for v in values)]
+    first, last = active[2]["date"], active[5]["date"]
+    visit.open(f"{site.base_url}/?from={first}&to={last}")
+    narrowed = api(site, f"/api/dashboard/active-users?from={first}&to={last}")["series"]
+    assert tile(visit.page, "dau") == narrowed[-1]["dau"]
+    assert [r[0] for r in table(visit.page, "active")] == [p["date"] for p in narrowed]
+
+
+def a_demo_person_with_activity(site: Served) -> uuid.UUID:
+    for person in demo_user_ids(DEMO_USERS, 7):
+        answer = httpx.get(
+            f"{site.base_url}/api/metrics/user-activity?user_id={person}",
+            headers=site.bearer(str(person), "user"),
+            timeout=10,
+        )
+        if answer.status_code == 200 and answer.json()["data"]["value"] > 0:
+            return person
+    raise AssertionError("no demo person with activity")
+
+
+def test_a_person_signs_in_by_token_and_sees_only_their_own_page(site: Served, visit: Visit) -> None:
+    person = a_demo_person_with_activity(site)
+    sign_in_with_token(visit, site, site.token(str(person), "user"))
+    assert urlparse(visit.page.url).path == "/me"
+    mine = api(site, f"/api/metrics/user-activity?user_id={person}", "user", str(person))
+    assert visit.page.text_content("[data-fact='active_days']") == str(mine["value"])
+    assert visit.page.text_content("[data-fact='streak']") == str(mine["current_streak"])
+    assert visit.page.text_content("[data-fact='segment']") == mine["segment"]
+    assert visit.errors == []
+    assert visit.hosts == {"127.0.0.1"}
+    other = next(p for p in demo_user_ids(DEMO_USERS, 7) if p != person)
+    assert visit.open(f"{site.base_url}/me?user_id={other}") == 403
+    for path in PLATFORM_PAGES:  # a person sees no platform page
+        assert visit.open(site.base_url + path) == 403, path
+
+
+def test_roles_see_only_their_pages(site: Served, visit: Visit) -> None:
+    visit.open(sign_in_link(site, "auditor"))
+    for path in (*PLATFORM_PAGES, "/me"):
+        assert visit.open(site.base_url + path) == 403, path
+    visit.context.clear_cookies()
+    assert visit.open(site.base_url + "/me") == 200  # no session: the sign-in page
+    assert urlparse(visit.page.url).path == "/sign-in"
+    visit.open(sign_in_link(site, "analyst"))
+    assert visit.open(site.base_url + "/me") == 403
+
+
+def test_a_consent_toggle_on_the_page_is_in_the_consent_history_and_needs_the_csrf_token(
+    site: Served, visit: Visit
+) -> None:
+    person = a_demo_person_with_activity(site)
+    history = f"/api/users/{person}/consent/history"
+    before = api(site, history, "user", str(person))["changes"]
+    visit.open(sign_in_link(site, "user", str(person)))
+    # A forged form: the session cookie alone, without the page's CSRF token, changes nothing.
+    forged = httpx.post(site.base_url + "/me/consent", data={"marketing": "on"}, cookies=visit.cookie(), timeout=10)
+    assert forged.status_code == 403
+    wrong = httpx.post(
+        site.base_url + "/me/consent", data={"marketing": "on", "csrf": "guess"}, cookies=visit.cookie(), timeout=10
+    )
+    assert wrong.status_code == 403
+    assert api(site, history, "user", str(person))["changes"] == before
+    marketing = visit.page.locator("input[name='marketing']")
+    wanted = not marketing.is_checked()
+    marketing.set_checked(wanted)
+    visit.page.click("[data-form='consent'] button")
+    visit.page.wait_for_load_state()
+    after = api(site, history, "user", str(person))["changes"]
+    assert len(after) == len(before) + 1
+    assert after[-1]["source"] == "dashboard"
+    assert after[-1]["choice"]["marketing"] is wanted
+    assert visit.page.locator("input[name='marketing']").is_checked() is wanted
+    assert visit.page.locator("[data-table='consent-history'] [data-source]").first.text_content() == "dashboard"
+
+
+def test_the_real_time_page_shows_an_ingested_event_within_two_seconds(site: Served, visit: Visit) -> None:
+    visit.open(sign_in_link(site, "analyst"))
+    visit.open(site.base_url + "/realtime")
+    visit.page.wait_for_selector("[data-connection='open']", timeout=10_000)
+    counter = "[data-counter='daily_active_users']"
+    before = int(visit.page.text_content(counter) or "0")
+    ingest_a_new_active_person(site)
+    started = time.monotonic()
+    # Polled from here: the page's CSP forbids the string evaluation wait_for_function would need.
+    shown, deadline = before, started + 10.0
+    while shown != before + 1 and time.monotonic() < deadline:
+        visit.page.wait_for_timeout(50)
+        shown = int(visit.page.text_content(counter) or "0")
+    assert shown == before + 1
+    assert time.monotonic() - started < 2.0
+    assert visit.errors == []
+    assert visit.hosts == {"127.0.0.1"}
+
+
+def test_page_views_are_counted_in_the_quota_and_signing_out_revokes_the_session(site: Served, visit: Visit) -> None:
+    visit.open(sign_in_link(site, "analyst"))
+    cookies = visit.cookie()
+    first = httpx.get(site.base_url + "/waves", cookies=cookies, timeout=10)
+    second = httpx.get(site.base_url + "/waves", cookies=cookies, timeout=10)
+    assert first.status_code == second.status_code == 200
+    assert int(second.headers["ratelimit-remaining"]) < int(first.headers["ratelimit-remaining"])
+    assert "script-src 'self'" in first.headers["content-security-policy"]
+    assert "unsafe" not in first.headers["content-security-policy"]
+    visit.page.click("form.sign-out button")
+    visit.page.wait_for_load_state()
+    assert urlparse(visit.page.url).path == "/sign-in"
+    stale = httpx.get(site.base_url + "/waves", cookies=cookies, timeout=10)
+    assert stale.status_code == 303
+    assert stale.headers["location"] == "/sign-in"
+
+
+def test_a_person_asks_for_erasure_from_their_page_and_is_told_when_their_key_goes(site: Served, visit: Visit) -> None:
+    person = uuid.uuid4()
+    ingest_a_new_active_person(site, person)
+    visit.open(sign_in_link(site, "user", str(person)))
+    visit.page.locator("[data-form='erase'] input[name='confirm']").check()
+    visit.page.click("[data-form='erase'] button")
+    visit.page.wait_for_load_state()
+    destroyed_by = visit.page.text_content("[data-key-destroyed-by]")
+    assert destroyed_by is not None
+    assert destroyed_by > time.strftime("%Y-%m-%d", time.gmtime())  # after the grace period, not today
+    gone = httpx.get(
+        f"{site.base_url}/api/users/{person}/consent/history", headers=site.bearer(str(person), "user"), timeout=10
+    )
+    assert gone.status_code == 404
+    assert visit.errors == []
+
+
+def serious_violations(page: Page) -> list[str]:
+    """What axe-core finds of impact serious or critical on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run(document)).violations")
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in found if v["impact"] in ("serious", "critical")]
+
+
+def test_axe_core_finds_no_serious_or_critical_violation_on_any_page(site: Served, browser: Browser) -> None:
+    # axe is injected as a script, which the pages' CSP rightly refuses: this context alone sets it aside.
+    context = browser.new_context(bypass_csp=True)
+    try:
+        visit = Visit(context)
+        visit.open(sign_in_link(site, "analyst"))
+        found = {}
+        for path in (*PLATFORM_PAGES, "/sign-in"):
+            visit.open(site.base_url + path)
+            found[path] = serious_violations(visit.page)
+        context.clear_cookies()
+        visit.open(sign_in_link(site, "user", str(a_demo_person_with_activity(site))))
+        found["/me"] = serious_violations(visit.page)
+    finally:
+        context.close()
+    assert found == {path: [] for path in found}
