@@ -52,6 +52,7 @@ from application.reporting.answers import (
 )
 from application.reporting.daily_indices import PersonIndices
 from application.reporting.group_size import DEFAULT_MIN_GROUP_SIZE, GroupSizeRule
+from application.reporting.hourly import hourly_points
 from application.reporting.index_summaries import refresh_summary
 from application.reporting.ports import IndexSummaries, PersonReads, RecordedReports, SubjectLookup
 from application.reporting.realtime import LIVE_MAX_AGE_SECONDS, LIVE_STALE_LIMIT_SECONDS, LiveReadings
@@ -204,6 +205,12 @@ class Analytics:
                 for d, totals in series
             ],
         )
+
+    def hourly_activity(self, day: date) -> Answer:
+        """The hourly-activity reports of the UTC hours of ``day`` (reporting.hourly)."""
+        points = hourly_points(self._reports, self._groups, day)
+        answer = self._series("hourly_activity", day, day, points)
+        return msgspec.structs.replace(answer, data={**answer.data, "date": day.isoformat()})
 
     def wave_participation(self, first: date, last: date) -> Answer:
         metrics = ("waves_joined", "wave_interactions", "wave_microacts_shared", "feedback_given", "wave_seconds")

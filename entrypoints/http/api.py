@@ -11,8 +11,9 @@ from __future__ import annotations
 from litestar import Router
 from litestar.di import Provide
 
+from application.reporting.exports import Exports
 from entrypoints.bootstrap import Container
-from entrypoints.http import audit, dashboards, metrics, privacy, realtime
+from entrypoints.http import audit, dashboards, exports, metrics, privacy, realtime
 from entrypoints.http.access_log import AccessLogMiddleware
 from entrypoints.http.auth import VerifiedTokens
 from entrypoints.http.dependencies import provided
@@ -28,10 +29,18 @@ def api_router(container: Container, tokens: VerifiedTokens) -> Router:
     gate = Gate(container, tokens)
     return Router(
         "/api",
-        route_handlers=[*metrics.ROUTES, *privacy.ROUTES, *dashboards.ROUTES, *realtime.ROUTES, *audit.ROUTES],
+        route_handlers=[
+            *metrics.ROUTES,
+            *privacy.ROUTES,
+            *dashboards.ROUTES,
+            *realtime.ROUTES,
+            *audit.ROUTES,
+            *exports.ROUTES,
+        ],
         dependencies={
             "analytics": provided(container.analytics),
             "aggregate": provided(dashboards.Aggregates()),
+            "exporter": provided(Exports(container.analytics)),
             "feed": provided(realtime.LiveFeed(container.analytics)),
             "door": provided(SocketGate(container, tokens)),
             "principal": Provide(admitted_principal, sync_to_thread=False),

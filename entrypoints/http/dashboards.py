@@ -91,6 +91,16 @@ async def platform_summary(
     return envelope.answered(request, await aggregate(analytics.platform_summary, day))
 
 
+@get("/metrics/hourly", name="hourly_activity", responses=ERRORS)
+async def hourly_activity(
+    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, date: params.Day = None
+) -> Response[Envelope]:
+    """Per UTC hour of a day (default: yesterday) with a report: activation completion, micro-acts by category,
+    community engagement and Wave participation."""
+    day = params.day("date", date, params.yesterday(analytics))
+    return envelope.answered(request, await aggregate(analytics.hourly_activity, day))
+
+
 @get("/dashboard/flourish", name="dashboard_flourish", responses=ERRORS)
 async def dashboard_flourish(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, from_: From = None, to: To = None
@@ -178,6 +188,7 @@ def _last_month(analytics: Analytics) -> str:
 
 ROUTES: Final = (
     platform_summary,
+    hourly_activity,
     dashboard_flourish,
     dashboard_add_value,
     dashboard_wave_participation,
