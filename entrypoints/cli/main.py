@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from application.errors import StorageError
-from entrypoints.cli import ingest, jobs, operations, privacy, projections, serve
+from entrypoints.cli import exports, ingest, jobs, operations, privacy, projections, serve
 from entrypoints.cli.output import Handler, Subcommands
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
@@ -32,6 +32,7 @@ COMMANDS: Final[dict[str, tuple[Callable[[Subcommands], None], Handler]]] = {
     "quarantine": (ingest.add_quarantine, ingest.quarantine),
     "projections": (projections.add_projections, projections.projections),
     "jobs": (jobs.add_jobs, jobs.jobs),
+    "export": (exports.add_export, exports.export),
     "project": (projections.add_project, projections.project),
     "users": (privacy.add_users, privacy.users),
     "worker": (serve.add_worker, serve.worker),
