@@ -26,6 +26,7 @@ from application.privacy.history import History
 from application.read_models.live_activity import LiveActivityProjection
 from application.read_models.projections import DailyCountsProjection
 from application.read_models.user_days import UserDaysProjection
+from application.reporting.anomalies import MetricAnomalies
 from application.reporting.daily_indices import DailyIndices
 from application.reporting.day_jobs import CloseDay, HourlyActivity, LateEvents
 from application.reporting.jobs import Jobs
@@ -194,6 +195,7 @@ class _Services:
             WeeklySummary(reports, user_days),
             MonthlySummary(reports, user_days),
             LateEvents(reports, user_days, clock),
+            MetricAnomalies(reports),
             ErasureDue(self.erasure.complete_due),
             ArchiveSessions(self.archiving),
         ]

@@ -59,6 +59,7 @@ POLICY: Final[dict[str, Rule]] = {
     "dashboard_wave_participation": _AGGREGATE,
     "dashboard_executive_summary": _AGGREGATE,
     "dashboard_active_people": _AGGREGATE,
+    "dashboard_anomalies": _AGGREGATE,
     "dashboard_retention": _AGGREGATE,
     "dashboard_segments": _AGGREGATE,
     "dashboard_weekly": _AGGREGATE,

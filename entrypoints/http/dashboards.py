@@ -137,6 +137,15 @@ async def dashboard_active_people(
     return envelope.answered(request, await aggregate(analytics.active_people_series, *days))
 
 
+@get("/dashboard/anomalies", name="dashboard_anomalies", responses=ERRORS)
+async def dashboard_anomalies(
+    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, from_: From = None, to: To = None
+) -> Response[Envelope]:
+    """Per closed day in [from, to]: DAU, new people, micro-acts or Wave joins outside their forecast band."""
+    days = params.day_range(from_, to, params.yesterday(analytics))
+    return envelope.answered(request, await aggregate(analytics.anomalies, *days))
+
+
 @get("/dashboard/executive-summary", name="dashboard_executive_summary", responses=ERRORS)
 async def dashboard_executive_summary(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, month: FromQuery[str | None] = None
@@ -193,6 +202,7 @@ ROUTES: Final = (
     dashboard_add_value,
     dashboard_wave_participation,
     dashboard_active_people,
+    dashboard_anomalies,
     dashboard_executive_summary,
     dashboard_retention,
     dashboard_segments,

@@ -40,6 +40,7 @@ EXPECTED: Final[dict[str, dict[Role, Reach]]] = {
     "/api/dashboard/add-value": _AGGREGATE,
     "/api/dashboard/wave-participation": _AGGREGATE,
     "/api/dashboard/active-users": _AGGREGATE,
+    "/api/dashboard/anomalies": _AGGREGATE,
     "/api/dashboard/executive-summary": _AGGREGATE,
     "/api/dashboard/retention": _AGGREGATE,
     "/api/dashboard/segments": _AGGREGATE,
