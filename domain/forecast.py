@@ -12,11 +12,11 @@ the dashboards, not a model: no seasonality beyond the week, no holidays.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Final
 
-__all__ = ["MIN_HISTORY_DAYS", "Trend", "dau_trend", "forecast_dau"]
+__all__ = ["MIN_HISTORY_DAYS", "Trend", "dau_trend", "fitted_line", "forecast_dau"]
 
 MIN_HISTORY_DAYS: Final = 7
 _MAX_ROUNDS: Final = 500
@@ -33,7 +33,7 @@ class Trend:
         self.slope = slope
 
 
-def _decompose(history: Sequence[tuple[date, int]]) -> tuple[float, float, date, dict[int, float]]:
+def _decompose(history: Sequence[tuple[date, float]]) -> tuple[float, float, date, dict[int, float]]:
     """Line (intercept, slope, origin) and weekday offsets, by backfitting to a tolerance of 1e-9."""
     offsets = {d.weekday(): 0.0 for d, _ in history}
     intercept = slope = 0.0
@@ -86,3 +86,11 @@ def forecast_dau(history: Sequence[tuple[date, int]], days: int = 14) -> list[tu
         value = intercept + slope * (d - start).days + weekday_offset.get(d.weekday(), 0.0)
         forecast.append((d, max(0.0, value)))
     return forecast
+
+
+def fitted_line(history: Sequence[tuple[date, float]]) -> Callable[[date], float] | None:
+    """The fitted line with its weekday offsets, as a function of the day (any day); None under 7 days."""
+    if len(history) < MIN_HISTORY_DAYS:
+        return None
+    intercept, slope, start, weekday_offset = _decompose(sorted(history))
+    return lambda d: intercept + slope * (d - start).days + weekday_offset.get(d.weekday(), 0.0)

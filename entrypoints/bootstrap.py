@@ -33,6 +33,7 @@ from application.read_models.live_activity import LiveActivityProjection
 from application.read_models.projections import DailyCountsProjection
 from application.read_models.rebuilds import Rebuilds
 from application.read_models.user_days import UserDaysProjection
+from application.reporting.anomalies import MetricAnomalies
 from application.reporting.daily_indices import DailyIndices
 from application.reporting.day_jobs import CloseDay, HourlyActivity, LateEvents
 from application.reporting.jobs import Jobs
@@ -253,6 +254,7 @@ class _Services:
             WeeklySummary(reports, user_days),
             MonthlySummary(reports, user_days),
             LateEvents(reports, user_days, clock),
+            MetricAnomalies(reports),
             ErasureDue(self.erasure.complete_due),
             ArchiveSessions(self.archiving),
             BackupJob(self.backups),

@@ -39,6 +39,7 @@ from application.ports import Clock
 from application.read_models.live_activity import LiveActivityProjection
 from application.read_models.ports import LiveSnapshot
 from application.read_models.user_days import UserDaysProjection
+from application.reporting.anomalies import anomaly_points
 from application.reporting.answers import (
     CLOSED_KEPT_SECONDS,
     FINAL_KEPT_SECONDS,
@@ -52,6 +53,7 @@ from application.reporting.answers import (
 )
 from application.reporting.daily_indices import PersonIndices
 from application.reporting.group_size import DEFAULT_MIN_GROUP_SIZE, GroupSizeRule
+from application.reporting.hourly import hourly_points
 from application.reporting.index_summaries import refresh_summary
 from application.reporting.ports import IndexSummaries, PersonReads, RecordedReports, SubjectLookup
 from application.reporting.realtime import LIVE_MAX_AGE_SECONDS, LIVE_STALE_LIMIT_SECONDS, LiveReadings
@@ -204,6 +206,17 @@ class Analytics:
                 for d, totals in series
             ],
         )
+
+    def hourly_activity(self, day: date) -> Answer:
+        """The hourly-activity reports of the UTC hours of ``day`` (reporting.hourly)."""
+        points = hourly_points(self._reports, self._groups, day)
+        answer = self._series("hourly_activity", day, day, points)
+        return msgspec.structs.replace(answer, data={**answer.data, "date": day.isoformat()})
+
+    def anomalies(self, first: date, last: date) -> Answer:
+        """The metric anomalies recorded for the closed days in [first, last] (reporting.anomalies)."""
+        check_range(first, last)
+        return self._series("metric_anomalies", first, last, anomaly_points(self._reports, first, last))
 
     def wave_participation(self, first: date, last: date) -> Answer:
         metrics = ("waves_joined", "wave_interactions", "wave_microacts_shared", "feedback_given", "wave_seconds")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from application.errors import StorageError
-from entrypoints.cli import alerts, catalog, ingest, jobs, operations, privacy, projections, quality, serve
+from entrypoints.cli import alerts, catalog, exports, ingest, jobs, operations, privacy, projections, quality, serve
 from entrypoints.cli.output import Handler, Subcommands
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
@@ -33,6 +33,7 @@ COMMANDS: Final[dict[str, tuple[Callable[[Subcommands], None], Handler]]] = {
     "quarantine": (ingest.add_quarantine, ingest.quarantine),
     "projections": (projections.add_projections, projections.projections),
     "jobs": (jobs.add_jobs, jobs.jobs),
+    "export": (exports.add_export, exports.export),
     "project": (projections.add_project, projections.project),
     "users": (privacy.add_users, privacy.users),
     "worker": (serve.add_worker, serve.worker),

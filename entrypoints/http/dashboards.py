@@ -91,6 +91,16 @@ async def platform_summary(
     return envelope.answered(request, await aggregate(analytics.platform_summary, day))
 
 
+@get("/metrics/hourly", name="hourly_activity", responses=CACHEABLE)
+async def hourly_activity(
+    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, date: params.Day = None
+) -> Response[Envelope]:
+    """Per UTC hour of a day (default: yesterday) with a report: activation completion, micro-acts by category,
+    community engagement and Wave participation."""
+    day = params.day("date", date, params.yesterday(analytics))
+    return envelope.answered(request, await aggregate(analytics.hourly_activity, day))
+
+
 @get("/dashboard/flourish", name="dashboard_flourish", responses=CACHEABLE)
 async def dashboard_flourish(
     request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, from_: From = None, to: To = None
@@ -125,6 +135,15 @@ async def dashboard_active_people(
     """Per closed day in [from, to]: DAU, WAU, MAU and new people."""
     days = params.day_range(from_, to, params.yesterday(analytics))
     return envelope.answered(request, await aggregate(analytics.active_people_series, *days))
+
+
+@get("/dashboard/anomalies", name="dashboard_anomalies", responses=CACHEABLE)
+async def dashboard_anomalies(
+    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, from_: From = None, to: To = None
+) -> Response[Envelope]:
+    """Per closed day in [from, to]: DAU, new people, micro-acts or Wave joins outside their forecast band."""
+    days = params.day_range(from_, to, params.yesterday(analytics))
+    return envelope.answered(request, await aggregate(analytics.anomalies, *days))
 
 
 @get("/dashboard/executive-summary", name="dashboard_executive_summary", responses=CACHEABLE)
@@ -181,10 +200,12 @@ def _last_month(analytics: Analytics) -> str:
 
 ROUTES: Final = (
     platform_summary,
+    hourly_activity,
     dashboard_flourish,
     dashboard_add_value,
     dashboard_wave_participation,
     dashboard_active_people,
+    dashboard_anomalies,
     dashboard_executive_summary,
     dashboard_retention,
     dashboard_segments,
