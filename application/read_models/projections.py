@@ -114,8 +114,7 @@ class PagedProjection(Generic[ViewT]):
         select = self._store.recorder.select_notifications
         for page in log_pages(select, position + 1, stop=target, size=self._page_size):
             events = []
-            for notification in page:
-                event = self._store.mapper.to_domain_event(notification)
+            for event in self._store.decode_page(page):
                 if isinstance(event, RedactedEvent):
                     skipped += 1
                 else:
@@ -245,8 +244,7 @@ def _one_pass(store: AnalyticsStore, projections: list[PagedProjection[Any]], pa
     processed = skipped = 0
     for page in log_pages(store.recorder.select_notifications, position + 1, stop=target, size=page_size):
         decoded = []
-        for notification in page:
-            event = store.mapper.to_domain_event(notification)
+        for notification, event in zip(page, store.decode_page(page), strict=True):
             if isinstance(event, RedactedEvent):
                 skipped += 1
             else:
