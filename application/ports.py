@@ -39,6 +39,9 @@ class SubjectKeys(Protocol):
     def data_key(self, subject_id: UUID) -> bytes | None:
         """The subject's 256-bit key, or None once erased."""
 
+    def data_keys(self, subject_ids: Iterable[UUID]) -> dict[UUID, bytes]:
+        """The keys of several subjects, read at once; erased ones are absent."""
+
     def erase(self, subject_id: UUID) -> bool:
         """Destroy the key and the mapping to it; True if there was one."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Final, Protocol, TypeVar, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -83,6 +83,17 @@ class AnalyticsStore(Application[UUID]):
         """Every notification from position ``start`` on (only ``topics`` if given), read a page at a time."""
         for page in log_pages(self.recorder.select_notifications, start, topics):
             yield from page
+
+    def decode_page(self, page: Sequence[Notification]) -> list[Any]:
+        """A page of the log as domain events, with the mapper's page decoder when it has one.
+
+        The encrypting mapper (adapters.encryption.mapper) reads the keys of all
+        the page's people in one query; any other mapper decodes one at a time.
+        """
+        decode_all = getattr(self.mapper, "to_domain_events", None)
+        if decode_all is not None:
+            return list(decode_all(page))
+        return [self.mapper.to_domain_event(notification) for notification in page]
 
     @property
     def ledger(self) -> IngestLedger:

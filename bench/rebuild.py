@@ -1,23 +1,44 @@
-"""Rebuild benchmark: replay the whole history into every projection, on PostgreSQL.
+"""Rebuild benchmark: replay the whole history into every projection, on PostgreSQL or SQLite.
 
-Loads --events catalog events (default 1,000,000) into a fresh schema through
-the ingestion use case (device-shaped batches of 100, written in groups, no
-HTTP), then rebuilds each projection from the start and reports how fast it
-went: catalog events per second, and stored events (notifications) per second.
+Loads --events catalog events into a fresh schema (or a fresh SQLite file)
+through the ingestion use case (no HTTP), then reports, in the same run:
 
-    .venv/bin/python bench/rebuild.py --events 1000000
+- the floors: reading the events table alone in notification order, and
+  reading plus decrypting and decoding every stored event without applying it;
+- each projection rebuilt alone (unless --one-pass-only);
+- all projections rebuilt in one pass (``addvalue projections rebuild --all``).
+
+Each figure is catalog events/s and stored events (notifications)/s by the
+wall clock, and this process's CPU time per stored event (``time.process_time``:
+repeatable on a busy machine, but the database server's CPU is not in it).
+
+Two shapes of history:
+
+- default, device-shaped: one person per batch of 100 (one stored event holds
+  ~19 catalog events of one session);
+- ``--mixed``, as server-side sources write: every event of a batch from a
+  different one of --users people, so one catalog event per stored event.
+
+    .venv/bin/python bench/rebuild.py --events 300000
+    .venv/bin/python bench/rebuild.py --events 300000 --mixed --users 4000
+    .venv/bin/python bench/rebuild.py --events 300000 --mixed --database-url sqlite:///
 """
 
 from __future__ import annotations
 
+import cProfile
 import os
 import platform
 import random
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -27,8 +48,10 @@ sys.path.insert(0, str(ROOT))
 from adapters.database_url import parse_database_url  # noqa: E402
 from application.principals import Principal  # noqa: E402
 from application.read_models.projections import catch_up_together  # noqa: E402
+from application.store import log_pages  # noqa: E402
 from bench.options import benchmark_parser  # noqa: E402
 from entrypoints.bootstrap import bootstrap  # noqa: E402
+from entrypoints.container import Container  # noqa: E402
 from entrypoints.settings import Settings  # noqa: E402
 from tests.fakes import consent, event  # noqa: E402
 
@@ -47,64 +70,114 @@ def main() -> None:
     parser = benchmark_parser(__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=2_000)
+    parser.add_argument("--mixed", action="store_true", help="one person per stored event (server-side sources)")
+    parser.add_argument("--one-pass-only", action="store_true", help="skip rebuilding each projection alone")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the one-pass rebuild to FILE")
     args = parser.parse_args()
+    with _container(args.database_url) as container:
+        loaded = _load(container, args.events, args.users, mixed=args.mixed)
+        stored = container.store.recorder.max_notification_id() or 0
+        shape = "mixed: one person per stored event" if args.mixed else "device: one person per batch of 100"
+        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+        print(f"load average before the rebuilds: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"history ({shape}): {loaded:,} catalog events in {stored:,} stored events, {args.users:,} people")
+        measure = _reporter(loaded, stored)
+        measure("floor: SELECT in notification order", lambda: _read_all(container))
+        measure("floor: SELECT + decrypt + decode", lambda: _read_all(container, decode=True))
+        if not args.one_pass_only:
+            for name, projection in container.projections.items():
+                measure(f"rebuild {name} alone", projection.rebuild)
+        projections = list(container.projections.values())
+        measure(
+            "rebuild all in one pass (addvalue projections rebuild --all)",
+            lambda: catch_up_together(container.store, projections, rebuild=True),
+            profile=args.profile,
+        )
 
-    schema = f"rebuild_{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        database=parse_database_url(args.database_url, schema=schema), master_key=os.urandom(32), jwt_secret="b" * 40
-    )
-    container = bootstrap(settings)
+
+def _reporter(loaded: int, stored: int) -> Callable[..., None]:
+    def measure(label: str, run: Callable[[], Any], profile: str | None = None) -> None:
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profile:
+            cProfile.runctx("run()", globals(), {"run": run}, profile)
+        else:
+            run()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(
+            f"{label}: {wall:.1f} s, {loaded / wall:,.0f} catalog events/s, {stored / wall:,.0f} stored events/s; "
+            f"CPU {cpu:.1f} s = {cpu / stored * 1e6:,.1f} µs per stored event "
+            f"({loaded / cpu:,.0f} catalog events per CPU second); load {os.getloadavg()[0]:.2f}"
+        )
+
+    return measure
+
+
+def _read_all(container: Container, *, decode: bool = False) -> None:
+    recorder, mapper = container.store.recorder, container.store.mapper
+    stop = recorder.max_notification_id() or 0
+    for page in log_pages(recorder.select_notifications, 1, stop=stop, size=1000):
+        if decode:
+            for notification in page:
+                mapper.to_domain_event(notification)
+
+
+def _load(container: Container, events: int, users: int, *, mixed: bool) -> int:
     rng = random.Random(3)
     now = datetime.now(UTC) - timedelta(minutes=1)
-    users = [uuid.uuid4() for _ in range(args.users)]
-    try:
-        started = time.perf_counter()
-        container.ingestion.ingest(
-            [consent(u, analytics=True, at=now - timedelta(days=28)) for u in users], sent_at=None, principal=SERVICE
-        )
-        loaded = len(users)
-        while loaded < args.events:
-            group = []
-            for _ in range(10):
-                user = rng.choice(users)
+    people = [uuid.uuid4() for _ in range(users)]
+    started = time.perf_counter()
+    for first in range(0, users, 1000):
+        consents = [consent(u, analytics=True, at=now - timedelta(days=28)) for u in people[first : first + 1000]]
+        container.ingestion.ingest(consents, sent_at=None, principal=SERVICE)
+    loaded = users
+
+    def one(user: uuid.UUID) -> bytes:
+        at = now - timedelta(days=rng.randrange(28), minutes=rng.randrange(600))
+        name, props = rng.choice(KINDS)
+        return event(name, user, props, at=at, session_id=f"s-{user.hex[:6]}-{at:%Y%m%d}")
+
+    while loaded < events:
+        group = []
+        for _ in range(10):
+            if mixed:
+                batch = [one(rng.choice(people)) for _ in range(100)]
+            else:
+                user = rng.choice(people)
                 at = now - timedelta(days=rng.randrange(28), minutes=rng.randrange(600))
                 session = f"s-{user.hex[:6]}-{at:%Y%m%d}"
                 batch = [
-                    event(name, user, props, at=at, session_id=session)
-                    for name, props in (rng.choice(KINDS) for _ in range(100))
+                    event(n, user, p, at=at, session_id=session) for n, p in (rng.choice(KINDS) for _ in range(100))
                 ]
-                group.append(container.ingestion.prepare(batch, sent_at=None, principal=SERVICE))
-            container.ingestion.record(group)
-            loaded += 1000
-            if loaded % 100_000 < 1000:
-                print(f"loaded {loaded:,} events ({loaded / (time.perf_counter() - started):,.0f}/s)", file=sys.stderr)
-        notifications = container.store.recorder.max_notification_id() or 0
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-        print(f"history: {loaded:,} catalog events in {notifications:,} stored events, {args.users:,} people, 28 days")
-        print(f"load (ingestion use case, no HTTP): {loaded / (time.perf_counter() - started):,.0f} events/s")
-        total = 0.0
-        for name, projection in container.projections.items():
-            started = time.perf_counter()
-            result = projection.rebuild()
-            seconds = time.perf_counter() - started
-            total += seconds
-            print(
-                f"rebuild {name}: {seconds:.1f} s, {loaded / seconds:,.0f} catalog events/s, "
-                f"{result.processed / seconds:,.0f} stored events/s"
-            )
-        print(f"all projections, one after another: {total:.1f} s, {loaded / total:,.0f} catalog events/s")
-        started = time.perf_counter()
-        catch_up_together(container.store, list(container.projections.values()), rebuild=True)
-        together = time.perf_counter() - started
-        print(
-            f"all projections in one pass (addvalue projections rebuild --all): {together:.1f} s, "
-            f"{loaded / together:,.0f} catalog events/s"
-        )
+            group.append(container.ingestion.prepare(batch, sent_at=None, principal=SERVICE))
+        container.ingestion.record(group)
+        loaded += 1000
+        if loaded % 100_000 < 1000:
+            print(f"loaded {loaded:,} events ({loaded / (time.perf_counter() - started):,.0f}/s)", file=sys.stderr)
+    return loaded
+
+
+@contextmanager
+def _container(url: str) -> Iterator[Container]:
+    """The service on a fresh schema (PostgreSQL) or in a fresh directory (``sqlite:///``), removed afterwards."""
+    if url.startswith("sqlite:"):
+        with tempfile.TemporaryDirectory(prefix="rebuild-") as workdir:
+            yield from _built(parse_database_url(f"sqlite:///{workdir}/addvalue.db"))
+        return
+    schema = f"rebuild_{uuid.uuid4().hex[:8]}"
+    try:
+        yield from _built(parse_database_url(url, schema=schema))
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
+
+
+def _built(database: Any) -> Iterator[Container]:
+    container = bootstrap(Settings(database=database, master_key=os.urandom(32), jwt_secret="b" * 40))
+    try:
+        yield container
     finally:
         container.close()
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,9 @@ class FakeKeys(SubjectKeys):
     def data_key(self, subject_id: uuid.UUID) -> bytes | None:
         return self.keys.get(subject_id)
 
+    def data_keys(self, subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        return {s: self.keys[s] for s in subject_ids if s in self.keys}
+
     def erase(self, subject_id: uuid.UUID) -> bool:
         self.subjects = {u: s for u, s in self.subjects.items() if s != subject_id}
         return self.keys.pop(subject_id, None) is not None

@@ -143,6 +143,16 @@ class SqliteKeyStore(CachingKeyStore, SubjectKeys):
         found = self._one("SELECT wrapped_key FROM subject_keys WHERE subject_id=?", (str(subject_id),))
         return None if found is None else bytes(found)
 
+    def _find_wrapped_many(self, subject_ids: list[UUID]) -> dict[UUID, bytes]:
+        found: dict[UUID, bytes] = {}
+        with self._tx() as db:
+            for start in range(0, len(subject_ids), 500):
+                chunk = [str(s) for s in subject_ids[start : start + 500]]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT subject_id, wrapped_key FROM subject_keys WHERE subject_id IN ({marks})"
+                found.update((UUID(subject), bytes(wrapped)) for subject, wrapped in db.execute(sql, chunk).fetchall())
+        return found
+
     def _delete(self, subject_id: UUID) -> bool:
         with self._tx() as db:
             deleted = db.execute("DELETE FROM subject_keys WHERE subject_id=?", (str(subject_id),)).rowcount
@@ -292,6 +302,14 @@ class PostgresKeyStore(CachingKeyStore, SubjectKeys):
     def _find_wrapped(self, subject_id: UUID) -> bytes | None:
         found = self._fetch(f"SELECT wrapped_key FROM {self._table} WHERE subject_id=%s", (subject_id,))
         return None if found is None else bytes(found)
+
+    def _find_wrapped_many(self, subject_ids: list[UUID]) -> dict[UUID, bytes]:
+        def query(cur: psycopg.Cursor[Any]) -> dict[UUID, bytes]:
+            cur.execute(f"SELECT subject_id, wrapped_key FROM {self._table} WHERE subject_id = ANY(%s)", (subject_ids,))
+            return {subject: bytes(wrapped) for subject, wrapped in cur.fetchall()}
+
+        found: dict[UUID, bytes] = self._read(query)
+        return found
 
     def _delete(self, subject_id: UUID) -> bool:
         return bool(

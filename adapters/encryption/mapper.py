@@ -24,6 +24,7 @@ store's mapping is destroyed, links to no one.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import Any, Final, Protocol, get_type_hints
 from uuid import UUID
@@ -50,6 +51,8 @@ _REDACTED_TOPIC: Final = get_topic(RedactedEvent)
 
 class DataKeys(Protocol):
     def data_key(self, subject_id: UUID) -> bytes | None: ...
+
+    def data_keys(self, subject_ids: Iterable[UUID]) -> dict[UUID, bytes]: ...
 
 
 class TamperedEvent(MapperDeserialisationError):
@@ -119,6 +122,15 @@ class EncryptingMapper(Mapper[UUID]):
         )
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        return self._decoded(stored_event, self._keys.data_key)
+
+    def to_domain_events(self, stored_events: Sequence[StoredEvent]) -> list[DomainEventProtocol[UUID]]:
+        """A page of stored events decoded, the keys of all its people read at once (rebuilds, catch-ups)."""
+        sealed = {subject_of_state(s.state) for s in stored_events if s.state[0] != _PLAIN}
+        keys = self._keys.data_keys(sealed) if sealed else {}
+        return [self._decoded(stored_event, keys.get) for stored_event in stored_events]
+
+    def _decoded(self, stored_event: StoredEvent, key_of: Callable[[UUID], bytes | None]) -> DomainEventProtocol[UUID]:
         raw = bytes(stored_event.state)
         subject_id = subject_of_state(raw)
         originator_id = stored_event.originator_id
@@ -131,7 +143,7 @@ class EncryptingMapper(Mapper[UUID]):
                 raise TamperedEvent(f"{where}: personal event stored in clear, so not written by this service")
             payload = raw[_HEADER:]
         elif fmt in (_SEALED, _SEALED_V1):
-            key = self._keys.data_key(subject_id)
+            key = key_of(subject_id)
             if key is None:
                 return self._redacted(stored_event, subject_id)
             aad = _associated_data(fmt, subject_id, originator_id, version, stored_event.topic)

@@ -15,7 +15,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL
 
 from adapters.database_url import Database
-from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, build_view
+from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, as_arrays, build_view
 from application.read_models.ports import LiveActivityView, LiveChanges, LiveSnapshot
 
 __all__ = ["PostgresLiveActivity", "SqliteLiveActivity", "build_live_activity"]
@@ -63,15 +63,32 @@ def _spans(
     return [(*key, starts.get(key), ends.get(key)) for key in sorted(starts.keys() | ends.keys())]
 
 
-def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[tuple[str, list[tuple[Any, ...]]]]:
-    """The SQL of one page's changes, in an order that makes "last change wins" hold."""
+# Each statement's column types, for PostgreSQL's one-statement form (see _as_arrays).
+_DAY_SUBJECT: Final = ("date", "uuid")
+_SUBJECT_TIME: Final = ("uuid", "timestamptz")
+_SPAN_WAVE: Final = ("text", "uuid", "timestamptz", "timestamptz")
+_SPAN_ACTIVATION: Final = ("uuid", "text", "timestamptz", "timestamptz")
+
+Statement = tuple[str, list[tuple[Any, ...]], tuple[str, ...]]
+
+
+def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[Statement]:
+    """The SQL of one page's changes, in an order that makes "last change wins" hold, with column types.
+
+    Every row of a statement has a distinct key, so PostgreSQL can take the
+    whole page in one statement (an upsert may not touch a row twice).
+    """
 
     def q(sql: str) -> str:
         return sql.replace("{p}", p).replace("?", mark)
 
-    erased = [(s,) for s in changes.erased]
+    erased = [(s,) for s in sorted(changes.erased)]
     return [
-        (q("INSERT INTO {p}live_active_days VALUES (?, ?) ON CONFLICT DO NOTHING"), sorted(changes.active_days)),
+        (
+            q("INSERT INTO {p}live_active_days VALUES (?, ?) ON CONFLICT DO NOTHING"),
+            sorted(changes.active_days),
+            _DAY_SUBJECT,
+        ),
         (
             q(
                 "INSERT INTO {p}live_last_seen VALUES (?, ?) ON CONFLICT (subject_id) DO UPDATE"
@@ -79,16 +96,19 @@ def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[tuple[str,
                 " WHERE excluded.last_event_at > {p}live_last_seen.last_event_at"
             ),
             sorted(changes.last_seen.items()),
+            _SUBJECT_TIME,
         ),
         (
             q(_span_upsert(f"{p}live_wave_presence", "wave_id, subject_id", "joined_at", "left_at")),
             _spans(changes.waves_joined, changes.waves_left),
+            _SPAN_WAVE,
         ),
         (
             q(_span_upsert(f"{p}live_activation_spans", "subject_id, activation_id", "started_at", "ended_at")),
             _spans(changes.activations_started, changes.activations_ended),
+            _SPAN_ACTIVATION,
         ),
-        *((q(f"DELETE FROM {{p}}{name} WHERE subject_id = ?"), erased) for name in _LIVE_NAMES),
+        *((q(f"DELETE FROM {{p}}{name} WHERE subject_id = ?"), erased, ("uuid",)) for name in _LIVE_NAMES),
     ]
 
 
@@ -178,7 +198,7 @@ class SqliteLiveActivity(SqliteTrackedView, _LiveSnapshots, LiveActivityView):
 
     def apply(self, changes: LiveChanges, position: int) -> None:
         with self._tracked_write(position) as c:
-            for sql, params in _live_statements(changes, "", "?"):
+            for sql, params, _ in _live_statements(changes, "", "?"):
                 if params:
                     c.executemany(sql, [tuple(_sqlite_value(v) for v in row) for row in params])
 
@@ -212,9 +232,9 @@ class PostgresLiveActivity(PostgresTrackedView, _LiveSnapshots, LiveActivityView
 
     def apply(self, changes: LiveChanges, position: int) -> None:
         with self._tracked_write(position) as curs:
-            for sql, params in _live_statements(changes, self._prefix, "%s"):
+            for sql, params, types in _live_statements(changes, self._prefix, "%s"):
                 if params:
-                    curs.executemany(sql.encode(), params)
+                    curs.execute(*as_arrays(sql, params, types))
 
     def _read_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         with self.datastore.transaction(commit=False) as curs:

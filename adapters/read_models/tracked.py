@@ -10,7 +10,7 @@ view adds its own tables and statements.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Final, TypeVar, cast
 
@@ -27,7 +27,7 @@ from adapters.database_url import Database
 from adapters.eventstore.persistence import event_store_env
 from adapters.local_files import private_file
 
-__all__ = ["UPSTREAM", "PostgresTrackedView", "SqliteTrackedView", "build_view", "factory_for"]
+__all__ = ["UPSTREAM", "PostgresTrackedView", "SqliteTrackedView", "as_arrays", "build_view", "factory_for"]
 
 UPSTREAM: Final = "AddValue"  # the event store application's name, as tracked
 
@@ -85,6 +85,23 @@ class PostgresTrackedView(PostgresTrackingRecorder):
         with self.datastore.transaction(commit=True) as curs:
             yield curs
             self._insert_tracking(curs, Tracking(UPSTREAM, position))
+
+
+def as_arrays(sql: str, rows: Sequence[Sequence[Any]], types: Sequence[str]) -> tuple[bytes, list[list[Any]]]:
+    """A statement for one row (``VALUES (%s, ...)`` or ``= %s``) made one for all ``rows``, on PostgreSQL.
+
+    Each column goes as one array (``unnest``, ``= ANY``): a page's thousands
+    of rows are one statement for the server to plan and run, not one each.
+    An upsert's rows must have distinct keys (a statement may not update a
+    row twice).
+    """
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    if " = %s" in sql and len(types) == 1:
+        return sql.replace(" = %s", f" = ANY(%s::{types[0]}[])").encode(), columns
+    values = "VALUES (" + ", ".join(["%s"] * len(types)) + ")"
+    arrays = "SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
+    assert values in sql, sql
+    return sql.replace(values, arrays, 1).encode(), columns
 
 
 S = TypeVar("S", bound=SqliteTrackedView)

@@ -13,7 +13,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
 from adapters.database_url import Database
-from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, build_view
+from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, as_arrays, build_view
 from application.read_models.ports import DayMetrics, UserDaysChanges, UserDaysView
 from application.reporting.ports import IndexSummaries, PersonReads
 
@@ -73,10 +73,7 @@ class _SharedSql:
         if counts:
             self._add_counts(cursor, counts)
         if changes.moods:
-            cursor.executemany(
-                self._q("INSERT INTO {p}user_day_moods VALUES (?, ?, ?, ?)"),
-                [(self._v(s), self._v(d), phase, mood) for s, d, phase, mood in changes.moods],
-            )
+            self._add_moods(cursor, [(self._v(s), self._v(d), phase, mood) for s, d, phase, mood in changes.moods])
         for subject in changes.erased:  # the days whose summaries counted them are summed up again
             cursor.execute(
                 self._q(
@@ -88,6 +85,9 @@ class _SharedSql:
         for name in (*_NAMES, "user_day_indices"):
             for subject in changes.erased:
                 cursor.execute(self._q(f"DELETE FROM {{p}}{name} WHERE subject_id = ?"), (self._v(subject),))
+
+    def _add_moods(self, cursor: Any, moods: list[tuple[Any, ...]]) -> None:
+        cursor.executemany(self._q("INSERT INTO {p}user_day_moods VALUES (?, ?, ?, ?)"), moods)
 
     def _add_counts(self, cursor: Any, counts: list[tuple[Any, ...]]) -> None:
         cursor.executemany(
@@ -308,6 +308,10 @@ class PostgresUserDays(PostgresTrackedView, _SharedSql, UserDaysView, PersonRead
             ),
             (subjects, days, metrics, ns),
         )
+
+    def _add_moods(self, cursor: Any, moods: list[tuple[Any, ...]]) -> None:
+        sql = self._q("INSERT INTO {p}user_day_moods VALUES (?, ?, ?, ?)")
+        cursor.execute(*as_arrays(sql, moods, ("uuid", "date", "text", "integer")))
 
     def _cursor(self, *, commit: bool) -> AbstractContextManager[Any]:
         return cast(Callable[..., AbstractContextManager[Any]], self.datastore.transaction)(commit=commit)

@@ -60,11 +60,14 @@ class _CountsWrites:
         with self._tracked_write(position) as c:
             for statement, rows in steps:
                 if rows:
-                    c.executemany(statement, [(self._stored(day), name, n) for (day, name), n in sorted(rows.items())])
+                    self._write(c, statement, [(self._stored(day), name, n) for (day, name), n in sorted(rows.items())])
             if hourly:
-                c.executemany(
-                    self._add_hour, [(self._stored(hour), name, n) for (hour, name), n in sorted(hourly.items())]
+                self._write(
+                    c, self._add_hour, [(self._stored(hour), name, n) for (hour, name), n in sorted(hourly.items())]
                 )
+
+    def _write(self, cursor: Any, statement: Any, rows: list[tuple[Any, str, int]]) -> None:
+        cursor.executemany(statement, rows)
 
 
 class SqliteDailyCounts(SqliteTrackedView, _CountsWrites, DailyCountsView):
@@ -120,10 +123,16 @@ class PostgresDailyCounts(PostgresTrackedView, _CountsWrites, DailyCountsView):
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
         self._table = self._in_schema("daily_event_counts")
         self._hourly = self._in_schema("hourly_event_counts")
-        upsert = SQL("INSERT INTO {} AS t VALUES (%s, %s, %s) ON CONFLICT ({}) DO UPDATE SET n = {}")
-        self._add_day = upsert.format(self._table, SQL("day, event_name"), SQL("t.n + excluded.n"))
-        self._floor_day = upsert.format(self._table, SQL("day, event_name"), SQL("GREATEST(t.n, excluded.n)"))
-        self._add_hour = upsert.format(self._hourly, SQL("hour, name"), SQL("t.n + excluded.n"))
+        # A page's rows in one statement, a column per array (their keys are distinct: an upsert may not
+        # update a row twice).
+        upsert = SQL(
+            "INSERT INTO {} AS t SELECT * FROM unnest(%s::{}[], %s::text[], %s::bigint[])"
+            " ON CONFLICT ({}) DO UPDATE SET n = {}"
+        )
+        day, hour = SQL("date"), SQL("timestamptz")
+        self._add_day = upsert.format(self._table, day, SQL("day, event_name"), SQL("t.n + excluded.n"))
+        self._floor_day = upsert.format(self._table, day, SQL("day, event_name"), SQL("GREATEST(t.n, excluded.n)"))
+        self._add_hour = upsert.format(self._hourly, hour, SQL("hour, name"), SQL("t.n + excluded.n"))
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} (day date NOT NULL, event_name text NOT NULL,"
@@ -136,6 +145,9 @@ class PostgresDailyCounts(PostgresTrackedView, _CountsWrites, DailyCountsView):
                 " n bigint NOT NULL, PRIMARY KEY (hour, name))"
             ).format(self._hourly)
         )
+
+    def _write(self, cursor: Any, statement: Any, rows: list[tuple[Any, str, int]]) -> None:
+        cursor.execute(statement, [list(column) for column in zip(*rows, strict=True)])
 
     def hourly(self, first: datetime, last: datetime) -> dict[tuple[datetime, str], int]:
         with self.datastore.transaction(commit=False) as curs:

@@ -44,6 +44,8 @@ class CatchUp(msgspec.Struct, frozen=True, kw_only=True):
     processed: int
     redacted_skipped: int
     position: int
+    # The app's events inside them (a stored event of a session holds one or many): the rate people know.
+    catalog_events: int = 0
 
 
 Progress = Callable[[int, int], None]  # (position reached, position to reach)
@@ -121,22 +123,22 @@ class PagedProjection(Generic[ViewT]):
         if self.lease is not None and not self.lease():
             return CatchUp(processed=0, redacted_skipped=0, position=self._view.position())
         position, target = self._view.position(), self.target()
-        processed = skipped = 0
+        processed = skipped = catalog = 0
         select = self._store.recorder.select_notifications
         for page in log_pages(select, position + 1, stop=target, size=self._page_size):
             events = []
-            for notification in page:
-                event = self._store.mapper.to_domain_event(notification)
+            for event in self._store.decode_page(page):
                 if isinstance(event, RedactedEvent):
                     skipped += 1
                 else:
                     events.append(event)
+                    catalog += len(event.events) if isinstance(event, Session.EventsTracked) else 0
             position = page[-1].id
             self._apply_page(events, position)
             processed += len(page)
             if on_progress is not None:
                 on_progress(position, target)
-        return CatchUp(processed=processed, redacted_skipped=skipped, position=position)
+        return CatchUp(processed=processed, redacted_skipped=skipped, position=position, catalog_events=catalog)
 
     def rebuild(self, on_progress: Progress | None = None) -> CatchUp:
         """Replay the whole history into a new view beside the live one, then swap it in.
@@ -292,15 +294,15 @@ def _one_pass(
 ) -> CatchUp:
     target = store.recorder.max_notification_id() or 0
     position = min((p.position() for p in projections), default=target)
-    processed = skipped = 0
+    processed = skipped = catalog = 0
     for page in log_pages(store.recorder.select_notifications, position + 1, stop=target, size=page_size):
         decoded = []
-        for notification in page:
-            event = store.mapper.to_domain_event(notification)
+        for notification, event in zip(page, store.decode_page(page), strict=True):
             if isinstance(event, RedactedEvent):
                 skipped += 1
             else:
                 decoded.append((notification.id, event))
+                catalog += len(event.events) if isinstance(event, Session.EventsTracked) else 0
         position = page[-1].id
         for projection in projections:
             behind = projection.position()
@@ -309,4 +311,4 @@ def _one_pass(
         processed += len(page)
         if on_progress is not None:
             on_progress(position, target)
-    return CatchUp(processed=processed, redacted_skipped=skipped, position=position)
+    return CatchUp(processed=processed, redacted_skipped=skipped, position=position, catalog_events=catalog)

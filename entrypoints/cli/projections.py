@@ -124,5 +124,5 @@ def _speed(result: CatchUp, begun: float) -> str:
     elapsed = max(time.monotonic() - begun, 1e-9)
     return (
         f"{result.redacted_skipped} redacted skipped, position {result.position}, "
-        f"{result.processed / elapsed:,.0f} events/s"
+        f"{result.processed / elapsed:,.0f} stored events/s, {result.catalog_events / elapsed:,.0f} catalog events/s"
     )

@@ -26,6 +26,9 @@ class _Keys:
     def data_key(self, subject_id: UUID) -> bytes | None:
         return self.key if subject_id == self.subject else None
 
+    def data_keys(self, subject_ids: Iterable[UUID]) -> dict[UUID, bytes]:
+        return {self.subject: self.key} if self.subject in subject_ids else {}
+
     def subjects_for(self, app_user_ids: Iterable[UUID]) -> dict[UUID, UUID]:
         return {}
 
