@@ -19,6 +19,7 @@ import structlog
 from adapters.alerting.rules_file import load_alert_file
 from adapters.database_url import Database, parse_database_url
 from application.alerting.rules import AlertConfig, RulesError
+from application.api_access.denials import DENIAL_LIMIT
 from application.throttling import RateLimit
 from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies
@@ -73,6 +74,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     rate_limit_network: RateLimit = RateLimit(rate=50_000, burst=200_000)
     # Rejected events one sender may leave in quarantine: per second and burst (0: off). Beyond it: 429.
     quarantine_limit_sender: RateLimit = DEFAULT_QUARANTINE_LIMIT
+    # Refused API requests (401, 403) per anonymised network and per caller: per second and burst (0: off).
+    refusal_limit: RateLimit = DENIAL_LIMIT
     # Analytics API requests per user per hour (sliding window, counted in the database).
     api_requests_per_hour: int = 1000
     # The time zone whose days, weeks and months the metrics count (an IANA name); changing it needs a rebuild.
@@ -151,6 +154,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_user=_rate_limit("ADDVALUE_RATE_LIMIT_USER", env, RateLimit(rate=100, burst=5_000)),
         rate_limit_network=_rate_limit("ADDVALUE_RATE_LIMIT_NETWORK", env, RateLimit(rate=50_000, burst=200_000)),
         quarantine_limit_sender=_rate_limit("ADDVALUE_QUARANTINE_LIMIT_SENDER", env, DEFAULT_QUARANTINE_LIMIT),
+        refusal_limit=_rate_limit("ADDVALUE_REFUSAL_LIMIT", env, DENIAL_LIMIT, min_burst=1),
         api_requests_per_hour=_whole("ADDVALUE_API_REQUESTS_PER_HOUR", env, 1000),
         reporting_timezone=_timezone(env.get("ADDVALUE_REPORTING_TIMEZONE", "UTC")),
         index_weights=_index_weights(env.get("ADDVALUE_INDEX_WEIGHTS", "")),
@@ -333,8 +337,8 @@ def _trusted_proxies(value: str) -> tuple[ProxyNetwork, ...]:
         raise SettingsError(f"ADDVALUE_TRUSTED_PROXIES: {e}") from None
 
 
-def _rate_limit(name: str, env: Mapping[str, str], default: RateLimit) -> RateLimit:
-    """``RATE/BURST`` in events, e.g. ``100/2000``; ``0`` turns the limit off."""
+def _rate_limit(name: str, env: Mapping[str, str], default: RateLimit, *, min_burst: float = MIN_BURST) -> RateLimit:
+    """``RATE/BURST`` in events (or refusals), e.g. ``100/2000``; ``0`` turns the limit off."""
     raw = env.get(name)
     if raw is None:
         return default
@@ -347,10 +351,9 @@ def _rate_limit(name: str, env: Mapping[str, str], default: RateLimit) -> RateLi
         raise SettingsError(
             f"{name}: write RATE/BURST in events, e.g. 100/5000, or 0 for no limit; got {raw!r}"
         ) from None
-    if limit.rate <= 0 or limit.burst < MIN_BURST:
-        raise SettingsError(
-            f"{name}: the rate must be above 0 and the burst at least {MIN_BURST} (one full Segment batch); got {raw!r}"
-        )
+    if limit.rate <= 0 or limit.burst < min_burst:
+        why = " (one full Segment batch)" if min_burst == MIN_BURST else ""
+        raise SettingsError(f"{name}: the rate must be above 0 and the burst at least {min_burst:g}{why}; got {raw!r}")
     return limit
 
 

@@ -73,7 +73,7 @@ class Gate:
         self._secrets = container.keys.derived_secrets(PRINCIPAL_PURPOSE)
         self._window = API_WINDOW_SECONDS
         self._trusted = container.settings.trusted_proxies
-        self._denials = DenialLimits()
+        self._denials = DenialLimits(container.settings.refusal_limit)
         self._people = PersonHashes(container.keys)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Gate:

@@ -252,3 +252,16 @@ def test_backups_default_to_a_folder_beside_the_data_kept_90_days_and_both_are_c
     assert (chosen.backup_dir, chosen.backup_retention_days) == (tmp_path / "elsewhere", 14.0)
     with pytest.raises(SettingsError, match=r"^ADDVALUE_BACKUP_RETENTION_DAYS: must be greater than 0"):
         load_settings({**base, "ADDVALUE_BACKUP_RETENTION_DAYS": "0"})
+
+
+def test_the_refusal_limit_is_one_a_second_with_60_at_once_unless_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    limit = load_settings({}).refusal_limit  # docs/security.md: "60 at once, then one a second"
+    assert (limit.rate, limit.burst) == (1.0, 60.0)
+    assert not load_settings({"ADDVALUE_REFUSAL_LIMIT": "0"}).refusal_limit.enabled
+    set_limit = load_settings({"ADDVALUE_REFUSAL_LIMIT": "2/10"}).refusal_limit
+    assert (set_limit.rate, set_limit.burst) == (2.0, 10.0)
+    with pytest.raises(SettingsError, match="ADDVALUE_REFUSAL_LIMIT"):
+        load_settings({"ADDVALUE_REFUSAL_LIMIT": "1/0"})
