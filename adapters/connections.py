@@ -183,6 +183,12 @@ class SharedPool:
             self._pools[url] = (pool, users + 1)
         self._pool = pool
 
+    @classmethod
+    def open_pools(cls) -> list[psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]]]:
+        """The shared pools of this process (one per database URL), for the pool metrics."""
+        with cls._guard:
+            return [pool for pool, _ in cls._pools.values()]
+
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
         """A connection; while the database is known to be unreachable, an error at once.

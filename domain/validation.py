@@ -21,7 +21,7 @@ from msgspec import inspect as mi
 from domain.catalog import CATEGORY_OF, CatalogEvent, UserFollowed
 from domain.errors import EventRejected, FieldError
 
-__all__ = ["MAX_EVENT_BYTES", "check_rules", "decode_event"]
+__all__ = ["MAX_EVENT_BYTES", "check_rules", "decode_event", "missing_field"]
 
 MAX_EVENT_BYTES: Final = 32 * 1024
 
@@ -29,6 +29,9 @@ _DECODER: Final = msgspec.json.Decoder(CatalogEvent)
 _MSGSPEC_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _FIELD_NAMED = re.compile(r"Object (?P<kind>missing required|contains unknown) field `(?P<f>[^`]+)`")
 _GOT = re.compile(r"got `(?P<got>\w+)`")
+_INDEX = re.compile(r"\[\d+\]")
+# The event label of a missing ``event_name``: which catalog event it was meant to be is unknown.
+UNKNOWN_EVENT: Final = "unknown"
 
 
 class _NameOnly(msgspec.Struct):
@@ -76,6 +79,33 @@ def check_rules(event: CatalogEvent) -> list[FieldError]:
     return errors
 
 
+def missing_field(raw: bytes, errors: list[FieldError]) -> tuple[str, str] | None:
+    """(event name, field) of a rejected event's first required field that is absent or null; else None.
+
+    Both are the catalog's (list positions dropped: ``items[]``), so a metric labelled with them has
+    a bounded set of values; a field the named event does not have, or an event the catalog does not
+    name, is not counted (a Segment message that mapped to nothing, say).
+    """
+    for error in errors:
+        if error.message != "is required" and not error.message.endswith("got null"):
+            continue
+        field = _INDEX.sub("[]", error.path)
+        if field == "event_name":
+            return UNKNOWN_EVENT, field
+        name = _name_of(raw)
+        if isinstance(name, str) and name in CATEGORY_OF and _type_at(raw, error.path) is not None:
+            return name, field
+        return None
+    return None
+
+
+def _name_of(raw: bytes) -> object:
+    try:
+        return msgspec.json.decode(raw, type=_NameOnly).event_name
+    except (msgspec.MsgspecError, UnicodeDecodeError):
+        return None
+
+
 def _translate(message: str, raw: bytes) -> FieldError:
     match = _MSGSPEC_ERROR.match(message)
     what = match["what"] if match else message
@@ -100,10 +130,7 @@ def _translate(message: str, raw: bytes) -> FieldError:
 
 def _type_at(raw: bytes, path: str) -> mi.Type | None:
     """The schema type of the field at ``path`` of the event named in ``raw``."""
-    try:
-        name = msgspec.json.decode(raw, type=_NameOnly).event_name
-    except (msgspec.MsgspecError, UnicodeDecodeError):
-        return None
+    name = _name_of(raw)
     event_type = next((t for t in CatalogEvent.__args__ if t.__struct_config__.tag == name), None)
     if event_type is None:
         return None

@@ -18,11 +18,12 @@ from adapters.encryption.mapper import subject_of_state
 from adapters.eventstore.persistence import prepare_database, tables_created_one_at_a_time
 from application.alerting.evaluation import Alerting
 from application.alerting.outcomes import OutcomeTally
-from application.alerting.signals import ServiceSignals, outcomes_of
+from application.alerting.signals import ServiceSignals
 from application.api_access.sign_in import SignIn
 from application.ingest.group_commit import GroupCommit
-from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
+from application.ingest.ingestion import Ingestion
 from application.ingest.quarantine_book import QuarantineBook
+from application.observability.ports import OutcomesSeenBy
 from application.privacy.consent import ConsentBook
 from application.privacy.erasure import ActiveSubjects, Erasure, ErasureDue
 from application.privacy.export import Export
@@ -91,7 +92,7 @@ class _Services:
             keys=p.keys,
             tokens=p.tokens,
             ingestion=self.ingestion,
-            group_commit=GroupCommit(self.ingestion, metrics=p.metrics, clock=p.clock, observe=self.observe_outcome),
+            group_commit=GroupCommit(self.ingestion, metrics=p.metrics, clock=p.clock, outcomes=self.outcomes_seen),
             quarantine=QuarantineBook(p.store, self.ingestion),
             erasure=self.erasure,
             consent=self.consent,
@@ -131,12 +132,10 @@ class _Services:
         self.ports.own(tally.stop)  # written before the tables close
         return tally
 
-    def observe_outcome(self, report: IngestReport | None, batch: PreparedBatch) -> None:
-        """Counted for the alert signals: a request's outcomes, or all its events as failed (answered 5xx)."""
-        if report is None:
-            self.tally.count({"failed": len(batch.valid) + len(batch.rejected)})
-        else:
-            self.tally.count(outcomes_of(report))
+    @property
+    def outcomes_seen(self) -> OutcomesSeenBy:
+        """Each request's outcome counts, read by the ``/metrics`` counters and the alert signals' tally."""
+        return OutcomesSeenBy(self.ports.metrics, self.tally)
 
     @functools.cached_property
     def alerting(self) -> Alerting:

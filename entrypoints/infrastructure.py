@@ -15,6 +15,7 @@ from adapters.api_access.quota import build_api_rate_counter
 from adapters.api_access.sessions import build_session_store
 from adapters.api_access.tokens import JwtTokens
 from adapters.clock import SystemClock
+from adapters.connections import SharedPool
 from adapters.database_url import Database
 from adapters.encryption.key_check import check_key_store_exists, check_keys_cover_log
 from adapters.encryption.keystore import PostgresKeyStore
@@ -131,7 +132,14 @@ class Infrastructure:
 
     def _event_store(self) -> AnalyticsStore:
         keys = self.keys
-        return self._owned(AnalyticsStore(event_store_env(self._db), lambda: EncryptingMapper(keys)))
+        store = self._owned(AnalyticsStore(event_store_env(self._db), lambda: EncryptingMapper(keys)))
+        self._pool_watched("events", store.recorder.datastore.pool)  # type: ignore[attr-defined]
+        return store
+
+    def _pool_watched(self, name: str, pool: object) -> None:
+        """Reported in ``addvalue_db_pool_connections`` until the container closes."""
+        self.metrics.watch_pool(name, pool)
+        self.own(lambda: self.metrics.unwatch_pool(name))
 
     @functools.cached_property
     def tokens(self) -> Tokens:
@@ -150,7 +158,10 @@ class Infrastructure:
 
     @functools.cached_property
     def metrics(self) -> PrometheusMetrics:
-        return _given_or(self._given.metrics, PrometheusMetrics)
+        metrics = _given_or(self._given.metrics, PrometheusMetrics)
+        if self._db.kind == "postgresql":  # the small stores' pools (access log, quota, sessions, ...)
+            metrics.watch_pool("shared", SharedPool.open_pools)
+        return metrics
 
     @functools.cached_property
     def geo(self) -> GeoLookup:
@@ -187,11 +198,15 @@ class Infrastructure:
 
     @functools.cached_property
     def daily_counts_view(self) -> DailyCountsView:
-        return _given_or(self._given.daily_counts_view, lambda: self._view(build_daily_counts(self._db)))
+        return _given_or(
+            self._given.daily_counts_view, lambda: self._view(build_daily_counts(self._db), "daily_counts")
+        )
 
     @functools.cached_property
     def live_activity_view(self) -> LiveActivityView:
-        return _given_or(self._given.live_activity_view, lambda: self._view(build_live_activity(self._db)))
+        return _given_or(
+            self._given.live_activity_view, lambda: self._view(build_live_activity(self._db), "live_activity")
+        )
 
     @functools.cached_property
     def user_days_view(self) -> UserDaysView:
@@ -208,11 +223,12 @@ class Infrastructure:
     @functools.cached_property
     def _user_days_tables(self) -> SqliteUserDays | PostgresUserDays:
         """The user-days view, which also answers per-person reads and keeps the index summaries."""
-        return self._view(build_user_days(self._db))
+        return self._view(build_user_days(self._db), "user_days")
 
-    def _view(self, view: V) -> V:
+    def _view(self, view: V, name: str) -> V:
         self._views[id(view)] = view
         self._resources.callback(view.datastore.close)
+        self._pool_watched(name, view.datastore.pool)
         return view
 
     @functools.cached_property

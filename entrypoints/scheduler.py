@@ -191,6 +191,7 @@ class ProjectionScheduler:
                 del self._retries[(name, period)]
                 self._run_job(name, period, attempt=attempt, now=now)
                 ran.append(name)
+        self._jobs.measure_owed(self._clock())  # once per pass, after its runs
         return ran
 
     def _run_job(self, name: str, period: str, *, attempt: int, now: datetime) -> None:

@@ -32,7 +32,8 @@ from prometheus_client import (
 )
 
 from adapters.database_url import Database
-from application.observability.ports import PipelineMetrics
+from adapters.metrics.pools import PoolWatch
+from application.observability.ports import IngestOutcomeCounts, PipelineMetrics
 
 __all__ = ["CONTENT_TYPE_LATEST", "PrometheusMetrics", "default_metrics_dir", "sweep_dead", "use_shared_folder"]
 
@@ -46,6 +47,9 @@ _FILE: Final = re.compile(r"^(?P<kind>[a-z_]+?)_(?P<pid>\d+)\.db$")
 _LAG_BUCKETS: Final = (0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400)
 _SECONDS_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _JOB_BUCKETS: Final = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
+_POOLS_HELP: Final = "Database pool connections by state (idle, in_use, waiting, max), summed over live processes"
+# "failed": the events of a request whose write failed (answered 5xx).
+OUTCOMES: Final = ("accepted", "duplicate", "rejected", "not_collected", "failed")
 
 
 def default_metrics_dir(db: Database) -> Path:
@@ -131,6 +135,12 @@ class PrometheusMetrics(PipelineMetrics):
         self._registry = CollectorRegistry(auto_describe=True)
         r = None if self._shared else self._registry
         self.events = Counter("addvalue_ingest_events", "Ingested events by outcome", ["outcome"], registry=r)
+        self.missing = Counter(
+            "addvalue_ingest_missing_field_events",
+            "Events rejected for a required field absent or null, by catalog event and first such field",
+            ["event", "field"],
+            registry=r,
+        )
         self.ingest_seconds = Histogram(
             "addvalue_ingest_request_duration_seconds",
             "Ingest requests, from routing to the answer",
@@ -155,10 +165,14 @@ class PrometheusMetrics(PipelineMetrics):
             registry=r,
         )
         self._init_pipeline(r)
+        self._init_database(r)
         self._init_outputs(r)
-        for outcome in ("accepted", "duplicate", "rejected", "not_collected"):
+        for outcome in OUTCOMES:
             self.events.labels(outcome)  # each outcome answers 0 before its first event
         self._group = self.commit_seconds.labels("group_commit")
+        self.pools = PoolWatch(self._pool_figure)
+        if self._shared:
+            self.pools.sample_every_second()
 
     def _init_pipeline(self, r: CollectorRegistry | None) -> None:
         self.projection_events = Gauge(
@@ -201,6 +215,21 @@ class PrometheusMetrics(PipelineMetrics):
             "addvalue_job_duration_seconds", "Batch job run time", job, buckets=_JOB_BUCKETS, registry=r
         )
 
+    def _init_database(self, r: CollectorRegistry | None) -> None:
+        name, labels = "addvalue_db_pool_connections", ("pool", "state")
+        self.pool_connections = Gauge(name, _POOLS_HELP, labels, multiprocess_mode="livesum", registry=r)
+
+    @_never_raises
+    def _pool_figure(self, pool: str, state: str, n: int) -> None:
+        self.pool_connections.labels(pool, state).set(n)
+
+    def watch_pool(self, name: str, pool: object) -> None:
+        """Report ``pool`` (psycopg_pool's or eventsourcing's) as ``pool=name`` until ``unwatch_pool``."""
+        self.pools.watch(name, pool)
+
+    def unwatch_pool(self, name: str) -> None:
+        self.pools.unwatch(name)
+
     def _init_outputs(self, r: CollectorRegistry | None) -> None:
         self.api_seconds = Histogram(
             "addvalue_api_request_duration_seconds",
@@ -226,6 +255,7 @@ class PrometheusMetrics(PipelineMetrics):
 
     def exposition(self) -> bytes:
         """The text exposition of every family (all processes' in multiprocess mode), and process metrics."""
+        self.pools.sample()  # this process's, as of now
         if not self._shared:
             return generate_latest(self._registry)
         sweep_dead(Path(self._shared))
@@ -237,15 +267,12 @@ class PrometheusMetrics(PipelineMetrics):
         return generate_latest(registry)
 
     @_never_raises
-    def ingest_outcomes(self, *, accepted: int, duplicates: int, rejected: int, not_collected: int) -> None:
-        for outcome, n in (
-            ("accepted", accepted),
-            ("duplicate", duplicates),
-            ("rejected", rejected),
-            ("not_collected", not_collected),
-        ):
-            if n:
+    def ingest_outcomes(self, counts: IngestOutcomeCounts) -> None:
+        for outcome, n in counts.by_outcome().items():
+            if outcome in OUTCOMES:
                 self.events.labels(outcome).inc(n)
+        for event, field in counts.missing_fields:
+            self.missing.labels(event, field).inc()
 
     @_never_raises
     def ingest_queue_depth(self, events: int) -> None:
@@ -268,12 +295,15 @@ class PrometheusMetrics(PipelineMetrics):
         self.projection_seconds.labels(projection).set(seconds)
 
     @_never_raises
-    def job_ran(self, job: str, *, succeeded: bool, seconds: float, finished_at: float, periods_owed: int) -> None:
+    def job_ran(self, job: str, *, succeeded: bool, seconds: float, finished_at: float) -> None:
         self.job_seconds.labels(job).observe(seconds)
         self.job_failed.labels(job).set(0 if succeeded else 1)
-        self.job_owed.labels(job).set(periods_owed)
         if succeeded:
             self.job_success.labels(job).set(finished_at)
+
+    @_never_raises
+    def job_periods_owed(self, job: str, periods: int) -> None:
+        self.job_owed.labels(job).set(periods)
 
     @_never_raises
     def quality_score(self, dimension: str, score: float) -> None:

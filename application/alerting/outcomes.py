@@ -1,6 +1,7 @@
 """Counting ingest outcomes for the signals: per second, buffered in memory, written once a second.
 
-The group-commit thread calls :meth:`OutcomeTally.count` after each group;
+The group-commit thread tells it each request's outcomes (:meth:`OutcomeTally.ingest_outcomes`, the
+``IngestOutcomesSeen`` port that the ``/metrics`` counters read too);
 adding to a dict costs nothing on the ingest path, and one upsert per second
 and outcome (not per request) reaches the shared table, so every process's
 counts are summed there.
@@ -17,6 +18,7 @@ from typing import Final
 import structlog
 
 from application.alerting.ports import IngestOutcomes
+from application.observability.ports import IngestOutcomeCounts, IngestOutcomesSeen
 
 __all__ = ["FLUSH_EVERY_SECONDS", "KEEP_SECONDS", "OutcomeTally"]
 
@@ -27,7 +29,7 @@ FLUSH_EVERY_SECONDS: Final = 1.0
 KEEP_SECONDS: Final = 2 * 86400
 
 
-class OutcomeTally:
+class OutcomeTally(IngestOutcomesSeen):
     def __init__(self, outcomes: IngestOutcomes, now: Callable[[], float] = time.time) -> None:
         self._outcomes = outcomes
         self._now = now
@@ -36,6 +38,9 @@ class OutcomeTally:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pruned_at = 0
+
+    def ingest_outcomes(self, counts: IngestOutcomeCounts) -> None:
+        self.count(counts.by_outcome())
 
     def count(self, counts: Mapping[str, int]) -> None:
         second = int(self._now())

@@ -14,20 +14,17 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 
 from eventsourcing.persistence import PersistenceError
 
 from application.errors import StorageError
 from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
-from application.observability.ports import NoMetrics, PipelineMetrics
+from application.observability.ports import IngestOutcomeCounts, IngestOutcomesSeen, NoMetrics, PipelineMetrics
 from application.ports import Clock
+from domain.validation import missing_field
 
-__all__ = ["GroupCommit", "OutcomeObserver"]
-
-# Told each request's outcome (its report), or, when its write failed, how many events it had (answered 5xx).
-OutcomeObserver = Callable[[IngestReport | None, PreparedBatch], None]
+__all__ = ["GroupCommit", "outcome_counts"]
 
 _STOP = object()
 
@@ -41,12 +38,13 @@ class GroupCommit:
         max_wait: float = 0.002,
         metrics: PipelineMetrics | None = None,
         clock: Clock | None = None,
-        observe: OutcomeObserver | None = None,
+        outcomes: IngestOutcomesSeen | None = None,
     ) -> None:
+        """``outcomes``: who is told each request's outcome counts (default: ``metrics``)."""
         self._clock = clock
         self._ingestion = ingestion
         self._metrics = metrics or NoMetrics()
-        self._observe = observe
+        self._outcomes = outcomes or self._metrics
         self._queued = 0  # valid events submitted and not yet written (the queue-depth gauge)
         self._queued_lock = threading.Lock()
         self._max_events = max_events
@@ -68,9 +66,7 @@ class GroupCommit:
         if not batch.valid and not batch.quarantine:
             # Nothing to write: answer at once, without a transaction.
             report = IngestReport(accepted=0, duplicates=0, rejected=batch.rejected, not_collected=0)
-            self._metrics.ingest_outcomes(accepted=0, duplicates=0, rejected=len(batch.rejected), not_collected=0)
-            if self._observe is not None:
-                self._observe(report, batch)
+            self._outcomes.ingest_outcomes(outcome_counts(report, batch))
             future.set_result(report)
             return future
         self._queue_changed(len(batch.valid))
@@ -120,30 +116,31 @@ class GroupCommit:
                     self._write([one])
                 return
             for batch, future in group:  # every request of the group learns the write failed
-                if self._observe is not None:
-                    self._observe(None, batch)
+                self._outcomes.ingest_outcomes(IngestOutcomeCounts(failed=len(batch.valid) + len(batch.rejected)))
                 future.set_exception(error)
             return
         self.groups_written += 1
-        self._measure(group, reports, seconds=time.monotonic() - started)
+        self._measure(group, seconds=time.monotonic() - started)
         for (batch, future), report in zip(group, reports, strict=True):
-            if self._observe is not None:
-                self._observe(report, batch)
+            self._outcomes.ingest_outcomes(outcome_counts(report, batch))
             future.set_result(report)
 
-    def _measure(
-        self, group: list[tuple[PreparedBatch, Future[IngestReport]]], reports: list[IngestReport], *, seconds: float
-    ) -> None:
+    def _measure(self, group: list[tuple[PreparedBatch, Future[IngestReport]]], *, seconds: float) -> None:
         # Lag to the commit, from each event's corrected time: what the read models could know at best.
         lags: list[float] = []
         if self._clock is not None:
             at = self._clock.now()
             lags = [(at - timing.occurred_at).total_seconds() for batch, _ in group for _, timing in batch.valid]
         self._metrics.group_committed(seconds, lags)
-        for report in reports:
-            self._metrics.ingest_outcomes(
-                accepted=report.accepted,
-                duplicates=report.duplicates,
-                rejected=len(report.rejected),
-                not_collected=report.not_collected,
-            )
+
+
+def outcome_counts(report: IngestReport, batch: PreparedBatch) -> IngestOutcomeCounts:
+    """A request's counts; its missing fields read from the rejected events kept (every one, over HTTP)."""
+    missing = (missing_field(kept.raw, kept.errors) for kept in batch.quarantine) if batch.rejected else ()
+    return IngestOutcomeCounts(
+        accepted=report.accepted,
+        duplicate=report.duplicates,
+        rejected=len(report.rejected),
+        not_collected=report.not_collected,
+        missing_fields=tuple(m for m in missing if m is not None),
+    )

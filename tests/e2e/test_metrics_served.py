@@ -20,6 +20,7 @@ from tests.segment_messages import track
 
 WRITE_KEY = "ios-app-key-" + "m" * 24
 OUTCOMES = ("accepted", "duplicate", "rejected", "not_collected")
+POOLS = ("events", "daily_counts", "live_activity", "user_days")
 
 
 def _scraped(served: Served, headers: dict[str, str] | None = None) -> dict[str, dict[tuple[str, ...], float]]:
@@ -72,6 +73,7 @@ def _ingested(served: Served, sent: Counter[str]) -> None:
             duplicate=body["duplicates"],
             rejected=len(body["rejected"]),
             not_collected=body["not_collected"],
+            missing=sum(any(e["message"] == "is required" for e in r["errors"]) for r in body["rejected"]),
         )
 
 
@@ -95,6 +97,28 @@ def test_the_event_counters_of_two_workers_equal_the_outcomes_sent(backend: str,
         assert (
             scraped["addvalue_api_request_duration_seconds_count"][(("route", "/v1/events"), ("status", "200"))] == 48
         )
+        assert counted[(("outcome", "failed"),)] == 0  # no write failed: no event of a 5xx answer
+        missing = scraped["addvalue_ingest_missing_field_events_total"]
+        assert sum(missing.values()) == sent["missing"] > 0
+        # wave_id missing: one on /v1/events and one on /v1/batch (a track mapped to wave_joined) per round
+        assert missing[(("event", "wave_joined"), ("field", "properties.wave_id"))] == 24
+        assert scraped["addvalue_db_transaction_seconds_count"][(("kind", "group_commit"),)] > 0
+        _assert_pools(scraped["addvalue_db_pool_connections"], backend)
+
+
+def _assert_pools(figures: dict[tuple[tuple[str, str], ...], float], backend: str) -> None:
+    """Every pool of both workers, by state; psycopg_pool's tell waiting callers, eventsourcing's (SQLite) not."""
+    by_pool: dict[str, dict[str, float]] = {}
+    for labels, value in figures.items():
+        found = dict(labels)
+        by_pool.setdefault(found["pool"], {})[found["state"]] = value
+    expected = {*POOLS, "shared"} if backend == "postgres" else set(POOLS)
+    assert set(by_pool) == expected
+    states = {"idle", "in_use", "waiting", "max"} if backend == "postgres" else {"idle", "in_use", "max"}
+    for pool, counts in by_pool.items():
+        assert set(counts) == states, pool
+        assert min(counts.values()) >= 0, pool
+        assert 0 < counts["idle"] + counts["in_use"] <= counts["max"], (pool, counts)
 
 
 def test_with_a_metrics_token_a_scrape_needs_it(tmp_path: Path) -> None:

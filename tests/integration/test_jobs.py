@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -165,3 +166,26 @@ def test_daily_indices_leave_the_days_dashboard_summary_ready(container: Contain
     assert kept["add_value"]["mean"] == pytest.approx(sum(values) / 3)
     (point,) = container.analytics.index_dashboard("add_value", day, day).data["series"]
     assert point["people"] == kept["add_value"]["people"]
+
+
+def _owed_gauge(container: Container) -> str | None:
+    exposition = container.metrics.exposition().decode()  # type: ignore[attr-defined]
+    found = re.search(r'^addvalue_job_periods_owed\{job="close-day"\} (\S+)$', exposition, re.M)
+    return found[1] if found else None
+
+
+def test_the_periods_owed_gauge_is_set_by_the_pass_not_by_each_run(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    close_day = next(job for job in container.jobs.all() if job.name == "close-day")
+    works = close_day.run
+    monkeypatch.setattr(close_day, "run", lambda period: 1 / 0)
+    container.jobs.run("close-day", YESTERDAY.date())
+    assert _owed_gauge(container) is None  # a run alone does not read the whole run index again
+    container.jobs.measure_owed()
+    assert _owed_gauge(container) == "1.0"  # as `addvalue jobs status` counts it
+    assert len(container.jobs.owed("close-day")) == 1
+    monkeypatch.setattr(close_day, "run", works)
+    container.jobs.run("close-day", YESTERDAY.date())
+    container.jobs.measure_owed()
+    assert _owed_gauge(container) == "0.0"

@@ -18,11 +18,12 @@ from entrypoints.http.app import create_app
 _CHILD = """
 import sys
 from adapters.metrics.prometheus import use_shared_folder, PrometheusMetrics
+from application.observability.ports import IngestOutcomeCounts
 from pathlib import Path
 use_shared_folder(Path(sys.argv[1]), wipe=False)
 metrics = PrometheusMetrics()
 metrics.ingest_queue_depth(7)
-metrics.ingest_outcomes(accepted=3, duplicates=0, rejected=0, not_collected=0)
+metrics.ingest_outcomes(IngestOutcomeCounts(accepted=3))
 """
 
 
@@ -62,5 +63,5 @@ def test_the_worker_knows_the_projection_names_before_building_anything(containe
 def test_a_measurement_that_fails_does_not_stop_the_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     metrics = PrometheusMetrics()
     monkeypatch.setattr(metrics, "job_failed", None)  # any failure inside the library's call
-    metrics.job_ran("close-day", succeeded=False, seconds=1.0, finished_at=0.0, periods_owed=1)  # logged, not raised
+    metrics.job_ran("close-day", succeeded=False, seconds=1.0, finished_at=0.0)  # logged, not raised
     assert b'addvalue_job_duration_seconds_count{job="close-day"} 1.0' in metrics.exposition()

@@ -18,7 +18,8 @@ import pytest
 from domain.catalog import CatalogEvent
 from domain.errors import EventRejected, FieldError
 from domain.timing import place_in_time
-from domain.validation import decode_event
+from domain.validation import decode_event, missing_field
+from tests.fakes import event
 from tests.unit.catalog_factory import (
     CATEGORY,
     EVENT_NAMES,
@@ -897,3 +898,25 @@ def test_a_timestamp_at_most_24_hours_old_after_correction_is_not_late(
 def test_an_optional_property_sent_as_null_is_rejected(event_name: str, key: str) -> None:
     # Optional means the key may be absent; when present it must be a string.
     assert_rejected(event_with(event_name, f"properties.{key}", None), f"properties.{key}", "string", "got null")
+
+
+def _missing(raw: bytes) -> tuple[str, str] | None:
+    try:
+        decode_event(raw)
+    except EventRejected as e:
+        return missing_field(raw, e.errors)
+    return None
+
+
+def test_a_missing_or_null_required_field_is_named_with_its_catalog_event_and_nothing_else_is() -> None:
+    user = uuid.uuid4()
+    assert _missing(event("wave_joined", user, {})) == ("wave_joined", "properties.wave_id")
+    assert _missing(event("wave_joined", user, {"wave_id": None})) == ("wave_joined", "properties.wave_id")
+    nameless = msgspec.json.decode(event("wave_joined", user, {"wave_id": "w"}))
+    del nameless["event_name"]
+    assert _missing(msgspec.json.encode(nameless)) == ("unknown", "event_name")
+    assert _missing(event("wave_joined", user, {"wave_id": 3})) is None  # a wrong type, not a missing field
+    unknown = msgspec.json.decode(event("wave_joined", user, {}))
+    unknown["event_name"] = "no_such_event"
+    assert _missing(msgspec.json.encode(unknown)) is None
+    assert _missing(event("wave_joined", user, {"wave_id": "w"})) is None

@@ -41,6 +41,10 @@ class RecordingJobs:
         self.first: dict[str, str] = {}
         self.succeeded: dict[str, set[str]] = {}
         self.newest: dict[str, str] = {}
+        self.gauges: list[dict[str, int]] = []  # each measure_owed: periods owed per job
+
+    def measure_owed(self, now: datetime) -> None:
+        self.gauges.append({job.name: len(self.owed(job.name, now)) for job in self.all()})
 
     def all(self) -> list[Any]:
         return [self.Daily(), self.Hourly()]
@@ -199,3 +203,17 @@ def test_a_period_that_failed_every_retry_stays_owed_and_is_not_run_again_by_tha
     assert running.run_due_jobs() == ["close-day"]  # the next day is run; the failed one waits for a restart
     assert jobs.runs[-1] == ("close-day", "2026-11-25")
     assert jobs.owed("close-day", now[0], since=now[0]) == ["2026-11-24", "2026-11-25"]
+
+
+def test_the_periods_owed_are_measured_once_per_pass_after_its_runs() -> None:
+    now = [datetime(2026, 11, 25, 1, 59, tzinfo=UTC)]
+    jobs = FailingJobs(1)
+    running = scheduler(jobs, now)
+    assert running.run_due_jobs() == []
+    now[0] = datetime(2026, 11, 25, 2, 0, 1, tzinfo=UTC)
+    assert running.run_due_jobs() == ["close-day"]  # fails
+    assert jobs.gauges == [{"close-day": 0}, {"close-day": 1}]  # one measurement per pass, after its run
+    now[0] += RETRY_AFTER
+    assert running.run_due_jobs() == ["close-day"]  # the retry succeeds
+    assert jobs.gauges[-1] == {"close-day": 0}
+    assert len(jobs.gauges) == 3
