@@ -1,10 +1,12 @@
 """The alert rules as a Prometheus rules file, over the families ``GET /metrics`` exports.
 
 For a team that runs Prometheus and Alertmanager: the same conditions, in
-PromQL. A ratio over ``window`` becomes ``increase`` of the outcome counters
-over that range; a duration or a score, the gauge; a boolean, the gauge
-``== 1``. Alert names become identifiers (``High Event Error Rate`` →
-``HighEventErrorRate``); the rule's own name is kept in the ``summary``.
+PromQL, with the same definitions as the service's signals (``error_rate``:
+rejected and failed events; ``null_rate``: the missing-field family). A ratio
+over ``window`` becomes ``increase`` of the outcome counters over that range;
+a duration or a score, the gauge; a boolean, the gauge ``== 1``. Alert names
+become identifiers (``High Event Error Rate`` → ``HighEventErrorRate``); the
+rule's own name is kept in the ``summary``.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ def _signal(name: str, window: str) -> str:
         return f"sum(increase({selector}[{window}]))"
 
     total = increase(_EVENTS)
+    bad = increase(f'{_EVENTS}{{outcome=~"rejected|failed"}}')  # failed: events of requests answered 5xx
     ratios = {
-        "error_rate": increase(f'{_EVENTS}{{outcome="rejected"}}'),
+        "error_rate": bad,
         "duplicate_rate": increase(f'{_EVENTS}{{outcome="duplicate"}}'),
         "null_rate": increase("addvalue_ingest_missing_field_events_total"),
     }
@@ -45,7 +48,7 @@ def _signal(name: str, window: str) -> str:
         return f"({ratios[name]} / {total})"
     daily = "|".join(DAILY_JOBS)
     plain = {
-        "rejected_events": increase(f'{_EVENTS}{{outcome="rejected"}}'),
+        "rejected_events": bad,
         "submitted_events": total,
         "processing_lag": "max(addvalue_projection_lag_seconds)",
         "processing_lag_events": "max(addvalue_projection_lag_events)",
