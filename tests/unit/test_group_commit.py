@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import Future
 
 import pytest
 
+from adapters.metrics.prometheus import PrometheusMetrics
+from application.alerting.outcomes import OutcomeTally
+from application.alerting.ports import IngestOutcomes
 from application.errors import StorageError
 from application.ingest.group_commit import GroupCommit
 from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
+from application.observability.ports import OutcomesSeenBy
 from application.principals import Principal
 from application.store import AnalyticsStore
-from tests.fakes import FakeErasureRegister, FakeGeo, FakeKeys, FixedClock, consent, feedback, in_memory_store
+from tests.fakes import FakeErasureRegister, FakeGeo, FakeKeys, FixedClock, consent, event, feedback, in_memory_store
 
 SERVICE = Principal(subject="tests", role="service")
 
@@ -152,3 +158,46 @@ def test_when_storage_fails_every_request_of_the_group_gets_the_error(
         with pytest.raises(StorageError, match="unreachable"):
             future.result(timeout=10)
     writer.stop()
+
+
+class _OutcomeTable(IngestOutcomes):
+    def __init__(self) -> None:
+        self.counted: Counter[str] = Counter()
+
+    def add(self, second: int, counts: Mapping[str, int]) -> None:
+        self.counted.update(counts)
+
+    def totals(self, since: int, until: int) -> dict[str, int]:
+        return dict(self.counted)
+
+    def prune(self, before: int) -> None:
+        pass
+
+
+def test_the_metrics_and_the_alert_tally_read_the_same_counts_failed_writes_included(
+    parts: tuple[AnalyticsStore, Ingestion, FixedClock],
+) -> None:
+    _, ingestion, clock = parts
+    metrics, table = PrometheusMetrics(), _OutcomeTable()
+    tally = OutcomeTally(table, now=lambda: clock.now().timestamp())
+    writer = GroupCommit(ingestion, metrics=metrics, outcomes=OutcomesSeenBy(metrics, tally))
+    writer.start()
+    user = uuid.uuid4()
+    missing = event("wave_joined", user, {})
+    sent = [consent(user, analytics=True, at=clock.now()), missing]
+    writer.submit(ingestion.prepare(sent, sent_at=None, principal=SERVICE)).result(timeout=10)
+
+    def failing(batches: list[PreparedBatch]) -> list[IngestReport]:
+        raise StorageError("database unreachable")
+
+    ingestion.record = failing  # type: ignore[assignment,method-assign]
+    with pytest.raises(StorageError):
+        writer.submit(ingestion.prepare(sent, sent_at=None, principal=SERVICE)).result(timeout=10)
+    writer.stop()
+    tally.stop()
+    assert table.counted == {"accepted": 1, "rejected": 1, "rejected_missing": 1, "failed": 2}
+    exposition = metrics.exposition().decode()
+    for outcome, n in (("accepted", 1), ("rejected", 1), ("failed", 2), ("duplicate", 0)):
+        assert f'addvalue_ingest_events_total{{outcome="{outcome}"}} {n}.0' in exposition
+    missing_family = 'addvalue_ingest_missing_field_events_total{event="wave_joined",field="properties.wave_id"} 1.0'
+    assert missing_family in exposition
