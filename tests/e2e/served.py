@@ -93,7 +93,8 @@ def _environment(backend: str, workdir: Path, port: int, extra: dict[str, str]) 
         env["ADDVALUE_DATABASE_URL"] = f"sqlite:///{workdir}/var/addvalue.db"
     else:
         assert POSTGRES_URL is not None
-        schema = f"s_{uuid.uuid4().hex[:12]}"
+        # A schema of the caller's (to arrange something in it before the service starts), else a fresh one.
+        schema = extra.get("ADDVALUE_DATABASE_SCHEMA", f"s_{uuid.uuid4().hex[:12]}")
         env |= {"ADDVALUE_DATABASE_URL": POSTGRES_URL, "ADDVALUE_DATABASE_SCHEMA": schema}
     return env | extra, schema
 
