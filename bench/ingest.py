@@ -10,7 +10,11 @@ written by one worker, as in production); --any-connection sends any person's
 batch over any connection. CPU shares of the server,
 PostgreSQL and the load generator are printed with the result. Reports events/s, latency percentiles and errors, and
 in the same run the rate of a raw COPY of equivalent rows into PostgreSQL, as
-the floor to compare against.
+the floor to compare against. The server's CPU time per accepted event is
+printed too; --no-metrics runs the same service with every measurement of
+/metrics turned into a no-op (bench/no_metrics/sitecustomize.py), so the two
+figures give the instrumentation's cost (bench/metrics_overhead.py runs both
+in turn).
 
     .venv/bin/python bench/ingest.py --seconds 60
 """
@@ -340,6 +344,9 @@ def main() -> None:
         help="send each person's batches over any connection (default: each connection has its own people, "
         "as each phone has its own connection)",
     )
+    parser.add_argument(
+        "--no-metrics", action="store_true", help="serve with every /metrics measurement a no-op (to measure its cost)"
+    )
     args = parser.parse_args()
 
     if not args.port:
@@ -359,6 +366,8 @@ def main() -> None:
     }
     if args.projections_apart or args.no_projections:
         env["ADDVALUE_SERVE_PROJECTIONS"] = "false"
+    if args.no_metrics:  # the service's processes load bench/no_metrics/sitecustomize.py first
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "bench" / "no_metrics"), str(ROOT)])
     serve = [
         sys.executable,
         "-m",
@@ -407,6 +416,7 @@ def main() -> None:
         shape += ", projections in their own process" if args.projections_apart else ", projections in serve"
     shape += f", {args.workers} serve workers, {args.clients} load processes"
     shape += f", offered {args.rate:,.0f} events/s" if args.rate else ""
+    shape += ", metrics off (no-op)" if args.no_metrics else ", metrics on"
     print(f"load: {args.seconds:.0f} s, batches of {args.batch} ({shape}), {args.concurrency} in flight")
     print(f"people: {args.users}; 1-min load average before the run: {load_average:.2f}")
     print(
@@ -416,6 +426,8 @@ def main() -> None:
     )
     shares = ", ".join(f"{name} {seconds / result['seconds']:.0%}" for name, seconds in cpu.items())
     print(f"CPU, share of one core: {shares}")
+    accepted = result["events_per_s"] * result["seconds"]
+    print(f"server CPU per event: {cpu['server'] / max(accepted, 1) * 1e6:.2f} µs")
     if args.no_projections:
         print(f"read models: {lag:,} log entries not applied at the end (no projections ran)")
     else:
