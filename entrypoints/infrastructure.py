@@ -161,6 +161,7 @@ class Infrastructure:
         metrics = _given_or(self._given.metrics, PrometheusMetrics)
         if self._db.kind == "postgresql":  # the small stores' pools (access log, quota, sessions, ...)
             metrics.watch_pool("shared", SharedPool.open_pools)
+            self.own(lambda: metrics.unwatch_pool("shared"))
         return metrics
 
     @functools.cached_property
