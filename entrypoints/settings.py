@@ -127,6 +127,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     local_dir = database.sqlite_path.parent if database.sqlite_path is not None else None
     port = _port(env.get("ADDVALUE_PORT", "8000"))  # checked before any secret file is written
     host = env.get("ADDVALUE_HOST", "127.0.0.1")
+    archive_dir, backup_dir = _folder("ADDVALUE_ARCHIVE_DIR", env), _folder("ADDVALUE_BACKUP_DIR", env)  # likewise
     try:
         local_secrets.development_secrets_only_on_loopback(env, local_dir, host)
         master_key = local_secrets.master_key(env.get("ADDVALUE_MASTER_KEY"), local_dir)
@@ -161,8 +162,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         erasure_grace_days=_not_negative("ADDVALUE_ERASURE_GRACE_DAYS", env, 30.0),
         hot_days=_positive("ADDVALUE_HOT_DAYS", env, 90.0),
         max_token_lifetime_days=_positive("ADDVALUE_MAX_TOKEN_LIFETIME_DAYS", env, 30.0),
-        archive_dir=Path(env["ADDVALUE_ARCHIVE_DIR"]) if env.get("ADDVALUE_ARCHIVE_DIR") else None,
-        backup_dir=Path(env["ADDVALUE_BACKUP_DIR"]) if env.get("ADDVALUE_BACKUP_DIR") else None,
+        archive_dir=archive_dir,
+        backup_dir=backup_dir,
         backup_retention_days=_positive("ADDVALUE_BACKUP_RETENTION_DAYS", env, 90.0),
         api_docs=_flag("ADDVALUE_API_DOCS", env, default=False),
         min_group_size=_whole("ADDVALUE_MIN_GROUP_SIZE", env, 5),
@@ -355,6 +356,21 @@ def _rate_limit(name: str, env: Mapping[str, str], default: RateLimit, *, min_bu
         why = " (one full Segment batch)" if min_burst == MIN_BURST else ""
         raise SettingsError(f"{name}: the rate must be above 0 and the burst at least {min_burst:g}{why}; got {raw!r}")
     return limit
+
+
+def _folder(name: str, env: Mapping[str, str]) -> Path | None:
+    """A folder the service writes into: it may not exist yet, but nothing on its path may be a file."""
+    if not env.get(name):
+        return None
+    path = Path(env[name])
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                raise SettingsError(
+                    f"{name}: {str(existing)!r} is a file, not a folder; name a folder (it is created when missing)"
+                )
+            break
+    return path
 
 
 def _flag(name: str, env: Mapping[str, str], *, default: bool) -> bool:
