@@ -25,7 +25,7 @@ from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies
 from entrypoints import local_secrets
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+__all__ = ["Settings", "SettingsError", "alerts_file_setting", "load_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/addvalue.db"
 MIN_BURST = 2_500  # the largest batch a client may send (Segment's 2,500 messages) must fit
@@ -123,7 +123,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database = parse_database_url(url, schema=env.get("ADDVALUE_DATABASE_SCHEMA", "public"))
     except ValueError as e:
         raise SettingsError(f"ADDVALUE_DATABASE_URL: {e}") from None
-    alerts = _alerts(env.get("ADDVALUE_ALERTS_FILE") or None)  # before any secret file is written
+    alerts = _alerts(alerts_file_setting(env))  # before any secret file is written
     local_dir = database.sqlite_path.parent if database.sqlite_path is not None else None
     port = _port(env.get("ADDVALUE_PORT", "8000"))  # checked before any secret file is written
     host = env.get("ADDVALUE_HOST", "127.0.0.1")
@@ -176,6 +176,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         external_url=env.get("ADDVALUE_EXTERNAL_URL", "").rstrip("/"),
         cors_origins=_cors_origins(env.get("ADDVALUE_CORS_ORIGINS", "")),
     )
+
+
+def alerts_file_setting(environ: Mapping[str, str] | None = None) -> str | None:
+    """ADDVALUE_ALERTS_FILE alone (None: the seed's file), for commands that read nothing else."""
+    return (os.environ if environ is None else environ).get("ADDVALUE_ALERTS_FILE") or None
 
 
 def _jwks(value: str) -> str | None:
