@@ -364,17 +364,13 @@ def _rate_limit(name: str, env: Mapping[str, str], default: RateLimit, *, min_bu
 
 
 def _folder(name: str, env: Mapping[str, str]) -> Path | None:
-    """A folder the service writes into: it may not exist yet, but nothing on its path may be a file."""
+    """A folder the service writes into, created when missing: nothing on its path may be a file."""
     if not env.get(name):
         return None
     path = Path(env[name])
-    for existing in (path, *path.parents):
-        if existing.exists():
-            if not existing.is_dir():
-                raise SettingsError(
-                    f"{name}: {str(existing)!r} is a file, not a folder; name a folder (it is created when missing)"
-                )
-            break
+    nearest = next((p for p in (path, *path.parents) if p.exists()), None)
+    if nearest is not None and not nearest.is_dir():
+        raise SettingsError(f"{name}: {str(nearest)!r} is a file, not a folder; name a folder (or a new path)")
     return path
 
 
