@@ -40,6 +40,8 @@ def test_true_typed_fields_refuse_0_with_the_path_of_the_field_on_every_route_wi
         assert client.post("/api/alerts/silences", json=SILENCE).status_code == 200
         unknown = error_of(client.put(consent, json=CHOICE | {"extra": True}), 400)
         assert "unknown field `extra`" in unknown["message"]
+        empty = error_of(client.put(consent, content=b""), 400)
+        assert empty["message"] == "body: missing; this route takes a request body"
     assert "Traceback" not in served.output()
 
 
