@@ -22,7 +22,7 @@ from adapters.encryption.keystore import PostgresKeyStore
 from adapters.encryption.mapper import EncryptingMapper
 from adapters.eventstore.persistence import build_key_store, event_store_env
 from adapters.eventstore.recorders import PostgresIngestRecorder, SqliteIngestRecorder
-from adapters.eventstore.wakeups import PostgresWakeups, SqliteWakeups
+from adapters.eventstore.wakeups import PostgresWakeups, SqliteWakeups, events_channel
 from adapters.geo import build_geo_lookup
 from adapters.metrics.prometheus import PrometheusMetrics
 from adapters.privacy.erasure_register import build_erasure_register
@@ -182,7 +182,7 @@ class Infrastructure:
             return self._given.wakeups
         if self._db.sqlite_path is not None:
             return self._owned(SqliteWakeups(self._db.sqlite_path))
-        return self._owned(PostgresWakeups(self._db.url, "addvalue_events"))
+        return self._owned(PostgresWakeups(self._db.url, events_channel(self._db.schema, "addvalue_events")))
 
     @functools.cached_property
     def access_log(self) -> AccessLog:

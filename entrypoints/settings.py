@@ -25,7 +25,7 @@ from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies
 from entrypoints import local_secrets
 
-__all__ = ["Settings", "SettingsError", "load_settings"]
+__all__ = ["Settings", "SettingsError", "alerts_file_setting", "load_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/addvalue.db"
 MIN_BURST = 2_500  # the largest batch a client may send (Segment's 2,500 messages) must fit
@@ -123,10 +123,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database = parse_database_url(url, schema=env.get("ADDVALUE_DATABASE_SCHEMA", "public"))
     except ValueError as e:
         raise SettingsError(f"ADDVALUE_DATABASE_URL: {e}") from None
-    alerts = _alerts(env.get("ADDVALUE_ALERTS_FILE") or None)  # before any secret file is written
+    alerts = _alerts(alerts_file_setting(env))  # before any secret file is written
     local_dir = database.sqlite_path.parent if database.sqlite_path is not None else None
     port = _port(env.get("ADDVALUE_PORT", "8000"))  # checked before any secret file is written
     host = env.get("ADDVALUE_HOST", "127.0.0.1")
+    archive_dir, backup_dir = _folder("ADDVALUE_ARCHIVE_DIR", env), _folder("ADDVALUE_BACKUP_DIR", env)  # likewise
     try:
         local_secrets.development_secrets_only_on_loopback(env, local_dir, host)
         master_key = local_secrets.master_key(env.get("ADDVALUE_MASTER_KEY"), local_dir)
@@ -161,8 +162,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         erasure_grace_days=_not_negative("ADDVALUE_ERASURE_GRACE_DAYS", env, 30.0),
         hot_days=_positive("ADDVALUE_HOT_DAYS", env, 90.0),
         max_token_lifetime_days=_positive("ADDVALUE_MAX_TOKEN_LIFETIME_DAYS", env, 30.0),
-        archive_dir=Path(env["ADDVALUE_ARCHIVE_DIR"]) if env.get("ADDVALUE_ARCHIVE_DIR") else None,
-        backup_dir=Path(env["ADDVALUE_BACKUP_DIR"]) if env.get("ADDVALUE_BACKUP_DIR") else None,
+        archive_dir=archive_dir,
+        backup_dir=backup_dir,
         backup_retention_days=_positive("ADDVALUE_BACKUP_RETENTION_DAYS", env, 90.0),
         api_docs=_flag("ADDVALUE_API_DOCS", env, default=False),
         min_group_size=_whole("ADDVALUE_MIN_GROUP_SIZE", env, 5),
@@ -175,6 +176,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         external_url=env.get("ADDVALUE_EXTERNAL_URL", "").rstrip("/"),
         cors_origins=_cors_origins(env.get("ADDVALUE_CORS_ORIGINS", "")),
     )
+
+
+def alerts_file_setting(environ: Mapping[str, str] | None = None) -> str | None:
+    """ADDVALUE_ALERTS_FILE alone (None: the seed's file), for commands that read nothing else."""
+    return (os.environ if environ is None else environ).get("ADDVALUE_ALERTS_FILE") or None
 
 
 def _jwks(value: str) -> str | None:
@@ -355,6 +361,17 @@ def _rate_limit(name: str, env: Mapping[str, str], default: RateLimit, *, min_bu
         why = " (one full Segment batch)" if min_burst == MIN_BURST else ""
         raise SettingsError(f"{name}: the rate must be above 0 and the burst at least {min_burst:g}{why}; got {raw!r}")
     return limit
+
+
+def _folder(name: str, env: Mapping[str, str]) -> Path | None:
+    """A folder the service writes into, created when missing: nothing on its path may be a file."""
+    if not env.get(name):
+        return None
+    path = Path(env[name])
+    nearest = next((p for p in (path, *path.parents) if p.exists()), None)
+    if nearest is not None and not nearest.is_dir():
+        raise SettingsError(f"{name}: {str(nearest)!r} is a file, not a folder; name a folder (or a new path)")
+    return path
 
 
 def _flag(name: str, env: Mapping[str, str], *, default: bool) -> bool:

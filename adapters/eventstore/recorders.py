@@ -34,6 +34,7 @@ from adapters.connections import checked_without_round_trip
 from adapters.eventstore.archived_log import ArchivedLog, EventsRead, Span, archived_spans, nothing_archived
 from adapters.eventstore.catch_up import postgres_events_after, sqlite_events_after
 from adapters.eventstore.ingest_lock import SqliteIngestLock, postgres_ingest_lock
+from adapters.eventstore.wakeups import events_channel
 from adapters.retention.archive import ParquetArchive
 from application.ports import IngestLedger, IngestMarks
 from application.retention.ports import ColdStore, MovedToArchive
@@ -170,6 +171,8 @@ class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLed
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         checked_without_round_trip(datastore)
+        # The library's channel is the bare table name, shared by every schema of the database.
+        self.channel_name = events_channel(datastore.schema, events_table_name)
         prefix = events_table_name.removesuffix("_events")
         schema = Identifier(datastore.schema)
         self._ids_table = SQL("{}.{}").format(schema, Identifier(f"{prefix}_ingested_event_ids"))

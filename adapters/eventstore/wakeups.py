@@ -6,10 +6,17 @@ projection thread catch up at once instead of at its next interval. SQLite
 has no such signal; its ``data_version`` changes when another connection
 commits to the file, and reading it is a few microseconds, so it is polled
 every 50 ms (any process's commit, including another serve worker's).
+
+NOTIFY channels belong to the database, not to a schema: two services that share one PostgreSQL
+database under different ``ADDVALUE_DATABASE_SCHEMA`` would wake each other on a fixed channel
+(harmless, but a catch-up pass for nothing on every commit of the other). ``events_channel``
+names the channel after the schema; ``public`` keeps the library's name. Services in different
+databases never hear each other whatever the name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from pathlib import Path
@@ -18,9 +25,21 @@ from typing import Final
 import psycopg
 from psycopg.sql import SQL, Identifier
 
-__all__ = ["PostgresWakeups", "SqliteWakeups"]
+__all__ = ["PostgresWakeups", "SqliteWakeups", "events_channel"]
 
 SQLITE_POLL_SECONDS: Final = 0.05
+_MAX_IDENTIFIER_BYTES: Final = 63  # PostgreSQL truncates longer names (NAMEDATALEN - 1)
+
+
+def events_channel(schema: str, events_table: str) -> str:
+    """The channel the events table's commits are told on: the table's own name in ``public``, else
+    ``<schema>.<table>`` (a hash of the schema where that would be truncated and could collide)."""
+    if schema == "public":
+        return events_table
+    channel = f"{schema}.{events_table}"
+    if len(channel.encode()) > _MAX_IDENTIFIER_BYTES:
+        channel = f"{hashlib.sha256(schema.encode()).hexdigest()[:24]}.{events_table}"
+    return channel
 
 
 class PostgresWakeups:

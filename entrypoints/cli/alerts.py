@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import uuid
 from datetime import timedelta
+from typing import Final
 
 import yaml
 
@@ -16,9 +17,9 @@ from application.alerting.rules import RulesError
 from domain.alert_conditions import parse_duration, signals_of
 from entrypoints.bootstrap import bootstrap
 from entrypoints.cli.output import Subcommands, fail, print_json
-from entrypoints.settings import Settings
+from entrypoints.settings import Settings, alerts_file_setting
 
-__all__ = ["add_alerts", "alerts", "matchers_of"]
+__all__ = ["FILE_ONLY", "add_alerts", "alerts", "alerts_file", "matchers_of"]
 
 
 def add_alerts(commands: Subcommands) -> None:
@@ -56,19 +57,29 @@ def matchers_of(texts: list[str]) -> list[dict[str, str | bool]]:
     return found
 
 
-def alerts(settings: Settings, args: argparse.Namespace) -> int:
-    if args.action in ("check", "prometheus-rules"):
-        try:
-            config = load_alert_file(args.file) if getattr(args, "file", None) else settings.alerts
-        except RulesError as e:
-            return fail("addvalue alerts check", e, 2)
-        if args.action == "prometheus-rules":
-            print(yaml.safe_dump(prometheus_rules(config), sort_keys=False), end="")
-            return 0
-        for rule in config.rules:
-            print_json({"name": rule.name, "condition": rule.condition_text, "signals": signals_of(rule.condition)})
-        print(f"{config.source}: {len(config.rules)} alerts, {len(config.receivers)} receivers: OK")
+# The actions that read only an alert file: they run without the settings, so they open no database and
+# write no development secret (entrypoints.cli.main runs them before loading the settings).
+FILE_ONLY: Final = ("check", "prometheus-rules")
+
+
+def alerts_file(args: argparse.Namespace) -> int:
+    """``alerts check`` and ``alerts prometheus-rules``: the file given, else ADDVALUE_ALERTS_FILE, else the seed's."""
+    try:
+        config = load_alert_file(args.file if getattr(args, "file", None) else alerts_file_setting())
+    except RulesError as e:
+        return fail("addvalue alerts check", e, 2)
+    if args.action == "prometheus-rules":
+        print(yaml.safe_dump(prometheus_rules(config), sort_keys=False), end="")
         return 0
+    for rule in config.rules:
+        print_json({"name": rule.name, "condition": rule.condition_text, "signals": signals_of(rule.condition)})
+    print(f"{config.source}: {len(config.rules)} alerts, {len(config.receivers)} receivers: OK")
+    return 0
+
+
+def alerts(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action in FILE_ONLY:
+        return alerts_file(args)
     with bootstrap(settings) as container:
         return _run(container.alerting, args)
 

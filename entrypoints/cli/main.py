@@ -67,6 +67,8 @@ def _run(argv: Sequence[str] | None) -> int:
     # Before the settings, which may log (a generated development key, say).
     if args.command in STANDALONE:
         return STANDALONE[args.command][1](args)
+    if args.command == "alerts" and args.action in alerts.FILE_ONLY:  # reads an alert file, nothing else
+        return alerts.alerts_file(args)
     configure_logging(os.environ.get("ADDVALUE_LOG_LEVEL", "info"))
     try:
         settings = load_settings()

@@ -19,6 +19,7 @@ from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.http import health
 from entrypoints.http.api import api_router
 from entrypoints.http.auth import VerifiedTokens
+from entrypoints.http.bodies import StrictBody
 from entrypoints.http.cors import Cors
 from entrypoints.http.dependencies import provided
 from entrypoints.http.document import SECURITY_SCHEMES
@@ -70,6 +71,8 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
         on_startup=[container.group_commit.start, *([scheduler.start] if run_jobs else [])],
         on_shutdown=[*([scheduler.stop] if run_jobs else []), container.group_commit.stop],
         request_max_body_size=MAX_BATCH_BYTES,
+        dto=StrictBody,  # every data: body decoded strictly, in one place (entrypoints/http/bodies.py)
+        return_dto=None,
         exception_handlers=plain_errors(too_large=TOO_LARGE),
         debug=False,
         before_send=[

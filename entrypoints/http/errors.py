@@ -204,7 +204,12 @@ def _phrase(status: int) -> str:
 
 def _invalid(exc: ValidationException) -> str:
     """Litestar's parameter and body checks, with what each broken field needs."""
-    problems = [
-        f"{item.get('key') or 'body'}: {item.get('message')}" for item in (exc.extra or []) if isinstance(item, dict)
-    ]
+    problems = [_problem(item) for item in (exc.extra or []) if isinstance(item, dict)]
     return "; ".join(problems) or exc.detail
+
+
+def _problem(item: dict[str, Any]) -> str:
+    key = item.get("key") or "body"
+    if key == "data":  # Litestar's name for a body; the body's own fields are checked in entrypoints.http.bodies
+        return "body: missing; this route takes a request body"
+    return f"{key}: {item.get('message')}"

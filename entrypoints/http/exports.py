@@ -13,14 +13,12 @@ from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter, SkipValidation
 from litestar.response import Stream
-from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from adapters.exports.files import FORMATS, MEDIA_TYPES, Format, encode
 from application.reporting.exports import DATASETS, Exports
 from entrypoints.http import envelope, params
 from entrypoints.http.dependencies import Reads
 from entrypoints.http.envelope import ERRORS, Envelope
-from entrypoints.http.errors import ApiError
 from entrypoints.http.params import From, To
 
 __all__ = ["ROUTES"]
@@ -66,8 +64,6 @@ async def export_dataset(
 ) -> Stream:
     """A dataset's rows for [from, to] (default: the 30 days to yesterday): aggregates only, the minimum group
     size applied; at most 800 days."""
-    if format not in FORMATS:  # Litestar leaves an annotated Literal unchecked
-        raise ApiError(HTTP_400_BAD_REQUEST, "bad_parameter", f"format: expected one of {', '.join(FORMATS)}")
     first, last = params.day_range(from_, to, params.yesterday(analytics))
     chosen = exporter.check(dataset, first, last)
     name = f"{dataset}_{first.isoformat()}_{last.isoformat()}.{format}"

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Final, cast
+from typing import Final, cast
 
 import anyio.to_thread
 import msgspec
-from litestar import Request, Response, delete, get, put
-from litestar.params import FromQuery
+from litestar import Response, delete, get, put
+from litestar.params import FromQuery, JSONBody
 from litestar.status_codes import (
-    HTTP_400_BAD_REQUEST,
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_500_INTERNAL_SERVER_ERROR,
@@ -36,11 +35,6 @@ class ConsentUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     location: bool
 
 
-# Read here, strictly, as the document states it (entrypoints.http.document.CONSENT_CHANGE): every purpose, true or
-# false, and nothing else. Litestar's own conversion let 0 pass as false and answered 500 to an object.
-_CONSENT: Final = msgspec.json.Decoder(ConsentUpdate)
-
-
 @get("/users/{user_id:str}/consent", name="user_consent", responses=ERRORS)
 async def user_consent(container: Services, person: Person, user_id: params.PersonIdPath) -> Response[Envelope]:
     """The person's current consent per purpose."""
@@ -56,7 +50,7 @@ async def user_consent(container: Services, person: Person, user_id: params.Pers
     operation_class=CONSENT_CHANGE,
 )
 async def user_consent_change(
-    request: Request[Any, Any, Any],
+    data: JSONBody[ConsentUpdate],
     *,
     container: Services,
     principal: Who,
@@ -65,7 +59,7 @@ async def user_consent_change(
 ) -> Response[Envelope]:
     """Set the person's consent: every purpose given (analytics, personalization, marketing, location)."""
     changed_by = principal.label  # who really made the change: role and subject
-    choice = _choice(await request.body())
+    choice = ConsentChoice(**msgspec.structs.asdict(data))  # read strictly (entrypoints.http.bodies)
     state = await anyio.to_thread.run_sync(lambda: container.consent.change(person, choice, changed_by=changed_by))
     return envelope.live({"metric": "consent", **msgspec.to_builtins(state)}, data_points=1)
 
@@ -122,14 +116,6 @@ async def user_erase(
         message = "the data key could not be destroyed: nothing was shredded; retry"
         raise ApiError(HTTP_500_INTERNAL_SERVER_ERROR, "erasure_not_done", message) from None
     return envelope.live({"metric": "erasure_receipt", **msgspec.to_builtins(receipt)}, data_points=1)
-
-
-def _choice(body: bytes) -> ConsentChoice:
-    try:
-        data = _CONSENT.decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError) as e:
-        raise ApiError(HTTP_400_BAD_REQUEST, "bad_parameter", f"data: {e}") from None
-    return ConsentChoice(**msgspec.structs.asdict(data))
 
 
 ROUTES: Final = (user_consent, user_consent_change, user_consent_history, user_export, user_erase)

@@ -49,6 +49,21 @@ def test_check_accepts_the_default_file_and_names_rule_column_and_expectation_of
     assert not (tmp_path / "var" / "addvalue.db").exists()  # no database opened, nothing started
 
 
+def test_checking_an_alert_file_writes_no_key_material_in_a_fresh_data_folder(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(BAD)
+    for args, code in (
+        (("alerts", "check"), 0),
+        (("alerts", "check", str(tmp_path / "bad.yaml")), 2),
+        (("alerts", "prometheus-rules"), 0),
+    ):
+        done = addvalue(tmp_path, *args, env={"ADDVALUE_ALERTS_FILE": ""})
+        assert done.returncode == code, (args, done.stderr)
+    by_variable = addvalue(tmp_path, "alerts", "check", env={"ADDVALUE_ALERTS_FILE": str(tmp_path / "bad.yaml")})
+    assert by_variable.returncode == 2
+    assert "alert 1 ('Pipeline Lag')" in by_variable.stderr
+    assert not (tmp_path / "var").exists()  # no master.key, no jwt.secret, no database
+
+
 def test_a_bad_alert_file_stops_serve_at_start_up(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(BAD)
     served = addvalue(tmp_path, "serve", env={"ADDVALUE_ALERTS_FILE": str(tmp_path / "bad.yaml")})

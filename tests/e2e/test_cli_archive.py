@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -171,3 +173,21 @@ def test_restore_refuses_a_store_that_holds_events_even_without_an_archive(
     refused = capsys.readouterr().err
     assert "restore only into an empty" in refused
     assert "archive folder" not in refused
+
+
+def test_an_archive_dir_that_is_a_file_stops_the_cli_and_serve_with_exit_2_and_no_traceback(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "archive.parquet").write_bytes(b"PAR1")
+    monkeypatch.setenv("ADDVALUE_ARCHIVE_DIR", str(workdir / "archive.parquet"))
+    for command in (["archive", "run"], ["history", "--user", str(uuid.uuid4())]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert "configuration error: ADDVALUE_ARCHIVE_DIR: " in err
+        assert "is a file, not a folder" in err
+    env = {**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    serve = [sys.executable, "-m", "entrypoints.cli", "serve"]
+    served = subprocess.run(serve, env=env, cwd=workdir, capture_output=True, text=True, timeout=60, check=False)
+    assert served.returncode == 2
+    assert "ADDVALUE_ARCHIVE_DIR: " in served.stderr
+    assert "Traceback" not in served.stderr

@@ -1,22 +1,22 @@
-"""The real segment-analytics-python client against the running service (uvicorn), on SQLite and PostgreSQL."""
+"""The real segment-analytics-python client against ``addvalue serve``, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 from segment.analytics import Client as SegmentClient
 
-from application.principals import Principal
 from application.sources.mapping import MESSAGE_ID_NAMESPACE
-from entrypoints.bootstrap import Container, bootstrap
-from entrypoints.settings import Settings
-from tests.e2e.in_thread import served
+from entrypoints.bootstrap import bootstrap
+from entrypoints.settings import load_settings
+from tests.e2e.served import Served, start_served
 from tests.fakes import consent
 
-SERVICE = Principal(subject="backend", role="service")
 WRITE_KEY = "ios-app-write-key-" + "w" * 20
 CONTEXT = {
     "device": {"type": "ios"},
@@ -29,16 +29,10 @@ CONTEXT = {
 
 
 @pytest.fixture
-def container(settings: Settings) -> Iterator[Container]:
-    built = bootstrap(msgspec.structs.replace(settings, write_keys={WRITE_KEY: "ios-app"}))
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def base_url(container: Container) -> Iterator[str]:
-    with served(container) as url:
-        yield url
+def service(backend: str, tmp_path: Path) -> Iterator[Served]:
+    """``addvalue serve`` with the app's write key, on SQLite and PostgreSQL."""
+    with start_served(backend, tmp_path, env={"ADDVALUE_WRITE_KEYS": f"ios-app={WRITE_KEY}"}) as served:
+        yield served
 
 
 def sdk(base_url: str, errors: list[Exception], **options: object) -> SegmentClient:
@@ -53,14 +47,20 @@ def sdk(base_url: str, errors: list[Exception], **options: object) -> SegmentCli
 
 @pytest.mark.parametrize("mode", ["sync", "batched gzip"])
 def test_the_segment_python_sdk_sends_catalog_events_and_unknown_ones_land_in_quarantine(
-    base_url: str, container: Container, mode: str
+    service: Served, mode: str
 ) -> None:
     errors: list[Exception] = []
+    base_url = service.base_url
     client = sdk(base_url, errors, sync_mode=True) if mode == "sync" else sdk(base_url, errors, gzip=True)
     user = uuid.uuid4()
     # Consent comes from the backend (a service token): a write key is public and may only withdraw it.
-    given = container.ingestion.ingest([consent(user, analytics=True)], sent_at=None, principal=SERVICE)
-    assert given.accepted == 1
+    given = httpx.post(
+        f"{base_url}/v1/events",
+        content=b'{"batch":[' + consent(user, analytics=True) + b"]}",
+        headers=service.bearer("backend", "service"),
+        timeout=10,
+    )
+    assert given.json()["accepted"] == 1, given.text
     client.track(
         user_id=str(user), event="wave_joined", properties={"wave_id": "w-1"}, context=CONTEXT, message_id="m-1"
     )
@@ -73,14 +73,15 @@ def test_the_segment_python_sdk_sends_catalog_events_and_unknown_ones_land_in_qu
     assert errors == []
 
     joined = uuid.uuid5(MESSAGE_ID_NAMESPACE, "ios-app:m-1")
-    assert container.store.ledger.known_event_ids([joined]) == {joined}
-    subject = container.keys.subject_for(user, create=False)
-    assert subject is not None
-    history = msgspec.json.encode([entry.data for entry in container.history.of_subject(subject)])
+    with bootstrap(load_settings(service.env)) as container:  # the service's database, read beside it
+        assert container.store.ledger.known_event_ids([joined]) == {joined}
+        subject = container.keys.subject_for(user, create=False)
+        assert subject is not None
+        history = msgspec.json.encode([entry.data for entry in container.history.of_subject(subject)])
+        entries = list(container.quarantine.entries())
     for expected in (b"user_consent_update", b"wave_joined", str(joined).encode(), b'"device_type":"mobile"'):
         assert expected in history
 
-    entries = list(container.quarantine.entries())
     assert {entry.source for entry in entries} == {"segment:ios-app"}
     reasons = sorted((r.path, r.message) for entry in entries for r in entry.reasons)
     assert [path for path, _ in reasons] == ["event", "userId"]

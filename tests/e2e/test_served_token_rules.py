@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,60 +13,27 @@ import httpx
 import jwt
 import pytest
 
-from adapters.api_access.tokens import JwtTokens
 from entrypoints.cli.main import main
+from tests.e2e.served import free_port, start_served
 
 ADDVALUE = str(Path(sys.executable).with_name("addvalue"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def served(workdir: Path) -> Iterator[str]:
-    """``addvalue serve`` on SQLite in the working folder, tokens limited to 1 day; its base URL."""
-    port = free_port()
-    env = {**os.environ, "ADDVALUE_PORT": str(port), "ADDVALUE_MAX_TOKEN_LIFETIME_DAYS": "1"}
-    server = subprocess.Popen([ADDVALUE, "serve"], env=env, cwd=workdir, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert server.poll() is None, "addvalue serve stopped"
-            assert time.monotonic() < deadline, "addvalue serve did not answer within 30 s"
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-
-
 def test_the_served_process_refuses_a_token_valid_for_longer_than_its_maximum(
-    served: str, workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    backend: str, workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     person = str(uuid.uuid4())
-    path = f"{served}/api/users/{person}/consent"
-    env = {**os.environ, "ADDVALUE_MAX_TOKEN_LIFETIME_DAYS": "1"}
-    command = [ADDVALUE, "token", "--sub", person, "--hours", "24"]
-    minted = subprocess.run(command, check=False, env=env, cwd=workdir, capture_output=True, text=True)
-    assert minted.returncode == 0, minted.stderr
-    accepted = httpx.get(path, headers={"Authorization": f"Bearer {minted.stdout.strip()}"})
-    assert accepted.status_code == 404  # through the token check: nobody by that id yet
-    secret = (workdir / "var" / "jwt.secret").read_text().strip()
-    two_days = JwtTokens(secret, issuer="addvalue", audience="addvalue-analytics").mint(
-        person, "user", valid_for=timedelta(days=2)
-    )
-    refused = httpx.get(path, headers={"Authorization": f"Bearer {two_days}"})
-    assert refused.status_code == 401
-    assert "accepts at most 1 days" in refused.text
+    with start_served(backend, workdir, env={"ADDVALUE_MAX_TOKEN_LIFETIME_DAYS": "1"}) as served:
+        path = f"{served.base_url}/api/users/{person}/consent"
+        command = [ADDVALUE, "token", "--sub", person, "--hours", "24"]
+        minted = subprocess.run(command, check=False, env=served.env, cwd=workdir, capture_output=True, text=True)
+        assert minted.returncode == 0, minted.stderr
+        accepted = httpx.get(path, headers={"Authorization": f"Bearer {minted.stdout.strip()}"})
+        assert accepted.status_code == 404  # through the token check: nobody by that id yet
+        two_days = served.token(person, "user", valid_for=timedelta(days=2))
+        refused = httpx.get(path, headers={"Authorization": f"Bearer {two_days}"})
+        assert refused.status_code == 401
+        assert "accepts at most 1 days" in refused.text
     monkeypatch.setenv("ADDVALUE_MAX_TOKEN_LIFETIME_DAYS", "1")
     assert main(["token", "--sub", person, "--hours", "48"]) == 2  # the command will not mint what is refused
     assert "--hours must be above 0 and at most 24" in capsys.readouterr().err

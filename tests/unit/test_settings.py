@@ -265,3 +265,16 @@ def test_the_refusal_limit_is_one_a_second_with_60_at_once_unless_set(
     assert (set_limit.rate, set_limit.burst) == (2.0, 10.0)
     with pytest.raises(SettingsError, match="ADDVALUE_REFUSAL_LIMIT"):
         load_settings({"ADDVALUE_REFUSAL_LIMIT": "1/0"})
+
+
+@pytest.mark.parametrize("variable", ["ADDVALUE_ARCHIVE_DIR", "ADDVALUE_BACKUP_DIR"])
+def test_a_folder_setting_naming_a_file_is_refused_before_any_secret_is_written(
+    variable: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    for where in ("a-file", "a-file/below"):
+        with pytest.raises(SettingsError, match=rf"^{variable}: '.*a-file' is a file, not a folder; name a folder"):
+            load_settings({variable: str(tmp_path / where)})
+    assert not (tmp_path / "var" / "master.key").exists()
+    assert load_settings({variable: str(tmp_path / "new" / "folder")}) is not None  # created when missing
