@@ -6,7 +6,7 @@ unit tests implement them with small fakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Protocol
@@ -91,8 +91,11 @@ class IngestLedger(Protocol):
 
     def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]: ...
 
-    def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
-        """The last stored version of each of these streams that exists (one query)."""
+    def last_versions(self, stream_ids: Sequence[UUID]) -> list[int]:
+        """The last stored version of each stream, in the order asked, 0 for none (one query).
+
+        Archived versions count: a session whose events were all moved to the archive goes on from there.
+        """
 
     def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         """The stored events of each stream after the given version, oldest first per stream (one query)."""

@@ -1,7 +1,8 @@
-"""Saved aggregates kept warm between writes, so the next event of a session needs no replay.
+"""Saved aggregates kept warm between writes, so a person's next batch needs no replay of their consent.
 
 The store owns one (``AnalyticsStore.streams``); the ingest unit of work takes
-aggregates from it and gives them back after a successful save. It sits beside
+aggregates from it (a person's Consent and User; sessions are appended to
+without loading them) and gives them back after a successful save. It sits beside
 the store, not in ingest, because the store builds it and nothing in the shared
 modules may depend on a capability.
 """

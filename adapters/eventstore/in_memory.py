@@ -43,13 +43,9 @@ class PopoIngestRecorder(POPOApplicationRecorder, IngestLedger):
     def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
         return self._event_ids.intersection(event_ids)
 
-    def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
-        found = {}
-        for stream_id in stream_ids:
-            versions = self._stored_events_index.get(str(stream_id))
-            if versions:
-                found[stream_id] = max(versions)
-        return found
+    def last_versions(self, stream_ids: Sequence[UUID]) -> list[int]:
+        index = self._stored_events_index
+        return [max(index.get(str(stream_id)) or [0]) for stream_id in stream_ids]
 
     def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         return [e for stream, after in versions.items() for e in self.select_events(stream, gt=after)]

@@ -32,7 +32,13 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.connections import checked_without_round_trip
 from adapters.eventstore.archived_log import ArchivedLog, EventsRead, Span, archived_spans, nothing_archived
-from adapters.eventstore.catch_up import postgres_events_after, sqlite_events_after
+from adapters.eventstore.catch_up import (
+    last_versions_statement,
+    postgres_events_after,
+    postgres_last_versions,
+    sqlite_events_after,
+    sqlite_last_versions,
+)
 from adapters.eventstore.ingest_lock import SqliteIngestLock, postgres_ingest_lock
 from adapters.retention.archive import ParquetArchive
 from application.ports import IngestLedger, IngestMarks
@@ -141,6 +147,9 @@ class SqliteIngestRecorder(ArchivedLog, SQLiteApplicationRecorder, IngestLedger,
         rows = self._select_in("SELECT event_id FROM ingested_event_ids WHERE event_id IN ({})", event_ids)
         return {UUID(row[0]) for row in rows}
 
+    def last_versions(self, stream_ids: Sequence[UUID]) -> list[int]:
+        return sqlite_last_versions(self.datastore, self.events_table_name, stream_ids)
+
     def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
         rows = self._select_in(
             f"SELECT originator_id, max(originator_version) FROM {self.events_table_name}"
@@ -180,6 +189,7 @@ class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLed
             "SELECT w.id AS originator_id, (SELECT e.originator_version FROM {} e WHERE e.originator_id = w.id"
             " ORDER BY e.originator_version DESC LIMIT 1) AS version FROM unnest(%s::uuid[]) AS w(id)"
         ).format(self._events_table)
+        self._select_last_versions = last_versions_statement(self._events_table, self._archived_table)
         self._select_known = SQL("SELECT event_id FROM {} WHERE event_id = ANY(%s::uuid[])").format(self._ids_table)
         # The library's lock statements (SET LOCAL lock_timeout, LOCK TABLE … IN EXCLUSIVE MODE) and
         # its NOTIFY, sent as one query (no parameters, so the simple protocol runs all three): one
@@ -360,6 +370,9 @@ class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLed
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._select_known, (wanted,), prepare=True)
             return {row["event_id"] for row in curs.fetchall()}
+
+    def last_versions(self, stream_ids: Sequence[UUID]) -> list[int]:
+        return postgres_last_versions(self.datastore, self._select_last_versions, stream_ids)
 
     def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
         # Per stream, the last row of its primary key (one index probe), not a max() over all its rows:

@@ -10,6 +10,7 @@ them. A 2xx is only sent once that transaction has committed.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -44,6 +45,8 @@ _RETRIES = 3
 _ALONE_SECONDS = 10.0
 # Writes whose stored ids are remembered (see Ingestion.record).
 _RECENT_WRITES = 64
+# Sessions whose version this process remembers, to notice another process writing them (the oldest forgotten).
+_SESSION_HEADS = 200_000
 
 
 class Rejection(msgspec.Struct, frozen=True):
@@ -144,6 +147,7 @@ class Ingestion:
         self._recent_ids: set[int] = set()
         # Until then (time.monotonic) writes hold the ingest lock alone: another process writes the same streams.
         self._alone_until = 0.0
+        self._session_heads: dict[UUID, int] = {}
         self._clock_now = time.monotonic
 
     def ingest(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> IngestReport:
@@ -244,12 +248,18 @@ class Ingestion:
     def _met_another_writer(self) -> None:
         self._alone_until = self._clock_now() + _ALONE_SECONDS
 
-    def _remember(self, stored_ids: list[UUID]) -> None:
+    def _remember(self, stored_ids: list[UUID], sessions: dict[UUID, int]) -> None:
+        """The ids this write stored, and the version it left each session at (see _catch_up)."""
         ids = [i.int for i in stored_ids]
         self._recent.append(ids)
         self._recent_ids.update(ids)
         while len(self._recent) > _RECENT_WRITES:
             self._recent_ids.difference_update(self._recent.popleft())
+        heads = self._session_heads
+        heads.update(sessions)
+        if len(heads) > _SESSION_HEADS:  # the first remembered are forgotten
+            for stream_id in list(itertools.islice(heads, len(heads) - _SESSION_HEADS)):
+                del heads[stream_id]
 
     def _record(self, batches: Sequence[PreparedBatch], *, ask_ledger: bool) -> list[_Outcome]:
         # Per event this loop runs thousands of times a second: ids are compared as their
@@ -309,32 +319,36 @@ class Ingestion:
             unit.abandoned()
             raise
         unit.committed()
-        self._remember(stored_ids)
+        self._remember(stored_ids, unit.session_versions())
         return outcomes
 
     def _catch_up(self, unit: UnitOfWork, sessions: set[tuple[UUID, str]], subjects: dict[UUID, UUID]) -> None:
-        """Bring the cached streams this write touches up to what is stored (one query when none moved).
+        """Where each session of this write stands, and the cached Consent and User streams brought up to date.
 
-        Another process (a second serve worker, the CLI, the consent API) may
-        have written them since they were cached: a consent changed elsewhere
-        must count now, and appending to a stale stream would fail the save.
-        Only the events a stream lacks are read and applied, not its history.
-        Streams not cached are read whole in the same query.
+        One query reads the stored version of every session the write appends to
+        and of every cached consent it reads. Sessions are appended at that version
+        without loading them (see application.ingest.unit_of_work), so another
+        process's appends cost this write nothing to read. Consent must be current:
+        another process (a second serve worker, the CLI, the consent API) may have
+        changed it since it was cached, so a moved consent stream is brought up to
+        date with just the events it lacks, in the same query as the whole of the
+        consent and User streams not cached (a fresh process has none). A stale User
+        stream (changed only by signups and profile updates) fails its save and the
+        write is retried.
         """
-        # Consent is read, so it must be current; sessions are appended to. A stale User stream
-        # (changed only by signups and profile updates) fails its save and the write is retried.
-        touched = {unit.consent_id(s) for s in subjects.values()}
-        touched.update(unit.session_id(subjects[u], s) for u, s in sessions if u in subjects)
+        consents = {unit.consent_id(s) for s in subjects.values()}
+        session_ids = [unit.session_id(subjects[u], s) for u, s in sessions if u in subjects]
         streams = self._store.streams
-        every = touched.union(subjects.values())
+        every = consents.union(subjects.values())
         known = streams.versions(every)
-        cached = {s: known[s] for s in touched if s in known}
-        stored = self._store.ledger.stream_versions(cached) if cached else {}
-        moved = {s: v for s, v in stored.items() if v != cached[s]}
-        if moved:
-            self._met_another_writer()
-        # In one query: what the moved streams lack (with many people per batch nearly every one moved),
-        # and the whole of those not cached (a fresh process has none), instead of a query per stream.
+        cached = {s: known[s] for s in consents if s in known}
+        asked = [*cached, *session_ids]
+        stored = dict(zip(asked, self._store.ledger.last_versions(asked), strict=True)) if asked else {}
+        moved = {s: stored[s] for s in cached if stored[s] != cached[s]}
+        heads = self._session_heads
+        if moved or any(heads.get(s, v) != v for s in session_ids if (v := stored[s])):
+            self._met_another_writer()  # a stream moved since this process last wrote it
+        unit.sessions_at({s: stored[s] for s in session_ids})
         wanted = {s: cached[s] for s, v in moved.items() if v > cached[s]}
         missing = every.difference(known)
         wanted.update(dict.fromkeys(missing, 0))

@@ -1,29 +1,33 @@
 """The aggregates a write touches: loaded once, saved together, kept warm afterwards.
 
-Between writes, aggregates that were saved stay in the store's
-:class:`application.stream_cache.StreamCache`, so
-the next event of a session needs no replay. The cache is owned by the
-process's single writer (see ``AnalyticsStore.write_lock``). Before each write,
-one query compares the cached versions of the write's consent and session
-streams with the store's; a stream another process has moved
-on (another serve worker, the CLI) is brought up to date with just the events
-it lacks. A consent changed elsewhere so counts at once, and several
-processes can write the same sessions without replaying them. A write that
-still races another fails its save with IntegrityError and is retried; only
-the aggregates it had changed are forgotten.
+Between writes, the Consent and User aggregates that were saved stay in the
+store's :class:`application.stream_cache.StreamCache`. Before each write, one
+query compares their cached versions with the store's; a stream another
+process has moved on (another serve worker, the CLI, the consent API) is
+brought up to date with just the events it lacks, so a consent changed
+elsewhere counts at once.
+
+Sessions are only appended to, and nothing a write decides depends on their
+past: a write appends at each session's stored version (a
+:class:`domain.session.SessionHead`, the version read in the same query),
+without loading or replaying the session. A write that still races another
+fails its save with IntegrityError and is retried; only the aggregates it had
+changed are forgotten.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from application.store import Pending
 from application.stream_cache import StreamCache
 from domain.consent import Consent
-from domain.session import Session, TrackedEvent
+from domain.session import Session, SessionHead, TrackedEvent
 from domain.user import User
 
 __all__ = ["UnitOfWork"]
@@ -35,9 +39,11 @@ class UnitOfWork:
     def __init__(self, cache: StreamCache, subjects: dict[UUID, UUID]) -> None:
         self._cache = cache
         self._subjects = subjects
+        self._session_versions: Mapping[UUID, int] = {}
         self._loaded: dict[UUID, Aggregate | None] = {}
         self._new: list[Aggregate] = []
-        self._tracking: dict[UUID, tuple[Session, list[TrackedEvent]]] = {}
+        self._tracking: dict[UUID, tuple[Session | SessionHead, list[TrackedEvent]]] = {}
+        self._sessions: list[Session | SessionHead] = []
         # Derived stream ids (uuid5, SHA-1) asked for by every event: computed once per write.
         self._consents: dict[UUID, Consent] = {}
         self._consent_ids: dict[UUID, UUID] = {}
@@ -78,11 +84,19 @@ class UnitOfWork:
         found = self._get(subject_id)
         return found if isinstance(found, User) else self._add(User.first_seen(subject_id, at))  # type: ignore[return-value]
 
-    def session(self, subject_id: UUID, app_session_id: str, at: datetime) -> Session:
-        found = self._get(self.session_id(subject_id, app_session_id))
-        if isinstance(found, Session):
-            return found
-        return self._add(Session.start(subject_id, app_session_id, at))  # type: ignore[return-value]
+    def sessions_at(self, versions: Mapping[UUID, int]) -> None:
+        """The stored version of each session stream this write may append to (a stream not named: none yet)."""
+        self._session_versions = versions
+
+    def _session(self, subject_id: UUID, app_session_id: str, at: datetime) -> Session | SessionHead:
+        """The session to append to: at its stored version, or started now (``at``) when it has none."""
+        stream_id = self.session_id(subject_id, app_session_id)
+        version = self._session_versions.get(stream_id, 0)
+        found: Session | SessionHead = (
+            SessionHead(stream_id, subject_id, version) if version else Session.start(subject_id, app_session_id, at)
+        )
+        self._sessions.append(found)
+        return found
 
     def add_new(self, aggregate: Aggregate) -> None:
         """A new aggregate to save with this write (not kept in the cache afterwards)."""
@@ -103,7 +117,7 @@ class UnitOfWork:
         stream_id = self.session_id(subject_id, app_session_id)
         pending = self._tracking.get(stream_id)
         if pending is None:
-            pending = self._tracking[stream_id] = (self.session(subject_id, app_session_id, at), [])
+            pending = self._tracking[stream_id] = (self._session(subject_id, app_session_id, at), [])
         return pending[1]
 
     def flush_tracking(self, timeout: timedelta) -> None:
@@ -111,9 +125,13 @@ class UnitOfWork:
             session.track(events, timeout=timeout)
         self._tracking.clear()
 
-    def changed(self) -> list[Aggregate]:
+    def changed(self) -> list[Pending]:
         self._changed = [a for a in self._loaded.values() if a is not None and a.pending_events]
-        return [*self._changed, *self._new]
+        return [*self._changed, *(s for s in self._sessions if s.pending_events), *self._new]
+
+    def session_versions(self) -> dict[UUID, int]:
+        """Each session stream this write appended to, at the version it reached."""
+        return {s.id: s.version for s in self._sessions}
 
     def committed(self) -> None:
         """The save succeeded: everything loaded is clean and may be reused."""
