@@ -19,19 +19,10 @@ from eventsourcing.persistence import Mapper, Notification
 from application.ports import IngestLedger
 from application.stream_cache import StreamCache
 
-__all__ = ["PAGE_SIZE", "AnalyticsStore", "Pending", "log_pages"]
+__all__ = ["PAGE_SIZE", "AnalyticsStore", "log_pages"]
 
 PAGE_SIZE: Final = 1000
 A = TypeVar("A", bound=Aggregate)
-
-
-class Pending(Protocol):
-    """What a write saves: an aggregate, or anything else that recorded events to save (a session's head)."""
-
-    @property
-    def pending_events(self) -> Sequence[Any]: ...
-
-    def collect_events(self) -> Sequence[Any]: ...
 
 
 class SelectPage(Protocol):
@@ -109,12 +100,12 @@ class AnalyticsStore(Application[UUID]):
         """Our recorders add the ingest ledger to the library's; see adapters.eventstore.recorders."""
         return cast(IngestLedger, self.recorder)
 
-    def save_pending(self, aggregates: Sequence[Pending], **kwargs: object) -> None:
-        """``save`` for a known list of our aggregates (or session heads), in one transaction.
+    def save_pending(self, aggregates: list[Aggregate], **kwargs: object) -> None:
+        """``save`` for a known list of our aggregates, in one transaction.
 
         The library's ``save`` checks each object against runtime Protocols,
         which costs more than the rest of a large group's save; these objects
-        are known to record events of this application.
+        are known to be aggregates of this application.
         """
         events = [event for aggregate in aggregates for event in aggregate.collect_events()]
         self.events.put(events, **kwargs)

@@ -1,8 +1,9 @@
 """What an ingest write reads of many streams at once: their last versions, and what others appended.
 
-``IngestLedger.last_versions``: where each stream a write appends to stands,
-the archive's versions included. A batch of many people touches thousands of
-streams, so this is one query, and one row back, not one per stream.
+``IngestLedger.last_versions``: where each stream stands, the archive's
+versions included; also read inside the writing transaction for the session
+appends (``IngestMarks.appends``). A batch of many people touches thousands
+of streams, so this is one query, and one row back, not one per stream.
 
 ``IngestLedger.events_after``: when another process (a second serve worker,
 the consent API) changed a consent stream this process has cached, just the
@@ -16,13 +17,18 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Composed
+
+from application.ports import LateAppends
 
 __all__ = [
     "last_versions_statement",
     "postgres_events_after",
     "postgres_last_versions",
+    "sqlite_appended",
     "sqlite_events_after",
     "sqlite_last_versions",
 ]
@@ -91,31 +97,35 @@ def last_versions_statement(events_table: Composable, archived_table: Composable
     ).format(events_table, archived_table)
 
 
-def postgres_last_versions(datastore: PostgresDatastore, statement: Composed, stream_ids: Sequence[UUID]) -> list[int]:
+def postgres_last_versions(curs: Cursor[DictRow], statement: Composed, stream_ids: Sequence[UUID]) -> list[int]:
+    """With ``last_versions_statement``, on the caller's cursor (inside its transaction, if it has one)."""
     # One row back, an array in the order asked: no row or uuid to build per stream in Python.
-    wanted = "{" + ",".join(i.hex for i in stream_ids) + "}"
-    with datastore.get_connection() as conn, conn.cursor() as curs:
-        curs.execute(statement, (wanted,), prepare=True)
-        row = curs.fetchone()
+    curs.execute(statement, ("{" + ",".join(i.hex for i in stream_ids) + "}",), prepare=True)
+    row = curs.fetchone()
     return list(row["versions"]) if row else []
 
 
-def sqlite_last_versions(datastore: SQLiteDatastore, events_table: str, stream_ids: Sequence[UUID]) -> list[int]:
+def sqlite_last_versions(c: SQLiteCursor, events_table: str, stream_ids: Sequence[UUID]) -> list[int]:
+    """The last version of each stream, archived or hot, 0 for none; on the caller's cursor."""
     wanted = [i.hex for i in stream_ids]
     found: dict[str, int] = {}
-    with datastore.transaction(commit=False) as c:
-        for start in range(0, len(wanted), _SQLITE_STREAMS_PER_QUERY):
-            chunk = wanted[start : start + _SQLITE_STREAMS_PER_QUERY]
-            marks = ",".join("?" * len(chunk))
-            # Archived first: a stream's hot rows, when it has any, come after its archived ones.
-            c.execute(
-                f"SELECT originator_id, last_version FROM archived_streams WHERE originator_id IN ({marks})", chunk
-            )
-            found.update(c.fetchall())
-            c.execute(
-                f"SELECT originator_id, max(originator_version) FROM {events_table}"
-                f" WHERE originator_id IN ({marks}) GROUP BY originator_id",
-                chunk,
-            )
-            found.update(c.fetchall())
+    for start in range(0, len(wanted), _SQLITE_STREAMS_PER_QUERY):
+        chunk = wanted[start : start + _SQLITE_STREAMS_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        # Archived first: a stream's hot rows, when it has any, come after its archived ones.
+        c.execute(f"SELECT originator_id, last_version FROM archived_streams WHERE originator_id IN ({marks})", chunk)
+        found.update(c.fetchall())
+        c.execute(
+            f"SELECT originator_id, max(originator_version) FROM {events_table}"
+            f" WHERE originator_id IN ({marks}) GROUP BY originator_id",
+            chunk,
+        )
+        found.update(c.fetchall())
     return [found.get(i, 0) for i in wanted]
+
+
+def sqlite_appended(c: SQLiteCursor, events_table: str, appends: LateAppends) -> list[StoredEvent]:
+    """The appends as stored, at the versions their streams have once this transaction holds the write lock."""
+    # A write that changes nothing takes the lock, so the versions read next stay true until commit.
+    c.execute("DELETE FROM ingested_event_ids WHERE 0")
+    return appends.stored(sqlite_last_versions(c, events_table, appends.stream_ids))

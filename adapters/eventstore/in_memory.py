@@ -32,13 +32,17 @@ class PopoIngestRecorder(POPOApplicationRecorder, IngestLedger):
 
     def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         marks = ingest_marks(kwargs)
-        if marks is not None and self._event_ids.intersection(marks.event_ids):
-            raise IntegrityError("event id already recorded")
-        ids = super()._insert_events(stored_events, **kwargs)
-        if marks is not None:
-            self._event_ids.update(marks.event_ids)
-            self._not_collected.update(marks.not_collected)
-        return ids
+        with self._database_lock:
+            if marks is not None and self._event_ids.intersection(marks.event_ids):
+                raise IntegrityError("event id already recorded")
+            appended: list[StoredEvent] = []
+            if marks is not None and marks.appends is not None:
+                appended = marks.appends.stored(self.last_versions(marks.appends.stream_ids))
+            ids = super()._insert_events([*stored_events, *appended], **kwargs)
+            if marks is not None:
+                self._event_ids.update(marks.event_ids)
+                self._not_collected.update(marks.not_collected)
+        return None if ids is None else ids[: len(stored_events)]
 
     def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
         return self._event_ids.intersection(event_ids)

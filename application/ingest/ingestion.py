@@ -10,7 +10,6 @@ them. A 2xx is only sent once that transaction has committed.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from eventsourcing.persistence import IntegrityError
 from application.ingest.ports import GeoLookup
 from application.ingest.quarantining import OrphanKey, Quarantinable, quarantined, rejected_from
 from application.ingest.recording import Recording
+from application.ingest.session_appends import SessionAppends
 from application.ingest.unit_of_work import UnitOfWork
 from application.ports import Clock, IngestMarks, SubjectKeys
 from application.principals import Principal
@@ -45,8 +45,6 @@ _RETRIES = 3
 _ALONE_SECONDS = 10.0
 # Writes whose stored ids are remembered (see Ingestion.record).
 _RECENT_WRITES = 64
-# Sessions whose version this process remembers, to notice another process writing them (the oldest forgotten).
-_SESSION_HEADS = 200_000
 
 
 class Rejection(msgspec.Struct, frozen=True):
@@ -147,7 +145,6 @@ class Ingestion:
         self._recent_ids: set[int] = set()
         # Until then (time.monotonic) writes hold the ingest lock alone: another process writes the same streams.
         self._alone_until = 0.0
-        self._session_heads: dict[UUID, int] = {}
         self._clock_now = time.monotonic
 
     def ingest(self, raw_events: Sequence[bytes], *, sent_at: datetime | None, principal: Principal) -> IngestReport:
@@ -248,18 +245,12 @@ class Ingestion:
     def _met_another_writer(self) -> None:
         self._alone_until = self._clock_now() + _ALONE_SECONDS
 
-    def _remember(self, stored_ids: list[UUID], sessions: dict[UUID, int]) -> None:
-        """The ids this write stored, and the version it left each session at (see _catch_up)."""
+    def _remember(self, stored_ids: list[UUID]) -> None:
         ids = [i.int for i in stored_ids]
         self._recent.append(ids)
         self._recent_ids.update(ids)
         while len(self._recent) > _RECENT_WRITES:
             self._recent_ids.difference_update(self._recent.popleft())
-        heads = self._session_heads
-        heads.update(sessions)
-        if len(heads) > _SESSION_HEADS:  # the first remembered are forgotten
-            for stream_id in list(itertools.islice(heads, len(heads) - _SESSION_HEADS)):
-                del heads[stream_id]
 
     def _record(self, batches: Sequence[PreparedBatch], *, ask_ledger: bool) -> list[_Outcome]:
         # Per event this loop runs thousands of times a second: ids are compared as their
@@ -272,8 +263,9 @@ class Ingestion:
         # People who asked to be erased: nothing of theirs is collected again, not even a new consent.
         erased = {u.int for u in self._erasures.blocked(senders)}
         subjects = self._keys.subjects_for([u for u in senders if u.int not in erased])
-        unit = UnitOfWork(self._store.streams, subjects)
-        self._catch_up(unit, {(e.user_id, e.session_id) for e in events}, subjects)
+        sessions = SessionAppends(self._store.mapper, self._session_timeout)
+        unit = UnitOfWork(self._store.streams, subjects, sessions)
+        self._catch_up(unit, subjects)
         stored_ids: list[UUID] = []
         dropped: Counter[tuple[date, str]] = Counter()
         # (person, minute) of each event, the person as their id's integer
@@ -311,45 +303,38 @@ class Ingestion:
                     )
                 )
             outcomes.append(outcome)
-        unit.flush_tracking(self._session_timeout)
-        marks = IngestMarks(event_ids=stored_ids, not_collected=dict(dropped))
+        marks = IngestMarks(event_ids=stored_ids, not_collected=dict(dropped), appends=sessions or None)
         try:
             self._store.save_pending(unit.changed(), ingest_marks=marks)
         except BaseException:
             unit.abandoned()
             raise
         unit.committed()
-        self._remember(stored_ids, unit.session_versions())
+        self._remember(stored_ids)
         return outcomes
 
-    def _catch_up(self, unit: UnitOfWork, sessions: set[tuple[UUID, str]], subjects: dict[UUID, UUID]) -> None:
-        """Where each session of this write stands, and the cached Consent and User streams brought up to date.
+    def _catch_up(self, unit: UnitOfWork, subjects: dict[UUID, UUID]) -> None:
+        """Bring the cached Consent and User streams of this write up to date (one query when none moved).
 
-        One query reads the stored version of every session the write appends to
-        and of every cached consent it reads. Sessions are appended at that version
-        without loading them (see application.ingest.unit_of_work), so another
-        process's appends cost this write nothing to read. Consent must be current:
-        another process (a second serve worker, the CLI, the consent API) may have
-        changed it since it was cached, so a moved consent stream is brought up to
-        date with just the events it lacks, in the same query as the whole of the
-        consent and User streams not cached (a fresh process has none). A stale User
-        stream (changed only by signups and profile updates) fails its save and the
-        write is retried.
+        Another process (a second serve worker, the CLI, the consent API) may
+        have changed a consent since it was cached: it must count now, and
+        appending to a stale stream would fail the save. Only the events a stream
+        lacks are read and applied, not its history; the streams not cached are
+        read whole in the same query. A stale User stream (changed only by signups
+        and profile updates) fails its save and the write is retried. Sessions are
+        not read at all: their events are appended where each stands at commit
+        (application.ingest.session_appends).
         """
         consents = {unit.consent_id(s) for s in subjects.values()}
-        session_ids = [unit.session_id(subjects[u], s) for u, s in sessions if u in subjects]
         streams = self._store.streams
         every = consents.union(subjects.values())
         known = streams.versions(every)
-        cached = {s: known[s] for s in consents if s in known}
-        asked = [*cached, *session_ids]
-        stored = dict(zip(asked, self._store.ledger.last_versions(asked), strict=True)) if asked else {}
-        moved = {s: stored[s] for s in cached if stored[s] != cached[s]}
-        heads = self._session_heads
-        if moved or any(heads.get(s, v) != v for s in session_ids if (v := stored[s])):
-            self._met_another_writer()  # a stream moved since this process last wrote it
-        unit.sessions_at({s: stored[s] for s in session_ids})
-        wanted = {s: cached[s] for s, v in moved.items() if v > cached[s]}
+        cached = [s for s in consents if s in known]
+        stored = dict(zip(cached, self._store.ledger.last_versions(cached), strict=True)) if cached else {}
+        moved = {s: v for s, v in stored.items() if v != known[s]}
+        if moved:
+            self._met_another_writer()
+        wanted = {s: known[s] for s, v in moved.items() if v > known[s]}
         missing = every.difference(known)
         wanted.update(dict.fromkeys(missing, 0))
         found: dict[UUID, list[DomainEventProtocol[UUID]]] = {s: [] for s in wanted}
