@@ -69,8 +69,8 @@ class StreamCache:
 
     def versions(self, candidates: Iterable[UUID]) -> dict[UUID, int]:
         """The cached version of each candidate that is in the cache."""
-        clean = self._clean
-        return {c: clean[c].version for c in candidates if c in clean}
+        get = self._clean.get  # one lookup per candidate: a uuid.UUID key is hashed in Python
+        return {c: found.version for c in candidates if (found := get(c)) is not None}
 
     def catch_up(self, aggregate_id: UUID, stored_version: int, events: Iterable[DomainEventProtocol[UUID]]) -> None:
         """Apply what another process stored after the cached version; forget the aggregate if that fails.

@@ -17,7 +17,7 @@ where each session stands at commit, without loading it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Final, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -29,6 +29,8 @@ from domain.session import Session, TrackedEvent
 from domain.user import User
 
 __all__ = ["UnitOfWork"]
+
+_NOT_LOADED: Final = object()
 
 
 class UnitOfWork:
@@ -54,9 +56,11 @@ class UnitOfWork:
         return subject_id
 
     def _get(self, aggregate_id: UUID) -> Aggregate | None:
-        if aggregate_id not in self._loaded:
-            self._loaded[aggregate_id] = self._cache.take(aggregate_id)
-        return self._loaded[aggregate_id]
+        # One lookup when loaded already: a uuid.UUID key is hashed in Python, every time.
+        found = self._loaded.get(aggregate_id, _NOT_LOADED)
+        if found is _NOT_LOADED:
+            found = self._loaded[aggregate_id] = self._cache.take(aggregate_id)
+        return found  # type: ignore[return-value]
 
     def _add(self, aggregate: Aggregate) -> Aggregate:
         self._loaded[aggregate.id] = aggregate
