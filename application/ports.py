@@ -6,7 +6,7 @@ unit tests implement them with small fakes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from typing import Protocol
@@ -15,7 +15,7 @@ from uuid import UUID
 import msgspec
 from eventsourcing.persistence import StoredEvent
 
-__all__ = ["Clock", "IngestLedger", "IngestMarks", "KeyStore", "SubjectKeys"]
+__all__ = ["Clock", "IngestLedger", "IngestMarks", "KeyStore", "LateAppends", "SubjectKeys"]
 
 
 class Clock(Protocol):
@@ -74,16 +74,36 @@ class KeyStore(SubjectKeys, Protocol):
         """Add a new random root secret and step every lookup digest on to it, in one transaction; how many."""
 
 
+class LateAppends(Protocol):
+    """Events appended where their streams stand at commit, their versions read in the writing transaction.
+
+    Ingest's session events: two processes append to the same sessions (batches
+    of many people reach any serve worker), so a version read earlier could be
+    taken by the other's commit. Read after the event store's write lock is
+    taken (PostgreSQL's table lock, SQLite's write lock), it stays true until
+    commit, so such appends never race.
+    """
+
+    @property
+    def stream_ids(self) -> Sequence[UUID]:
+        """The streams appended to."""
+
+    def stored(self, versions: Sequence[int]) -> list[StoredEvent]:
+        """The events as stored, given each stream's last version (in ``stream_ids``' order, 0 for none)."""
+
+
 class IngestMarks(msgspec.Struct, frozen=True, kw_only=True):
     """Written in the same transaction as the events they describe.
 
     ``event_ids``: ids of stored events, so a resend is recognised.
     ``not_collected``: per (day, event name), how many events were dropped for
     lack of consent; counts only, never an identifier.
+    ``appends``: events whose versions are read in the same transaction (see LateAppends).
     """
 
     event_ids: list[UUID]
     not_collected: dict[tuple[date, str], int]
+    appends: LateAppends | None = None
 
 
 class IngestLedger(Protocol):
@@ -91,8 +111,12 @@ class IngestLedger(Protocol):
 
     def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]: ...
 
-    def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
-        """The last stored version of each of these streams that exists (one query)."""
+    def last_versions(self, stream_ids: Sequence[UUID]) -> list[int]:
+        """The last stored version of each stream, in the order asked, 0 for none (one query).
+
+        Archived versions count: a session whose events were all moved to the archive goes on from there.
+        The versions ``IngestMarks.appends`` are given are read the same way.
+        """
 
     def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         """The stored events of each stream after the given version, oldest first per stream (one query)."""

@@ -1,7 +1,8 @@
-"""Saved aggregates kept warm between writes, so the next event of a session needs no replay.
+"""Saved aggregates kept warm between writes, so a person's next batch needs no replay of their consent.
 
 The store owns one (``AnalyticsStore.streams``); the ingest unit of work takes
-aggregates from it and gives them back after a successful save. It sits beside
+aggregates from it (a person's Consent and User; sessions are appended to
+without loading them) and gives them back after a successful save. It sits beside
 the store, not in ingest, because the store builds it and nothing in the shared
 modules may depend on a capability.
 """
@@ -68,8 +69,8 @@ class StreamCache:
 
     def versions(self, candidates: Iterable[UUID]) -> dict[UUID, int]:
         """The cached version of each candidate that is in the cache."""
-        clean = self._clean
-        return {c: clean[c].version for c in candidates if c in clean}
+        get = self._clean.get  # one lookup per candidate: a uuid.UUID key is hashed in Python
+        return {c: found.version for c in candidates if (found := get(c)) is not None}
 
     def catch_up(self, aggregate_id: UUID, stored_version: int, events: Iterable[DomainEventProtocol[UUID]]) -> None:
         """Apply what another process stored after the cached version; forget the aggregate if that fails.

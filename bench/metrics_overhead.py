@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-_CPU = re.compile(r"server CPU per event: ([\d.]+) µs")
+_CPU = re.compile(r"CPU per accepted event, µs: server ([\d.]+)")
 _RATE = re.compile(r"ingest: ([\d,]+) events/s")
 
 

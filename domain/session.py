@@ -25,7 +25,7 @@ from domain.catalog import CatalogEvent
 from domain.errors import DomainError
 from domain.network import Geo
 
-__all__ = ["DEFAULT_SESSION_TIMEOUT", "EventNotInSession", "Period", "Session", "TrackedEvent"]
+__all__ = ["DEFAULT_SESSION_TIMEOUT", "EventNotInSession", "Period", "Session", "SessionHead", "TrackedEvent"]
 
 _SESSION_NAMESPACE: Final = UUID("0b8c43f5-8f7e-4f0e-b1a4-2a4d7c9e5f30")
 DEFAULT_SESSION_TIMEOUT: Final = timedelta(minutes=30)
@@ -114,8 +114,7 @@ class Session(Aggregate):
 
     def track(self, events: list[TrackedEvent], *, timeout: timedelta = DEFAULT_SESSION_TIMEOUT) -> None:
         """Record these events of this session, in one stored event."""
-        for app_session_id in {tracked.event.session_id for tracked in events}:  # usually one
-            _check_session_is_this_one(self, app_session_id)
+        _check_sessions_are_this_one(self.id, self.subject_id, events)
         self.trigger_event(
             self.EventsTracked,
             subject_id=self.subject_id,
@@ -147,6 +146,49 @@ def _place(periods: list[Period], at: datetime, timeout: timedelta) -> None:
     merged.events += 1
 
 
-def _check_session_is_this_one(session: Session, app_session_id: str) -> None:
-    if Session.create_id(session.subject_id, app_session_id) != session.id:
-        raise EventNotInSession(f"events of session {app_session_id!r} do not belong to this stream")
+class SessionHead:
+    """Where a stored Session stream stands (id, subject, version): all that appending to it needs.
+
+    Recording events on a session never reads its periods, so a writer need not
+    replay the session's history, nor what other processes appended to it: it
+    reads the stream's last version and records the next ``EventsTracked`` from
+    there. Replaying the stream into a :class:`Session` gives the same aggregate
+    as tracking the events on the loaded aggregate would have.
+    """
+
+    __slots__ = ("_pending", "id", "subject_id", "version")
+
+    def __init__(self, stream_id: UUID, subject_id: UUID, version: int) -> None:
+        self.id = stream_id
+        self.subject_id = subject_id
+        self.version = version
+        self._pending: list[Session.EventsTracked] = []
+
+    def track(self, events: list[TrackedEvent], *, timeout: timedelta = DEFAULT_SESSION_TIMEOUT) -> None:
+        """Record these events of this session, in one stored event at the next version (as ``Session.track``)."""
+        _check_sessions_are_this_one(self.id, self.subject_id, events)
+        self.version += 1
+        self._pending.append(
+            Session.EventsTracked(  # type: ignore[call-arg]
+                originator_id=self.id,
+                originator_version=self.version,
+                timestamp=Session.EventsTracked.create_timestamp(),
+                subject_id=self.subject_id,
+                events=tuple(events),
+                timeout_seconds=timeout.total_seconds(),
+            )
+        )
+
+    @property
+    def pending_events(self) -> list[Session.EventsTracked]:
+        return self._pending
+
+    def collect_events(self) -> list[Session.EventsTracked]:
+        collected, self._pending = self._pending, []
+        return collected
+
+
+def _check_sessions_are_this_one(stream_id: UUID, subject_id: UUID, events: list[TrackedEvent]) -> None:
+    for app_session_id in {tracked.event.session_id for tracked in events}:  # usually one
+        if Session.create_id(subject_id, app_session_id) != stream_id:
+            raise EventNotInSession(f"events of session {app_session_id!r} do not belong to this stream")

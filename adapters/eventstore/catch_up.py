@@ -1,22 +1,37 @@
-"""``IngestLedger.events_after``: what other processes appended to many streams, in one query.
+"""What an ingest write reads of many streams at once: their last versions, and what others appended.
 
-When two processes write the same sessions (a batch of many people sent to
-any serve worker), nearly every stream a write touches has moved since this
-process cached it. One query per stream would cost a round trip each; this
-reads them all at once, each stream from its own version on.
+``IngestLedger.last_versions``: where each stream stands, the archive's
+versions included; also read inside the writing transaction for the session
+appends (``IngestMarks.appends``). A batch of many people touches thousands
+of streams, so this is one query, and one row back, not one per stream.
+
+``IngestLedger.events_after``: when another process (a second serve worker,
+the consent API) changed a consent stream this process has cached, just the
+events it lacks, each stream from its own version on, all in one query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
-from psycopg.sql import SQL, Composable
+from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composable, Composed
 
-__all__ = ["postgres_events_after", "sqlite_events_after"]
+from application.ports import LateAppends
+
+__all__ = [
+    "last_versions_statement",
+    "postgres_events_after",
+    "postgres_last_versions",
+    "sqlite_appended",
+    "sqlite_events_after",
+    "sqlite_last_versions",
+]
 
 # SQLite limits a statement's parameters; two per stream.
 _SQLITE_STREAMS_PER_QUERY = 400
@@ -69,3 +84,48 @@ def sqlite_events_after(
                 for row in c.fetchall()
             ]
     return found
+
+
+def last_versions_statement(events_table: Composable, archived_table: Composable) -> Composed:
+    """Per stream, the last row of its primary key (one index probe), or else its archived last version."""
+    return SQL(
+        "SELECT coalesce(array_agg(coalesce(greatest("
+        "(SELECT e.originator_version FROM {} e WHERE e.originator_id = w.id"
+        " ORDER BY e.originator_version DESC LIMIT 1),"
+        " (SELECT a.last_version FROM {} a WHERE a.originator_id = w.id)), 0) ORDER BY w.n), '{{}}') AS versions"
+        " FROM unnest(%s::uuid[]) WITH ORDINALITY AS w(id, n)"
+    ).format(events_table, archived_table)
+
+
+def postgres_last_versions(curs: Cursor[DictRow], statement: Composed, stream_ids: Sequence[UUID]) -> list[int]:
+    """With ``last_versions_statement``, on the caller's cursor (inside its transaction, if it has one)."""
+    # One row back, an array in the order asked: no row or uuid to build per stream in Python.
+    curs.execute(statement, ("{" + ",".join(i.hex for i in stream_ids) + "}",), prepare=True)
+    row = curs.fetchone()
+    return list(row["versions"]) if row else []
+
+
+def sqlite_last_versions(c: SQLiteCursor, events_table: str, stream_ids: Sequence[UUID]) -> list[int]:
+    """The last version of each stream, archived or hot, 0 for none; on the caller's cursor."""
+    wanted = [i.hex for i in stream_ids]
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _SQLITE_STREAMS_PER_QUERY):
+        chunk = wanted[start : start + _SQLITE_STREAMS_PER_QUERY]
+        marks = ",".join("?" * len(chunk))
+        # Archived first: a stream's hot rows, when it has any, come after its archived ones.
+        c.execute(f"SELECT originator_id, last_version FROM archived_streams WHERE originator_id IN ({marks})", chunk)
+        found.update(c.fetchall())
+        c.execute(
+            f"SELECT originator_id, max(originator_version) FROM {events_table}"
+            f" WHERE originator_id IN ({marks}) GROUP BY originator_id",
+            chunk,
+        )
+        found.update(c.fetchall())
+    return [found.get(i, 0) for i in wanted]
+
+
+def sqlite_appended(c: SQLiteCursor, events_table: str, appends: LateAppends) -> list[StoredEvent]:
+    """The appends as stored, at the versions their streams have once this transaction holds the write lock."""
+    # A write that changes nothing takes the lock, so the versions read next stay true until commit.
+    c.execute("DELETE FROM ingested_event_ids WHERE 0")
+    return appends.stored(sqlite_last_versions(c, events_table, appends.stream_ids))

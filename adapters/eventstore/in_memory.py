@@ -32,24 +32,24 @@ class PopoIngestRecorder(POPOApplicationRecorder, IngestLedger):
 
     def _insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         marks = ingest_marks(kwargs)
-        if marks is not None and self._event_ids.intersection(marks.event_ids):
-            raise IntegrityError("event id already recorded")
-        ids = super()._insert_events(stored_events, **kwargs)
-        if marks is not None:
-            self._event_ids.update(marks.event_ids)
-            self._not_collected.update(marks.not_collected)
-        return ids
+        with self._database_lock:
+            if marks is not None and self._event_ids.intersection(marks.event_ids):
+                raise IntegrityError("event id already recorded")
+            appended: list[StoredEvent] = []
+            if marks is not None and marks.appends is not None:
+                appended = marks.appends.stored(self.last_versions(marks.appends.stream_ids))
+            ids = super()._insert_events([*stored_events, *appended], **kwargs)
+            if marks is not None:
+                self._event_ids.update(marks.event_ids)
+                self._not_collected.update(marks.not_collected)
+        return None if ids is None else ids[: len(stored_events)]
 
     def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
         return self._event_ids.intersection(event_ids)
 
-    def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
-        found = {}
-        for stream_id in stream_ids:
-            versions = self._stored_events_index.get(str(stream_id))
-            if versions:
-                found[stream_id] = max(versions)
-        return found
+    def last_versions(self, stream_ids: Sequence[UUID]) -> list[int]:
+        index = self._stored_events_index
+        return [max(index.get(str(stream_id)) or [0]) for stream_id in stream_ids]
 
     def events_after(self, versions: Mapping[UUID, int]) -> list[StoredEvent]:
         return [e for stream, after in versions.items() for e in self.select_events(stream, gt=after)]

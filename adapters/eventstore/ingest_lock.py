@@ -1,15 +1,15 @@
 """Ingest writers of one database, across processes: side by side, or one alone (``IngestLedger.writing``).
 
-A write reads the versions of the streams it appends to, then commits its
-events at the next versions. Between the two, another process (a second serve
-worker, the CLI) appending to the same session would make the commit fail on
-the primary key (stream id, version). A batch of one person rarely meets
-another process on its streams, so such writes hold the lock shared and run
-side by side. A batch of many people (a backend, a Segment forwarder) nearly
-always does: once a process has seen that (see ``Ingestion.record``), its
-writes hold the lock alone, from that read to the commit, so the read is
-still true at commit. The insert takes the events table's EXCLUSIVE lock
-anyway, so writers queue on the database in any case.
+A write reads the versions of the consent streams it reads (and may append
+to), then commits. Between the two, another process (a second serve worker,
+the CLI) changing the same consent would make the commit fail on the primary
+key (stream id, version). That is rare, so writes hold the lock shared and
+run side by side; once a process has seen it happen (see
+``Ingestion.record``), and on every retry, its writes hold the lock alone,
+from that read to the commit, so the read is still true at commit. Sessions,
+which two processes do append to at once (a batch of many people reaches any
+worker), need no part of this: their versions are read inside the insert's
+transaction, under the event store's write lock (``IngestMarks.appends``).
 
 PostgreSQL: a session advisory lock on a pooled connection, so a process that
 dies or loses its connection releases it. SQLite: ``flock`` on a

@@ -32,7 +32,14 @@ from psycopg.sql import SQL, Identifier
 
 from adapters.connections import checked_without_round_trip
 from adapters.eventstore.archived_log import ArchivedLog, EventsRead, Span, archived_spans, nothing_archived
-from adapters.eventstore.catch_up import postgres_events_after, sqlite_events_after
+from adapters.eventstore.catch_up import (
+    last_versions_statement,
+    postgres_events_after,
+    postgres_last_versions,
+    sqlite_appended,
+    sqlite_events_after,
+    sqlite_last_versions,
+)
 from adapters.eventstore.ingest_lock import SqliteIngestLock, postgres_ingest_lock
 from adapters.eventstore.wakeups import events_channel
 from adapters.retention.archive import ParquetArchive
@@ -127,8 +134,9 @@ class SqliteIngestRecorder(ArchivedLog, SQLiteApplicationRecorder, IngestLedger,
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = super()._insert_events(c, stored_events, **kwargs)
         marks = ingest_marks(kwargs)
+        appended = sqlite_appended(c, self.events_table_name, marks.appends) if marks and marks.appends else []
+        ids = super()._insert_events(c, [*stored_events, *appended], **kwargs)
         if marks is not None:
             c.executemany("INSERT INTO ingested_event_ids VALUES (?)", [(e.hex,) for e in marks.event_ids])
             c.executemany(
@@ -136,11 +144,15 @@ class SqliteIngestRecorder(ArchivedLog, SQLiteApplicationRecorder, IngestLedger,
                 "ON CONFLICT (day, event_name) DO UPDATE SET n = n + excluded.n",
                 [(day.isoformat(), name, n) for (day, name), n in marks.not_collected.items()],
             )
-        return ids
+        return None if ids is None else ids[: len(stored_events)]  # the ids of the events the caller mapped
 
     def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
         rows = self._select_in("SELECT event_id FROM ingested_event_ids WHERE event_id IN ({})", event_ids)
         return {UUID(row[0]) for row in rows}
+
+    def last_versions(self, stream_ids: Sequence[UUID]) -> list[int]:
+        with self.datastore.transaction(commit=False) as c:
+            return sqlite_last_versions(c, self.events_table_name, stream_ids)
 
     def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
         rows = self._select_in(
@@ -183,6 +195,7 @@ class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLed
             "SELECT w.id AS originator_id, (SELECT e.originator_version FROM {} e WHERE e.originator_id = w.id"
             " ORDER BY e.originator_version DESC LIMIT 1) AS version FROM unnest(%s::uuid[]) AS w(id)"
         ).format(self._events_table)
+        self._select_last_versions = last_versions_statement(self._events_table, self._archived_table)
         self._select_known = SQL("SELECT event_id FROM {} WHERE event_id = ANY(%s::uuid[])").format(self._ids_table)
         # The library's lock statements (SET LOCAL lock_timeout, LOCK TABLE … IN EXCLUSIVE MODE) and
         # its NOTIFY, sent as one query (no parameters, so the simple protocol runs all three): one
@@ -322,15 +335,21 @@ class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLed
         Same table, same lock (EXCLUSIVE, so notification ids are issued in commit
         order and projections never pass a gap that fills later), same NOTIFY, and
         the primary key (stream id, version) still turns a concurrent write of
-        a stream into IntegrityError. COPY cannot run in psycopg's pipeline mode,
-        so this runs as a plain transaction. Notification ids are not returned:
-        nothing here follows the application in-process.
+        a stream into IntegrityError. ``IngestMarks.appends`` are mapped once
+        the table lock is held, at the versions their streams have then. COPY
+        cannot run in psycopg's pipeline mode, so this runs as a plain
+        transaction. Notification ids are not returned: nothing here follows
+        the application in-process.
         """
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             # The ledger first: it needs no lock, and the table lock is held shortest.
             self._insert_events(curs, stored_events, **kwargs)
-            if stored_events:
+            appends = marks.appends if (marks := ingest_marks(kwargs)) else None
+            if stored_events or appends is not None:
                 curs.execute(self._lock_and_notify)
+                if appends is not None:  # under the table lock: no other writer moves their streams now
+                    versions = postgres_last_versions(curs, self._select_last_versions, appends.stream_ids)
+                    stored_events = [*stored_events, *appends.stored(versions)]
                 with curs.copy(self._copy_events) as copy:
                     copy.set_types(["uuid", "int8", "text", "bytea"])
                     for s in stored_events:
@@ -363,6 +382,10 @@ class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLed
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._select_known, (wanted,), prepare=True)
             return {row["event_id"] for row in curs.fetchall()}
+
+    def last_versions(self, stream_ids: Sequence[UUID]) -> list[int]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            return postgres_last_versions(curs, self._select_last_versions, stream_ids)
 
     def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
         # Per stream, the last row of its primary key (one index probe), not a max() over all its rows:

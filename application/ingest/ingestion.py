@@ -24,6 +24,7 @@ from eventsourcing.persistence import IntegrityError
 from application.ingest.ports import GeoLookup
 from application.ingest.quarantining import OrphanKey, Quarantinable, quarantined, rejected_from
 from application.ingest.recording import Recording
+from application.ingest.session_appends import SessionAppends
 from application.ingest.unit_of_work import UnitOfWork
 from application.ports import Clock, IngestMarks, SubjectKeys
 from application.principals import Principal
@@ -262,8 +263,9 @@ class Ingestion:
         # People who asked to be erased: nothing of theirs is collected again, not even a new consent.
         erased = {u.int for u in self._erasures.blocked(senders)}
         subjects = self._keys.subjects_for([u for u in senders if u.int not in erased])
-        unit = UnitOfWork(self._store.streams, subjects)
-        self._catch_up(unit, {(e.user_id, e.session_id) for e in events}, subjects)
+        sessions = SessionAppends(self._store.mapper, self._session_timeout)
+        unit = UnitOfWork(self._store.streams, subjects, sessions)
+        self._catch_up(unit, subjects)
         stored_ids: list[UUID] = []
         dropped: Counter[tuple[date, str]] = Counter()
         # (person, minute) of each event, the person as their id's integer
@@ -301,8 +303,7 @@ class Ingestion:
                     )
                 )
             outcomes.append(outcome)
-        unit.flush_tracking(self._session_timeout)
-        marks = IngestMarks(event_ids=stored_ids, not_collected=dict(dropped))
+        marks = IngestMarks(event_ids=stored_ids, not_collected=dict(dropped), appends=sessions or None)
         try:
             self._store.save_pending(unit.changed(), ingest_marks=marks)
         except BaseException:
@@ -312,30 +313,28 @@ class Ingestion:
         self._remember(stored_ids)
         return outcomes
 
-    def _catch_up(self, unit: UnitOfWork, sessions: set[tuple[UUID, str]], subjects: dict[UUID, UUID]) -> None:
-        """Bring the cached streams this write touches up to what is stored (one query when none moved).
+    def _catch_up(self, unit: UnitOfWork, subjects: dict[UUID, UUID]) -> None:
+        """Bring the cached Consent and User streams of this write up to date (one query when none moved).
 
         Another process (a second serve worker, the CLI, the consent API) may
-        have written them since they were cached: a consent changed elsewhere
-        must count now, and appending to a stale stream would fail the save.
-        Only the events a stream lacks are read and applied, not its history.
-        Streams not cached are read whole in the same query.
+        have changed a consent since it was cached: it must count now, and
+        appending to a stale stream would fail the save. Only the events a stream
+        lacks are read and applied, not its history; the streams not cached are
+        read whole in the same query. A stale User stream (changed only by signups
+        and profile updates) fails its save and the write is retried. Sessions are
+        not read at all: their events are appended where each stands at commit
+        (application.ingest.session_appends).
         """
-        # Consent is read, so it must be current; sessions are appended to. A stale User stream
-        # (changed only by signups and profile updates) fails its save and the write is retried.
-        touched = {unit.consent_id(s) for s in subjects.values()}
-        touched.update(unit.session_id(subjects[u], s) for u, s in sessions if u in subjects)
+        consents = {unit.consent_id(s) for s in subjects.values()}
         streams = self._store.streams
-        every = touched.union(subjects.values())
+        every = consents.union(subjects.values())
         known = streams.versions(every)
-        cached = {s: known[s] for s in touched if s in known}
-        stored = self._store.ledger.stream_versions(cached) if cached else {}
-        moved = {s: v for s, v in stored.items() if v != cached[s]}
+        cached = [s for s in consents if s in known]
+        stored = dict(zip(cached, self._store.ledger.last_versions(cached), strict=True)) if cached else {}
+        moved = {s: v for s, v in stored.items() if v != known[s]}
         if moved:
             self._met_another_writer()
-        # In one query: what the moved streams lack (with many people per batch nearly every one moved),
-        # and the whole of those not cached (a fresh process has none), instead of a query per stream.
-        wanted = {s: cached[s] for s, v in moved.items() if v > cached[s]}
+        wanted = {s: known[s] for s, v in moved.items() if v > known[s]}
         missing = every.difference(known)
         wanted.update(dict.fromkeys(missing, 0))
         found: dict[UUID, list[DomainEventProtocol[UUID]]] = {s: [] for s in wanted}

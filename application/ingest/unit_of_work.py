@@ -1,26 +1,28 @@
 """The aggregates a write touches: loaded once, saved together, kept warm afterwards.
 
-Between writes, aggregates that were saved stay in the store's
-:class:`application.stream_cache.StreamCache`, so
-the next event of a session needs no replay. The cache is owned by the
-process's single writer (see ``AnalyticsStore.write_lock``). Before each write,
-one query compares the cached versions of the write's consent and session
-streams with the store's; a stream another process has moved
-on (another serve worker, the CLI) is brought up to date with just the events
-it lacks. A consent changed elsewhere so counts at once, and several
-processes can write the same sessions without replaying them. A write that
-still races another fails its save with IntegrityError and is retried; only
-the aggregates it had changed are forgotten.
+Between writes, the Consent and User aggregates that were saved stay in the
+store's :class:`application.stream_cache.StreamCache`. Before each write, one
+query compares their cached versions with the store's; a stream another
+process has moved on (another serve worker, the CLI, the consent API) is
+brought up to date with just the events it lacks, so a consent changed
+elsewhere counts at once. A write that still races another fails its save
+with IntegrityError and is retried; only the aggregates it had changed are
+forgotten.
+
+Sessions are only appended to: their events are collected apart
+(:class:`application.ingest.session_appends.SessionAppends`) and appended
+where each session stands at commit, without loading it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import cast
+from datetime import datetime
+from typing import Final, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from application.ingest.session_appends import SessionAppends
 from application.stream_cache import StreamCache
 from domain.consent import Consent
 from domain.session import Session, TrackedEvent
@@ -28,16 +30,18 @@ from domain.user import User
 
 __all__ = ["UnitOfWork"]
 
+_NOT_LOADED: Final = object()
+
 
 class UnitOfWork:
     """One write: app user id → subject, and each aggregate touched, loaded once."""
 
-    def __init__(self, cache: StreamCache, subjects: dict[UUID, UUID]) -> None:
+    def __init__(self, cache: StreamCache, subjects: dict[UUID, UUID], sessions: SessionAppends) -> None:
         self._cache = cache
         self._subjects = subjects
+        self._sessions = sessions
         self._loaded: dict[UUID, Aggregate | None] = {}
         self._new: list[Aggregate] = []
-        self._tracking: dict[UUID, tuple[Session, list[TrackedEvent]]] = {}
         # Derived stream ids (uuid5, SHA-1) asked for by every event: computed once per write.
         self._consents: dict[UUID, Consent] = {}
         self._consent_ids: dict[UUID, UUID] = {}
@@ -52,9 +56,11 @@ class UnitOfWork:
         return subject_id
 
     def _get(self, aggregate_id: UUID) -> Aggregate | None:
-        if aggregate_id not in self._loaded:
-            self._loaded[aggregate_id] = self._cache.take(aggregate_id)
-        return self._loaded[aggregate_id]
+        # One lookup when loaded already: a uuid.UUID key is hashed in Python, every time.
+        found = self._loaded.get(aggregate_id, _NOT_LOADED)
+        if found is _NOT_LOADED:
+            found = self._loaded[aggregate_id] = self._cache.take(aggregate_id)
+        return found  # type: ignore[return-value]
 
     def _add(self, aggregate: Aggregate) -> Aggregate:
         self._loaded[aggregate.id] = aggregate
@@ -78,12 +84,6 @@ class UnitOfWork:
         found = self._get(subject_id)
         return found if isinstance(found, User) else self._add(User.first_seen(subject_id, at))  # type: ignore[return-value]
 
-    def session(self, subject_id: UUID, app_session_id: str, at: datetime) -> Session:
-        found = self._get(self.session_id(subject_id, app_session_id))
-        if isinstance(found, Session):
-            return found
-        return self._add(Session.start(subject_id, app_session_id, at))  # type: ignore[return-value]
-
     def add_new(self, aggregate: Aggregate) -> None:
         """A new aggregate to save with this write (not kept in the cache afterwards)."""
         self._new.append(aggregate)
@@ -98,18 +98,9 @@ class UnitOfWork:
     def tracked_events(self, subject_id: UUID, app_session_id: str, at: datetime) -> list[TrackedEvent]:
         """The list collecting this session's events in this write (append to it); all are recorded together.
 
-        ``at``: when the session started, if this write starts it.
+        ``at``: when the session started, if it has no events stored yet.
         """
-        stream_id = self.session_id(subject_id, app_session_id)
-        pending = self._tracking.get(stream_id)
-        if pending is None:
-            pending = self._tracking[stream_id] = (self.session(subject_id, app_session_id, at), [])
-        return pending[1]
-
-    def flush_tracking(self, timeout: timedelta) -> None:
-        for session, events in self._tracking.values():
-            session.track(events, timeout=timeout)
-        self._tracking.clear()
+        return self._sessions.events_of(self.session_id(subject_id, app_session_id), subject_id, app_session_id, at)
 
     def changed(self) -> list[Aggregate]:
         self._changed = [a for a in self._loaded.values() if a is not None and a.pending_events]

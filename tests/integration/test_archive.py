@@ -158,6 +158,26 @@ def test_history_replays_archived_events_and_an_archived_session_continues_its_s
     assert service.store.repository.get(stream).event_count == 3
 
 
+def test_a_fresh_process_continues_an_archived_session_from_its_archived_version(
+    service: Container, clock: FixedClock, settings: Settings, tmp_path: Path
+) -> None:
+    people = populate(service, clock)
+    service.archiving.run()
+    subject = service.keys.subject_for(people.old, create=False)
+    assert subject is not None
+    stream = Session.create_id(subject, "s2")
+    assert stream not in hot_session_streams(service)
+    # Another process, which never cached the session: the archive says where the stream stands.
+    archived = msgspec.structs.replace(settings, archive_dir=tmp_path / "archive")
+    fresh = bootstrap(archived, overrides=Overrides(clock=clock))
+    try:
+        send(fresh, session_event("wave_joined", people.old, "s2", clock.now(), wave_id="w3"))
+        assert [e.version for e in fresh.history.of_stream(stream)] == [1, 2, 3]
+        assert fresh.store.repository.get(stream).event_count == 3
+    finally:
+        fresh.close()
+
+
 def test_after_erasure_archived_events_are_unreadable_and_no_archive_file_holds_plaintext(
     service: Container, clock: FixedClock, tmp_path: Path
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +56,32 @@ def test_writes_of_one_session_from_two_processes_interleave_without_loss(
     assert session.event_count == 7
 
 
+def test_a_process_appends_to_a_session_another_moved_on_without_reading_what_it_wrote(
+    container: Container, other: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user, at = uuid.uuid4(), datetime.now(UTC)
+    assert send(container, consent(user, analytics=True, at=at), feedback(user, "first", at=at)) == (2, 0)
+    for turn in range(3):
+        assert send(other, feedback(user, f"other {turn}", at=at)) == (1, 0)
+    read: list[uuid.UUID] = []
+    ledger = container.store.ledger
+    events_after = ledger.events_after
+
+    def reading(versions: Mapping[uuid.UUID, int]) -> list[StoredEvent]:
+        read.extend(versions)
+        return events_after(versions)
+
+    monkeypatch.setattr(ledger, "events_after", reading)
+    assert send(container, feedback(user, "again", at=at)) == (1, 0)
+    subject = container.keys.subject_for(user, create=False)
+    assert subject is not None
+    stream = Session.create_id(subject, "session-1")
+    assert stream not in read  # appended at the stored version: the other process's events were not read
+    versions = [e.originator_version for e in container.store.recorder.select_events(stream)]
+    assert versions == list(range(1, len(versions) + 1))
+    assert container.store.repository.get(stream).event_count == 6
+
+
 def test_an_erasure_by_another_process_reaches_a_cached_key_within_the_cache_time(container: Container) -> None:
     user = uuid.uuid4()
     send(container, consent(user, analytics=True))
@@ -102,6 +128,8 @@ def test_another_process_writing_the_same_session_between_read_and_commit_loses_
     assert send(container, feedback(user, "first", at=at)) == (1, 0)
     for writer in injected:
         writer.join(timeout=30)
+    # One attempt: the session's version is read under the event store's write lock, after the other commit.
+    assert len(injected) == 1
     assert answers == [(1, 0)] * len(injected)
     subject = container.keys.subject_for(user, create=False)
     assert subject is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,7 @@ import pytest
 from domain.catalog import CatalogEvent
 from domain.consent import Consent, ConsentChoice
 from domain.errors import ConsentRuleBroken, SubjectErased
-from domain.session import EventNotInSession, Session, TrackedEvent
+from domain.session import EventNotInSession, Session, SessionHead, TrackedEvent
 from domain.user import User
 from domain.validation import decode_event
 from tests.fakes import event
@@ -75,6 +76,42 @@ def test_an_event_of_another_session_cannot_be_recorded_on_this_one() -> None:
     other = decode_event(event("wave_joined", user, {"wave_id": "w"}, at=AT, session_id="session-B"))
     with pytest.raises(EventNotInSession):
         session.track([tracked_at(other, AT)])
+
+
+def test_appending_at_a_sessions_head_records_what_tracking_on_the_loaded_session_would() -> None:
+    user = uuid.uuid4()
+    session = session_with_events_at(0, 50)
+    loaded = copy.deepcopy(session)
+    # One bridges the two periods, one starts a third: the periods the head never saw decide the spans.
+    later = [
+        tracked_at(decode_event(event("wave_joined", user, {"wave_id": "w"}, at=at)), at)
+        for at in (AT + timedelta(minutes=25), AT + timedelta(minutes=120))
+    ]
+    head = SessionHead(session.id, session.subject_id, session.version)  # no history, no periods
+
+    head.track(later, timeout=timedelta(minutes=30))
+    loaded.track(later, timeout=timedelta(minutes=30))
+
+    (appended,) = head.collect_events()
+    (expected,) = loaded.collect_events()[-1:]
+    assert (appended.originator_id, appended.originator_version) == (session.id, session.version + 1)
+    assert (appended.events, appended.timeout_seconds, appended.subject_id) == (
+        expected.events,
+        expected.timeout_seconds,
+        expected.subject_id,
+    )
+    appended.mutate(session)  # replayed, it gives the same session as tracking on the loaded one
+    assert (spans(session), session.version) == (spans(loaded), loaded.version)
+    assert spans(session) == [(0, 50, 3), (120, 120, 1)]
+
+
+def test_an_event_of_another_session_cannot_be_appended_at_a_sessions_head() -> None:
+    subject, user = uuid.uuid4(), uuid.uuid4()
+    head = SessionHead(Session.create_id(subject, "session-A"), subject, 3)
+    other = decode_event(event("wave_joined", user, {"wave_id": "w"}, at=AT, session_id="session-B"))
+    with pytest.raises(EventNotInSession):
+        head.track([tracked_at(other, AT)])
+    assert (head.version, head.pending_events) == (3, [])
 
 
 def test_an_erased_user_records_nothing_more() -> None:
