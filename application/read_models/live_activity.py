@@ -37,6 +37,7 @@ WAVE_WINDOW: Final = timedelta(hours=24)
 
 class LiveActivityProjection(PagedProjection[LiveActivityView]):
     name = "live_activity"
+    reads = (Session.EventsTracked, User.Erased)
 
     def __init__(
         self,

@@ -81,6 +81,8 @@ class PagedProjection(Generic[ViewT]):
     """
 
     name = "projection"
+    # The event classes whose events _apply_page uses: others are not decrypted nor decoded (object: all).
+    reads: tuple[type, ...] = (object,)
 
     def __init__(
         self,
@@ -127,7 +129,9 @@ class PagedProjection(Generic[ViewT]):
         select = self._store.recorder.select_notifications
         for page in log_pages(select, position + 1, stop=target, size=self._page_size):
             events = []
-            for event in self._store.decode_page(page):
+            for event in self._store.decode_page(page, self.reads):
+                if event is None:
+                    continue  # not read by this projection
                 if isinstance(event, RedactedEvent):
                     skipped += 1
                 else:
@@ -183,6 +187,7 @@ class DailyCountsProjection(PagedProjection[DailyCountsView]):
     """Collected events per UTC day and event name, and per UTC hour (with micro-acts by category)."""
 
     name = "daily_counts"
+    reads = (Session.EventsTracked, PlatformDay.Closed, PlatformDay.Reclosed)
 
     @property
     def view(self) -> DailyCountsView:
@@ -295,9 +300,12 @@ def _one_pass(
     target = store.recorder.max_notification_id() or 0
     position = min((p.position() for p in projections), default=target)
     processed = skipped = catalog = 0
+    reads = tuple(dict.fromkeys(c for p in projections for c in p.reads))
     for page in log_pages(store.recorder.select_notifications, position + 1, stop=target, size=page_size):
         decoded = []
-        for notification, event in zip(page, store.decode_page(page), strict=True):
+        for notification, event in zip(page, store.decode_page(page, reads), strict=True):
+            if event is None:
+                continue  # read by none of them
             if isinstance(event, RedactedEvent):
                 skipped += 1
             else:

@@ -44,6 +44,7 @@ METRIC_OF: Final[dict[str, str]] = {
 
 class UserDaysProjection(PagedProjection[UserDaysView]):
     name = "user_days"
+    reads = (Session.EventsTracked, User.Erased)
 
     def days_of(self, subject_id: UUID, first: date, last: date) -> list[DayMetrics]:
         return self._view.days_of(subject_id, first, last)
