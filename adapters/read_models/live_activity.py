@@ -15,7 +15,8 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL
 
 from adapters.database_url import Database
-from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, as_arrays, build_view
+from adapters.read_models.page_rows import write_page
+from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, build_view
 from application.read_models.ports import LiveActivityView, LiveChanges, LiveSnapshot
 
 __all__ = ["PostgresLiveActivity", "SqliteLiveActivity", "build_live_activity"]
@@ -63,7 +64,7 @@ def _spans(
     return [(*key, starts.get(key), ends.get(key)) for key in sorted(starts.keys() | ends.keys())]
 
 
-# Each statement's column types, for PostgreSQL's one-statement form (see _as_arrays).
+# Each statement's column types, for PostgreSQL's one statement per page (adapters.read_models.page_rows).
 _DAY_SUBJECT: Final = ("date", "uuid")
 _SUBJECT_TIME: Final = ("uuid", "timestamptz")
 _SPAN_WAVE: Final = ("text", "uuid", "timestamptz", "timestamptz")
@@ -234,7 +235,7 @@ class PostgresLiveActivity(PostgresTrackedView, _LiveSnapshots, LiveActivityView
         with self._tracked_write(position) as curs:
             for sql, params, types in _live_statements(changes, self._prefix, "%s"):
                 if params:
-                    curs.execute(*as_arrays(sql, params, types))
+                    write_page(curs, sql, params, types)
 
     def _read_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         with self.datastore.transaction(commit=False) as curs:

@@ -13,7 +13,8 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
 from adapters.database_url import Database
-from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, as_arrays, build_view
+from adapters.read_models.page_rows import write_page
+from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, build_view
 from application.read_models.ports import DayMetrics, UserDaysChanges, UserDaysView
 from application.reporting.ports import IndexSummaries, PersonReads
 
@@ -299,19 +300,16 @@ class PostgresUserDays(PostgresTrackedView, _SharedSql, UserDaysView, PersonRead
             self.sql_create_statements.append(SQL(statement).format())
 
     def _add_counts(self, cursor: Any, counts: list[tuple[Any, ...]]) -> None:
-        # One statement for the page's rows (its keys are distinct): a page holds tens of thousands.
-        subjects, days, metrics, ns = (list(column) for column in zip(*counts, strict=True))
-        cursor.execute(
-            self._q(
-                "INSERT INTO {p}user_day_counts SELECT * FROM unnest(?::uuid[], ?::date[], ?::text[], ?::bigint[])"
-                " ON CONFLICT (subject_id, day, metric) DO UPDATE SET n = {p}user_day_counts.n + excluded.n"
-            ),
-            (subjects, days, metrics, ns),
+        # One merge for the page's rows (its keys are distinct): a page holds tens of thousands.
+        sql = self._q(
+            "INSERT INTO {p}user_day_counts VALUES (?, ?, ?, ?) ON CONFLICT (subject_id, day, metric)"
+            " DO UPDATE SET n = {p}user_day_counts.n + excluded.n"
         )
+        write_page(cursor, sql, counts, ("uuid", "date", "text", "bigint"))
 
     def _add_moods(self, cursor: Any, moods: list[tuple[Any, ...]]) -> None:
         sql = self._q("INSERT INTO {p}user_day_moods VALUES (?, ?, ?, ?)")
-        cursor.execute(*as_arrays(sql, moods, ("uuid", "date", "text", "integer")))
+        write_page(cursor, sql, moods, ("uuid", "date", "text", "integer"))
 
     def _cursor(self, *, commit: bool) -> AbstractContextManager[Any]:
         return cast(Callable[..., AbstractContextManager[Any]], self.datastore.transaction)(commit=commit)
