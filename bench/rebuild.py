@@ -42,6 +42,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -104,11 +105,13 @@ def main() -> None:
             every = args.ab and run % 2 == 1
             for projection in projections:
                 projection.reads = (object,) if every else reads[projection.name]
+            pages = _PageClock()
             measure(
                 "rebuild all in one pass (addvalue projections rebuild --all)" + (", decoding every event" * every),
-                lambda: catch_up_together(container.store, projections, rebuild=True),
+                partial(catch_up_together, container.store, projections, rebuild=True, on_progress=pages),
                 profile=args.profile,
             )
+            print(f"  as the read models grow: {pages.summary()}")
 
 
 def _reporter(loaded: int, stored: int) -> Callable[..., None]:
@@ -126,6 +129,26 @@ def _reporter(loaded: int, stored: int) -> Callable[..., None]:
         )
 
     return measure
+
+
+class _PageClock:
+    """This process's CPU time at each page of a rebuild: does a stored event cost more as the read models grow?"""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[int, float]] = [(0, time.process_time())]
+
+    def __call__(self, position: int, _target: int) -> None:
+        self.marks.append((position, time.process_time()))
+
+    def summary(self) -> str:
+        """CPU µs per stored event in each fifth of the log, first to last."""
+        end = self.marks[-1][0] or 1
+        fifths = []
+        for k in range(5):
+            inside = [m for m in self.marks if k * end / 5 <= m[0] <= (k + 1) * end / 5]
+            (p0, c0), (p1, c1) = inside[0], inside[-1]
+            fifths.append(f"{(c1 - c0) / max(p1 - p0, 1) * 1e6:,.1f}")
+        return "CPU µs per stored event in each fifth of the log: " + " / ".join(fifths)
 
 
 def _read_all(container: Container, *, decode: bool = False) -> None:
