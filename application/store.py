@@ -92,7 +92,12 @@ class AnalyticsStore(Application[UUID]):
         for page in log_pages(self.recorder.select_notifications, start, topics):
             yield from page
 
-    def decode_page(self, page: Sequence[Notification], reads: tuple[type, ...] = (object,)) -> list[Any]:
+    def decode_page(
+        self,
+        page: Sequence[Notification],
+        reads: tuple[type, ...] = (object,),
+        shapes: Mapping[type, type] | None = None,
+    ) -> list[Any]:
         """A page of the log as domain events, with the mapper's page decoder when it has one.
 
         The encrypting mapper (adapters.encryption.mapper) reads the keys of all
@@ -100,11 +105,14 @@ class AnalyticsStore(Application[UUID]):
         Only events of the classes in ``reads`` are decrypted and decoded, as
         decided from the stored topic: the others come back as ``None`` (or as
         a redacted event when their key is gone, as they would decoded).
+        ``shapes``: for some event classes, a lighter Struct to decode their
+        state into (application.read_models.shapes), with the mapper's page
+        decoder; the others, and any other mapper, in full.
         """
         wanted = None if reads == (object,) else partial(_reads, reads=reads)
         decode_all = getattr(self.mapper, "to_domain_events", None)
         if decode_all is not None:
-            return list(decode_all(page, wanted))
+            return list(decode_all(page, wanted, shapes))
         return [self.mapper.to_domain_event(n) if wanted is None or wanted(n.topic) else None for n in page]
 
     @property
