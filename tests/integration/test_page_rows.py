@@ -37,11 +37,16 @@ def test_a_page_after_one_that_rolled_back_is_written_on_the_same_connection(con
         shadow.discard()
 
 
-def written(view: PostgresUserDays) -> None:
-    subject = uuid.uuid4()
-    with pytest.raises(RuntimeError), view._tracked_write(1) as cursor:
+def failed_page(view: PostgresUserDays, subject: uuid.UUID) -> None:
+    with view._tracked_write(1) as cursor:
         view._changes(cursor, changes(subject, 5))  # makes the temporary tables, then the page fails
         raise RuntimeError("a page that fails after its rows were written")
+
+
+def written(view: PostgresUserDays) -> None:
+    subject = uuid.uuid4()
+    with pytest.raises(RuntimeError):
+        failed_page(view, subject)
 
     view.apply(changes(subject, 2), 2)
     view.apply(changes(subject, 3), 3)
