@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import cache, partial
 from typing import Any, Final, Protocol, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, Notification
+from eventsourcing.utils import resolve_topic
 
 from application.ports import IngestLedger
 from application.stream_cache import StreamCache
@@ -56,6 +58,12 @@ def log_pages(
         start = page[-1].id + 1
 
 
+@cache
+def _reads(topic: str, reads: tuple[type, ...]) -> bool:
+    """Whether a stored topic names an event of one of these classes (resolved once: topics may be aliases)."""
+    return issubclass(resolve_topic(topic), reads)
+
+
 class AnalyticsStore(Application[UUID]):
     name = "AddValue"
 
@@ -84,16 +92,28 @@ class AnalyticsStore(Application[UUID]):
         for page in log_pages(self.recorder.select_notifications, start, topics):
             yield from page
 
-    def decode_page(self, page: Sequence[Notification]) -> list[Any]:
+    def decode_page(
+        self,
+        page: Sequence[Notification],
+        reads: tuple[type, ...] = (object,),
+        shapes: Mapping[type, type] | None = None,
+    ) -> list[Any]:
         """A page of the log as domain events, with the mapper's page decoder when it has one.
 
         The encrypting mapper (adapters.encryption.mapper) reads the keys of all
         the page's people in one query; any other mapper decodes one at a time.
+        Only events of the classes in ``reads`` are decrypted and decoded, as
+        decided from the stored topic: the others come back as ``None`` (or as
+        a redacted event when their key is gone, as they would decoded).
+        ``shapes``: for some event classes, a lighter Struct to decode their
+        state into (application.read_models.shapes), with the mapper's page
+        decoder; the others, and any other mapper, in full.
         """
+        wanted = None if reads == (object,) else partial(_reads, reads=reads)
         decode_all = getattr(self.mapper, "to_domain_events", None)
         if decode_all is not None:
-            return list(decode_all(page))
-        return [self.mapper.to_domain_event(notification) for notification in page]
+            return list(decode_all(page, wanted, shapes))
+        return [self.mapper.to_domain_event(n) if wanted is None or wanted(n.topic) else None for n in page]
 
     @property
     def ledger(self) -> IngestLedger:

@@ -393,7 +393,7 @@ class Requests:
     def of(self, name: str) -> tuple[str, str, bytes]:
         path = self._paths[name]
         # A day of the last two months: by then everyone has an index (28 days of history behind them).
-        day = self._plan.last_day - timedelta(days=self._rng.randrange(min(60, self._plan.days - 30)))
+        day = self._plan.last_day - timedelta(days=self._rng.randrange(max(1, min(60, self._plan.days - 30))))
         person = self._rng.choice(self._plan.people)
         filled = path.format(
             user=person, day=day, month_before=day - timedelta(days=29), week_before=day - timedelta(days=7)

@@ -22,6 +22,12 @@ Two shapes of history:
     .venv/bin/python bench/rebuild.py --events 300000
     .venv/bin/python bench/rebuild.py --events 300000 --mixed --users 4000
     .venv/bin/python bench/rebuild.py --events 300000 --mixed --database-url sqlite:///
+
+``--repeat N`` runs the one-pass rebuild N times on the same history (compare
+the least CPU of them on a busy machine); ``--ab`` alternates each with one
+that decrypts and decodes every stored event in full, as rebuilds did before
+they skipped the events no projection reads and decoded sessions' events
+into the projections' lighter shapes.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +80,12 @@ def main() -> None:
     parser.add_argument("--mixed", action="store_true", help="one person per stored event (server-side sources)")
     parser.add_argument("--one-pass-only", action="store_true", help="skip rebuilding each projection alone")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the one-pass rebuild to FILE")
+    parser.add_argument("--repeat", type=int, default=1, help="run the one-pass rebuild this many times")
+    parser.add_argument(
+        "--ab",
+        action="store_true",
+        help="alternate the repeats: decoding only what the projections read, then every event in full (as before)",
+    )
     args = parser.parse_args()
     with _container(args.database_url) as container:
         loaded = _load(container, args.events, args.users, mixed=args.mixed)
@@ -88,11 +101,19 @@ def main() -> None:
             for name, projection in container.projections.items():
                 measure(f"rebuild {name} alone", projection.rebuild)
         projections = list(container.projections.values())
-        measure(
-            "rebuild all in one pass (addvalue projections rebuild --all)",
-            lambda: catch_up_together(container.store, projections, rebuild=True),
-            profile=args.profile,
-        )
+        reads = {p.name: (p.reads, p.shapes) for p in projections}
+        for run in range(args.repeat * (2 if args.ab else 1)):
+            every = args.ab and run % 2 == 1
+            for projection in projections:
+                projection.reads, projection.shapes = ((object,), {}) if every else reads[projection.name]
+            pages = _PageClock()
+            measure(
+                "rebuild all in one pass (addvalue projections rebuild --all)"
+                + (", decoding every event in full" * every),
+                partial(catch_up_together, container.store, projections, rebuild=True, on_progress=pages),
+                profile=args.profile,
+            )
+            print(f"  as the read models grow: {pages.summary()}")
 
 
 def _reporter(loaded: int, stored: int) -> Callable[..., None]:
@@ -110,6 +131,26 @@ def _reporter(loaded: int, stored: int) -> Callable[..., None]:
         )
 
     return measure
+
+
+class _PageClock:
+    """This process's CPU time at each page of a rebuild: does a stored event cost more as the read models grow?"""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[int, float]] = [(0, time.process_time())]
+
+    def __call__(self, position: int, _target: int) -> None:
+        self.marks.append((position, time.process_time()))
+
+    def summary(self) -> str:
+        """CPU µs per stored event in each fifth of the log, first to last."""
+        end = self.marks[-1][0] or 1
+        fifths = []
+        for k in range(5):
+            inside = [m for m in self.marks if k * end / 5 <= m[0] <= (k + 1) * end / 5]
+            (p0, c0), (p1, c1) = inside[0], inside[-1]
+            fifths.append(f"{(c1 - c0) / max(p1 - p0, 1) * 1e6:,.1f}")
+        return "CPU µs per stored event in each fifth of the log: " + " / ".join(fifths)
 
 
 def _read_all(container: Container, *, decode: bool = False) -> None:

@@ -24,7 +24,7 @@ store's mapping is destroyed, links to no one.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any, Final, Protocol, get_type_hints
 from uuid import UUID
@@ -124,15 +124,43 @@ class EncryptingMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
         return self._decoded(stored_event, self._keys.data_key)
 
-    def to_domain_events(self, stored_events: Sequence[StoredEvent]) -> list[DomainEventProtocol[UUID]]:
-        """A page of stored events decoded, the keys of all its people read at once (rebuilds, catch-ups)."""
-        sealed = {subject_of_state(s.state) for s in stored_events if s.state[0] != _PLAIN}
-        keys = self._keys.data_keys(sealed) if sealed else {}
-        return [self._decoded(stored_event, keys.get) for stored_event in stored_events]
+    def to_domain_events(
+        self,
+        stored_events: Sequence[StoredEvent],
+        wanted: Callable[[str], bool] | None = None,
+        shapes: Mapping[type, type] | None = None,
+    ) -> list[DomainEventProtocol[UUID] | None]:
+        """A page of stored events decoded, the keys of all its people read at once (rebuilds, catch-ups).
 
-    def _decoded(self, stored_event: StoredEvent, key_of: Callable[[UUID], bytes | None]) -> DomainEventProtocol[UUID]:
+        With ``wanted`` (a test of the stored topic), an event it refuses is
+        not decrypted nor decoded: it comes back as ``None``, or as a
+        :class:`RedactedEvent` when its key is gone, as it would decoded.
+        ``shapes`` maps an event class to a lighter Struct to decode its state
+        into (fields it lacks are skipped, not built); others in full.
+        """
+        subjects = [None if s.state[0] == _PLAIN else subject_of_state(s.state) for s in stored_events]
+        sealed = {subject for subject in subjects if subject is not None}
+        keys = self._keys.data_keys(sealed) if sealed else {}
+        decoded: list[DomainEventProtocol[UUID] | None] = []
+        for stored_event, subject_id in zip(stored_events, subjects, strict=True):
+            if wanted is None or wanted(stored_event.topic):
+                decoded.append(self._decoded(stored_event, keys.get, subject_id, shapes))
+            elif subject_id is not None and subject_id not in keys:
+                decoded.append(self._redacted(stored_event, subject_id))
+            else:
+                decoded.append(None)
+        return decoded
+
+    def _decoded(
+        self,
+        stored_event: StoredEvent,
+        key_of: Callable[[UUID], bytes | None],
+        subject_id: UUID | None = None,
+        shapes: Mapping[type, type] | None = None,
+    ) -> DomainEventProtocol[UUID]:
         raw = bytes(stored_event.state)
-        subject_id = subject_of_state(raw)
+        if subject_id is None:  # a plain event's subject, or the caller did not read it yet
+            subject_id = subject_of_state(raw)
         originator_id = stored_event.originator_id
         version = stored_event.originator_version
         where = f"stored event {originator_id} v{version} ({stored_event.topic})"
@@ -154,7 +182,8 @@ class EncryptingMapper(Mapper[UUID]):
         else:
             raise TamperedEvent(f"{where}: unknown format {fmt}")
         try:
-            decoded = msgspec.msgpack.decode(payload, type=_state_type(event_class))
+            shape = shapes.get(event_class) if shapes else None
+            decoded: Any = msgspec.msgpack.decode(payload, type=shape or _state_type(event_class))
         except msgspec.MsgspecError as e:
             raise MapperDeserialisationError(f"stored event {originator_id} v{version}: {e}") from e
         state = msgspec.structs.asdict(decoded)

@@ -41,6 +41,7 @@ from adapters.eventstore.catch_up import (
     sqlite_last_versions,
 )
 from adapters.eventstore.ingest_lock import SqliteIngestLock, postgres_ingest_lock
+from adapters.eventstore.log_page import postgres_log_page
 from adapters.eventstore.wakeups import events_channel
 from adapters.retention.archive import ParquetArchive
 from application.ports import IngestLedger, IngestMarks
@@ -227,11 +228,11 @@ class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLed
     def select_hot(
         self, start: int, limit: int, *, stop: int | None = None, topics: Sequence[str] = ()
     ) -> Sequence[Notification]:
-        # The library's own read; super() would come back to ArchivedLog.select_notifications.
-        rows: Sequence[Notification] = PostgresApplicationRecorder.select_notifications(
-            self, start, limit, stop, list(topics)
+        # Not super(): that would come back to ArchivedLog.select_notifications.
+        page: list[Notification] = postgres_log_page(
+            self.datastore, self._events_table, start, limit, stop=stop, topics=topics
         )
-        return rows
+        return page
 
     def max_notification_id(self) -> int | None:
         top = max(self.hot_max_id(), self.archive.max_id() if self.archive else 0)

@@ -15,7 +15,8 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.sql import SQL
 
 from adapters.database_url import Database
-from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, as_arrays, build_view
+from adapters.read_models.page_rows import write_page
+from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, build_view
 from application.read_models.ports import LiveActivityView, LiveChanges, LiveSnapshot
 
 __all__ = ["PostgresLiveActivity", "SqliteLiveActivity", "build_live_activity"]
@@ -60,10 +61,17 @@ def _spans(
     starts: Mapping[tuple[Any, Any], datetime], ends: Mapping[tuple[Any, Any], datetime]
 ) -> list[tuple[Any, ...]]:
     """One row per key that started or ended: (*key, start or None, end or None), in key order."""
-    return [(*key, starts.get(key), ends.get(key)) for key in sorted(starts.keys() | ends.keys())]
+    keys = sorted(starts.keys() | ends.keys(), key=_by_uuid_int)
+    return [(*key, starts.get(key), ends.get(key)) for key in keys]
 
 
-# Each statement's column types, for PostgreSQL's one-statement form (see _as_arrays).
+def _by_uuid_int(key: tuple[Any, Any]) -> tuple[Any, Any]:
+    """A key of a UUID and another value, sorted as UUIDs sort (by their int) without UUID's Python ``__lt__``."""
+    first, second = key
+    return (first.int if isinstance(first, UUID) else first, second.int if isinstance(second, UUID) else second)
+
+
+# Each statement's column types, for PostgreSQL's one statement per page (adapters.read_models.page_rows).
 _DAY_SUBJECT: Final = ("date", "uuid")
 _SUBJECT_TIME: Final = ("uuid", "timestamptz")
 _SPAN_WAVE: Final = ("text", "uuid", "timestamptz", "timestamptz")
@@ -86,7 +94,7 @@ def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[Statement]
     return [
         (
             q("INSERT INTO {p}live_active_days VALUES (?, ?) ON CONFLICT DO NOTHING"),
-            sorted(changes.active_days),
+            sorted(changes.active_days, key=_by_uuid_int),
             _DAY_SUBJECT,
         ),
         (
@@ -95,7 +103,7 @@ def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[Statement]
                 " SET last_event_at = excluded.last_event_at"
                 " WHERE excluded.last_event_at > {p}live_last_seen.last_event_at"
             ),
-            sorted(changes.last_seen.items()),
+            sorted(changes.last_seen.items(), key=_by_uuid_int),
             _SUBJECT_TIME,
         ),
         (
@@ -234,7 +242,7 @@ class PostgresLiveActivity(PostgresTrackedView, _LiveSnapshots, LiveActivityView
         with self._tracked_write(position) as curs:
             for sql, params, types in _live_statements(changes, self._prefix, "%s"):
                 if params:
-                    curs.execute(*as_arrays(sql, params, types))
+                    write_page(curs, sql, params, types)
 
     def _read_rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         with self.datastore.transaction(commit=False) as curs:

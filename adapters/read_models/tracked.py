@@ -10,7 +10,7 @@ view adds its own tables and statements.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Final, TypeVar, cast
 
@@ -26,8 +26,9 @@ from adapters.connections import checked_without_round_trip
 from adapters.database_url import Database
 from adapters.eventstore.persistence import event_store_env
 from adapters.local_files import private_file
+from adapters.read_models.page_rows import forget_page_tables
 
-__all__ = ["UPSTREAM", "PostgresTrackedView", "SqliteTrackedView", "as_arrays", "build_view", "factory_for"]
+__all__ = ["UPSTREAM", "PostgresTrackedView", "SqliteTrackedView", "build_view", "factory_for"]
 
 UPSTREAM: Final = "AddValue"  # the event store application's name, as tracked
 
@@ -82,26 +83,16 @@ class PostgresTrackedView(PostgresTrackingRecorder):
     @contextmanager
     def _tracked_write(self, position: int) -> Iterator[Cursor[DictRow]]:
         """A transaction whose changes commit together with the view's new ``position``."""
-        with self.datastore.transaction(commit=True) as curs:
-            yield curs
-            self._insert_tracking(curs, Tracking(UPSTREAM, position))
-
-
-def as_arrays(sql: str, rows: Sequence[Sequence[Any]], types: Sequence[str]) -> tuple[bytes, list[list[Any]]]:
-    """A statement for one row (``VALUES (%s, ...)`` or ``= %s``) made one for all ``rows``, on PostgreSQL.
-
-    Each column goes as one array (``unnest``, ``= ANY``): a page's thousands
-    of rows are one statement for the server to plan and run, not one each.
-    An upsert's rows must have distinct keys (a statement may not update a
-    row twice).
-    """
-    columns = [list(column) for column in zip(*rows, strict=True)]
-    if " = %s" in sql and len(types) == 1:
-        return sql.replace(" = %s", f" = ANY(%s::{types[0]}[])").encode(), columns
-    values = "VALUES (" + ", ".join(["%s"] * len(types)) + ")"
-    arrays = "SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
-    assert values in sql, sql
-    return sql.replace(values, arrays, 1).encode(), columns
+        connection = None
+        try:
+            with self.datastore.transaction(commit=True) as curs:
+                connection = curs.connection
+                yield curs
+                self._insert_tracking(curs, Tracking(UPSTREAM, position))
+        except BaseException:
+            if connection is not None:
+                forget_page_tables(connection)  # a temporary table made in it is gone with it
+            raise
 
 
 S = TypeVar("S", bound=SqliteTrackedView)

@@ -13,7 +13,8 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
 from adapters.database_url import Database
-from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, as_arrays, build_view
+from adapters.read_models.page_rows import write_page
+from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView, build_view
 from application.read_models.ports import DayMetrics, UserDaysChanges, UserDaysView
 from application.reporting.ports import IndexSummaries, PersonReads
 
@@ -69,7 +70,9 @@ class _SharedSql:
             self._changes(cursor, changes)
 
     def _changes(self, cursor: Any, changes: UserDaysChanges) -> None:
-        counts = [(self._v(s), self._v(d), m, n) for (s, d, m), n in sorted(changes.counts.items())]
+        # In key order (by the UUID's int, as UUIDs sort, without UUID's Python __lt__ for each comparison).
+        rows = sorted(changes.counts.items(), key=lambda row: (row[0][0].int, row[0][1], row[0][2]))
+        counts = [(self._v(s), self._v(d), m, n) for (s, d, m), n in rows]
         if counts:
             self._add_counts(cursor, counts)
         if changes.moods:
@@ -299,19 +302,16 @@ class PostgresUserDays(PostgresTrackedView, _SharedSql, UserDaysView, PersonRead
             self.sql_create_statements.append(SQL(statement).format())
 
     def _add_counts(self, cursor: Any, counts: list[tuple[Any, ...]]) -> None:
-        # One statement for the page's rows (its keys are distinct): a page holds tens of thousands.
-        subjects, days, metrics, ns = (list(column) for column in zip(*counts, strict=True))
-        cursor.execute(
-            self._q(
-                "INSERT INTO {p}user_day_counts SELECT * FROM unnest(?::uuid[], ?::date[], ?::text[], ?::bigint[])"
-                " ON CONFLICT (subject_id, day, metric) DO UPDATE SET n = {p}user_day_counts.n + excluded.n"
-            ),
-            (subjects, days, metrics, ns),
+        # One merge for the page's rows (its keys are distinct): a page holds tens of thousands.
+        sql = self._q(
+            "INSERT INTO {p}user_day_counts VALUES (?, ?, ?, ?) ON CONFLICT (subject_id, day, metric)"
+            " DO UPDATE SET n = {p}user_day_counts.n + excluded.n"
         )
+        write_page(cursor, sql, counts, ("uuid", "date", "text", "bigint"))
 
     def _add_moods(self, cursor: Any, moods: list[tuple[Any, ...]]) -> None:
         sql = self._q("INSERT INTO {p}user_day_moods VALUES (?, ?, ?, ?)")
-        cursor.execute(*as_arrays(sql, moods, ("uuid", "date", "text", "integer")))
+        write_page(cursor, sql, moods, ("uuid", "date", "text", "integer"))
 
     def _cursor(self, *, commit: bool) -> AbstractContextManager[Any]:
         return cast(Callable[..., AbstractContextManager[Any]], self.datastore.transaction)(commit=commit)

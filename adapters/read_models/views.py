@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import msgspec
 import psycopg
@@ -20,6 +20,7 @@ from psycopg.sql import SQL, Identifier
 from adapters.database_url import Database
 from adapters.eventstore.persistence import event_store_env
 from adapters.local_files import private_file
+from adapters.read_models.page_rows import write_page
 from adapters.read_models.tracked import UPSTREAM, PostgresTrackedView, SqliteTrackedView, build_view, factory_for
 from application.read_models.ports import DailyCountsView, Shadow
 
@@ -115,6 +116,10 @@ class SqliteDailyCounts(SqliteTrackedView, _CountsWrites, DailyCountsView):
             return {(date.fromisoformat(r[0]), r[1]): r[2] for r in c.fetchall()}
 
 
+_DAY_ROW: Final = ("date", "text", "bigint")
+_HOUR_ROW: Final = ("timestamptz", "text", "bigint")
+
+
 class PostgresDailyCounts(PostgresTrackedView, _CountsWrites, DailyCountsView):
     VIEW_NAME = "daily_counts"
     PROJECTION_TABLES = ("daily_event_counts", "hourly_event_counts")
@@ -123,16 +128,13 @@ class PostgresDailyCounts(PostgresTrackedView, _CountsWrites, DailyCountsView):
         super().__init__(datastore, tracking_table_name=tracking_table_name, **kwargs)
         self._table = self._in_schema("daily_event_counts")
         self._hourly = self._in_schema("hourly_event_counts")
-        # A page's rows in one statement, a column per array (their keys are distinct: an upsert may not
+        # A page's rows in one merge (adapters.read_models.page_rows; their keys are distinct: an upsert may not
         # update a row twice).
-        upsert = SQL(
-            "INSERT INTO {} AS t SELECT * FROM unnest(%s::{}[], %s::text[], %s::bigint[])"
-            " ON CONFLICT ({}) DO UPDATE SET n = {}"
-        )
-        day, hour = SQL("date"), SQL("timestamptz")
-        self._add_day = upsert.format(self._table, day, SQL("day, event_name"), SQL("t.n + excluded.n"))
-        self._floor_day = upsert.format(self._table, day, SQL("day, event_name"), SQL("GREATEST(t.n, excluded.n)"))
-        self._add_hour = upsert.format(self._hourly, hour, SQL("hour, name"), SQL("t.n + excluded.n"))
+        upsert = "INSERT INTO {} AS t VALUES (%s, %s, %s) ON CONFLICT ({}) DO UPDATE SET n = {}"
+        table, hourly = self._table.as_string(None), self._hourly.as_string(None)
+        self._add_day = upsert.format(table, "day, event_name", "t.n + excluded.n"), _DAY_ROW
+        self._floor_day = upsert.format(table, "day, event_name", "GREATEST(t.n, excluded.n)"), _DAY_ROW
+        self._add_hour = upsert.format(hourly, "hour, name", "t.n + excluded.n"), _HOUR_ROW
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} (day date NOT NULL, event_name text NOT NULL,"
@@ -147,7 +149,8 @@ class PostgresDailyCounts(PostgresTrackedView, _CountsWrites, DailyCountsView):
         )
 
     def _write(self, cursor: Any, statement: Any, rows: list[tuple[Any, str, int]]) -> None:
-        cursor.execute(statement, [list(column) for column in zip(*rows, strict=True)])
+        sql, types = statement
+        write_page(cursor, sql, rows, types)
 
     def hourly(self, first: datetime, last: datetime) -> dict[tuple[datetime, str], int]:
         with self.datastore.transaction(commit=False) as curs:

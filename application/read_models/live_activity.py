@@ -19,6 +19,7 @@ import msgspec
 
 from application.read_models.ports import DailyCountsView, LiveActivityView, LiveChanges, LiveSnapshot
 from application.read_models.projections import PagedProjection, Upkeep
+from application.read_models.shapes import READ_SHAPES
 from application.store import AnalyticsStore
 from domain.periods import UTC_ZONE, day_of
 from domain.session import Session
@@ -37,6 +38,8 @@ WAVE_WINDOW: Final = timedelta(hours=24)
 
 class LiveActivityProjection(PagedProjection[LiveActivityView]):
     name = "live_activity"
+    reads = (Session.EventsTracked, User.Erased)
+    shapes = READ_SHAPES
 
     def __init__(
         self,

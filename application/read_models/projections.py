@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime, timedelta
 from typing import Any, Generic, TypedDict, TypeVar
@@ -21,6 +21,7 @@ import msgspec
 
 from application.ports import Clock
 from application.read_models.ports import DailyCountsView, Shadow, TrackedView
+from application.read_models.shapes import READ_SHAPES
 from application.retention.archive import METRICS_DAYS
 from application.store import AnalyticsStore, log_pages
 from domain.catalog import MicroactCreated
@@ -81,6 +82,10 @@ class PagedProjection(Generic[ViewT]):
     """
 
     name = "projection"
+    # The event classes whose events _apply_page uses: others are not decrypted nor decoded (object: all).
+    reads: tuple[type, ...] = (object,)
+    # Event class -> the lighter Struct its state is decoded into (application.read_models.shapes); others in full.
+    shapes: Mapping[type, type[msgspec.Struct]] = {}
 
     def __init__(
         self,
@@ -127,7 +132,9 @@ class PagedProjection(Generic[ViewT]):
         select = self._store.recorder.select_notifications
         for page in log_pages(select, position + 1, stop=target, size=self._page_size):
             events = []
-            for event in self._store.decode_page(page):
+            for event in self._store.decode_page(page, self.reads, self.shapes):
+                if event is None:
+                    continue  # not read by this projection
                 if isinstance(event, RedactedEvent):
                     skipped += 1
                 else:
@@ -183,6 +190,8 @@ class DailyCountsProjection(PagedProjection[DailyCountsView]):
     """Collected events per UTC day and event name, and per UTC hour (with micro-acts by category)."""
 
     name = "daily_counts"
+    reads = (Session.EventsTracked, PlatformDay.Closed, PlatformDay.Reclosed)
+    shapes = READ_SHAPES
 
     @property
     def view(self) -> DailyCountsView:
@@ -207,6 +216,7 @@ class DailyCountsProjection(PagedProjection[DailyCountsView]):
                     later.append((recorded, counts))
                 continue
             if isinstance(event, Session.EventsTracked):
+                tracked: Any  # a TrackedEvent, or the TrackedRead a rebuild decodes (application.read_models.shapes)
                 for tracked in event.events:
                     at, name = tracked.occurred_at, tracked.event.name
                     if at.date() < oldest:
@@ -214,7 +224,7 @@ class DailyCountsProjection(PagedProjection[DailyCountsView]):
                     counts[(day_of(at, self.zone), name)] += 1
                     hour = at.replace(minute=0, second=0, microsecond=0)
                     hourly[(hour, name)] += 1
-                    if isinstance(tracked.event, MicroactCreated):  # the hourly job reports them by category
+                    if name == MicroactCreated.name:  # the hourly job reports them by category
                         hourly[(hour, f"{name}/category:{tracked.event.properties.category}")] += 1
         self._view.add(first, position, hourly, later)
 
@@ -295,9 +305,14 @@ def _one_pass(
     target = store.recorder.max_notification_id() or 0
     position = min((p.position() for p in projections), default=target)
     processed = skipped = catalog = 0
+    reads = tuple(dict.fromkeys(c for p in projections for c in p.reads))
+    # A lighter shape only where every projection reads that class through the same one.
+    shapes = {c: s for c, s in projections[0].shapes.items() if all(p.shapes.get(c) is s for p in projections)}
     for page in log_pages(store.recorder.select_notifications, position + 1, stop=target, size=page_size):
         decoded = []
-        for notification, event in zip(page, store.decode_page(page), strict=True):
+        for notification, event in zip(page, store.decode_page(page, reads, shapes), strict=True):
+            if event is None:
+                continue  # read by none of them
             if isinstance(event, RedactedEvent):
                 skipped += 1
             else:

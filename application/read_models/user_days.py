@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from application.read_models.ports import DayMetrics, UserDaysChanges, UserDaysView
 from application.read_models.projections import PagedProjection
+from application.read_models.shapes import READ_SHAPES
 from domain.periods import day_of
 from domain.session import Session
 from domain.user import User
@@ -44,6 +45,8 @@ METRIC_OF: Final[dict[str, str]] = {
 
 class UserDaysProjection(PagedProjection[UserDaysView]):
     name = "user_days"
+    reads = (Session.EventsTracked, User.Erased)
+    shapes = READ_SHAPES
 
     def days_of(self, subject_id: UUID, first: date, last: date) -> list[DayMetrics]:
         return self._view.days_of(subject_id, first, last)

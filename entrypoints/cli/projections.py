@@ -107,7 +107,8 @@ def _run_together(container: Container, chosen: list[PagedProjection[Any]], *, r
     """Several projections in one pass over the log, then what it did and how fast."""
     begun = time.monotonic()
     names = ", ".join(p.name for p in chosen)
-    with progress_bar(f"{names} " + ("rebuild" if rebuild else "catch-up")) as show:
+    start = 0 if rebuild else min(p.position() for p in chosen)
+    with progress_bar(f"{names} " + ("rebuild" if rebuild else "catch-up"), start) as show:
         result = catch_up_together(container.store, chosen, rebuild=rebuild, on_progress=show)
     print(f"{names}: {result.processed} events read once for all, {_speed(result, begun)}")
 
@@ -115,7 +116,8 @@ def _run_together(container: Container, chosen: list[PagedProjection[Any]], *, r
 def _run_projection(projection: PagedProjection[Any], *, rebuild: bool) -> None:
     """One catch-up or rebuild with a progress bar, then what it did and how fast."""
     begun = time.monotonic()
-    with progress_bar(f"{projection.name} " + ("rebuild" if rebuild else "catch-up")) as show:
+    start = 0 if rebuild else projection.position()
+    with progress_bar(f"{projection.name} " + ("rebuild" if rebuild else "catch-up"), start) as show:
         result = (projection.rebuild if rebuild else projection.catch_up)(show)
     print(f"{projection.name}: {result.processed} events read, {_speed(result, begun)}")
 

@@ -19,8 +19,14 @@ PENDING_HINT_SECONDS: Final = 30.0
 
 
 @contextmanager
-def progress_bar(title: str) -> Iterator[Callable[[int, int], None]]:
-    """A bar titled ``title``; the callback takes (position reached, position to reach) and shows events/s."""
+def progress_bar(title: str, start: int | None = None) -> Iterator[Callable[[int, int], None]]:
+    """A bar titled ``title``; the callback takes (position reached, position to reach) and shows stored events/s.
+
+    ``start``: the position the replay starts from, when known (a replay run
+    here): the rate counts from the bar's opening, the first page included.
+    Without it (a replay followed in another process) it counts from the first
+    report, and shows nothing until a second one.
+    """
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -30,15 +36,16 @@ def progress_bar(title: str) -> Iterator[Callable[[int, int], None]]:
     )
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(title, total=None, rate="")
-        first: list[tuple[float, int]] = []  # when and where the first report came: the rate is measured from it
+        # When and where the rate is measured from: the opening, or the first report.
+        origin: list[tuple[float, int]] = [] if start is None else [(time.monotonic(), start)]
 
         def show(position: int, target: int) -> None:
             now = time.monotonic()
-            if not first:
-                first.append((now, position))
-            began, start = first[0]
-            rate = (position - start) / (now - began) if now > began else 0.0
-            progress.update(task, completed=position, total=max(target, position), rate=f"{rate:,.0f} events/s")
+            if not origin:
+                origin.append((now, position))
+            began, first = origin[0]
+            rate = f"{(position - first) / (now - began):,.0f} stored events/s" if now > began else ""
+            progress.update(task, completed=position, total=max(target, position), rate=rate)
 
         yield show
 

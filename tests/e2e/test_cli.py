@@ -76,7 +76,9 @@ def test_project_rebuild_reports_progress_and_skips_nothing_when_nobody_was_eras
     finally:
         container.close()
     for name in ("daily_counts", "live_activity", "user_days"):
-        assert re.search(rf"^{name} rebuild .* {head}/{head} ", out, re.MULTILINE), out  # the progress bar, finished
+        bar = re.search(rf"^{name} rebuild .* {head}/{head} ([\d,]+) stored events/s", out, re.MULTILINE)
+        assert bar is not None, out  # the progress bar, finished, with the rate of the whole replay
+        assert int(bar.group(1).replace(",", "")) > 0, out
         line = rf"^{name}: (\d+) events read, 0 redacted skipped, position (\d+), "
         line += r"[\d,.]+ stored events/s, [\d,.]+ catalog events/s$"
         summary = re.search(line, out, re.MULTILINE)

@@ -1,0 +1,50 @@
+"""A page of the notification log read from PostgreSQL as plain rows (rebuilds, catch-ups, floors).
+
+The library's ``select_notifications`` builds a dict for every row before its
+notification; a rebuild reads millions of rows, so this reads tuples, with the
+same statement, order and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg import InterfaceError, OperationalError
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composable, Composed
+
+__all__ = ["postgres_log_page"]
+
+
+@retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+def postgres_log_page(
+    datastore: PostgresDatastore,
+    events_table: Composable,
+    start: int,
+    limit: int,
+    *,
+    stop: int | None = None,
+    topics: Sequence[str] = (),
+) -> list[Notification]:
+    """Notifications from ``start`` (inclusive) to ``stop`` (inclusive, if given), only ``topics`` if given."""
+    statement: Composed = SQL(
+        "SELECT notification_id, originator_id, originator_version, topic, state FROM {} WHERE notification_id >= %s"
+    ).format(events_table)
+    params: list[object] = [start]
+    if stop is not None:
+        statement += SQL(" AND notification_id <= %s")
+        params.append(stop)
+    if topics:
+        statement += SQL(" AND topic = ANY(%s)")
+        params.append(list(topics))
+    statement += SQL(" ORDER BY notification_id LIMIT %s")
+    params.append(limit)
+    with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+        curs.execute(statement, params, prepare=True)
+        return [
+            Notification(id=i, originator_id=o, originator_version=v, topic=t, state=s)
+            for i, o, v, t, s in curs.fetchall()
+        ]
