@@ -13,6 +13,7 @@ events it lacks, each stream from its own version on, all in one query.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -22,9 +23,10 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Composed
 
-from application.ports import LateAppends
+from application.ports import IngestMarks, LateAppends
 
 __all__ = [
+    "ingest_marks",
     "last_versions_statement",
     "postgres_events_after",
     "postgres_last_versions",
@@ -129,3 +131,9 @@ def sqlite_appended(c: SQLiteCursor, events_table: str, appends: LateAppends) ->
     # A write that changes nothing takes the lock, so the versions read next stay true until commit.
     c.execute("DELETE FROM ingested_event_ids WHERE 0")
     return appends.stored(sqlite_last_versions(c, events_table, appends.stream_ids))
+
+
+def ingest_marks(kwargs: dict[str, Any]) -> IngestMarks | None:
+    """The ``ingest_marks`` that ``save`` passed down to the recorder, if any."""
+    marks = kwargs.get("ingest_marks")
+    return marks if isinstance(marks, IngestMarks) else None

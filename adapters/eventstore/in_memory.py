@@ -16,7 +16,7 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, StoredEvent
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
 
-from adapters.eventstore.recorders import ingest_marks
+from adapters.eventstore.catch_up import ingest_marks
 from application.ports import IngestLedger
 
 __all__ = ["PopoIngestFactory", "PopoIngestRecorder"]

@@ -33,6 +33,7 @@ from psycopg.sql import SQL, Identifier
 from adapters.connections import checked_without_round_trip
 from adapters.eventstore.archived_log import ArchivedLog, EventsRead, Span, archived_spans, nothing_archived
 from adapters.eventstore.catch_up import (
+    ingest_marks,
     last_versions_statement,
     postgres_events_after,
     postgres_last_versions,
@@ -44,16 +45,10 @@ from adapters.eventstore.ingest_lock import SqliteIngestLock, postgres_ingest_lo
 from adapters.eventstore.log_page import postgres_log_page
 from adapters.eventstore.wakeups import events_channel
 from adapters.retention.archive import ParquetArchive
-from application.ports import IngestLedger, IngestMarks
+from application.ports import IngestLedger
 from application.retention.ports import ColdStore, MovedToArchive
 
-__all__ = ["PostgresIngestRecorder", "SqliteIngestRecorder", "ingest_marks"]
-
-
-def ingest_marks(kwargs: dict[str, Any]) -> IngestMarks | None:
-    """The ``ingest_marks`` that ``save`` passed down, if any."""
-    marks = kwargs.get("ingest_marks")
-    return marks if isinstance(marks, IngestMarks) else None
+__all__ = ["PostgresIngestRecorder", "SqliteIngestRecorder"]
 
 
 class SqliteIngestRecorder(ArchivedLog, SQLiteApplicationRecorder, IngestLedger, ColdStore):
