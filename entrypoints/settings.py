@@ -20,6 +20,7 @@ from adapters.alerting.rules_file import load_alert_file
 from adapters.database_url import Database, parse_database_url
 from application.alerting.rules import AlertConfig, RulesError
 from application.api_access.denials import DENIAL_LIMIT
+from application.reporting.scheduled_reports import REPORTS
 from application.throttling import RateLimit
 from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies
@@ -110,6 +111,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # smtp://[user:password@]host[:port] or smtps://…, for email receivers; None: emails are not sent.
     smtp_url: str | None = None
     smtp_from: str = "addvalue-alerts@localhost"
+    # Per report (weekly-executive, monthly-executive): the addresses it is mailed to (docs/reports.md).
+    report_recipients: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
     # The service's address as operators reach it, for the links in notifications.
     external_url: str = ""
     # Browser origins (scheme://host[:port]) whose pages may call the service; none: no CORS headers at all.
@@ -172,6 +175,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         alert_interval_seconds=_positive("ADDVALUE_ALERT_INTERVAL_SECONDS", env, 30.0),
         smtp_url=_smtp_url(env.get("ADDVALUE_SMTP_URL") or None),
         smtp_from=env.get("ADDVALUE_SMTP_FROM", "addvalue-alerts@localhost"),
+        report_recipients=_report_recipients(env),
         external_url=env.get("ADDVALUE_EXTERNAL_URL", "").rstrip("/"),
         cors_origins=_cors_origins(env.get("ADDVALUE_CORS_ORIGINS", "")),
     )
@@ -373,6 +377,19 @@ def _alerts(path: str | None) -> AlertConfig:
         return load_alert_file(path)
     except RulesError as e:
         raise SettingsError(f"ADDVALUE_ALERTS_FILE: {e}") from None
+
+
+def _report_recipients(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """ADDVALUE_REPORT_RECIPIENTS for every report, ADDVALUE_REPORT_RECIPIENTS_<REPORT> instead for one."""
+    found = {}
+    for report in REPORTS:
+        name = f"ADDVALUE_REPORT_RECIPIENTS_{report.upper().replace('-', '_')}"
+        raw = env.get(name, env.get("ADDVALUE_REPORT_RECIPIENTS", ""))
+        addresses = tuple(a.strip() for a in raw.split(",") if a.strip())
+        if any("@" not in a for a in addresses):
+            raise SettingsError(f"{name}: expected comma-separated e-mail addresses, got {raw!r}")
+        found[report] = addresses
+    return found
 
 
 def _smtp_url(url: str | None) -> str | None:

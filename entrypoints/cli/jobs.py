@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
-
-from croniter import croniter
 
 from application.reporting.jobs import PeriodError, PeriodNotOver, UnknownJob
 from entrypoints.bootstrap import Container, bootstrap
@@ -77,7 +74,7 @@ def status(container: Container) -> None:
     successes = container.jobs.last_successes()
     for job in container.jobs.all():
         last = successes.get(job.name)
-        next_due: datetime = croniter(job.schedule, now).get_next(datetime)
+        next_due = container.jobs.next_due(job.name, now)
         owed = container.jobs.owed(job.name, now)
         print_json(
             {
