@@ -151,6 +151,7 @@ class _Services:
             [self.daily_counts, self.live_activity, self.user_days],
             self.jobs,
             quality=self.quality,  # the data-quality records' latest scores (application/quality)
+            reports=self.reports,  # the metric anomalies' records (application/reporting/anomalies.py)
         )
         return Alerting(
             p.store,
