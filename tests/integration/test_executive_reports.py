@@ -93,6 +93,16 @@ def test_a_week_is_generated_once_and_mailed_once_to_each_recipient_after_the_se
     assert re.search(rf"Mean Flourish Index\s+{flourish[0]['mean']:.1f}(?!\d)", text), text
 
 
+def test_a_month_is_reported_against_the_month_before_and_mailed_to_no_one_unconfigured(service: Container) -> None:
+    ran = service.jobs.run("monthly-executive", "2026-02-14")  # a date in the month names it
+    assert (ran.period, ran.status, ran.rows) == ("2026-02", "succeeded", 1)  # generated; no recipient
+    text = _pdf_text(service.report_desk.get("monthly-executive", "2026-02").pdf)
+    assert "Monthly executive report: 2026-02" in text
+    mau = service.analytics.active_people_series(date(2026, 2, 1), date(2026, 2, 28)).data["series"][-1]["mau"]
+    assert re.search(rf"Monthly active\s+people\s+{mau}(?!\d)", text), text
+    assert re.search(r"vs\s+2026-\s*01", text)  # the month before, beside each figure
+
+
 def test_a_week_not_over_is_refused_and_nothing_is_kept(service: Container) -> None:
     with pytest.raises(PeriodNotOver):
         service.jobs.run("weekly-executive", "2026-W10")
