@@ -117,6 +117,10 @@ class ExecutiveContent:
             anomalies=self._analytics.anomalies(first, last).data["series"],
         )
 
+    def has_indices(self, day: date) -> bool:
+        """Whether the day's indices were computed (by daily-indices) for anyone."""
+        return bool(self._analytics.index_dashboard("flourish", day, day).data["series"])
+
     def _figures(self, cadence: Literal["week", "month"], period: str) -> dict[str, float | None]:
         first, last = days_of(cadence, period)
         days = self._analytics.active_people_series(first, last).data["series"]

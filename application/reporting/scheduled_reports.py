@@ -124,6 +124,8 @@ class ExecutiveReport:
             if self._reports.day(day) is None:
                 self.rerun("close-day", day.isoformat())
             day += timedelta(days=1)
+        if not self._content.has_indices(last):
+            self.rerun("daily-indices", last.isoformat())
         if self._reports.get(self.spec.summary_job, period) is None:
             self.rerun(self.spec.summary_job, period)
 

@@ -19,10 +19,12 @@ import pytest
 
 from adapters.reports.artifacts import SqlReportArtifacts
 from application.alerting.rules import rules_from
+from application.principals import Principal
 from application.reporting.ports import ReportArtifact
 from domain.periods import PeriodNotOver
 from domain.platform import PlatformDay
 from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.demo import demo_batches
 from entrypoints.overrides import Overrides
 from entrypoints.settings import Settings
 from tests.alert_receivers import free_port, smtp_server
@@ -101,6 +103,23 @@ def test_a_month_is_reported_against_the_month_before_and_mailed_to_no_one_uncon
     mau = service.analytics.active_people_series(date(2026, 2, 1), date(2026, 2, 28)).data["series"][-1]["mau"]
     assert re.search(rf"Monthly active\s+people\s+{mau}(?!\d)", text), text
     assert re.search(r"vs\s+2026-\s*01", text)  # the month before, beside each figure
+
+
+def test_a_report_runs_the_jobs_it_needs_that_have_not_run_yet(settings: Settings, clock: FixedClock) -> None:
+    with _service(settings, clock, free_port()) as service:  # the night's jobs never ran (a zone east of UTC)
+        for batch in demo_batches(users=12, days=10, now=NOW, seed=5):
+            service.ingestion.ingest(batch, sent_at=None, principal=Principal(subject="demo", role="service"))
+        assert service.jobs.run("weekly-executive", WEEK).status == "succeeded"
+        ran = [(r.job, r.period) for r in service.jobs.history() if r.status == "succeeded"]
+        week = [(date(2026, 2, 23) + timedelta(days=k)).isoformat() for k in range(7)]
+        assert ran == [
+            *(("close-day", day) for day in week),
+            ("daily-indices", "2026-03-01"),
+            ("weekly-summary", WEEK),
+            ("weekly-executive", WEEK),
+        ]
+        text = _pdf_text(service.report_desk.get("weekly-executive", WEEK).pdf)
+        assert re.search(r"Mean Flourish Index\s+\d+\.\d", text), text  # computed, not n/a
 
 
 def test_a_week_not_over_is_refused_and_nothing_is_kept(service: Container) -> None:
