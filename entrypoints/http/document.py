@@ -33,6 +33,7 @@ __all__ = [
     "BEARER",
     "CONSENT_CHANGE",
     "NEW_SILENCE",
+    "PDF_OR_HTML",
     "SECURITY_SCHEMES",
     "WRITE_KEY",
     "ZIP_TOO",
@@ -134,6 +135,23 @@ class ZipToo(Operation):
 
 
 ZIP_TOO: Final = ZipToo
+
+
+@dataclass
+class PdfOrHtml(Operation):
+    """``GET /api/reports/{report}/{period}``: its 200 is the PDF, or with ``format=html`` the HTML e-mail."""
+
+    def __post_init__(self) -> None:
+        answer = (self.responses or {}).get("200")
+        if isinstance(answer, OpenAPIResponse):
+            pdf = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            answer.content = {
+                "application/pdf": OpenAPIMediaType(schema=pdf),
+                "text/html": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+            }
+
+
+PDF_OR_HTML: Final = PdfOrHtml
 
 
 def _route(path: str, method: str) -> str:

@@ -19,6 +19,7 @@ from application.reporting.scheduled_reports import REPORTS
 from domain.periods import PeriodError, parse_period
 from entrypoints.http import envelope
 from entrypoints.http.dependencies import Services
+from entrypoints.http.document import PDF_OR_HTML
 from entrypoints.http.envelope import ERRORS, Envelope
 from entrypoints.http.errors import ApiError
 
@@ -63,7 +64,7 @@ async def reports_list(container: Services) -> Response[Envelope]:
     return envelope.live({"reports": reports, "generated": generated}, data_points=len(generated))
 
 
-@get("/reports/{report:str}/{period:str}", name="report_file", responses=ERRORS | _FILE)
+@get("/reports/{report:str}/{period:str}", name="report_file", responses=ERRORS | _FILE, operation_class=PDF_OR_HTML)
 async def report_file(
     container: Services, report: ReportPath, period: PeriodPath, format: FileFormat = "pdf"
 ) -> Response[bytes]:

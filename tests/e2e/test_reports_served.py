@@ -90,6 +90,11 @@ def _check_against_the_api(served: Served, parts: dict[str, Message], week: str)
         kept = client.get(f"/api/reports/weekly-executive/{week}", params={"format": "pdf"})
         assert kept.status_code == 200
         assert kept.content == pdf
+        page = client.get(f"/api/reports/weekly-executive/{week}", params={"format": "html"})
+        assert page.headers["content-type"].startswith("text/html")
+        mailed = parts["text/html"].get_payload(decode=True)
+        assert isinstance(mailed, bytes)
+        assert page.text.rstrip() == mailed.decode().rstrip()
         unknown = client.get(f"/api/reports/weekly-executive/{parse_period('week', str(monday - timedelta(7)))}")
         assert unknown.status_code == 404
     person = served.bearer("someone", "user")
