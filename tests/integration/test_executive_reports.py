@@ -26,6 +26,7 @@ from domain.platform import PlatformDay
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.demo import demo_batches
 from entrypoints.overrides import Overrides
+from entrypoints.scheduler import ProjectionScheduler
 from entrypoints.settings import Settings
 from tests.alert_receivers import free_port, smtp_server
 from tests.e2e.export_support import load_demo
@@ -120,6 +121,16 @@ def test_a_report_runs_the_jobs_it_needs_that_have_not_run_yet(settings: Setting
         ]
         text = _pdf_text(service.report_desk.get("weekly-executive", WEEK).pdf)
         assert re.search(r"Mean Flourish Index\s+\d+\.\d", text), text  # computed, not n/a
+
+
+def test_the_scheduler_makes_up_a_report_missed_while_the_service_was_down(service: Container) -> None:
+    assert service.jobs.run("weekly-executive", "2026-W08").status == "succeeded"  # the last one before the outage
+    scheduler = ProjectionScheduler(
+        [], catch_up_every=1.0, rebuild_every=1e9, jobs=service.jobs, clock=service.clock.now
+    )
+    assert "weekly-executive" in scheduler.run_due_jobs()  # Monday 10:00: W09's report (due 09:00) is owed
+    assert service.report_desk.get("weekly-executive", WEEK).pdf.startswith(b"%PDF")
+    assert service.jobs.owed("weekly-executive") == []
 
 
 def test_a_week_not_over_is_refused_and_nothing_is_kept(service: Container) -> None:
