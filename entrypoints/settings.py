@@ -383,12 +383,11 @@ def _report_recipients(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
     """ADDVALUE_REPORT_RECIPIENTS for every report, ADDVALUE_REPORT_RECIPIENTS_<REPORT> instead for one."""
     found = {}
     for report in REPORTS:
-        name = f"ADDVALUE_REPORT_RECIPIENTS_{report.upper().replace('-', '_')}"
-        raw = env.get(name, env.get("ADDVALUE_REPORT_RECIPIENTS", ""))
-        addresses = tuple(a.strip() for a in raw.split(",") if a.strip())
-        if any("@" not in a for a in addresses):
-            raise SettingsError(f"{name}: expected comma-separated e-mail addresses, got {raw!r}")
-        found[report] = addresses
+        own = f"ADDVALUE_REPORT_RECIPIENTS_{report.upper().replace('-', '_')}"
+        name = own if own in env else "ADDVALUE_REPORT_RECIPIENTS"
+        found[report] = tuple(a.strip() for a in env.get(name, "").split(",") if a.strip())
+        if any("@" not in a for a in found[report]):
+            raise SettingsError(f"{name}: expected comma-separated e-mail addresses, got {env[name]!r}")
     return found
 
 

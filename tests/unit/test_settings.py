@@ -265,3 +265,19 @@ def test_the_refusal_limit_is_one_a_second_with_60_at_once_unless_set(
     assert (set_limit.rate, set_limit.burst) == (2.0, 10.0)
     with pytest.raises(SettingsError, match="ADDVALUE_REFUSAL_LIMIT"):
         load_settings({"ADDVALUE_REFUSAL_LIMIT": "1/0"})
+
+
+def test_report_recipients_are_none_unless_set_and_one_report_may_have_its_own(tmp_path: Path) -> None:
+    base = {"ADDVALUE_DATABASE_URL": f"sqlite:///{tmp_path}/addvalue.db"}
+    assert load_settings(base).report_recipients == {"weekly-executive": (), "monthly-executive": ()}
+    chosen = load_settings(
+        base
+        | {"ADDVALUE_REPORT_RECIPIENTS": "a@example.org, b@example.org"}
+        | {"ADDVALUE_REPORT_RECIPIENTS_MONTHLY_EXECUTIVE": "cfo@example.org"}
+    )
+    assert chosen.report_recipients == {
+        "weekly-executive": ("a@example.org", "b@example.org"),
+        "monthly-executive": ("cfo@example.org",),
+    }
+    with pytest.raises(SettingsError, match=r"^ADDVALUE_REPORT_RECIPIENTS_WEEKLY_EXECUTIVE: expected comma-sep"):
+        load_settings(base | {"ADDVALUE_REPORT_RECIPIENTS_WEEKLY_EXECUTIVE": "boss"})
