@@ -10,8 +10,9 @@ opened here.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from adapters.encryption.mapper import subject_of_state
@@ -37,11 +38,13 @@ from application.read_models.user_days import UserDaysProjection
 from application.reporting.anomalies import MetricAnomalies
 from application.reporting.daily_indices import DailyIndices
 from application.reporting.day_jobs import CloseDay, HourlyActivity, LateEvents
+from application.reporting.executive import ExecutiveContent
 from application.reporting.jobs import Jobs
 from application.reporting.period_summaries import MonthlySummary, WeeklySummary
 from application.reporting.ports import Job
 from application.reporting.queries import Analytics
 from application.reporting.reports import Reports
+from application.reporting.scheduled_reports import REPORTS, ExecutiveReport, ReportDesk
 from application.retention.archive import ArchiveSessions, Archiving
 from application.retention.backups import BackupJob, ScheduledBackups
 from application.sources.intake import SegmentIntake, WriteKeys
@@ -122,6 +125,7 @@ class _Services:
             quality=self.quality,
             alerting=self.alerting,
             sign_in=SignIn(p.sessions, p.clock),
+            report_desk=self.report_desk,
             resources=resources,
         )
 
@@ -146,6 +150,7 @@ class _Services:
             [self.daily_counts, self.live_activity, self.user_days],
             self.jobs,
             quality=self.quality,  # the data-quality records' latest scores (application/quality)
+            reports=self.reports,  # the metric anomalies' records (application/reporting/anomalies.py)
         )
         return Alerting(
             p.store,
@@ -254,6 +259,7 @@ class _Services:
             MonthlySummary(reports, user_days),
             LateEvents(reports, user_days, clock),
             MetricAnomalies(reports),
+            *self.executive_reports,
             ErasureDue(self.erasure.complete_due),
             ArchiveSessions(self.archiving),
             BackupJob(self.backups),
@@ -261,6 +267,31 @@ class _Services:
             DailyQuality(self.quality, self.gathering, user_days.zone),
         ]
         return Jobs(self.ports.store, every, clock, user_days.zone, metrics=self.ports.metrics)
+
+    @property
+    def executive_reports(self) -> list[Job]:
+        p = self.ports
+        # The alerts that fired, read when a report is generated (alerting is built on the jobs, so later).
+        fired = functools.partial(_fired, lambda: self.alerting)
+        content = ExecutiveContent(self.analytics, self.quality, fired, self.zone)
+        return [
+            ExecutiveReport(
+                spec,
+                content=content,
+                reports=self.reports,
+                artifacts=p.report_artifacts,
+                renderer=p.report_renderer,
+                mail=p.report_mail,
+                recipients=self.settings.report_recipients.get(spec.name, ()),
+                clock=p.clock,
+            )
+            for spec in REPORTS.values()
+        ]
+
+    @functools.cached_property
+    def report_desk(self) -> ReportDesk:
+        p = self.ports
+        return ReportDesk(p.report_artifacts, p.report_mail, p.clock)
 
     @functools.cached_property
     def quality(self) -> QualityBook:
@@ -290,3 +321,8 @@ class _Services:
             indices=indices,
             clock=clock,
         )
+
+
+def _fired(alerting: Callable[[], Alerting], start: datetime, end: datetime) -> list[tuple[str, datetime]]:
+    """The alerts that started firing in [start, end)."""
+    return [(t.alert, t.at) for t in alerting().history() if t.to == "firing" and start <= t.at < end]

@@ -29,6 +29,7 @@ from application.read_models.rebuilds import Rebuilds
 from application.read_models.user_days import UserDaysProjection
 from application.reporting.jobs import Jobs
 from application.reporting.queries import Analytics
+from application.reporting.scheduled_reports import ReportDesk
 from application.retention.archive import Archiving
 from application.sources.intake import SegmentIntake, WriteKeys
 from application.store import AnalyticsStore
@@ -80,6 +81,7 @@ class Container:
     quality: QualityBook
     alerting: Alerting
     sign_in: SignIn
+    report_desk: ReportDesk
     # What bootstrap opened (connections, pools, files), closed in reverse order by close().
     resources: ExitStack = field(default_factory=ExitStack, repr=False, compare=False)
 

@@ -32,6 +32,10 @@ from adapters.read_models.rebuild_journal import build_rebuild_journal
 from adapters.read_models.tracked import PostgresTrackedView, SqliteTrackedView
 from adapters.read_models.user_days import PostgresUserDays, SqliteUserDays, build_user_days
 from adapters.read_models.views import ShadowView, build_daily_counts
+from adapters.reports.artifacts import SqlReportArtifacts
+from adapters.reports.mail import KIND as REPORT_MAIL
+from adapters.reports.mail import OutboxReportMail, ReportMailer
+from adapters.reports.render import WeasyRenderer
 from adapters.retention.archive import ParquetArchive, ReadModelRetention, default_archive_dir
 from adapters.retention.backup import BackupFolder, default_backup_dir
 from application.alerting.ports import Sender
@@ -50,7 +54,7 @@ from application.read_models.ports import (
     Wakeups,
 )
 from application.read_models.projections import Upkeep
-from application.reporting.ports import IndexSummaries, PersonReads
+from application.reporting.ports import IndexSummaries, PersonReads, ReportArtifacts, ReportMail, ReportRenderer
 from application.retention.ports import Backups, ColdStore, MetricsRetention
 from application.store import AnalyticsStore
 from entrypoints.overrides import Overrides
@@ -244,7 +248,22 @@ class Infrastructure:
         email = smtp_sender(self.settings.smtp_url, self.settings.smtp_from)
         if email is not None:
             senders["email"] = email
+            senders[REPORT_MAIL] = ReportMailer(email, self.report_artifacts)  # the same outbox, with the PDF
         return senders
+
+    @functools.cached_property
+    def report_artifacts(self) -> ReportArtifacts:
+        """The generated executive reports, kept two years."""
+        return self._owned(SqlReportArtifacts(self._db))
+
+    @functools.cached_property
+    def report_mail(self) -> ReportMail:
+        """Report mails through the alerting outbox (one outbox, one delivery loop, one backoff)."""
+        return OutboxReportMail(self.alert_tables, self.alert_senders.get(REPORT_MAIL))
+
+    @functools.cached_property
+    def report_renderer(self) -> ReportRenderer:
+        return WeasyRenderer()
 
     def upkeep(self, name: str, view: object) -> Upkeep:
         """What the projection ``name`` writing ``view`` gets from the running service."""

@@ -87,9 +87,9 @@ class Mailbox:
 
 
 @contextlib.contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    """A real SMTP server (aiosmtpd) on a free port; the messages it accepted."""
-    mailbox = Mailbox(free_port())
+def smtp_server(port: int | None = None) -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on ``port`` (default a free one); the messages it accepted."""
+    mailbox = Mailbox(port or free_port())
     controller = Controller(mailbox, hostname="127.0.0.1", port=mailbox.port)
     controller.start()
     try:

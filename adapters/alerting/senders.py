@@ -46,12 +46,20 @@ class SmtpSender:
         self._login = (unquote(parts.username), unquote(parts.password or "")) if parts.username else None
         self._from = sender
 
+    @property
+    def sender(self) -> str:
+        return self._from
+
     def send(self, notification: Notification) -> None:
         message = EmailMessage()
         message["From"] = self._from
         message["To"] = notification.target
         message["Subject"] = notification.subject
         message.set_content(notification.body)
+        self.deliver(message)
+
+    def deliver(self, message: EmailMessage) -> None:
+        """Sends a message as it is (the report mails have parts and an attachment: adapters.reports.mail)."""
         context = ssl.create_default_context()
         if self._tls:
             client: smtplib.SMTP = smtplib.SMTP_SSL(self._host, self._port, timeout=TIMEOUT_SECONDS, context=context)

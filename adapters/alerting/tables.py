@@ -2,7 +2,8 @@
 
 SQLite: ``addvalue.alerts.db`` beside the event store; PostgreSQL: ``<schema>.alert_*``.
 The SQL is the same on both but for the placeholders (``?`` here, ``%s`` for
-psycopg) and the key column's type; :class:`_Sql` runs it on either.
+psycopg) and the key column's type; :class:`Sql` runs it on either
+(the report artifacts use it too: adapters.reports.artifacts).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from adapters.database_url import Database
 from application.alerting.ports import Notification, Silence
 from application.errors import StorageError
 
-__all__ = ["AlertTables", "build_alert_tables"]
+__all__ = ["AlertTables", "Sql", "build_alert_tables"]
 
 _WHAT: Final = "alert tables"
 _TABLES: Final = (
@@ -41,24 +42,37 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-class _Sql:
-    """Runs one transaction of ``?``-placeholder SQL on SQLite or PostgreSQL."""
+class Sql:
+    """Runs one transaction of ``?``-placeholder SQL on SQLite or PostgreSQL.
 
-    def __init__(self, db: Database) -> None:
+    ``tables``: CREATE statements with ``{p}`` (the schema prefix), ``{serial}`` and ``{blob}`` (the key and
+    binary column types); on SQLite they live in the file ``sibling`` beside the event store.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        sibling: str = "alerts",
+        tables: Sequence[str] = _TABLES,
+        what: str = _WHAT,
+        lock: str = "addvalue:alert_tables",
+    ) -> None:
         self._kind = db.kind
+        self._what = what
         if db.kind == "sqlite":
             self.prefix = ""
-            self._file = SqliteFile(db.sibling("alerts"), what=_WHAT, synchronous="NORMAL")
+            self._file = SqliteFile(db.sibling(sibling), what=what, synchronous="NORMAL")
             with self._file.transaction(write=True) as conn:
-                for statement in _TABLES:
-                    conn.execute(statement.format(p="", serial="INTEGER"))
+                for statement in tables:
+                    conn.execute(statement.format(p="", serial="INTEGER", blob="BLOB"))
         else:
             self.prefix = f'"{db.schema}".'
             # A pool of its own, not the SharedPool: the outcome counts are flushed from a background thread,
             # and a flush failing during an outage must not mark the database down for the other stores.
             self._pool = small_pool(db.url, max_size=2)
-            statements = [SQL(s.format(p=self.prefix, serial="BIGSERIAL")).format() for s in _TABLES]
-            create_tables(self._pool, _WHAT, "addvalue:alert_tables", db.schema, *statements)
+            statements = [SQL(s.format(p=self.prefix, serial="BIGSERIAL", blob="BYTEA")).format() for s in tables]
+            create_tables(self._pool, what, lock, db.schema, *statements)
 
     @contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -70,7 +84,7 @@ class _Sql:
                 with self._pool.connection() as pg, pg.transaction():
                     yield _Cursor(pg, "%s")
             except psycopg.Error as e:
-                raise StorageError(f"{_WHAT}: {e}") from e
+                raise StorageError(f"{self._what}: {e}") from e
 
     def close(self) -> None:
         if self._kind == "sqlite":
@@ -92,7 +106,7 @@ class AlertTables:
     """``IngestOutcomes``, ``Outbox`` and ``Silences`` on one database."""
 
     def __init__(self, db: Database) -> None:
-        self._sql = _Sql(db)
+        self._sql = Sql(db)
         self._p = self._sql.prefix
 
     def add(self, second: int, counts: Mapping[str, int]) -> None:

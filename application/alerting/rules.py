@@ -30,6 +30,7 @@ SIGNALS: Final[dict[str, SignalKind]] = {
     "processing_lag_events": "count",
     "daily_job_failed": "boolean",
     "job_failed": "boolean",
+    "metric_anomaly": "count",
     "quality_score": "score",
     **{f"quality_{d}": "score" for d in QUALITY_DIMENSIONS},
 }

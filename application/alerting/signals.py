@@ -18,7 +18,10 @@ from eventsourcing.utils import get_topic
 from application.alerting.ports import IngestOutcomes, QualityScores
 from application.alerting.rules import QUALITY_DIMENSIONS
 from application.read_models.projections import PagedProjection
+from application.reporting.anomalies import JOB as ANOMALIES_JOB
+from application.reporting.anomalies import anomaly_points
 from application.reporting.jobs import Jobs
+from application.reporting.ports import RecordedReports
 from application.store import AnalyticsStore
 from domain.platform import JobRun
 
@@ -60,12 +63,15 @@ class ServiceSignals:
         projections: Sequence[PagedProjection[Any]],
         jobs: Jobs,
         quality: QualityScores | None = None,
+        *,
+        reports: RecordedReports | None = None,
     ) -> None:
         self._store = store
         self._outcomes = outcomes
         self._projections = list(projections)
         self._jobs = jobs
         self._quality = quality or NoQualityScores()
+        self._reports = reports
         self._runs = _LatestRuns(store)
         self._readers: dict[str, Callable[[timedelta, datetime], SignalValues]] = {}
 
@@ -85,6 +91,8 @@ class ServiceSignals:
             values["job_failed"] = float(bool(failed))
         if any(name.startswith("quality_") for name in wanted):
             values |= self.quality()
+        if "metric_anomaly" in wanted:
+            values["metric_anomaly"] = self.metric_anomalies(now)
         return {name: values.get(name) for name in names}
 
     def ingest(self, window: timedelta, now: datetime) -> SignalValues:
@@ -134,6 +142,17 @@ class ServiceSignals:
         present = [s for s in scores.values() if s is not None]
         values["quality_score"] = min(present) if present else None
         return values
+
+    def metric_anomalies(self, now: datetime) -> float | None:
+        """The anomalies the metric-anomalies job flagged on the latest day it checked: yesterday, or the day
+        before while yesterday's run (02:30 UTC) is pending; None when neither was checked."""
+        if self._reports is None:
+            return None
+        yesterday = now.date() - timedelta(days=1)
+        for day in (yesterday, yesterday - timedelta(days=1)):
+            if self._reports.get(ANOMALIES_JOB, day.isoformat()) is not None:
+                return float(len(anomaly_points(self._reports, day, day)))
+        return None
 
 
 class _LatestRuns:

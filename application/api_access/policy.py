@@ -55,6 +55,8 @@ POLICY: Final[dict[str, Rule]] = {
     "hourly_activity": _AGGREGATE,
     "exports_list": _AGGREGATE,
     "export_dataset": _AGGREGATE,
+    "reports_list": _AGGREGATE,
+    "report_file": _AGGREGATE,
     "dashboard_flourish": _AGGREGATE,
     "dashboard_add_value": _AGGREGATE,
     "dashboard_wave_participation": _AGGREGATE,

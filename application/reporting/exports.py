@@ -18,6 +18,7 @@ from typing import Any, Final, Literal
 import msgspec
 
 from application.errors import BadQuery, NotFound
+from application.quality.ports import QualityReader, QualityReport
 from application.read_models.user_days import METRIC_OF
 from application.reporting.day_jobs import HOURLY_EVENTS
 from application.reporting.queries import Analytics
@@ -124,6 +125,17 @@ DATASETS: Final[dict[str, Dataset]] = {
             ),
         ),
         Dataset(
+            name="data-quality",
+            description="per checked day (the daily data-quality job): each check's pass share, its dimension's score",
+            columns=(
+                _c("date", "date", "day", "the checked day"),
+                _c("dimension", "string", "name", "completeness, accuracy, timeliness or consistency"),
+                _c("check", "string", "name", "the check (docs/operations.md, data quality)"),
+                _c("passed_percent", "float64", "percent", "the share of what the check examined that passed"),
+                _c("score", "float64", "points (0-100)", "the dimension's score that day"),
+            ),
+        ),
+        Dataset(
             name="segments",
             description="per closed day: people in each segment (new, active, returning, at_risk, dormant)",
             columns=(
@@ -140,8 +152,9 @@ DATASETS: Final[dict[str, Dataset]] = {
 class Exports:
     """The rows of a dataset for [first, last], read through the API's answers."""
 
-    def __init__(self, analytics: Analytics) -> None:
+    def __init__(self, analytics: Analytics, quality: QualityReader) -> None:
         self._analytics = analytics
+        self._quality = quality
         self._rows: dict[str, Callable[[date, date], Iterator[dict[str, Any]]]] = {
             "platform-days": self._platform_days,
             "hourly-activity": self._hourly,
@@ -150,6 +163,7 @@ class Exports:
             "retention-cohorts": self._cohorts,
             "index-distributions": self._indices,
             "segments": self._segments,
+            "data-quality": self._data_quality,
         }
 
     def dataset(self, name: str) -> Dataset:
@@ -229,6 +243,12 @@ class Exports:
                 )
             yield from sorted(rows, key=lambda row: (row["date"], row["index"] != "flourish"))
 
+    def _data_quality(self, first: date, last: date) -> Iterator[dict[str, Any]]:
+        """As GET /api/quality/series answers: the checked days, a month at a time."""
+        for start, end in _chunks(first, last, 31):
+            for report in self._quality.quality_series(start, end):
+                yield from _quality_rows(report)
+
     def _segments(self, first: date, last: date) -> Iterator[dict[str, Any]]:
         for day in _days(first, last):
             try:
@@ -237,6 +257,17 @@ class Exports:
                 continue
             for segment, people in data["breakdown"].items():
                 yield {"date": day, "segment": segment, "people": people, "withheld": data["withheld"]}
+
+
+def _quality_rows(report: QualityReport) -> Iterator[dict[str, Any]]:
+    for check in report.checks:
+        yield {
+            "date": date.fromisoformat(report.period),
+            "dimension": check.dimension,
+            "check": check.check,
+            "passed_percent": round(100 * check.passed, 2),
+            "score": report.scores.get(check.dimension),
+        }
 
 
 def _days(first: date, last: date) -> Iterator[date]:

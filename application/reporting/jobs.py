@@ -24,8 +24,7 @@ from eventsourcing.utils import get_topic
 
 from application.observability.ports import NoMetrics, PipelineMetrics
 from application.ports import Clock
-from application.reporting.day_jobs import LateEvents
-from application.reporting.owed import RunIndex, owed_periods
+from application.reporting.owed import RunIndex, on_schedule_clock, owed_periods
 from application.reporting.ports import Job
 from application.retention.archive import METRICS_DAYS
 from application.store import AnalyticsStore
@@ -72,11 +71,17 @@ class Jobs:
         # The last answer of owed() per job and ``since``, valid while no run is recorded and no cron time passes.
         self._owed: dict[tuple[str, datetime | None], tuple[tuple[int, datetime], list[str]]] = {}
         for job in jobs:
-            if isinstance(job, LateEvents):
+            if hasattr(job, "rerun"):  # late-events, the executive reports: they run other jobs through this
                 job.rerun = self._rerun
 
     def all(self) -> list[Job]:
         return list(self._jobs.values())
+
+    def next_due(self, name: str, now: datetime) -> datetime:
+        """When the job's schedule runs it next after ``now`` (UTC)."""
+        job = self._job(name)
+        due: datetime = croniter(job.schedule, on_schedule_clock(job, now, self._zone)).get_next(datetime)
+        return due.astimezone(now.tzinfo)
 
     def period_for(self, name: str, at: datetime) -> str:
         """The period a scheduled run of the job at ``at`` computes: the last complete one."""
@@ -147,7 +152,7 @@ class Jobs:
         """
         job, now = self._job(name), now or self._clock.now()
         index = self._index.refresh()
-        key = (index.version, croniter(job.schedule, now).get_prev(datetime))
+        key = (index.version, croniter(job.schedule, on_schedule_clock(job, now, self._zone)).get_prev(datetime))
         cached = self._owed.get((name, since))
         if cached is None or cached[0] != key:
             periods = owed_periods(job, index, now, self._zone, since=since, horizon=self._horizon)

@@ -30,7 +30,7 @@ from application.store import AnalyticsStore, log_pages
 from domain.periods import Cadence, following_period, hour_of, previous_period
 from domain.platform import JobRun
 
-__all__ = ["RunIndex", "every_period", "owed_periods"]
+__all__ = ["RunIndex", "every_period", "on_schedule_clock", "owed_periods"]
 
 _TOPICS = (get_topic(JobRun.Scheduled), get_topic(JobRun.Ran))
 
@@ -38,6 +38,12 @@ _TOPICS = (get_topic(JobRun.Scheduled), get_topic(JobRun.Ran))
 def every_period(job: Job) -> bool:
     """True if each period needs a run of its own; False if a run does all that is due (the latest owed only)."""
     return bool(getattr(job, "every_period", True))
+
+
+def on_schedule_clock(job: Job, at: datetime, zone: ZoneInfo) -> datetime:
+    """``at`` on the clock the job's cron reads: UTC, or the reporting zone's for ``local_schedule`` jobs (the
+    executive reports: Mondays 09:00 local time)."""
+    return at.astimezone(zone) if getattr(job, "local_schedule", False) else at
 
 
 class RunIndex:
@@ -98,11 +104,14 @@ def owed_periods(
     horizon: timedelta,
 ) -> list[str]:
     """The periods ``job`` owes at ``now``, oldest first (see the module's docstring)."""
-    last_fire: datetime = croniter(job.schedule, now).get_prev(datetime)
+    last_fire: datetime = croniter(job.schedule, on_schedule_clock(job, now, zone)).get_prev(datetime)
     latest = previous_period(job.cadence, last_fire, zone)
     first = index.first.get(job.name)
     if first is None:
-        if since is None or (fire := croniter(job.schedule, since).get_next(datetime)) > now:
+        if (
+            since is None
+            or (fire := croniter(job.schedule, on_schedule_clock(job, since, zone)).get_next(datetime)) > now
+        ):
             return []
         first = previous_period(job.cadence, fire, zone)
     if not every_period(job):

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 from uuid import UUID
+
+import msgspec
 
 from application.read_models.ports import DayMetrics
 from domain.periods import Cadence
 from domain.platform import PlatformDay, PlatformReport
 
-__all__ = ["IndexSummaries", "Job", "PersonReads", "RecordedReports", "SubjectLookup"]
+__all__ = [
+    "IndexSummaries",
+    "Job",
+    "NotConfigured",
+    "PersonReads",
+    "RecordedReports",
+    "ReportArtifact",
+    "ReportArtifacts",
+    "ReportMail",
+    "ReportRenderer",
+    "SubjectLookup",
+]
 
 
 class SubjectLookup(Protocol):
@@ -67,3 +81,54 @@ class Job(Protocol):
 
     def run(self, period: str) -> int:
         """Compute the period (its canonical label, domain.periods); return how many rows were written."""
+
+
+class ReportArtifact(msgspec.Struct, frozen=True, kw_only=True):
+    """One generated report of one period: the e-mail (HTML), its PDF and the figures shown (JSON).
+
+    Non-personal: only platform aggregates, the minimum group size applied.
+    """
+
+    report: str
+    period: str
+    generated_at: datetime
+    subject: str
+    html: str
+    pdf: bytes
+    figures: str
+
+
+class ReportArtifacts(Protocol):
+    """The generated reports, kept two years (adapters.reports.artifacts)."""
+
+    def add(self, artifact: ReportArtifact) -> bool:
+        """Keep it, unless one is kept for its (report, period) already; True if it was added."""
+
+    def get(self, report: str, period: str) -> ReportArtifact | None: ...
+
+    def listed(self, report: str | None = None) -> list[tuple[str, str, datetime, int]]:
+        """(report, period, generated_at, PDF bytes) of every kept artifact, newest period first."""
+
+    def purge(self, before: datetime) -> int:
+        """Drop the artifacts generated before ``before``; how many."""
+
+
+class ReportRenderer(Protocol):
+    """Turns a report's figures into the e-mail and the PDF (adapters.reports.render)."""
+
+    def render(self, content: object) -> tuple[str, str, bytes]:
+        """(subject, HTML e-mail with inlined CSS, PDF) of a ``reporting.executive.ReportContent``."""
+
+
+class NotConfigured(Exception):
+    """Report mail cannot be sent: ADDVALUE_SMTP_URL is not set."""
+
+
+class ReportMail(Protocol):
+    """Report mails through the notification outbox (adapters.reports.mail), which retries with backoff."""
+
+    def queue(self, report: str, period: str, addresses: Sequence[str], now: datetime) -> int:
+        """One mail per address, unless queued before for this (report, period, address); how many were added."""
+
+    def send_now(self, report: str, period: str, address: str, now: datetime) -> bool:
+        """Send at once; True if sent, False if it failed and was queued for retries. NotConfigured if no SMTP."""

@@ -37,7 +37,7 @@ def add_export(commands: Subcommands) -> None:
 
 def export(settings: Settings, args: argparse.Namespace) -> int:
     with bootstrap(settings) as container:
-        exporter = Exports(container.analytics)
+        exporter = Exports(container.analytics, container.quality)
         try:
             dataset = exporter.check(args.dataset, args.first, args.last)
         except (BadQuery, NotFound) as e:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
-
-from croniter import croniter
 
 from application.reporting.jobs import PeriodError, PeriodNotOver, UnknownJob
 from entrypoints.bootstrap import Container, bootstrap
@@ -18,7 +15,7 @@ __all__ = ["add_jobs", "jobs"]
 def add_jobs(commands: Subcommands) -> None:
     jobs = commands.add_parser("jobs", help="batch jobs: list them, run one for a period, show past runs")
     job_actions = jobs.add_subparsers(dest="action", required=True)
-    job_actions.add_parser("list", help="each job, its schedule (cron, UTC) and what it does")
+    job_actions.add_parser("list", help="each job, its schedule (cron, in its time_zone) and what it does")
     run = job_actions.add_parser(
         "run",
         help="run a job now for a period (default: the one its schedule would); "
@@ -49,6 +46,10 @@ def jobs(settings: Settings, args: argparse.Namespace) -> int:
                         {
                             "name": job.name,
                             "schedule": job.schedule,
+                            # The executive reports' cron is read in the reporting time zone, every other job's in UTC.
+                            "time_zone": container.settings.reporting_timezone
+                            if getattr(job, "local_schedule", False)
+                            else "UTC",
                             "period": job.cadence,
                             "description": job.description,
                         }
@@ -77,7 +78,7 @@ def status(container: Container) -> None:
     successes = container.jobs.last_successes()
     for job in container.jobs.all():
         last = successes.get(job.name)
-        next_due: datetime = croniter(job.schedule, now).get_next(datetime)
+        next_due = container.jobs.next_due(job.name, now)
         owed = container.jobs.owed(job.name, now)
         print_json(
             {

@@ -15,7 +15,19 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from application.errors import StorageError
-from entrypoints.cli import alerts, catalog, exports, ingest, jobs, operations, privacy, projections, quality, serve
+from entrypoints.cli import (
+    alerts,
+    catalog,
+    exports,
+    ingest,
+    jobs,
+    operations,
+    privacy,
+    projections,
+    quality,
+    reports,
+    serve,
+)
 from entrypoints.cli.output import Handler, Subcommands
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
@@ -34,6 +46,7 @@ COMMANDS: Final[dict[str, tuple[Callable[[Subcommands], None], Handler]]] = {
     "projections": (projections.add_projections, projections.projections),
     "jobs": (jobs.add_jobs, jobs.jobs),
     "export": (exports.add_export, exports.export),
+    "reports": (reports.add_reports, reports.reports),
     "project": (projections.add_project, projections.project),
     "users": (privacy.add_users, privacy.users),
     "worker": (serve.add_worker, serve.worker),

@@ -13,7 +13,18 @@ from litestar.di import Provide
 
 from application.reporting.exports import Exports
 from entrypoints.bootstrap import Container
-from entrypoints.http import admin_projections, alerts, audit, dashboards, exports, metrics, privacy, quality, realtime
+from entrypoints.http import (
+    admin_projections,
+    alerts,
+    audit,
+    dashboards,
+    exports,
+    metrics,
+    privacy,
+    quality,
+    realtime,
+    reports,
+)
 from entrypoints.http.access_log import AccessLogMiddleware
 from entrypoints.http.auth import VerifiedTokens
 from entrypoints.http.dependencies import provided
@@ -39,11 +50,12 @@ def api_router(container: Container, tokens: VerifiedTokens, gate: Gate) -> Rout
             *quality.ROUTES,
             *alerts.ROUTES,
             *exports.ROUTES,
+            *reports.ROUTES,
         ],
         dependencies={
             "analytics": provided(container.analytics),
             "aggregate": provided(dashboards.Aggregates()),
-            "exporter": provided(Exports(container.analytics)),
+            "exporter": provided(Exports(container.analytics, container.quality)),
             "feed": provided(realtime.LiveFeed(container.analytics)),
             "door": provided(SocketGate(container, tokens)),
             "principal": Provide(admitted_principal, sync_to_thread=False),

@@ -33,6 +33,7 @@ __all__ = [
     "BEARER",
     "CONSENT_CHANGE",
     "NEW_SILENCE",
+    "PDF_OR_HTML",
     "SECURITY_SCHEMES",
     "WRITE_KEY",
     "ZIP_TOO",
@@ -122,18 +123,29 @@ def segment_message_body(max_bytes: int) -> type[Operation]:
     return _with_body("SegmentMessage", schema, f"one Segment message; at most {max_bytes} bytes")
 
 
-@dataclass
-class ZipToo(Operation):
-    """``GET /api/users/{user_id}/export``: its 200 is the envelope, or with ``format=zip`` a zip file."""
-
-    def __post_init__(self) -> None:
-        answer = (self.responses or {}).get("200")
-        if isinstance(answer, OpenAPIResponse):
-            zip_file = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
-            answer.content = {**(answer.content or {}), "application/zip": OpenAPIMediaType(schema=zip_file)}
+_BINARY: Final = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
 
 
-ZIP_TOO: Final = ZipToo
+def _answers_200(content: dict[str, Schema], *, keep: bool) -> type[Operation]:
+    """An Operation class whose 200 also (``keep``) or instead answers these media types."""
+
+    @dataclass
+    class Answers(Operation):
+        def __post_init__(self) -> None:
+            answer = (self.responses or {}).get("200")
+            if isinstance(answer, OpenAPIResponse):
+                given = {media: OpenAPIMediaType(schema=schema) for media, schema in content.items()}
+                answer.content = {**(answer.content or {}), **given} if keep else given
+
+    return Answers
+
+
+# ``GET /api/users/{user_id}/export``: its 200 is the envelope, or with ``format=zip`` a zip file.
+ZIP_TOO: Final = _answers_200({"application/zip": _BINARY}, keep=True)
+# ``GET /api/reports/{report}/{period}``: its 200 is the PDF, or with ``format=html`` the HTML e-mail.
+PDF_OR_HTML: Final = _answers_200(
+    {"application/pdf": _BINARY, "text/html": Schema(type=OpenAPIType.STRING)}, keep=False
+)
 
 
 def _route(path: str, method: str) -> str:

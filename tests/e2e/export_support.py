@@ -30,7 +30,7 @@ def load_demo(container: Container, *, users: int, days: int, hourly_day: date) 
     today = container.analytics.today()
     past = [today - timedelta(days=back) for back in range(days, 0, -1)]
     for day in past:
-        for job in ("close-day", "daily-indices"):
+        for job in ("close-day", "daily-indices", "data-quality"):
             assert container.jobs.run(job, day).status == "succeeded"
     for cadence, job in (("week", "weekly-summary"), ("month", "monthly-summary")):
         for label in sorted({parse_period(cadence, d.isoformat()) for d in past}):  # type: ignore[arg-type]
@@ -85,6 +85,13 @@ def api_rows(api: Api, dataset: str, first: date, last: date) -> list[dict[str, 
                     )
     elif dataset == "index-distributions":
         rows = _index_rows(api, first, last)
+    elif dataset == "data-quality":
+        for day in _answer(api, "/api/quality/series", **{"from": first.isoformat(), "to": last.isoformat()})["days"]:  # type: ignore[index]
+            for check in day["checks"]:
+                rows.append(
+                    {"date": day["period"], "dimension": check["dimension"], "check": check["check"]}
+                    | {"passed_percent": round(100 * check["passed"], 2), "score": day["scores"][check["dimension"]]}
+                )
     else:
         for day in _days(first, last):
             if found := _answer(api, "/api/dashboard/segments", date=day.isoformat()):

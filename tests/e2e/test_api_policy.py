@@ -37,6 +37,8 @@ EXPECTED: Final[dict[str, dict[Role, Reach]]] = {
     "/api/metrics/hourly": _AGGREGATE,
     "/api/exports": _AGGREGATE,
     "/api/exports/{dataset}": _AGGREGATE,
+    "/api/reports": _AGGREGATE,
+    "/api/reports/{report}/{period}": _AGGREGATE,
     "/api/dashboard/flourish": _AGGREGATE,
     "/api/dashboard/add-value": _AGGREGATE,
     "/api/dashboard/wave-participation": _AGGREGATE,

@@ -37,8 +37,10 @@ SERVICE = Principal(subject="tests", role="service")
 ADDVALUE = str(Path(sys.executable).with_name("addvalue"))
 
 
-def addvalue(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    """The installed ``addvalue`` command, in a process of its own, against the test's store."""
+def addvalue(settings: Settings, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed ``addvalue`` command, in a process of its own, against the test's store (``env``: more
+    settings)."""
+    given = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADDVALUE_")}
     env |= {
         "ADDVALUE_DATABASE_URL": settings.database.url,
@@ -47,7 +49,7 @@ def addvalue(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
         "ADDVALUE_JWT_SECRET": settings.jwt_secret,
         "ADDVALUE_ARCHIVE_DIR": str(settings.archive_dir),
         "ADDVALUE_PORT": str(free_port()),  # for `serve`, which must refuse before it listens
-    }
+    } | given
     return subprocess.run([ADDVALUE, *args], env=env, capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -97,3 +97,10 @@ def test_the_served_process_keeps_to_the_document(served: Served) -> None:
         assert client.put(consent, json=choice, headers=admin).status_code == 200
         assert client.get(consent, headers=admin).json()["data"]["choice"] == choice
     assert "Traceback" not in served.output()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_kept_report_is_declared_as_a_pdf_or_the_html_email(document: dict[str, Any]) -> None:
+    operation = _operation(document, "/api/reports/{report}/{period}")
+    assert set(operation["responses"]["200"]["content"]) == {"application/pdf", "text/html"}
+    assert _parameter(document, "/api/reports/{report}/{period}", "format")["schema"]["enum"] == ["pdf", "html"]

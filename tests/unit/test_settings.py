@@ -278,3 +278,19 @@ def test_a_folder_setting_naming_a_file_is_refused_before_any_secret_is_written(
             load_settings({variable: str(tmp_path / where)})
     assert not (tmp_path / "var" / "master.key").exists()
     assert load_settings({variable: str(tmp_path / "new" / "folder")}) is not None  # created when missing
+
+
+def test_report_recipients_are_none_unless_set_and_one_report_may_have_its_own(tmp_path: Path) -> None:
+    base = {"ADDVALUE_DATABASE_URL": f"sqlite:///{tmp_path}/addvalue.db"}
+    assert load_settings(base).report_recipients == {"weekly-executive": (), "monthly-executive": ()}
+    chosen = load_settings(
+        base
+        | {"ADDVALUE_REPORT_RECIPIENTS": "a@example.org, b@example.org"}
+        | {"ADDVALUE_REPORT_RECIPIENTS_MONTHLY_EXECUTIVE": "cfo@example.org"}
+    )
+    assert chosen.report_recipients == {
+        "weekly-executive": ("a@example.org", "b@example.org"),
+        "monthly-executive": ("cfo@example.org",),
+    }
+    with pytest.raises(SettingsError, match=r"^ADDVALUE_REPORT_RECIPIENTS_WEEKLY_EXECUTIVE: expected comma-sep"):
+        load_settings(base | {"ADDVALUE_REPORT_RECIPIENTS_WEEKLY_EXECUTIVE": "boss"})
