@@ -120,6 +120,7 @@ class _Services:
             metrics=p.metrics,
             quality=self.quality,
             alerting=self.alerting,
+            signals=self.signals,
             sign_in=SignIn(p.sessions, p.clock),
             resources=resources,
         )
@@ -139,19 +140,23 @@ class _Services:
             self.tally.count(outcomes_of(report))
 
     @functools.cached_property
-    def alerting(self) -> Alerting:
+    def signals(self) -> ServiceSignals:
         p = self.ports
-        signals = ServiceSignals(
+        return ServiceSignals(
             p.store,
             p.alert_tables,
             [self.daily_counts, self.live_activity, self.user_days],
             self.jobs,
             quality=self.quality,  # the data-quality records' latest scores (application/quality)
         )
+
+    @functools.cached_property
+    def alerting(self) -> Alerting:
+        p = self.ports
         return Alerting(
             p.store,
             self.settings.alerts,
-            signals,
+            self.signals,
             outbox=p.alert_tables,
             silences=p.alert_tables,
             senders=p.alert_senders,

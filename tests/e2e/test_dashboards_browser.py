@@ -7,6 +7,7 @@ leaving 127.0.0.1, and show the same numbers as the API for the same period.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -29,7 +30,19 @@ from tests.e2e.test_realtime_served import ingest_a_new_active_person
 __all__ = ["browser", "playwright"]
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"  # scripts/fetch_vendor.sh
-PLATFORM_PAGES = ("/", "/flourish", "/add-value", "/waves", "/retention", "/realtime")
+PLATFORM_PAGES = (
+    "/",
+    "/flourish",
+    "/add-value",
+    "/waves",
+    "/retention",
+    "/segments",
+    "/weekly",
+    "/monthly",
+    "/executive",
+    "/realtime",
+)
+ADMIN_PAGES = ("/pipeline",)
 DEMO_USERS = 30
 
 
@@ -38,7 +51,8 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     if request.param == "postgres" and not POSTGRES_URL:
         pytest.skip("PostgreSQL tests need ADDVALUE_TEST_POSTGRES_URL (set by .ci/run)")
     demo = ("demo", "--users", str(DEMO_USERS), "--days", "14")
-    with start_served(request.param, tmp_path_factory.mktemp("dashboards"), prepare=(demo,)) as service:
+    quality = ("jobs", "run", "data-quality")  # a checked day for the pipeline page
+    with start_served(request.param, tmp_path_factory.mktemp("dashboards"), prepare=(demo, quality)) as service:
         yield service
 
 
@@ -180,13 +194,20 @@ def test_a_person_signs_in_by_token_and_sees_only_their_own_page(site: Served, v
 
 def test_roles_see_only_their_pages(site: Served, visit: Visit) -> None:
     visit.open(sign_in_link(site, "auditor"))
-    for path in (*PLATFORM_PAGES, "/me"):
+    for path in (*PLATFORM_PAGES, *ADMIN_PAGES, "/me"):
         assert visit.open(site.base_url + path) == 403, path
     visit.context.clear_cookies()
     assert visit.open(site.base_url + "/me") == 200  # no session: the sign-in page
     assert urlparse(visit.page.url).path == "/sign-in"
     visit.open(sign_in_link(site, "analyst"))
     assert visit.open(site.base_url + "/me") == 403
+    for path in ADMIN_PAGES:  # pipeline health is for admins
+        assert visit.open(site.base_url + path) == 403, path
+    assert visit.page.locator("nav a[href='/pipeline']").count() == 0
+    visit.context.clear_cookies()
+    visit.open(sign_in_link(site, "admin"))
+    for path in (*PLATFORM_PAGES, *ADMIN_PAGES):
+        assert visit.open(site.base_url + path) == 200, path
 
 
 def test_a_consent_toggle_on_the_page_is_in_the_consent_history_and_needs_the_csrf_token(
@@ -270,6 +291,125 @@ def test_a_person_asks_for_erasure_from_their_page_and_is_told_when_their_key_go
     assert visit.errors == []
 
 
+def figure(page: Page, key: str) -> float | None:
+    text = page.get_attribute(f"[data-figure='{key}'] .value", "data-value")
+    return None if not text else float(text)
+
+
+def assert_figures_are_the_apis(page: Page, answer: dict[str, Any]) -> None:
+    """Every figure of a summary answer (forecast days and cohort cells aside) is on the page, as answered."""
+    shown = [k for k in answer["breakdown"] if not k.startswith(("dau_forecast:", "cohort:"))]
+    assert shown, answer
+    assert [e.get_attribute("data-figure") for e in page.locator("[data-figure]").all()] == shown
+    for key in shown:
+        assert figure(page, key) == answer["breakdown"][key], key
+
+
+def test_segments_and_the_weekly_monthly_and_executive_summaries_show_the_apis_answers(
+    site: Served, visit: Visit
+) -> None:
+    visit.open(sign_in_link(site, "analyst"))
+    segments = api(site, "/api/dashboard/segments")
+    visit.open(site.base_url + "/segments")
+    assert visit.page.text_content("[data-value='total']") == str(segments["value"])
+    assert [r[:2] for r in table(visit.page, "segments")] == [
+        [k.replace("_", " "), str(v)] for k, v in segments["breakdown"].items()
+    ]
+    weekly = api(site, "/api/dashboard/weekly")
+    visit.open(site.base_url + "/weekly")
+    assert visit.page.text_content("[data-period]") == weekly["period"]
+    assert_figures_are_the_apis(visit.page, weekly)
+    forecast = {k.removeprefix("dau_forecast:"): v for k, v in weekly["breakdown"].items() if "forecast:" in k}
+    assert forecast, "the demo's 14 days give the week a forecast"
+    closed = api(site, f"/api/dashboard/active-users?from={min(forecast)}")["series"]
+    dau = {p["date"]: str(p["dau"]) for p in closed}
+    assert table(visit.page, "forecast") == [[d, str(v), dau.get(d, "–")] for d, v in sorted(forecast.items())]
+    visit.page.wait_for_selector("[data-chart='chart-forecast'][data-drawn='true']", timeout=5000)
+    for path, route in (("/monthly", "/api/dashboard/monthly"), ("/executive", "/api/dashboard/executive-summary")):
+        answer = api(site, route)
+        visit.open(site.base_url + path)
+        assert visit.page.text_content("[data-period]") == answer["period"]
+        assert_figures_are_the_apis(visit.page, answer)
+    visit.open(f"{site.base_url}/weekly?week=2020-W01")  # the picker: a week never computed
+    assert "has not been computed" in (visit.page.text_content("[data-missing]") or "")
+    assert visit.errors == []
+    assert visit.hosts == {"127.0.0.1"}
+
+
+def metric_totals(site: Served) -> dict[str, float]:
+    """``addvalue_ingest_events_total`` by outcome, as /metrics exposes it (scraped from this machine)."""
+    text = httpx.get(site.base_url + "/metrics", timeout=10).text
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("addvalue_ingest_events_total{"):
+            labels, value = line.rsplit(" ", 1)
+            found[labels.split('"')[1]] = float(value)
+    return found
+
+
+def ingest_with_one_refused(site: Served) -> None:
+    ingest_a_new_active_person(site)
+    answer = httpx.post(
+        site.base_url + "/v1/events",
+        json={"batch": [{"event_id": str(uuid.uuid4()), "event_name": "post_liked"}]},  # no user, no time
+        headers=site.bearer("backend", "service"),
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rejected"], answer.text
+
+
+def test_pipeline_health_shows_ingest_projections_jobs_quality_and_alerts_as_the_api_and_cli_do(
+    site: Served, visit: Visit
+) -> None:
+    ingest_with_one_refused(site)
+    totals = metric_totals(site)
+    submitted, refused = int(sum(totals.values())), int(totals["rejected"])
+    assert submitted >= 3
+    assert refused >= 1
+    visit.open(sign_in_link(site, "admin"))
+    # The outcome counts reach the shared table once a second: poll the page until they have.
+    shown, deadline = 0, time.monotonic() + 10
+    while time.monotonic() < deadline:
+        visit.open(site.base_url + "/pipeline")
+        rows = table(visit.page, "ingest")
+        shown = sum(int(r[1]) for r in rows)
+        if shown == submitted:
+            break
+        visit.page.wait_for_timeout(200)
+    assert shown == submitted
+    assert sum(int(r[2]) for r in rows) == refused
+    busy = [r for r in rows if int(r[1])]
+    assert all(float(r[3]) == round(100 * int(r[2]) / int(r[1]), 2) for r in busy)
+    visit.page.wait_for_selector("[data-chart='chart-ingest'][data-drawn='true']", timeout=5000)
+    projections = api(site, "/api/admin/projections", "admin")["projections"]
+    assert [r[:3] for r in table(visit.page, "projections")] == [
+        [p["name"], str(p["position"]), str(p["lag_events"])] for p in projections
+    ]
+    quality = api(site, "/api/quality/series", "admin")["days"]
+    assert quality, "the fixture ran the data-quality job"
+    dimensions = sorted(quality[-1]["scores"])
+    assert [r[0] for r in table(visit.page, "quality")] == [q["period"] for q in reversed(quality)]
+    assert table(visit.page, "quality")[0][1:-1] == [str(quality[-1]["scores"][d]) for d in dimensions]
+    alerts = api(site, "/api/alerts", "admin")
+    assert [[r[0], r[3]] for r in table(visit.page, "alerts")] == [[a["name"], a["state"]] for a in alerts["alerts"]]
+    assert len(alerts["silences"]) == visit.page.locator("[data-table='silences'] tbody tr").count()
+    status = subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "jobs", "status"],
+        env=site.env,
+        cwd=site.workdir,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    jobs = [json.loads(line) for line in status.stdout.splitlines() if line.startswith("{")]
+    assert [[r[0], r[2], r[4]] for r in table(visit.page, "jobs")] == [
+        [j["job"], j["last_success"]["period"] if j["last_success"] else "–", str(j["owed"]["count"])] for j in jobs
+    ]
+    assert visit.errors == []
+    assert visit.hosts == {"127.0.0.1"}
+
+
 def serious_violations(page: Page) -> list[str]:
     """What axe-core finds of impact serious or critical on the page as it is now."""
     page.add_script_tag(path=str(AXE))
@@ -285,6 +425,11 @@ def test_axe_core_finds_no_serious_or_critical_violation_on_any_page(site: Serve
         visit.open(sign_in_link(site, "analyst"))
         found = {}
         for path in (*PLATFORM_PAGES, "/sign-in"):
+            visit.open(site.base_url + path)
+            found[path] = serious_violations(visit.page)
+        context.clear_cookies()
+        visit.open(sign_in_link(site, "admin"))
+        for path in ADMIN_PAGES:
             visit.open(site.base_url + path)
             found[path] = serious_violations(visit.page)
         context.clear_cookies()

@@ -11,7 +11,7 @@ function drawCharts() {
     if (!block || typeof uPlot === "undefined") continue;
     const data = JSON.parse(block.textContent);
     const names = Object.keys(data.series);
-    const xs = data.x.map((d) => Date.parse(d + "T00:00:00Z") / 1000);
+    const xs = data.x.map((d) => Date.parse(d.includes("T") ? d : d + "T00:00:00Z") / 1000);
     const series = [{}, ...names.map((name, i) => ({ label: name, stroke: PALETTE[i % PALETTE.length], width: 2 }))];
     const width = Math.max(300, el.clientWidth || 600);
     new uPlot({ width, height: 300, series, scales: { x: { time: true } } }, [xs, ...names.map((n) => data.series[n])], el);
