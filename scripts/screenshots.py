@@ -23,7 +23,11 @@ PAGES = {
     "flourish": "/flourish",
     "waves": "/waves",
     "retention": "/retention",
+    "segments": "/segments",
+    "weekly": "/weekly",
+    "executive": "/executive",
     "realtime": "/realtime",
+    "pipeline": "/pipeline",
 }
 WIDTHS = {"desktop": 1280, "phone": 390}
 
@@ -42,7 +46,7 @@ def main() -> None:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=list(LAUNCH_FLAGS))
             for kind, width in WIDTHS.items():
                 page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
-                page.goto(_link(service, "analyst"))
+                page.goto(_link(service, "admin"))  # an admin sees the platform pages and pipeline health
                 for name, path in PAGES.items():
                     page.goto(service.base_url + path)
                     page.wait_for_load_state("networkidle")

@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 from entrypoints.demo import demo_user_ids
 from tests.conftest import BACKENDS, POSTGRES_URL
@@ -408,6 +410,133 @@ def test_pipeline_health_shows_ingest_projections_jobs_quality_and_alerts_as_the
     ]
     assert visit.errors == []
     assert visit.hosts == {"127.0.0.1"}
+
+
+def test_a_sign_in_form_posted_from_another_site_signs_no_one_in(site: Served, visit: Visit) -> None:
+    token = site.token("ana", "analyst")
+    visit.open(site.base_url + "/sign-in")  # the browser holds this site's form cookie from here on
+    # Another site's page posting a token to our sign-in (login CSRF): the browser leaves our SameSite=Strict
+    # form cookie behind, and the form's value cannot be guessed.
+    visit.page.set_content(
+        f'<form method="post" action="{site.base_url}/sign-in"><input name="token" value="{token}">'
+        '<input name="csrf" value="guessed"><button type="submit">Go</button></form>'
+    )
+    with visit.page.expect_navigation():
+        visit.page.click("button")
+    assert "not sent by this site" in visit.page.content()
+    assert "addvalue_session" not in visit.cookie()
+    bare = httpx.post(site.base_url + "/sign-in", data={"token": token}, timeout=10, follow_redirects=False)
+    assert bare.status_code == 403
+    assert "addvalue_session" not in bare.headers.get("set-cookie", "")
+    sign_in_with_token(visit, site, token)  # our own form still signs in
+    assert urlparse(visit.page.url).path == "/"
+    assert "addvalue_session" in visit.cookie()
+
+
+def session_socket(site: Served, cookies: dict[str, str]) -> ClientConnection:
+    """The real-time WebSocket as the page opens it: the session cookie, from a page of this site."""
+    header = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return connect(
+        site.ws_url + "/api/realtime/metrics",
+        additional_headers={"Cookie": header, "Origin": site.base_url},
+        proxy=None,
+        open_timeout=10,
+    )
+
+
+def drain(socket: ClientConnection) -> None:
+    """Read until the socket closes (ConnectionClosed) or stays silent for 2 s (TimeoutError)."""
+    while True:
+        socket.recv(timeout=2)
+
+
+def test_signing_out_closes_the_sessions_open_websockets_at_once(site: Served, browser: Browser) -> None:
+    context = browser.new_context()
+    try:
+        live, other = Visit(context), Visit(context)  # two tabs of one session
+        live.open(sign_in_link(site, "analyst"))
+        live.open(site.base_url + "/realtime")
+        live.page.wait_for_selector("[data-connection='open']", timeout=10_000)
+        with session_socket(site, live.cookie()) as socket:
+            socket.recv(timeout=5)  # the snapshot: the socket is open
+            other.open(site.base_url + "/waves")
+            started = time.monotonic()
+            other.page.click("form.sign-out button")
+            with pytest.raises(ConnectionClosed) as closed:
+                drain(socket)
+            assert time.monotonic() - started < 2.0
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4401
+        live.page.wait_for_selector("[data-connection='ended']", timeout=2_000)  # and the page stops reconnecting
+        with session_socket(site, live.cookie()) as again, pytest.raises(ConnectionClosed):
+            again.recv(timeout=5)  # the revoked cookie opens no socket
+        assert [e for e in live.errors if "WebSocket" not in e] == []
+    finally:
+        context.close()
+
+
+_FOCUSED = """() => {
+  const e = document.activeElement;
+  const style = getComputedStyle(e);
+  return {
+    tag: e.tagName.toLowerCase(),
+    name: e.getAttribute("name") || e.getAttribute("href") || e.textContent.trim(),
+    ring: e.matches(":focus-visible") || e.matches(":focus-within"),
+    outline: style.outlineStyle === "none" ? "" : style.outlineWidth,
+  };
+}"""
+
+
+def focused(page: Page) -> str:
+    """The focused element, as ``tag name-or-href-or-text``; its focus drawn as an outline of 2 px or more."""
+    found = page.evaluate(_FOCUSED)
+    described = f"{found['tag']} {found['name']}"
+    assert found["ring"], described
+    assert found["outline"], described
+    assert float(found["outline"].removesuffix("px")) >= 2, (described, found)
+    return described
+
+
+def tab_to(page: Page, wanted: str, limit: int = 60) -> list[str]:
+    """Press Tab until ``wanted`` has the focus; every stop on the way (each with a visible focus ring)."""
+    stops: list[str] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        stops.append(focused(page))
+        if stops[-1] == wanted:
+            return stops
+    raise AssertionError(f"{wanted} never had the focus; the stops were {stops}")
+
+
+def test_the_overview_and_its_period_picker_work_from_the_keyboard_alone(site: Served, visit: Visit) -> None:
+    visit.open(sign_in_link(site, "analyst"))
+    active = api(site, "/api/dashboard/active-users")["series"]
+    visit.open(site.base_url + "/")
+    stops = tab_to(visit.page, "input from")  # forward, so the focus is on the field's first part
+    for link in ("/", "/flourish", "/waves", "/segments", "/weekly", "/executive", "/realtime"):
+        assert f"a {link}" in stops
+    assert "button Sign out" in stops
+    # The period picker: a later start typed into the date field's parts (month, day, year in Chromium's
+    # en-US), then Enter submits the form.
+    first = active[3]["date"]
+    year, month, day = first.split("-")
+    visit.page.keyboard.type(f"{month}{day}{year}")
+    visit.page.keyboard.press("Enter")
+    visit.page.wait_for_url(f"**from={first}**")
+    assert table(visit.page, "active")[0][0] == first
+    assert tile(visit.page, "dau") == active[-1]["dau"]
+    stops = tab_to(visit.page, "button Show")
+    assert stops.index("input from") < stops.index("input to") < stops.index("button Show")
+    # The chart's table behind its toggle, then a page of the menu, each opened with Enter.
+    tab_to(visit.page, "summary Show the chart as a table")
+    visit.page.keyboard.press("Enter")
+    assert visit.page.locator("details").get_attribute("open") is not None
+    visit.page.keyboard.press("Shift+Tab")
+    while focused(visit.page) != "a /waves":
+        visit.page.keyboard.press("Shift+Tab")
+    visit.page.keyboard.press("Enter")
+    visit.page.wait_for_url("**/waves")
+    assert visit.errors == []
 
 
 def serious_violations(page: Page) -> list[str]:

@@ -37,7 +37,12 @@ function followLive(list) {
       const text = typeof message.data === "string" ? message.data : await message.data.text();
       show(JSON.parse(text).data);
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
+      if (event.code === 4401) {
+        // Signed out (here or in another tab) or the session expired: reconnecting cannot help.
+        say("ended", "Signed out: sign in again to follow the counters");
+        return;
+      }
       say("closed", "Disconnected: reconnecting…");
       setTimeout(connect, wait);
       wait = Math.min(wait * 2, 10000);
