@@ -300,7 +300,7 @@ def figure(page: Page, key: str) -> float | None:
 
 def assert_figures_are_the_apis(page: Page, answer: dict[str, Any]) -> None:
     """Every figure of a summary answer (forecast days and cohort cells aside) is on the page, as answered."""
-    shown = [k for k in answer["breakdown"] if not k.startswith(("dau_forecast:", "cohort:"))]
+    shown = [k for k in answer["breakdown"] if not k.startswith(("dau_forecast", "cohort:"))]
     assert shown, answer
     assert [e.get_attribute("data-figure") for e in page.locator("[data-figure]").all()] == shown
     for key in shown:
@@ -321,11 +321,16 @@ def test_segments_and_the_weekly_monthly_and_executive_summaries_show_the_apis_a
     visit.open(site.base_url + "/weekly")
     assert visit.page.text_content("[data-period]") == weekly["period"]
     assert_figures_are_the_apis(visit.page, weekly)
-    forecast = {k.removeprefix("dau_forecast:"): v for k, v in weekly["breakdown"].items() if "forecast:" in k}
+    recorded = weekly["breakdown"]
+    forecast = {k.removeprefix("dau_forecast:"): v for k, v in recorded.items() if k.startswith("dau_forecast:")}
     assert forecast, "the demo's 14 days give the week a forecast"
+    assert f"dau_forecast_low:{min(forecast)}" in recorded, "and 11 closed days before its end, a band"
     closed = api(site, f"/api/dashboard/active-users?from={min(forecast)}")["series"]
     dau = {p["date"]: str(p["dau"]) for p in closed}
-    assert table(visit.page, "forecast") == [[d, str(v), dau.get(d, "–")] for d, v in sorted(forecast.items())]
+    assert table(visit.page, "forecast") == [
+        [d, str(v), str(recorded[f"dau_forecast_low:{d}"]), str(recorded[f"dau_forecast_high:{d}"]), dau.get(d, "–")]
+        for d, v in sorted(forecast.items())
+    ]
     visit.page.wait_for_selector("[data-chart='chart-forecast'][data-drawn='true']", timeout=5000)
     for path, route in (("/monthly", "/api/dashboard/monthly"), ("/executive", "/api/dashboard/executive-summary")):
         answer = api(site, route)

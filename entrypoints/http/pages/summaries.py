@@ -54,7 +54,7 @@ _LABELS: Final = {
     "mean_flourish_index": "Mean Flourish Index",
 }
 # Per-day forecasts and cohort cells are drawn or shown elsewhere (the chart, the retention page).
-_NOT_FIGURES: Final = ("dau_forecast:", "cohort:")
+_NOT_FIGURES: Final = ("dau_forecast", "cohort:")
 
 
 def figures(answer: Answer) -> list[dict[str, Any]]:
@@ -110,10 +110,13 @@ async def page_weekly(
 
 
 async def _forecast(analytics: Analytics, aggregate: Aggregate, answer: Answer) -> dict[str, Any] | None:
-    """The forecast days with the forecast and, for those closed since, the DAU the API answers for them."""
-    predicted = {
-        k.removeprefix("dau_forecast:"): v for k, v in answer.data["breakdown"].items() if k.startswith("dau_forecast:")
-    }
+    """The forecast days with the forecast and its band, and, for those closed since, the DAU the API answers."""
+    recorded = answer.data["breakdown"]
+
+    def per_day(prefix: str) -> dict[str, float]:
+        return {k.removeprefix(prefix): v for k, v in recorded.items() if k.startswith(prefix)}
+
+    predicted, low, high = per_day("dau_forecast:"), per_day("dau_forecast_low:"), per_day("dau_forecast_high:")
     if not predicted:
         return None
     days = sorted(predicted)
@@ -122,9 +125,15 @@ async def _forecast(analytics: Analytics, aggregate: Aggregate, answer: Answer) 
     if first <= last:
         series = await aggregate(analytics.active_people_series, first, last)
         actual = {p["date"]: p["dau"] for p in series.data["series"]}
-    rows = [{"date": d, "forecast": predicted[d], "dau": actual.get(d)} for d in days]
-    chart = {"x": days, "series": {"Forecast": [r["forecast"] for r in rows], "DAU": [r["dau"] for r in rows]}}
-    return {"rows": rows, "chart": chart}
+    rows = [
+        {"date": d, "forecast": predicted[d], "low": low.get(d), "high": high.get(d), "dau": actual.get(d)}
+        for d in days
+    ]
+    lines = {"Forecast": "forecast", "Band low": "low", "Band high": "high", "DAU": "dau"}
+    if not low:
+        lines = {name: key for name, key in lines.items() if not name.startswith("Band")}
+    chart = {"x": days, "series": {name: [r[key] for r in rows] for name, key in lines.items()}}
+    return {"rows": rows, "chart": chart, "band": bool(low)}
 
 
 @get("/monthly", name="page_monthly")
