@@ -42,7 +42,8 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as driver:
         demo = ("demo", "--users", "50", "--days", "14")
-        with start_served("sqlite", Path(folder), prepare=(demo,)) as service:
+        quality = ("jobs", "run", "data-quality")  # a checked day for the pipeline page
+        with start_served("sqlite", Path(folder), prepare=(demo, quality)) as service:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=list(LAUNCH_FLAGS))
             for kind, width in WIDTHS.items():
                 page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
