@@ -8,6 +8,13 @@ forecast of a day is the line's value there plus its weekday's offset,
 never below 0.
 With fewer than 7 days of history there is no forecast. It is a baseline for
 the dashboards, not a model: no seasonality beyond the week, no holidays.
+
+The band around it (``forecast_band``) is the forecast plus or minus
+``BAND_Z`` residual standard errors of the fit (the residuals' sum of squares
+over the days left after the line's 2 and the offsets' w - 1 parameters, w
+the weekdays seen), low never below 0. It needs ``MIN_BAND_DEGREES`` such days
+left over: with fewer, the fit passes too close to every point for its
+residuals to say anything, and there is no band.
 """
 
 from __future__ import annotations
@@ -16,9 +23,20 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Final
 
-__all__ = ["MIN_HISTORY_DAYS", "Trend", "dau_trend", "fitted_line", "forecast_dau"]
+__all__ = [
+    "BAND_Z",
+    "MIN_BAND_DEGREES",
+    "MIN_HISTORY_DAYS",
+    "Trend",
+    "dau_trend",
+    "fitted_line",
+    "forecast_band",
+    "forecast_dau",
+]
 
 MIN_HISTORY_DAYS: Final = 7
+MIN_BAND_DEGREES: Final = 3
+BAND_Z: Final = 1.96  # about 95% of days inside, were the residuals normal and the model right
 _MAX_ROUNDS: Final = 500
 _TOLERANCE: Final = 1e-9
 
@@ -94,3 +112,24 @@ def fitted_line(history: Sequence[tuple[date, float]]) -> Callable[[date], float
         return None
     intercept, slope, start, weekday_offset = _decompose(sorted(history))
     return lambda d: intercept + slope * (d - start).days + weekday_offset.get(d.weekday(), 0.0)
+
+
+def forecast_band(history: Sequence[tuple[date, int]], days: int = 14) -> list[tuple[date, float, float]]:
+    """(day, low, high) for each forecast day: the forecast -/+ BAND_Z residual standard errors; empty when
+    the history leaves fewer than MIN_BAND_DEGREES degrees of freedom (or gives no forecast)."""
+    if len(history) < MIN_HISTORY_DAYS:
+        return []
+    history = sorted(history)
+    intercept, slope, start, offsets = _decompose(history)
+    degrees = len(history) - (2 + len(offsets) - 1)
+    if degrees < MIN_BAND_DEGREES:
+        return []
+    fitted = [intercept + slope * (d - start).days + offsets[d.weekday()] for d, _ in history]
+    squares = sum((v - f) ** 2 for (_, v), f in zip(history, fitted, strict=True))
+    spread = BAND_Z * (squares / degrees) ** 0.5
+    band = []
+    for ahead in range(1, days + 1):
+        d = history[-1][0] + timedelta(days=ahead)
+        value = intercept + slope * (d - start).days + offsets.get(d.weekday(), 0.0)
+        band.append((d, max(0.0, value - spread), max(0.0, value + spread)))
+    return band

@@ -124,6 +124,7 @@ class _Services:
             metrics=p.metrics,
             quality=self.quality,
             alerting=self.alerting,
+            signals=self.signals,
             sign_in=SignIn(p.sessions, p.clock),
             report_desk=self.report_desk,
             resources=resources,
@@ -142,9 +143,9 @@ class _Services:
         return OutcomesSeenBy(self.ports.metrics, self.tally)
 
     @functools.cached_property
-    def alerting(self) -> Alerting:
+    def signals(self) -> ServiceSignals:
         p = self.ports
-        signals = ServiceSignals(
+        return ServiceSignals(
             p.store,
             p.alert_tables,
             [self.daily_counts, self.live_activity, self.user_days],
@@ -152,10 +153,14 @@ class _Services:
             quality=self.quality,  # the data-quality records' latest scores (application/quality)
             reports=self.reports,  # the metric anomalies' records (application/reporting/anomalies.py)
         )
+
+    @functools.cached_property
+    def alerting(self) -> Alerting:
+        p = self.ports
         return Alerting(
             p.store,
             self.settings.alerts,
-            signals,
+            self.signals,
             outbox=p.alert_tables,
             silences=p.alert_tables,
             senders=p.alert_senders,

@@ -9,6 +9,7 @@ from typing import Any
 from adapters.eventstore.persistence import ping
 from adapters.metrics.prometheus import PrometheusMetrics
 from application.alerting.evaluation import Alerting
+from application.alerting.signals import ServiceSignals
 from application.api_access.ports import AccessLog, ApiRateCounter, Tokens
 from application.api_access.sign_in import SignIn
 from application.ingest.group_commit import GroupCommit
@@ -80,6 +81,7 @@ class Container:
     metrics: PrometheusMetrics
     quality: QualityBook
     alerting: Alerting
+    signals: ServiceSignals  # what the alerts read (ingest outcomes, lags, jobs, quality), for the pipeline page
     sign_in: SignIn
     report_desk: ReportDesk
     # What bootstrap opened (connections, pools, files), closed in reverse order by close().

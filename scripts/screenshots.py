@@ -23,7 +23,11 @@ PAGES = {
     "flourish": "/flourish",
     "waves": "/waves",
     "retention": "/retention",
+    "segments": "/segments",
+    "weekly": "/weekly",
+    "executive": "/executive",
     "realtime": "/realtime",
+    "pipeline": "/pipeline",
 }
 WIDTHS = {"desktop": 1280, "phone": 390}
 
@@ -38,11 +42,12 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as driver:
         demo = ("demo", "--users", "50", "--days", "14")
-        with start_served("sqlite", Path(folder), prepare=(demo,)) as service:
+        quality = ("jobs", "run", "data-quality")  # a checked day for the pipeline page
+        with start_served("sqlite", Path(folder), prepare=(demo, quality)) as service:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=list(LAUNCH_FLAGS))
             for kind, width in WIDTHS.items():
                 page = browser.new_context(viewport={"width": width, "height": 900}).new_page()
-                page.goto(_link(service, "analyst"))
+                page.goto(_link(service, "admin"))  # an admin sees the platform pages and pipeline health
                 for name, path in PAGES.items():
                     page.goto(service.base_url + path)
                     page.wait_for_load_state("networkidle")

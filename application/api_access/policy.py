@@ -96,6 +96,12 @@ PAGES: Final[dict[str, Rule]] = {
     "page_waves": _PLATFORM_PAGE,
     "page_retention": _PLATFORM_PAGE,
     "page_realtime": _PLATFORM_PAGE,
+    "page_segments": _PLATFORM_PAGE,
+    "page_weekly": _PLATFORM_PAGE,
+    "page_monthly": _PLATFORM_PAGE,
+    "page_executive": _PLATFORM_PAGE,
+    # Pipeline health: the service's own state, for those who run it (there is no operator role: admins).
+    "page_pipeline": Rule(roles=frozenset({"admin"})),
     "page_me": Rule(roles=frozenset({"user"}), own_only=frozenset({"user"})),
     "page_me_consent": Rule(roles=frozenset({"user"}), own_only=frozenset({"user"})),
     "page_me_export": Rule(roles=frozenset({"user"}), own_only=frozenset({"user"})),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -43,6 +44,12 @@ class SignIn:
     def __init__(self, store: SessionStore, clock: Clock) -> None:
         self._store = store
         self._clock = clock
+        self._signed_out: list[Callable[[str], None]] = []
+
+    def when_signed_out(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(session_id)`` after each sign-out of this process (from the thread that signs out),
+        so what the session opened (a page's WebSocket) can end at once."""
+        self._signed_out.append(listener)
 
     def link_for(self, role: Role, subject: str) -> str:
         """A one-time secret valid for 10 minutes; whoever opens it first is signed in as ``role``."""
@@ -75,6 +82,8 @@ class SignIn:
 
     def sign_out(self, session_id: str) -> None:
         self._store.revoke(_digest(session_id))
+        for listener in self._signed_out:
+            listener(session_id)
 
 
 def csrf_matches(session: DashboardSession, sent: str | None) -> bool:

@@ -11,7 +11,7 @@ import msgspec
 
 from application.read_models.user_days import UserDaysProjection
 from application.reporting.ports import RecordedReports
-from domain.forecast import dau_trend, forecast_dau
+from domain.forecast import dau_trend, forecast_band, forecast_dau
 from domain.periods import Cadence, days_of, parse_period
 from domain.platform import PlatformDay
 
@@ -64,6 +64,9 @@ class WeeklySummary(_PeriodSummary):
             derived["dau_trend_slope_per_day"] = trend.slope
         for day, value in forecast_dau(history, FORECAST_DAYS):
             derived[f"dau_forecast:{day.isoformat()}"] = value
+        for day, low, high in forecast_band(history, FORECAST_DAYS):
+            derived[f"dau_forecast_low:{day.isoformat()}"] = low
+            derived[f"dau_forecast_high:{day.isoformat()}"] = high
         return self._reports.record(self.name, period, counts, derived)
 
     def _cohorts(self, monday: date, sunday: date) -> dict[str, int]:

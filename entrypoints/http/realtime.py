@@ -8,6 +8,7 @@ ingested event reaches every socket within a second, whichever worker applied it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -152,7 +153,8 @@ async def realtime_metrics(
     socket: WebSocket[Any, Any, Any], door: SkipValidation[SocketGate], feed: SkipValidation[LiveFeed]
 ) -> None:
     """A snapshot of every real-time counter on connect, then each change within a second, until the token's
-    ``exp``. Token: ``Authorization: Bearer`` or the subprotocols ``bearer, <token>``, never the URL."""
+    ``exp`` (or, for a dashboard page's socket, until its session signs out: close code 4401). Token:
+    ``Authorization: Bearer`` or the subprotocols ``bearer, <token>``, never the URL."""
     admitted = await door.admit(socket, "realtime_metrics", "/api/realtime/metrics")
     if admitted is None:
         return
@@ -165,19 +167,30 @@ async def realtime_metrics(
             seen = await feed.next_change(seen)
             await socket.send_bytes(seen)
 
-    pushing = asyncio.create_task(push(seen))
-    try:
-        # The session ends with its token: a socket must not outlive the right that opened it.
-        async with asyncio.timeout(max(admitted.seconds_left(), 0.0)):
-            while not pushing.done():  # the client says nothing; reading is how its leaving is noticed
+    async def read_until_gone() -> None:
+        # The client says nothing; reading is how its leaving is noticed.
+        with contextlib.suppress(WebSocketDisconnect, OSError):
+            while not pushing.done():
                 await socket.receive_data("text")
+
+    pushing = asyncio.create_task(push(seen))
+    reading = asyncio.create_task(read_until_gone())
+    signed_out = asyncio.create_task(door.ended(admitted))
+    try:
+        # The session ends with its token, or when it signs out: a socket must not outlive the right that opened it.
+        async with asyncio.timeout(max(admitted.seconds_left(), 0.0)):
+            await asyncio.wait((reading, signed_out), return_when=asyncio.FIRST_COMPLETED)
+        if signed_out.done() and not reading.done():
+            pushing.cancel()
+            await socket.close(code=4401, reason="signed out: sign in again")
     except TimeoutError:
         pushing.cancel()
         await socket.close(code=4401, reason="the token expired: connect again with a fresh one")
     except (WebSocketDisconnect, OSError):
         pass
     finally:
-        pushing.cancel()
+        for task in (pushing, reading, signed_out):
+            task.cancel()
         feed.unsubscribe()
 
 

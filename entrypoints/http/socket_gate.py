@@ -5,11 +5,15 @@ A connection is one request: its token is checked (4401), the policy (4403), one
 hourly quota (4429), and one access-log record is written before the socket is accepted. The token
 comes only in ``Authorization: Bearer <token>`` or, for browsers (which cannot set headers on a
 WebSocket), as the subprotocols ``bearer, <token>``; never in the URL, whose query ends up in proxy
-and server logs.
+and server logs. A dashboard page's socket comes in on its session cookie instead, and ends when that
+session signs out (``SocketGate.ended``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -38,6 +42,9 @@ _HOW_TO_SEND: Final = (
     "send 'Authorization: Bearer <token>' or the subprotocols 'bearer, <token>' "
     "(Sec-WebSocket-Protocol); a token in the URL is refused"
 )
+# A socket opened by a dashboard session ends at once when that session signs out in this process; one in
+# another worker notices within this many seconds (it asks the session store again).
+SESSION_RECHECK_SECONDS: Final = 5.0
 
 
 class Admitted(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,6 +53,7 @@ class Admitted(msgspec.Struct, frozen=True, kw_only=True):
     principal: Principal
     expires_at: float
     subprotocol: str | None
+    session_id: str | None = None  # the dashboard session's cookie secret, when the socket was opened by one
 
     def seconds_left(self) -> float:
         return self.expires_at - time.time()
@@ -67,6 +75,39 @@ class SocketGate:
         self._log = container.access_log
         # The same keyed hash of the caller as the HTTP gate's: one quota and one identity per caller.
         self._secrets = container.keys.derived_secrets(PRINCIPAL_PURPOSE)
+        self._watching: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self._watching_lock = threading.Lock()
+        self._sign_in.when_signed_out(self._signed_out)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SocketGate:
+        return self  # one registry of open sessions' sockets, however Litestar copies its dependencies
+
+    async def ended(self, admitted: Admitted) -> None:
+        """Returns when the session that opened the socket is over (signed out); never for a token's socket."""
+        session_id, ended = admitted.session_id, asyncio.Event()
+        if session_id is None:
+            await ended.wait()  # set by no one
+            return
+        watcher = (asyncio.get_running_loop(), ended)
+        with self._watching_lock:
+            self._watching.setdefault(session_id, set()).add(watcher)
+        try:
+            while not ended.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ended.wait(), SESSION_RECHECK_SECONDS)
+                if not ended.is_set() and await anyio.to_thread.run_sync(self._sign_in.session, session_id) is None:
+                    return  # signed out in another worker
+        finally:
+            with self._watching_lock:
+                self._watching.get(session_id, set()).discard(watcher)
+                if not self._watching.get(session_id, True):
+                    del self._watching[session_id]
+
+    def _signed_out(self, session_id: str) -> None:
+        with self._watching_lock:
+            watchers = list(self._watching.get(session_id, ()))
+        for loop, ended in watchers:
+            loop.call_soon_threadsafe(ended.set)
 
     async def admit(self, socket: WebSocket[Any, Any, Any], route: str, template: str) -> Admitted | None:
         """Admitted (the socket not yet accepted), or None once the socket was closed with the reason."""
@@ -106,7 +147,8 @@ class SocketGate:
         if session is None:
             raise _Refused(4401, 401, _HOW_TO_SEND, ("anonymous", "-"))
         await self._allow(route, session.principal)
-        return Admitted(principal=session.principal, expires_at=session.expires_at.timestamp(), subprotocol=subprotocol)
+        until = session.expires_at.timestamp()
+        return Admitted(principal=session.principal, expires_at=until, subprotocol=subprotocol, session_id=secret)
 
     async def _allow(self, route: str, principal: Principal) -> None:
         """The policy (4403) and one hit of the hourly quota (4429)."""

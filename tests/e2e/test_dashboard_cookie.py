@@ -3,7 +3,9 @@ scripts, never sent cross-site; a token past the session's 12 hours still gives 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 from litestar.testing import TestClient
@@ -12,6 +14,15 @@ from entrypoints.bootstrap import bootstrap
 from entrypoints.http.app import create_app
 from entrypoints.settings import Settings
 from tests.e2e.api_support import running_api
+
+
+def sign_in_form(client: Any) -> dict[str, str]:
+    """The sign-in form's hidden CSRF value (its cookie stays in the client, as a browser keeps it)."""
+    page = client.get("/sign-in")
+    assert page.status_code == 200
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found is not None
+    return {"csrf": found.group(1)}
 
 
 def test_the_cookie_is_httponly_strict_and_not_secure_over_plain_http(settings: Settings) -> None:
@@ -34,7 +45,7 @@ def test_behind_tls_the_cookie_is_secure_with_the_host_prefix_and_ends_with_the_
         TestClient(app=create_app(container, run_jobs=False), base_url="https://testserver.local") as tls,
     ):
         token = container.tokens.mint("ana", "analyst", valid_for=timedelta(minutes=30))
-        answer = tls.post("/sign-in", data={"token": token}, follow_redirects=False)
+        answer = tls.post("/sign-in", data={"token": token, **sign_in_form(tls)}, follow_redirects=False)
     assert answer.status_code == 303
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith("__Host-addvalue_session=")
@@ -49,6 +60,8 @@ def test_a_refused_token_signs_no_one_in(settings: Settings) -> None:
     with running_api(other) as elsewhere:
         foreign = elsewhere.container.tokens.mint("ana", "analyst")
     with running_api(settings) as api:
-        answer = api.client.post("/sign-in", data={"token": foreign}, follow_redirects=False)
+        answer = api.client.post(
+            "/sign-in", data={"token": foreign, **sign_in_form(api.client)}, follow_redirects=False
+        )
     assert answer.status_code == 401
-    assert "set-cookie" not in answer.headers
+    assert "addvalue_session" not in answer.headers.get("set-cookie", "")

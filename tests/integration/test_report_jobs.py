@@ -118,6 +118,9 @@ def test_weekly_forecast_follows_the_closed_days(service: Container) -> None:
     forecast = [derived[f"dau_forecast:{(at(15) + timedelta(days=d)).date().isoformat()}"] for d in range(1, 15)]
     assert len(forecast) == 14
     assert forecast[-1] > forecast[0]
+    days = [(at(15) + timedelta(days=d)).date().isoformat() for d in range(1, 15)]  # 15 days: a band too
+    for day, value in zip(days, forecast, strict=True):
+        assert derived[f"dau_forecast_low:{day}"] <= value <= derived[f"dau_forecast_high:{day}"]
 
 
 def test_monthly_summary_gives_mau_churn_and_an_executive_summary(service: Container) -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.forecast import dau_trend, forecast_dau
+from domain.forecast import dau_trend, forecast_band, forecast_dau
 
 START = date(2026, 2, 2)  # a Monday
 
@@ -45,3 +45,24 @@ def test_the_forecast_covers_the_next_days_and_is_never_negative(values: list[in
     forecast = forecast_dau(history, 14)
     assert [d for d, _ in forecast] == [history[-1][0] + timedelta(days=i) for i in range(1, 15)]
     assert all(v >= 0 for _, v in forecast)
+
+
+def test_the_band_is_the_forecast_plus_or_minus_its_residual_spread() -> None:
+    noise = [3, -3, 0, 2, -2, 1, -1]
+    history = series([50 + noise[i % 5] for i in range(21)])
+    forecast = dict(forecast_dau(history, 7))
+    band = forecast_band(history, 7)
+    assert [d for d, _, _ in band] == list(forecast)
+    widths = {round(high - low, 9) for _, low, high in band}
+    assert len(widths) == 1  # the same spread every day (none clipped at 0 here)
+    assert widths.pop() > 0
+    for day, low, high in band:
+        assert low < forecast[day] < high
+        assert forecast[day] - low == pytest.approx(high - forecast[day])
+
+
+def test_a_perfect_fit_has_a_band_of_no_width_and_too_short_a_history_has_none() -> None:
+    exact = forecast_band(series([10 + 2 * i for i in range(21)]), 3)
+    assert [(round(low, 6), round(high, 6)) for _, low, high in exact] == [(52.0, 52.0), (54.0, 54.0), (56.0, 56.0)]
+    assert forecast_band(series([5, 9, 4, 8, 7, 3, 6, 5, 9, 4])) == []  # 10 days: 2 degrees of freedom left
+    assert len(forecast_band(series([5, 9, 4, 8, 7, 3, 6, 5, 9, 4, 6]))) == 14  # 11 days: 3

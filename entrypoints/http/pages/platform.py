@@ -24,7 +24,7 @@ from entrypoints.http.dependencies import Reads
 from entrypoints.http.pages.door import session_of
 from entrypoints.http.params import From, To
 
-__all__ = ["ROUTES", "Period", "tiles"]
+__all__ = ["ROUTES", "Period", "page", "tiles"]
 
 _ACTIVE: Final = ("dau", "wau", "mau")
 
@@ -99,7 +99,7 @@ async def _series(aggregate: Aggregate, analytics: Analytics, first: date, last:
     }
 
 
-def _page(request: Request[Any, Any, Any], name: str, period: Period | None, **context: Any) -> Template:
+def page(request: Request[Any, Any, Any], name: str, period: Period | None, **context: Any) -> Template:
     return Template(
         f"{name}.html",
         context={
@@ -125,7 +125,7 @@ async def page_overview(
         "x": [p["date"] for p in now["active"]],
         "series": {k.upper(): [p[k] for p in now["active"]] for k in _ACTIVE},
     }
-    return _page(request, "overview", period, tiles=tiles(now, before), rows=now["active"], chart=chart)
+    return page(request, "overview", period, tiles=tiles(now, before), rows=now["active"], chart=chart)
 
 
 async def _index_page(
@@ -138,7 +138,7 @@ async def _index_page(
         "series": {k: [p[k] for p in rows] for k in ("p25", "median", "p75", "mean")},
     }
     title = "Flourish Index" if which == "flourish" else "Add-Value Index"
-    return _page(request, "index", period, title=title, rows=rows, chart=chart, which=which)
+    return page(request, "index", period, title=title, rows=rows, chart=chart, which=which)
 
 
 @get("/flourish", name="page_flourish")
@@ -167,7 +167,7 @@ async def page_waves(
     rows = answer.data["series"]
     keys = ("waves_joined", "wave_interactions", "wave_microacts_shared", "feedback_given")
     chart = {"x": [p["date"] for p in rows], "series": {k: [p[k] for p in rows] for k in keys}}
-    return _page(request, "waves", period, rows=rows, chart=chart)
+    return page(request, "waves", period, rows=rows, chart=chart)
 
 
 @get("/retention", name="page_retention")
@@ -179,9 +179,9 @@ async def page_retention(
     try:
         answer = await aggregate(analytics.retention_cohorts, asked)
     except NotFound as e:
-        return _page(request, "retention", None, week=asked, cohorts=None, missing=str(e))
+        return page(request, "retention", None, week=asked, cohorts=None, missing=str(e))
     cohorts = [{**c, "cells": [(n, _heat(n, c["size"])) for n in c["active_by_week"]]} for c in answer.data["cohorts"]]
-    return _page(request, "retention", None, week=answer.data["week"], cohorts=cohorts, missing=None)
+    return page(request, "retention", None, week=answer.data["week"], cohorts=cohorts, missing=None)
 
 
 def _heat(n: int, size: int) -> int:
@@ -202,7 +202,7 @@ async def page_realtime(request: Request[Any, Any, Any], analytics: Reads) -> Te
         "microacts_today": ("Micro-acts today", snapshot.microacts_today),
         "wave_participants": ("In live Waves now", sum(snapshot.wave_participants.values())),
     }
-    return _page(request, "realtime", None, counters=counters, as_of=snapshot.as_of.isoformat())
+    return page(request, "realtime", None, counters=counters, as_of=snapshot.as_of.isoformat())
 
 
 ROUTES: Final = (page_overview, page_flourish, page_add_value, page_waves, page_retention, page_realtime)

@@ -11,10 +11,16 @@ function drawCharts() {
     if (!block || typeof uPlot === "undefined") continue;
     const data = JSON.parse(block.textContent);
     const names = Object.keys(data.series);
-    const xs = data.x.map((d) => Date.parse(d + "T00:00:00Z") / 1000);
+    const xs = data.x.map((d) => Date.parse(d.includes("T") ? d : d + "T00:00:00Z") / 1000);
     const series = [{}, ...names.map((name, i) => ({ label: name, stroke: PALETTE[i % PALETTE.length], width: 2 }))];
+    // A forecast's band: its two edges thin and dashed, the space between them shaded.
+    const low = names.indexOf("Band low") + 1;
+    const high = names.indexOf("Band high") + 1;
+    const bands = low && high ? [{ series: [high, low], fill: "rgba(194, 65, 12, 0.12)" }] : [];
+    for (const edge of bands.length ? [low, high] : []) Object.assign(series[edge], { width: 1, dash: [4, 4] });
     const width = Math.max(300, el.clientWidth || 600);
-    new uPlot({ width, height: 300, series, scales: { x: { time: true } } }, [xs, ...names.map((n) => data.series[n])], el);
+    const options = { width, height: 300, series, bands, scales: { x: { time: true } } };
+    new uPlot(options, [xs, ...names.map((n) => data.series[n])], el);
     el.dataset.drawn = "true";
   }
 }
@@ -37,7 +43,12 @@ function followLive(list) {
       const text = typeof message.data === "string" ? message.data : await message.data.text();
       show(JSON.parse(text).data);
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
+      if (event.code === 4401) {
+        // Signed out (here or in another tab) or the session expired: reconnecting cannot help.
+        say("ended", "Signed out: sign in again to follow the counters");
+        return;
+      }
       say("closed", "Disconnected: reconnecting…");
       setTimeout(connect, wait);
       wait = Math.min(wait * 2, 10000);
