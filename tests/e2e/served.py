@@ -93,9 +93,11 @@ def _environment(backend: str, workdir: Path, port: int, extra: dict[str, str]) 
         env["ADDVALUE_DATABASE_URL"] = f"sqlite:///{workdir}/var/addvalue.db"
     else:
         assert POSTGRES_URL is not None
-        # A schema of the caller's (to arrange something in it before the service starts), else a fresh one.
-        schema = extra.get("ADDVALUE_DATABASE_SCHEMA", f"s_{uuid.uuid4().hex[:12]}")
-        env |= {"ADDVALUE_DATABASE_URL": POSTGRES_URL, "ADDVALUE_DATABASE_SCHEMA": schema}
+        env["ADDVALUE_DATABASE_URL"] = POSTGRES_URL
+        # A schema of the caller's (to arrange something in it before the service starts, and to read it
+        # after) stays: the caller drops it. Else a fresh one, dropped when the service stops.
+        if "ADDVALUE_DATABASE_SCHEMA" not in extra:
+            schema = env["ADDVALUE_DATABASE_SCHEMA"] = f"s_{uuid.uuid4().hex[:12]}"
     return env | extra, schema
 
 

@@ -123,9 +123,14 @@ def _serving(backend: str, tmp_path: Path, schema: str) -> Iterator[Alerting]:
 
 
 @pytest.fixture
-def schema() -> str:
-    """The PostgreSQL schema of the service (start_served drops it afterwards); unused on SQLite."""
-    return f"s_{uuid.uuid4().hex[:12]}"
+def schema(backend: str) -> Iterator[str]:
+    """The PostgreSQL schema of the service, dropped afterwards; unused on SQLite."""
+    name = f"s_{uuid.uuid4().hex[:12]}"
+    yield name
+    if backend != "sqlite" and POSTGRES_URL is not None:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+            conn.execute(f"DROP SCHEMA IF EXISTS {name}_keys CASCADE")
 
 
 @pytest.fixture
