@@ -44,9 +44,11 @@ from application.reporting.reports import Reports
 from application.retention.archive import ArchiveSessions, Archiving
 from application.retention.backups import BackupJob, ScheduledBackups
 from application.sources.intake import SegmentIntake, WriteKeys
+from application.sources.outbox import OutboxRelay, outbox_lags
 from domain.indices import IndexWeights
 from entrypoints.container import Container
 from entrypoints.infrastructure import API_WINDOW_SECONDS, Infrastructure
+from entrypoints.outbox_loop import OutboxLoop, outbox_follower
 from entrypoints.overrides import Overrides
 from entrypoints.settings import Settings
 
@@ -121,6 +123,7 @@ class _Services:
             quality=self.quality,
             alerting=self.alerting,
             sign_in=SignIn(p.sessions, p.clock),
+            outbox_loop=self.outbox_loop,
             resources=resources,
         )
 
@@ -147,6 +150,7 @@ class _Services:
             [self.daily_counts, self.live_activity, self.user_days],
             self.jobs,
             quality=self.quality,  # the data-quality records' latest scores (application/quality)
+            more_lags=self.outbox_lags,  # an outbox's oldest pending row is pipeline lag too
         )
         return Alerting(
             p.store,
@@ -158,6 +162,19 @@ class _Services:
             clock=p.clock,
             external_url=self.settings.external_url,
         )
+
+    @functools.cached_property
+    def outbox_loop(self) -> OutboxLoop | None:
+        """The app databases' outboxes (ADDVALUE_OUTBOX_URLS), followed by the process that runs the jobs."""
+        if not self.settings.outbox_urls:
+            return None
+        p, relay = self.ports, OutboxRelay(self.ingestion, metrics=self.ports.metrics)
+        loop = outbox_follower(self.settings, relay, leases=p.leases, metrics=p.metrics)
+        p.own(loop.close)
+        return loop
+
+    def outbox_lags(self) -> dict[str, float]:
+        return outbox_lags(self.outbox_loop.outboxes) if self.outbox_loop is not None else {}
 
     @functools.cached_property
     def daily_counts(self) -> DailyCountsProjection:

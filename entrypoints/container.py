@@ -32,6 +32,7 @@ from application.reporting.queries import Analytics
 from application.retention.archive import Archiving
 from application.sources.intake import SegmentIntake, WriteKeys
 from application.store import AnalyticsStore
+from entrypoints.outbox_loop import OutboxLoop
 from entrypoints.settings import Settings
 
 __all__ = ["Container"]
@@ -80,6 +81,8 @@ class Container:
     quality: QualityBook
     alerting: Alerting
     sign_in: SignIn
+    # The app databases' outboxes (ADDVALUE_OUTBOX_URLS), followed with the jobs; None when there are none.
+    outbox_loop: OutboxLoop | None = None
     # What bootstrap opened (connections, pools, files), closed in reverse order by close().
     resources: ExitStack = field(default_factory=ExitStack, repr=False, compare=False)
 

@@ -15,7 +15,19 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from application.errors import StorageError
-from entrypoints.cli import alerts, catalog, exports, ingest, jobs, operations, privacy, projections, quality, serve
+from entrypoints.cli import (
+    alerts,
+    catalog,
+    exports,
+    ingest,
+    jobs,
+    operations,
+    outbox,
+    privacy,
+    projections,
+    quality,
+    serve,
+)
 from entrypoints.cli.output import Handler, Subcommands
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
@@ -49,6 +61,7 @@ COMMANDS: Final[dict[str, tuple[Callable[[Subcommands], None], Handler]]] = {
 # secret or environment, and write no development secret file (``catalog schema`` runs in CI and builds).
 STANDALONE: Final[dict[str, tuple[Callable[[Subcommands], None], Callable[[argparse.Namespace], int]]]] = {
     "catalog": (catalog.add_catalog, catalog.catalog),
+    "outbox": (outbox.add_outbox, outbox.outbox),  # the app's database only: ADDVALUE_OUTBOX_URLS at most
 }
 
 
