@@ -51,12 +51,12 @@ REVOKE ALL ON FUNCTION addvalue_outbox.emit(jsonb) FROM PUBLIC;
 """
 
 TRIGGER_EXAMPLES: Final = """\
--- Examples: remove the leading "-- " of the ones you want, and adapt context and properties to your app.
--- Trigger functions are SECURITY DEFINER, so they may call emit() whoever inserts the row.
--- The person must have a consent record in AddValue Analytics (a user_consent_update), or the event is
--- counted as not collected.
---
--- A row inserted in auth.users (Supabase) -> user_signup
+--- Examples: remove the leading "-- " of the statements you want, and adapt context and properties to your app.
+--- Trigger functions are SECURITY DEFINER, so they may call emit() whoever inserts the row.
+--- The person must have a consent record in AddValue Analytics (a user_consent_update), or the event is
+--- counted as not collected.
+---
+--- A row inserted in auth.users (Supabase) -> user_signup
 -- CREATE OR REPLACE FUNCTION public.addvalue_user_signup() RETURNS trigger
 -- LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 -- BEGIN
@@ -73,8 +73,8 @@ TRIGGER_EXAMPLES: Final = """\
 -- $$;
 -- CREATE TRIGGER addvalue_user_signup AFTER INSERT ON auth.users
 --     FOR EACH ROW EXECUTE FUNCTION public.addvalue_user_signup();
---
--- A row inserted in a follows table (follower_id, followed_id) -> user_followed
+---
+--- A row inserted in a follows table (follower_id, followed_id) -> user_followed
 -- CREATE OR REPLACE FUNCTION public.addvalue_user_followed() RETURNS trigger
 -- LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 -- BEGIN
