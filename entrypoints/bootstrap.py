@@ -166,7 +166,7 @@ class _Services:
     @functools.cached_property
     def outbox_loop(self) -> OutboxLoop | None:
         """The app databases' outboxes (ADDVALUE_OUTBOX_URLS), followed by the process that runs the jobs."""
-        if not self.settings.outbox_urls:
+        if not self.settings.outbox.urls:
             return None
         p, relay = self.ports, OutboxRelay(self.ingestion, metrics=self.ports.metrics)
         loop = outbox_follower(self.settings, relay, leases=p.leases, metrics=p.metrics)

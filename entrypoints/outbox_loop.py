@@ -124,9 +124,9 @@ def outbox_follower(
 ) -> OutboxLoop:
     """The loop over every outbox of ADDVALUE_OUTBOX_URLS; nothing connects before it starts."""
     return OutboxLoop(
-        [PostgresOutbox(url) for url in settings.outbox_urls],
+        [PostgresOutbox(url) for url in settings.outbox.urls],
         relay,
         leases=leases,
         metrics=PrometheusOutboxMetrics(metrics),
-        retention=timedelta(hours=settings.outbox_retention_hours),
+        retention=timedelta(hours=settings.outbox.retention_hours),
     )

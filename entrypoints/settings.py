@@ -24,8 +24,9 @@ from application.throttling import RateLimit
 from domain.indices import IndexInputRejected, IndexWeights
 from domain.network import ProxyNetwork, parse_trusted_proxies
 from entrypoints import local_secrets
+from entrypoints.settings_sources import ErrorTrackingSettings, OutboxSettings, SourceParts, source_settings
 
-__all__ = ["Settings", "SettingsError", "load_settings", "outbox_urls"]
+__all__ = ["Settings", "SettingsError", "load_settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/addvalue.db"
 MIN_BURST = 2_500  # the largest batch a client may send (Segment's 2,500 messages) must fit
@@ -35,8 +36,6 @@ DEFAULT_QUARANTINE_LIMIT = RateLimit(rate=1, burst=MIN_BURST)
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MIN_WRITE_KEY_CHARS = 16
 _ROLE_CLAIM = re.compile(r"[^\s.]+(\.[^\s.]+)*")
-# Where the next URL of ADDVALUE_OUTBOX_URLS starts: a comma before a scheme (multi-host URLs have other commas).
-_URL_START = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
 
 log = structlog.get_logger(__name__)
 
@@ -116,10 +115,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     external_url: str = ""
     # Browser origins (scheme://host[:port]) whose pages may call the service; none: no CORS headers at all.
     cors_origins: frozenset[str] = frozenset()
-    # The app databases whose outbox (addvalue outbox install) the service follows: libpq URLs.
-    outbox_urls: tuple[str, ...] = ()
-    # Delivered outbox rows are deleted from the app's database this many hours after delivery.
-    outbox_retention_hours: float = 24.0
+    outbox: OutboxSettings = OutboxSettings()  # ADDVALUE_OUTBOX_*: the app databases' outboxes
+    error_tracking: ErrorTrackingSettings = ErrorTrackingSettings()  # ADDVALUE_SENTRY_*: where errors are reported
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -180,25 +177,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smtp_from=env.get("ADDVALUE_SMTP_FROM", "addvalue-alerts@localhost"),
         external_url=env.get("ADDVALUE_EXTERNAL_URL", "").rstrip("/"),
         cors_origins=_cors_origins(env.get("ADDVALUE_CORS_ORIGINS", "")),
-        outbox_urls=outbox_urls(env.get("ADDVALUE_OUTBOX_URLS", "")),
-        outbox_retention_hours=_positive("ADDVALUE_OUTBOX_RETENTION_HOURS", env, 24.0),
+        **_sources(env),
     )
 
 
-def outbox_urls(value: str) -> tuple[str, ...]:
-    """``ADDVALUE_OUTBOX_URLS``: comma-separated ``postgresql://`` URLs (a multi-host URL's commas are its own)."""
-    urls = tuple(filter(None, (part.strip() for part in _URL_START.split(value))))
-    for url in urls:
-        if not url.startswith(("postgresql://", "postgres://")):
-            raise SettingsError(
-                "ADDVALUE_OUTBOX_URLS: expected comma-separated libpq URLs like "
-                f"postgresql://analytics@db.example.org:5432/app, got {_without_password(url)!r}"
-            )
-    return urls
-
-
-def _without_password(url: str) -> str:
-    return re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", url)
+def _sources(env: Mapping[str, str]) -> SourceParts:
+    try:
+        return source_settings(env)  # entrypoints/settings_sources.py
+    except ValueError as e:
+        raise SettingsError(str(e)) from None
 
 
 def _jwks(value: str) -> str | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
 import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,9 +18,10 @@ import pytest
 
 from adapters.sources.outbox_postgres import install
 from adapters.sources.outbox_sql import TRIGGER_EXAMPLES
+from entrypoints.settings import Settings
 from tests.conftest import POSTGRES_URL
 
-__all__ = ["AppDatabase", "app_database", "app_db"]
+__all__ = ["AppDatabase", "app_database", "app_db", "service_environment"]
 
 # The tables the example triggers are written for: Supabase's auth.users (in part) and a follows table.
 _APP_TABLES = """
@@ -74,3 +78,19 @@ def app_database() -> Iterator[AppDatabase]:
 def app_db() -> Iterator[AppDatabase]:
     with app_database() as db:
         yield db
+
+
+def service_environment(settings: Settings, workdir: Path) -> dict[str, str]:
+    """The environment of an ``addvalue`` process on the store of ``settings`` (none of our ADDVALUE_ settings)."""
+    db = settings.database
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADDVALUE_")}
+    env |= {
+        "PYTHONPATH": str(Path(__file__).parents[1]),
+        "ADDVALUE_MASTER_KEY": base64.b64encode(settings.master_key).decode(),
+        "ADDVALUE_JWT_SECRET": settings.jwt_secret,
+        "ADDVALUE_LOG_LEVEL": "warning",
+        "ADDVALUE_METRICS_DIR": str(workdir / "metrics"),
+    }
+    if db.sqlite_path is not None:
+        return env | {"ADDVALUE_DATABASE_URL": f"sqlite:///{db.sqlite_path}"}
+    return env | {"ADDVALUE_DATABASE_URL": db.url, "ADDVALUE_DATABASE_SCHEMA": db.schema}

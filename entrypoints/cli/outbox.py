@@ -16,7 +16,7 @@ import msgspec
 from adapters.sources.outbox_postgres import OutboxUnavailable, PostgresOutbox, install, outbox_name, uninstall
 from adapters.sources.outbox_sql import INSTALL_SQL, TRIGGER_EXAMPLES
 from entrypoints.cli.output import Subcommands, fail, print_json
-from entrypoints.settings import SettingsError, outbox_urls
+from entrypoints.settings_sources import outbox_urls
 
 __all__ = ["add_outbox", "outbox"]
 
@@ -50,7 +50,7 @@ def outbox(args: argparse.Namespace) -> int:
         configured = outbox_urls(os.environ.get("ADDVALUE_OUTBOX_URLS", ""))
         urls = [args.database_url] if args.database_url else list(configured)
         names = [outbox_name(url) for url in urls]
-    except (SettingsError, ValueError) as e:
+    except ValueError as e:
         return fail(where, e, 2)
     if not urls:
         return fail(where, "give --database-url, or set ADDVALUE_OUTBOX_URLS", 2)

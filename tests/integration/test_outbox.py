@@ -6,9 +6,7 @@ the service's store runs on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -25,13 +23,13 @@ from application.observability.ports import NoMetrics
 from application.sources.outbox import OutboxRelay, outbox_lags
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
-from tests.app_database import AppDatabase, app_db
+from entrypoints.settings_sources import OutboxSettings
+from tests.app_database import AppDatabase, app_db, service_environment
 from tests.fakes import consent, event
 
 __all__ = ["app_db"]  # the fixture, used by name
 
 pytestmark = pytest.mark.postgres
-_ROOT = Path(__file__).parents[2]
 
 
 def _relay(container: Container, db: AppDatabase) -> int:
@@ -92,7 +90,7 @@ def test_a_relay_killed_between_ingest_and_marking_stores_nothing_twice(
 
     killed = subprocess.run(
         [sys.executable, "-c", _KILLED_AFTER_INGEST, app_db.url],
-        env=_environment(settings),
+        env=service_environment(settings, tmp_path),
         cwd=tmp_path,
         capture_output=True,
         check=False,
@@ -147,6 +145,21 @@ def test_a_row_emitted_in_a_transaction_that_rolls_back_never_arrives(
     assert len(db.rows()) == 1
 
 
+def test_a_committed_emit_wakes_the_follower_and_a_rolled_back_one_does_not(app_db: AppDatabase) -> None:
+    install(app_db.url)
+    outbox = PostgresOutbox(app_db.url)
+    try:
+        assert outbox.wait(0) is False  # listening from here on
+        with psycopg.connect(app_db.url) as conn:
+            conn.execute("SELECT addvalue_outbox.emit('{}'::jsonb)")
+            conn.rollback()
+        assert outbox.wait(1.0) is False  # a rolled-back transaction notifies no one
+        app_db.emit(b"{}")
+        assert outbox.wait(30.0) is True
+    finally:
+        outbox.close()
+
+
 def test_delivered_rows_are_purged_after_the_retention_and_pending_ones_never(
     container: Container, app_db: AppDatabase
 ) -> None:
@@ -168,7 +181,7 @@ def test_the_oldest_pending_row_is_pipeline_lag_for_alerting(settings: Settings,
     app_db.execute("UPDATE addvalue_outbox.events SET emitted_at = now() - interval '6 minutes'")
     outbox = PostgresOutbox(app_db.url)
     assert outbox_lags([outbox])[outbox.name] == pytest.approx(360, abs=30)
-    with bootstrap(msgspec.structs.replace(settings, outbox_urls=(app_db.url,))) as container:
+    with bootstrap(msgspec.structs.replace(settings, outbox=OutboxSettings(urls=(app_db.url,)))) as container:
         fired = container.alerting.evaluate()
         assert [(t.alert, t.to) for t in fired] == [("Pipeline Lag", "firing")]
         assert fired[0].values["processing_lag"] == pytest.approx(360, abs=30)
@@ -198,20 +211,6 @@ class _Outcomes(NoMetrics):
 
 def _mood(i: int) -> dict[str, object]:
     return {"activation_id": f"act-{i}", "phase": "start", "mood": 1 + i % 10}
-
-
-def _environment(settings: Settings) -> dict[str, str]:
-    db = settings.database
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADDVALUE_")}
-    env |= {
-        "PYTHONPATH": str(_ROOT),
-        "ADDVALUE_MASTER_KEY": base64.b64encode(settings.master_key).decode(),
-        "ADDVALUE_JWT_SECRET": settings.jwt_secret,
-        "ADDVALUE_LOG_LEVEL": "warning",
-    }
-    if db.sqlite_path is not None:
-        return env | {"ADDVALUE_DATABASE_URL": f"sqlite:///{db.sqlite_path}"}
-    return env | {"ADDVALUE_DATABASE_URL": db.url, "ADDVALUE_DATABASE_SCHEMA": db.schema}
 
 
 # Ingests one batch, then dies by SIGKILL before the rows are marked: as a crash or an OOM kill would.

@@ -265,3 +265,53 @@ def test_the_refusal_limit_is_one_a_second_with_60_at_once_unless_set(
     assert (set_limit.rate, set_limit.burst) == (2.0, 10.0)
     with pytest.raises(SettingsError, match="ADDVALUE_REFUSAL_LIMIT"):
         load_settings({"ADDVALUE_REFUSAL_LIMIT": "1/0"})
+
+
+def test_outboxes_are_none_and_delivered_rows_kept_24_hours_unless_configured(tmp_path: Path) -> None:
+    base = {
+        "ADDVALUE_DATABASE_URL": f"sqlite:///{tmp_path}/a.db",
+        "ADDVALUE_MASTER_KEY": KEY,
+        "ADDVALUE_JWT_SECRET": SECRET,
+    }
+    default = load_settings(base).outbox
+    assert (default.urls, default.retention_hours) == ((), 24.0)
+    multi_host = "postgresql://analytics:pw@db-1:5432,db-2:5432/app?target_session_attrs=read-write"
+    configured = load_settings(
+        base
+        | {
+            "ADDVALUE_OUTBOX_URLS": f"postgresql://postgres@127.0.0.1:5432/app , {multi_host},",
+            "ADDVALUE_OUTBOX_RETENTION_HOURS": "2.5",
+        }
+    ).outbox
+    assert configured.urls == ("postgresql://postgres@127.0.0.1:5432/app", multi_host)
+    assert configured.retention_hours == 2.5
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"ADDVALUE_OUTBOX_URLS": "mysql://app:secret@db/app"}, "ADDVALUE_OUTBOX_URLS"),
+        ({"ADDVALUE_OUTBOX_URLS": "host=db dbname=app"}, "ADDVALUE_OUTBOX_URLS"),
+        ({"ADDVALUE_OUTBOX_RETENTION_HOURS": "0"}, "ADDVALUE_OUTBOX_RETENTION_HOURS"),
+        ({"ADDVALUE_OUTBOX_RETENTION_HOURS": "a day"}, "ADDVALUE_OUTBOX_RETENTION_HOURS"),
+    ],
+)
+def test_bad_outbox_settings_name_their_variable_and_never_show_a_password(
+    environ: dict[str, str], variable: str, tmp_path: Path
+) -> None:
+    base = {
+        "ADDVALUE_DATABASE_URL": f"sqlite:///{tmp_path}/a.db",
+        "ADDVALUE_MASTER_KEY": KEY,
+        "ADDVALUE_JWT_SECRET": SECRET,
+    }
+    with pytest.raises(SettingsError, match=variable) as refused:
+        load_settings(base | environ)
+    assert "secret" not in str(refused.value)
+
+
+def _local(tmp_path: Path) -> dict[str, str]:
+    return {
+        "ADDVALUE_DATABASE_URL": f"sqlite:///{tmp_path}/a.db",
+        "ADDVALUE_MASTER_KEY": KEY,
+        "ADDVALUE_JWT_SECRET": SECRET,
+    }
