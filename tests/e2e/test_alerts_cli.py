@@ -80,8 +80,11 @@ SERIES: dict[str, tuple[list[dict[str, str]], str]] = {
         ],
         "10m",
     ),
-    "PipelineLag": (
-        [{"series": 'addvalue_projection_lag_seconds{projection="user_days"}', "values": "0 60 400 400"}],
+    "PipelineLag": (  # the projections within 5 minutes, an app database's outbox not: it fires
+        [
+            {"series": 'addvalue_projection_lag_seconds{projection="user_days"}', "values": "0 60 60 60"},
+            {"series": 'addvalue_outbox_oldest_pending_seconds{outbox="db:5432/app"}', "values": "0 30 400 400"},
+        ],
         "3m",
     ),
     "BatchJobFailure": ([{"series": 'addvalue_job_last_run_failed{job="close-day"}', "values": "0 0 1 1"}], "3m"),
