@@ -37,7 +37,8 @@ _STATUS: Final = (
 )
 # Functions outside the outbox whose body calls emit(): dropping the schema would break them (and the app).
 _CALLERS: Final = (
-    "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+    "SELECT format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid)) "
+    "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
     "WHERE n.nspname <> 'addvalue_outbox' AND p.prosrc LIKE '%addvalue_outbox.emit%' ORDER BY 1"
 )
 

@@ -194,7 +194,7 @@ def test_the_oldest_pending_row_is_pipeline_lag_for_alerting(settings: Settings,
 def test_install_twice_is_harmless_and_uninstall_refuses_while_triggers_call_emit(app_db: AppDatabase) -> None:
     db = app_db.with_triggers()
     install(db.url)
-    assert uninstall(db.url) == ["addvalue_user_followed()", "addvalue_user_signup()"]
+    assert uninstall(db.url) == ["public.addvalue_user_followed()", "public.addvalue_user_signup()"]
     assert db.execute("SELECT count(*) FROM addvalue_outbox.events") == [(0,)]
     assert uninstall(db.url, force=True) == []
     with pytest.raises(OutboxNotInstalled, match="addvalue outbox install"):
