@@ -29,6 +29,7 @@ from entrypoints.cli import (
     serve,
 )
 from entrypoints.cli.output import Handler, Subcommands
+from entrypoints.error_tracking import report_outage, start_error_tracking
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
 
@@ -87,10 +88,13 @@ def _run(argv: Sequence[str] | None) -> int:
         print(f"addvalue: configuration error: {e}", file=sys.stderr)
         return 2
     _, handler = COMMANDS[args.command]
+    # An exception no command catches reaches the SDK's excepthook, and is sent before the process exits.
+    start_error_tracking(settings.error_tracking, process=args.command)
     try:
         return handler(settings, args)
     except StorageError as e:
         # A database or file named by a setting cannot be used (unreachable, wrong master key, bad .mmdb).
+        report_outage(command=args.command, error=str(e))
         print(f"addvalue: {e}", file=sys.stderr)
         return 2
 

@@ -315,3 +315,32 @@ def _local(tmp_path: Path) -> dict[str, str]:
         "ADDVALUE_MASTER_KEY": KEY,
         "ADDVALUE_JWT_SECRET": SECRET,
     }
+
+
+def test_error_tracking_is_off_and_untraced_unless_configured() -> None:
+    env = {"ADDVALUE_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/x", "ADDVALUE_JWT_SECRET": "s" * 40}
+    env["ADDVALUE_MASTER_KEY"] = "A" * 43 + "="
+    default = load_settings(env).error_tracking
+    assert (default.dsn, default.traces_rate, default.environment) == (None, None, "production")
+    dsn = "https://0123abcd@glitchtip.example.org/3"
+    chosen = load_settings(
+        env
+        | {"ADDVALUE_SENTRY_DSN": dsn, "ADDVALUE_SENTRY_TRACES_RATE": "0.05", "ADDVALUE_SENTRY_ENVIRONMENT": "staging"}
+    ).error_tracking
+    assert (chosen.dsn, chosen.traces_rate, chosen.environment) == (dsn, 0.05, "staging")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ADDVALUE_SENTRY_DSN", "sentry.example.org"),
+        ("ADDVALUE_SENTRY_DSN", "https://sentry.example.org/3"),
+        ("ADDVALUE_SENTRY_TRACES_RATE", "5%"),
+        ("ADDVALUE_SENTRY_TRACES_RATE", "1.5"),
+    ],
+)
+def test_bad_error_tracking_settings_name_their_variable(variable: str, value: str) -> None:
+    env = {"ADDVALUE_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/x", "ADDVALUE_JWT_SECRET": "s" * 40}
+    env |= {"ADDVALUE_MASTER_KEY": "A" * 43 + "=", variable: value}
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(env)
