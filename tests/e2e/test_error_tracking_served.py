@@ -128,6 +128,24 @@ def test_a_cli_command_whose_database_is_unreachable_reports_the_outage(tmp_path
         assert person.hex not in text
 
 
+def test_an_exception_that_ends_a_process_is_sent_before_it_exits(tmp_path: Path) -> None:
+    person = uuid.uuid4()
+    with sentry_receiver() as receiver:
+        script = (
+            "from entrypoints.error_tracking import start_error_tracking\n"
+            "from entrypoints.settings_sources import ErrorTrackingSettings\n"
+            f"start_error_tracking(ErrorTrackingSettings(dsn={receiver.dsn!r}), process='cli')\n"
+            f"raise KeyError('no subject for {person}')\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ADDVALUE_")} | {"PYTHONPATH": str(_ROOT)}
+        done = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, check=False)
+        assert done.returncode == 1
+        (report,) = wait_for(receiver.events, what="the exception")
+        assert report["exception"]["values"][-1]["type"] == "KeyError"
+        assert report["tags"]["process"] == "cli"
+        assert str(person) not in receiver.everything().decode()
+
+
 def _serving(tmp_path: Path, receiver: SentryReceiver, geo: Path | None = None, traces: str | None = None) -> Any:
     env = {
         "ADDVALUE_SENTRY_DSN": receiver.dsn,
