@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.alert_receivers import free_port
+from tests.alert_receivers import free_port, serving
 
 __all__ = ["SentryReceiver", "sentry_receiver"]
 
@@ -72,11 +71,5 @@ def sentry_receiver() -> Iterator[SentryReceiver]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", receiver.port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, receiver.port):
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -50,46 +50,56 @@ $emit$;
 REVOKE ALL ON FUNCTION addvalue_outbox.emit(jsonb) FROM PUBLIC;
 """
 
-TRIGGER_EXAMPLES: Final = """\
+
+def _example(function: str, table: str, *, emits: str, fields: str) -> str:
+    """One example trigger, commented out: a row inserted in ``table`` emits an event in the server's context."""
+    body = f"""\
+CREATE OR REPLACE FUNCTION public.{function}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM addvalue_outbox.emit(jsonb_build_object(
+        'event_name', '{emits}',
+{fields}
+        'context', jsonb_build_object('device_type', 'mobile', 'platform', 'ios', 'app_version', 'server',
+                                      'locale', 'en-US', 'timezone', 'UTC'),
+        'privacy', jsonb_build_object('consent_given', true, 'ip_anonymized', true)));
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER {function} AFTER INSERT ON {table}
+    FOR EACH ROW EXECUTE FUNCTION public.{function}();"""
+    return "".join(f"-- {line}\n" for line in body.splitlines())
+
+
+TRIGGER_EXAMPLES: Final = (
+    """\
 --- Examples: remove the leading "-- " of the statements you want, and adapt context and properties to your app.
 --- Trigger functions are SECURITY DEFINER, so they may call emit() whoever inserts the row.
 --- The person must have a consent record in AddValue Analytics (a user_consent_update), or the event is
 --- counted as not collected.
 ---
 --- A row inserted in auth.users (Supabase) -> user_signup
--- CREATE OR REPLACE FUNCTION public.addvalue_user_signup() RETURNS trigger
--- LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
--- BEGIN
---     PERFORM addvalue_outbox.emit(jsonb_build_object(
---         'event_name', 'user_signup', 'event_category', 'user',
---         'user_id', NEW.id, 'session_id', 'signup-' || NEW.id, 'timestamp', NEW.created_at,
---         'properties', jsonb_build_object(
---             'signup_method', coalesce(NEW.raw_app_meta_data ->> 'provider', 'email')),
---         'context', jsonb_build_object('device_type', 'mobile', 'platform', 'ios', 'app_version', 'server',
---                                       'locale', 'en-US', 'timezone', 'UTC'),
---         'privacy', jsonb_build_object('consent_given', true, 'ip_anonymized', true)));
---     RETURN NEW;
--- END
--- $$;
--- CREATE TRIGGER addvalue_user_signup AFTER INSERT ON auth.users
---     FOR EACH ROW EXECUTE FUNCTION public.addvalue_user_signup();
+"""
+    + _example(
+        "addvalue_user_signup",
+        "auth.users",
+        emits="user_signup",
+        fields="""\
+        'event_category', 'user', 'user_id', NEW.id, 'session_id', 'signup-' || NEW.id, 'timestamp', NEW.created_at,
+        'properties', jsonb_build_object('signup_method', coalesce(NEW.raw_app_meta_data ->> 'provider', 'email')),""",
+    )
+    + """\
 ---
 --- A row inserted in a follows table (follower_id, followed_id) -> user_followed
--- CREATE OR REPLACE FUNCTION public.addvalue_user_followed() RETURNS trigger
--- LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
--- BEGIN
---     PERFORM addvalue_outbox.emit(jsonb_build_object(
---         'event_name', 'user_followed', 'event_category', 'community',
---         'user_id', NEW.follower_id, 'session_id', 'db-' || NEW.follower_id,
---         'properties', jsonb_build_object('followed_user_id', NEW.followed_id),
---         'context', jsonb_build_object('device_type', 'mobile', 'platform', 'ios', 'app_version', 'server',
---                                       'locale', 'en-US', 'timezone', 'UTC'),
---         'privacy', jsonb_build_object('consent_given', true, 'ip_anonymized', true)));
---     RETURN NEW;
--- END
--- $$;
--- CREATE TRIGGER addvalue_user_followed AFTER INSERT ON public.follows
---     FOR EACH ROW EXECUTE FUNCTION public.addvalue_user_followed();
 """
+    + _example(
+        "addvalue_user_followed",
+        "public.follows",
+        emits="user_followed",
+        fields="""\
+        'event_category', 'community', 'user_id', NEW.follower_id, 'session_id', 'db-' || NEW.follower_id,
+        'properties', jsonb_build_object('followed_user_id', NEW.followed_id),""",
+    )
+)
 
 UNINSTALL_SQL: Final = "DROP SCHEMA IF EXISTS addvalue_outbox CASCADE;\n"
