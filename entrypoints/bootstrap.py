@@ -168,7 +168,8 @@ class _Services:
         """The app databases' outboxes (ADDVALUE_OUTBOX_URLS), followed by the process that runs the jobs."""
         if not self.settings.outbox.urls:
             return None
-        p, relay = self.ports, OutboxRelay(self.ingestion, metrics=self.ports.metrics)
+        p = self.ports
+        relay = OutboxRelay(self.ingestion, metrics=p.metrics, observe=self.observe_outcome)
         loop = outbox_follower(self.settings, relay, leases=p.leases, metrics=p.metrics)
         p.own(loop.close)
         return loop

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import structlog
 
 from application.errors import StorageError
+from application.ingest.group_commit import OutcomeObserver
 from application.ingest.ingestion import Ingestion
 from application.observability.ports import NoMetrics, PipelineMetrics
 from application.principals import Principal
@@ -35,10 +36,16 @@ class OutboxRelay:
     """Moves the pending rows of an outbox into ingestion, a batch per transaction."""
 
     def __init__(
-        self, ingestion: Ingestion, *, metrics: PipelineMetrics | None = None, batch_rows: int = BATCH_ROWS
+        self,
+        ingestion: Ingestion,
+        *,
+        metrics: PipelineMetrics | None = None,
+        observe: OutcomeObserver | None = None,
+        batch_rows: int = BATCH_ROWS,
     ) -> None:
         self._ingestion = ingestion
         self._metrics = metrics or NoMetrics()
+        self._observe = observe  # told each batch's outcomes, as the group commit tells the alert signals
         self._batch_rows = batch_rows
 
     def relay(self, outbox: AppOutbox) -> int:
@@ -64,6 +71,8 @@ class OutboxRelay:
             rejected=len(report.rejected),
             not_collected=report.not_collected,
         )
+        if self._observe is not None:
+            self._observe(report, prepared)
         rejected = {rows[r.index].id: r.errors for r in report.rejected}
         return Verdicts(delivered=[row.id for row in rows if row.id not in rejected], rejected=rejected)
 

@@ -24,6 +24,7 @@ from application.sources.outbox import OutboxRelay, outbox_lags
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import Settings
 from entrypoints.settings_sources import OutboxSettings
+from tests.alert_receivers import wait_for
 from tests.app_database import AppDatabase, app_db, service_environment
 from tests.fakes import consent, event
 
@@ -230,3 +231,30 @@ with bootstrap(load_settings()) as container:
 
     outbox.deliver(1000, judge_then_die)
 """
+
+
+def test_the_services_follower_relays_under_the_jobs_lease_and_counts_the_outcomes(
+    settings: Settings, app_db: AppDatabase
+) -> None:
+    install(app_db.url)
+    app_db.emit(consent(uuid.uuid4(), analytics=True), b'{"event_name": "nonesuch"}')
+    outbox = PostgresOutbox(app_db.url)
+    chosen = msgspec.structs.replace(settings, outbox=OutboxSettings(urls=(app_db.url,)))
+    with bootstrap(chosen) as container:
+        assert container.outbox_loop is not None
+        container.outbox_loop.start()
+        try:
+            wait_for(lambda: outbox.status().pending == 0, what="both rows handled")
+        finally:
+            container.outbox_loop.stop()
+        assert (outbox.status().delivered, outbox.status().rejected) == (1, 1)
+        exposition = container.metrics.exposition().decode()
+        assert 'addvalue_ingest_events_total{outcome="rejected"} 1.0' in exposition
+        assert f'addvalue_outbox_rows{{outbox="{outbox.name}",state="rejected"}} 1.0' in exposition
+        error_rate = wait_for(
+            lambda: container.alerting.test("High Event Error Rate", send=False)["values"]["error_rate"],  # type: ignore[index]
+            what="the outcomes in the alert signals",
+        )
+        assert error_rate == 0.5  # one of the two rows submitted was rejected
+        with bootstrap(chosen) as other:  # a second process: the lease is taken, it leaves the outbox alone
+            assert other.leases.hold("jobs") is False
