@@ -48,9 +48,11 @@ from application.reporting.scheduled_reports import REPORTS, ExecutiveReport, Re
 from application.retention.archive import ArchiveSessions, Archiving
 from application.retention.backups import BackupJob, ScheduledBackups
 from application.sources.intake import SegmentIntake, WriteKeys
+from application.sources.outbox import OutboxRelay, outbox_lags
 from domain.indices import IndexWeights
 from entrypoints.container import Container
 from entrypoints.infrastructure import API_WINDOW_SECONDS, Infrastructure
+from entrypoints.outbox_loop import OutboxLoop, outbox_follower
 from entrypoints.overrides import Overrides
 from entrypoints.settings import Settings
 
@@ -127,6 +129,7 @@ class _Services:
             signals=self.signals,
             sign_in=SignIn(p.sessions, p.clock),
             report_desk=self.report_desk,
+            outbox_loop=self.outbox_loop,
             resources=resources,
         )
 
@@ -152,6 +155,7 @@ class _Services:
             self.jobs,
             quality=self.quality,  # the data-quality records' latest scores (application/quality)
             reports=self.reports,  # the metric anomalies' records (application/reporting/anomalies.py)
+            more_lags=self.outbox_lags,  # an outbox's oldest pending row is pipeline lag too
         )
 
     @functools.cached_property
@@ -167,6 +171,20 @@ class _Services:
             clock=p.clock,
             external_url=self.settings.external_url,
         )
+
+    @functools.cached_property
+    def outbox_loop(self) -> OutboxLoop | None:
+        """The app databases' outboxes (ADDVALUE_OUTBOX_URLS), followed by the process that runs the jobs."""
+        if not self.settings.outbox.urls:
+            return None
+        p = self.ports
+        relay = OutboxRelay(self.ingestion, outcomes=self.outcomes_seen)
+        loop = outbox_follower(self.settings, relay, leases=p.leases, metrics=p.metrics)
+        p.own(loop.close)
+        return loop
+
+    def outbox_lags(self) -> dict[str, float]:
+        return outbox_lags(self.outbox_loop.outboxes) if self.outbox_loop is not None else {}
 
     @functools.cached_property
     def daily_counts(self) -> DailyCountsProjection:

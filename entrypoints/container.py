@@ -34,6 +34,7 @@ from application.reporting.scheduled_reports import ReportDesk
 from application.retention.archive import Archiving
 from application.sources.intake import SegmentIntake, WriteKeys
 from application.store import AnalyticsStore
+from entrypoints.outbox_loop import OutboxLoop
 from entrypoints.settings import Settings
 
 __all__ = ["Container"]
@@ -84,6 +85,8 @@ class Container:
     signals: ServiceSignals  # what the alerts read (ingest outcomes, lags, jobs, quality), for the pipeline page
     sign_in: SignIn
     report_desk: ReportDesk
+    # The app databases' outboxes (ADDVALUE_OUTBOX_URLS), followed with the jobs; None when there are none.
+    outbox_loop: OutboxLoop | None = None
     # What bootstrap opened (connections, pools, files), closed in reverse order by close().
     resources: ExitStack = field(default_factory=ExitStack, repr=False, compare=False)
 

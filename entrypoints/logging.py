@@ -14,14 +14,14 @@ import ipaddress
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, WrappedLogger
 
-__all__ = ["configure_logging", "scrub_personal_data"]
+__all__ = ["configure_logging", "report_lines_to", "scrub_personal_data"]
 
 REDACTED: Final = "[redacted]"
 _MAX_DEPTH: Final = 12
@@ -102,10 +102,26 @@ def _ip_or_same(match: re.Match[str]) -> str:
     return "[ip]" + found[len(core) :]
 
 
+# Told each line before it is rendered, exception and all (entrypoints/error_tracking.py installs one).
+_reporters: list[Callable[[str, EventDict], None]] = []
+
+
+def report_lines_to(reporter: Callable[[str, EventDict], None] | None) -> None:
+    """Every log line is also handed to ``reporter`` (method name, event dict), or to none."""
+    _reporters[:] = [reporter] if reporter is not None else []
+
+
+def _report(_: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+    for reporter in _reporters:
+        reporter(method_name, event_dict)
+    return event_dict
+
+
 def configure_logging(level: str = "info") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _report,  # before the exception becomes text: the error tracker wants the exception itself
             # The exception becomes data first (no locals: they may hold anything), so it is scrubbed too.
             structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
             scrub_personal_data,

@@ -27,6 +27,7 @@ from application.reporting.jobs import Jobs
 from application.store import AnalyticsStore
 from entrypoints.alert_loop import AlertLoop
 from entrypoints.bootstrap import Container
+from entrypoints.outbox_loop import OutboxLoop
 
 __all__ = ["ProjectionScheduler"]
 
@@ -66,8 +67,10 @@ class ProjectionScheduler:
         rebuilds: Rebuilds | None = None,
         metrics: PipelineMetrics | None = None,
         alerts: AlertLoop | None = None,
+        outbox: OutboxLoop | None = None,
     ) -> None:
         self._alerts = alerts
+        self._outbox = outbox  # the app databases' outboxes, followed with the jobs (entrypoints/outbox_loop.py)
         self._leases = leases
         self._metrics = metrics or NoMetrics()
         self._caught_up_at: dict[str, float] = {}  # per projection, when it last had nothing left (monotonic)
@@ -95,8 +98,12 @@ class ProjectionScheduler:
         self._thread.start()
         if self._alerts is not None:
             self._alerts.start()
+        if self._outbox is not None:
+            self._outbox.start()
 
     def stop(self) -> None:
+        if self._outbox is not None:
+            self._outbox.stop()
         if self._alerts is not None:
             self._alerts.stop()
         self._stop.set()
@@ -272,4 +279,5 @@ def scheduler_for(
         alerts=AlertLoop(container.alerting, every=settings.alert_interval_seconds, leases=container.leases)
         if with_jobs
         else None,
+        outbox=container.outbox_loop if with_jobs else None,
     )

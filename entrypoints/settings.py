@@ -20,6 +20,7 @@ from domain.network import ProxyNetwork
 from entrypoints import local_secrets
 from entrypoints import setting_values as parse
 from entrypoints.setting_values import MIN_BURST, SettingsError
+from entrypoints.settings_sources import ErrorTrackingSettings, OutboxSettings, SourceParts, source_settings
 
 __all__ = ["MIN_BURST", "Settings", "SettingsError", "alerts_file_setting", "load_settings"]
 
@@ -101,6 +102,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     external_url: str = ""
     # Browser origins (scheme://host[:port]) whose pages may call the service; none: no CORS headers at all.
     cors_origins: frozenset[str] = frozenset()
+    outbox: OutboxSettings = OutboxSettings()  # ADDVALUE_OUTBOX_*: the app databases' outboxes
+    error_tracking: ErrorTrackingSettings = ErrorTrackingSettings()  # ADDVALUE_SENTRY_*: where errors are reported
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -161,12 +164,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         report_recipients=parse.report_recipients(env),
         external_url=env.get("ADDVALUE_EXTERNAL_URL", "").rstrip("/"),
         cors_origins=parse.cors_origins(env.get("ADDVALUE_CORS_ORIGINS", "")),
+        **_sources(env),
     )
 
 
 def alerts_file_setting(environ: Mapping[str, str] | None = None) -> str | None:
     """ADDVALUE_ALERTS_FILE alone (None: the seed's file), for commands that read nothing else."""
     return (os.environ if environ is None else environ).get("ADDVALUE_ALERTS_FILE") or None
+
+
+def _sources(env: Mapping[str, str]) -> SourceParts:
+    try:
+        return source_settings(env)  # entrypoints/settings_sources.py
+    except ValueError as e:
+        raise SettingsError(str(e)) from None
 
 
 def _secrets(env: Mapping[str, str], local_dir: Path | None, host: str) -> tuple[bytes, str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-__all__ = ["HttpReceiver", "Mailbox", "free_port", "http_receiver", "smtp_server", "wait_for"]
+__all__ = ["HttpReceiver", "Mailbox", "free_port", "http_receiver", "serving", "smtp_server", "wait_for"]
 
 
 def free_port() -> int:
@@ -66,11 +66,18 @@ def http_receiver(port: int | None = None) -> Iterator[HttpReceiver]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", receiver.port), Handler)
+    with serving(Handler, receiver.port):
+        yield receiver
+
+
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], port: int) -> Iterator[None]:
+    """An HTTP server with ``handler`` on 127.0.0.1:``port``, in a thread, until the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield receiver
+        yield
     finally:
         server.shutdown()
         server.server_close()

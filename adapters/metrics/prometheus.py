@@ -253,6 +253,11 @@ class PrometheusMetrics(PipelineMetrics):
             registry=r,
         )
 
+    @property
+    def family_registry(self) -> CollectorRegistry | None:
+        """Where another module's families register (None in multiprocess mode: their values go to the files)."""
+        return None if self._shared else self._registry
+
     def exposition(self) -> bytes:
         """The text exposition of every family (all processes' in multiprocess mode), and process metrics."""
         self.pools.sample()  # this process's, as of now

@@ -50,7 +50,7 @@ def _signal(name: str, window: str) -> str:
     plain = {
         "rejected_events": bad,
         "submitted_events": total,
-        "processing_lag": "max(addvalue_projection_lag_seconds)",
+        "processing_lag": "max(addvalue_projection_lag_seconds or addvalue_outbox_oldest_pending_seconds)",
         "processing_lag_events": "max(addvalue_projection_lag_events)",
         "daily_job_failed": f'max(addvalue_job_last_run_failed{{job=~"{daily}"}})',
         "job_failed": "max(addvalue_job_last_run_failed)",

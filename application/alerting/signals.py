@@ -62,10 +62,13 @@ class ServiceSignals:
         outcomes: IngestOutcomes,
         projections: Sequence[PagedProjection[Any]],
         jobs: Jobs,
-        quality: QualityScores | None = None,
         *,
+        quality: QualityScores | None = None,
         reports: RecordedReports | None = None,
+        more_lags: Callable[[], Mapping[str, float]] | None = None,
     ) -> None:
+        # Other parts of the pipeline that can fall behind (the app databases' outboxes): name -> seconds.
+        self._more_lags = more_lags or dict
         self._store = store
         self._outcomes = outcomes
         self._projections = list(projections)
@@ -82,7 +85,8 @@ class ServiceSignals:
             values |= self.ingest(window, now)
         if wanted & {"processing_lag", "processing_lag_events"}:
             lags = self.projection_lags(now)
-            values["processing_lag"] = max((s for s, _ in lags.values()), default=0.0)
+            more = self._more_lags().values()
+            values["processing_lag"] = max([*(s for s, _ in lags.values()), *more], default=0.0)
             values["processing_lag_events"] = float(max((n for _, n in lags.values()), default=0))
         if wanted & {"daily_job_failed", "job_failed"}:
             failed = self.failed_jobs()

@@ -22,6 +22,7 @@ from entrypoints.cli import (
     ingest,
     jobs,
     operations,
+    outbox,
     privacy,
     projections,
     quality,
@@ -29,6 +30,7 @@ from entrypoints.cli import (
     serve,
 )
 from entrypoints.cli.output import Handler, Subcommands
+from entrypoints.error_tracking import report_outage, start_error_tracking
 from entrypoints.logging import configure_logging
 from entrypoints.settings import SettingsError, load_settings
 
@@ -62,6 +64,7 @@ COMMANDS: Final[dict[str, tuple[Callable[[Subcommands], None], Handler]]] = {
 # secret or environment, and write no development secret file (``catalog schema`` runs in CI and builds).
 STANDALONE: Final[dict[str, tuple[Callable[[Subcommands], None], Callable[[argparse.Namespace], int]]]] = {
     "catalog": (catalog.add_catalog, catalog.catalog),
+    "outbox": (outbox.add_outbox, outbox.outbox),  # the app's database only: ADDVALUE_OUTBOX_URLS at most
 }
 
 
@@ -89,10 +92,13 @@ def _run(argv: Sequence[str] | None) -> int:
         print(f"addvalue: configuration error: {e}", file=sys.stderr)
         return 2
     _, handler = COMMANDS[args.command]
+    # An exception no command catches reaches the SDK's excepthook, and is sent before the process exits.
+    start_error_tracking(settings.error_tracking, process=args.command)
     try:
         return handler(settings, args)
     except StorageError as e:
         # A database or file named by a setting cannot be used (unreachable, wrong master key, bad .mmdb).
+        report_outage(command=args.command, error=str(e))
         print(f"addvalue: {e}", file=sys.stderr)
         return 2
 

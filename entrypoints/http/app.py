@@ -16,6 +16,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, Swag
 from litestar.openapi.spec import Components
 
 from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.error_tracking import start_error_tracking
 from entrypoints.http import health
 from entrypoints.http.api import api_router
 from entrypoints.http.auth import VerifiedTokens
@@ -112,7 +113,9 @@ def app_from_environment() -> Litestar:
     """One worker of ``addvalue serve --workers N``: its own container, from the environment's settings."""
     configure_logging(os.environ.get("ADDVALUE_LOG_LEVEL", "info"))
     tune_for_serving()  # as in a single-process serve
-    container = bootstrap(load_settings())
+    settings = load_settings()
+    start_error_tracking(settings.error_tracking, process="serve")
+    container = bootstrap(settings)
     started()
     app = create_app(container)
     app.on_shutdown.append(container.close)

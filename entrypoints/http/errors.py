@@ -187,10 +187,11 @@ def enveloped_errors() -> ExceptionHandlersMap:
 
 def logged_failure(request: Request[Any, Any, Any], exc: Exception) -> Failure:
     failure = failure_of(exc)
+    route = request.scope.get("path_template")  # the route's template, never the path asked for
     if failure.code == UNAVAILABLE:
-        log.error("storage.unavailable", error=str(exc))
+        log.error("storage.unavailable", route=route, error=str(exc))
     elif failure.code == INTERNAL:
-        log.exception("request.failed", path=request.url.path, error=repr(exc))
+        log.exception("request.failed", route=route, path=request.url.path, error=repr(exc))
     return failure
 
 

@@ -111,6 +111,14 @@ CASES: list[tuple[str, list[dict[str, str]], str]] = [
         [{"series": 'addvalue_projection_lag_seconds{projection="user_days"}', "values": "0 60 400 400"}],
         "3m",
     ),
+    (  # the projections within 5 minutes, an app database's outbox not: it fires
+        "PipelineLag",
+        [
+            {"series": 'addvalue_projection_lag_seconds{projection="user_days"}', "values": "0 60 60 60"},
+            {"series": 'addvalue_outbox_oldest_pending_seconds{outbox="db:5432/app"}', "values": "0 30 400 400"},
+        ],
+        "3m",
+    ),
     ("BatchJobFailure", [{"series": 'addvalue_job_last_run_failed{job="close-day"}', "values": "0 0 1 1"}], "3m"),
     (
         "DataQualityIssue",

@@ -294,3 +294,82 @@ def test_report_recipients_are_none_unless_set_and_one_report_may_have_its_own(t
     }
     with pytest.raises(SettingsError, match=r"^ADDVALUE_REPORT_RECIPIENTS_WEEKLY_EXECUTIVE: expected comma-sep"):
         load_settings(base | {"ADDVALUE_REPORT_RECIPIENTS_WEEKLY_EXECUTIVE": "boss"})
+
+
+def test_outboxes_are_none_and_delivered_rows_kept_24_hours_unless_configured(tmp_path: Path) -> None:
+    base = {
+        "ADDVALUE_DATABASE_URL": f"sqlite:///{tmp_path}/a.db",
+        "ADDVALUE_MASTER_KEY": KEY,
+        "ADDVALUE_JWT_SECRET": SECRET,
+    }
+    default = load_settings(base).outbox
+    assert (default.urls, default.retention_hours) == ((), 24.0)
+    multi_host = "postgresql://analytics:pw@db-1:5432,db-2:5432/app?target_session_attrs=read-write"
+    configured = load_settings(
+        base
+        | {
+            "ADDVALUE_OUTBOX_URLS": f"postgresql://postgres@127.0.0.1:5432/app , {multi_host},",
+            "ADDVALUE_OUTBOX_RETENTION_HOURS": "2.5",
+        }
+    ).outbox
+    assert configured.urls == ("postgresql://postgres@127.0.0.1:5432/app", multi_host)
+    assert configured.retention_hours == 2.5
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"ADDVALUE_OUTBOX_URLS": "mysql://app:secret@db/app"}, "ADDVALUE_OUTBOX_URLS"),
+        ({"ADDVALUE_OUTBOX_URLS": "host=db dbname=app"}, "ADDVALUE_OUTBOX_URLS"),
+        ({"ADDVALUE_OUTBOX_RETENTION_HOURS": "0"}, "ADDVALUE_OUTBOX_RETENTION_HOURS"),
+        ({"ADDVALUE_OUTBOX_RETENTION_HOURS": "a day"}, "ADDVALUE_OUTBOX_RETENTION_HOURS"),
+    ],
+)
+def test_bad_outbox_settings_name_their_variable_and_never_show_a_password(
+    environ: dict[str, str], variable: str, tmp_path: Path
+) -> None:
+    base = {
+        "ADDVALUE_DATABASE_URL": f"sqlite:///{tmp_path}/a.db",
+        "ADDVALUE_MASTER_KEY": KEY,
+        "ADDVALUE_JWT_SECRET": SECRET,
+    }
+    with pytest.raises(SettingsError, match=variable) as refused:
+        load_settings(base | environ)
+    assert "secret" not in str(refused.value)
+
+
+def _local(tmp_path: Path) -> dict[str, str]:
+    return {
+        "ADDVALUE_DATABASE_URL": f"sqlite:///{tmp_path}/a.db",
+        "ADDVALUE_MASTER_KEY": KEY,
+        "ADDVALUE_JWT_SECRET": SECRET,
+    }
+
+
+def test_error_tracking_is_off_and_untraced_unless_configured() -> None:
+    env = {"ADDVALUE_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/x", "ADDVALUE_JWT_SECRET": "s" * 40}
+    env["ADDVALUE_MASTER_KEY"] = "A" * 43 + "="
+    default = load_settings(env).error_tracking
+    assert (default.dsn, default.traces_rate, default.environment) == (None, None, "production")
+    dsn = "https://0123abcd@glitchtip.example.org/3"
+    chosen = load_settings(
+        env
+        | {"ADDVALUE_SENTRY_DSN": dsn, "ADDVALUE_SENTRY_TRACES_RATE": "0.05", "ADDVALUE_SENTRY_ENVIRONMENT": "staging"}
+    ).error_tracking
+    assert (chosen.dsn, chosen.traces_rate, chosen.environment) == (dsn, 0.05, "staging")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ADDVALUE_SENTRY_DSN", "sentry.example.org"),
+        ("ADDVALUE_SENTRY_DSN", "https://sentry.example.org/3"),
+        ("ADDVALUE_SENTRY_TRACES_RATE", "5%"),
+        ("ADDVALUE_SENTRY_TRACES_RATE", "1.5"),
+    ],
+)
+def test_bad_error_tracking_settings_name_their_variable(variable: str, value: str) -> None:
+    env = {"ADDVALUE_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/x", "ADDVALUE_JWT_SECRET": "s" * 40}
+    env |= {"ADDVALUE_MASTER_KEY": "A" * 43 + "=", variable: value}
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(env)
