@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import brotli
+
 from tests.alert_receivers import free_port, serving
 
 __all__ = ["SentryReceiver", "sentry_receiver"]
@@ -57,8 +59,12 @@ def sentry_receiver() -> Iterator[SentryReceiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            if self.headers.get("Content-Encoding") == "gzip":
+            # The SDK compresses with brotli when the module is installed (WeasyPrint brings it), else gzip.
+            encoding = self.headers.get("Content-Encoding")
+            if encoding == "gzip":
                 body = gzip.decompress(body)
+            elif encoding == "br":
+                body = brotli.decompress(body)
             receiver.raw.append(body)
             if self.path.endswith("/envelope/"):
                 receiver.items.extend(_items(body))

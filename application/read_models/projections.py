@@ -303,7 +303,9 @@ def _one_pass(
     on_progress: Progress | None = None,
 ) -> CatchUp:
     target = store.recorder.max_notification_id() or 0
-    position = min((p.position() for p in projections), default=target)
+    if not projections:  # every lease held elsewhere: nothing to read
+        return CatchUp(processed=0, redacted_skipped=0, position=target, catalog_events=0)
+    position = min(p.position() for p in projections)
     processed = skipped = catalog = 0
     reads = tuple(dict.fromkeys(c for p in projections for c in p.reads))
     # A lighter shape only where every projection reads that class through the same one.

@@ -27,9 +27,10 @@ def changes(subject: uuid.UUID, n: int) -> UserDaysChanges:
     return found
 
 
+# The temporary tables are PostgreSQL's; SQLite writes with executemany.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_page_after_one_that_rolled_back_is_written_on_the_same_connection(container: Container) -> None:
-    if not isinstance(container.user_days_view, PostgresUserDays):
-        pytest.skip("the temporary tables are PostgreSQL's; SQLite writes with executemany")
+    assert isinstance(container.user_days_view, PostgresUserDays)
     shadow = ShadowView(container.settings.database, container.user_days_view)  # a pool of one connection
     try:
         written(shadow.view)
