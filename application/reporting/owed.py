@@ -50,8 +50,11 @@ class RunIndex:
     """Per job: the periods it ever ran for, those that succeeded, its newest success; kept up to date from the log.
 
     Each refresh reads only the job-run events among those committed since the
-    last one: up to the log's end as it was when the refresh began (ids are
-    committed in order), so a log of other events is not scanned again.
+    last one: up to the log's end as it was when the refresh began, so a log of
+    other events is not scanned again. That needs ids committed in order, which
+    the event store's insert lock gives (PostgreSQL: LOCK TABLE … IN EXCLUSIVE
+    MODE on every insert, adapters.eventstore.recorders; SQLite: one writer);
+    tests/integration/test_run_index_concurrency.py fails without it.
     """
 
     def __init__(self, store: AnalyticsStore) -> None:
