@@ -7,6 +7,7 @@ have run, or with ``NoQualityScores``, there are none, and a condition on them n
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -160,7 +161,11 @@ class ServiceSignals:
 
 
 class _LatestRuns:
-    """Each job's latest run status, read incrementally from the log (a run is a ``JobRun.Ran`` event)."""
+    """Each job's latest run status, read incrementally from the log (a run is a ``JobRun.Ran`` event).
+
+    Read by the alert loop's thread and the pipeline page's threads at once: one reads the log at a time,
+    and each caller gets its own copy, never the dict another one is updating.
+    """
 
     def __init__(self, store: AnalyticsStore) -> None:
         self._store = store
@@ -168,17 +173,19 @@ class _LatestRuns:
         self._latest: dict[str, str] = {}
         self._jobs_of: dict[UUID, str] = {}
         self._topic = get_topic(JobRun.Ran)
+        self._reading = threading.Lock()
 
     def latest(self) -> Mapping[str, str]:
-        for notification in self._store.iter_log(self._position + 1, topics=[self._topic]):
-            self._position = notification.id
-            ran = self._store.mapper.to_domain_event(notification)
-            job = self._jobs_of.get(ran.originator_id)
-            if job is None:
-                run: JobRun = self._store.repository.get(ran.originator_id, version=1)
-                job = self._jobs_of[ran.originator_id] = run.job
-            self._latest[job] = ran.status  # type: ignore[attr-defined]
-        return self._latest
+        with self._reading:
+            for notification in self._store.iter_log(self._position + 1, topics=[self._topic]):
+                ran = self._store.mapper.to_domain_event(notification)
+                job = self._jobs_of.get(ran.originator_id)
+                if job is None:
+                    run: JobRun = self._store.repository.get(ran.originator_id, version=1)
+                    job = self._jobs_of[ran.originator_id] = run.job
+                self._latest[job] = ran.status  # type: ignore[attr-defined]
+                self._position = notification.id  # after the run is counted: a failed read is read again
+            return dict(self._latest)
 
 
 def epoch_second(now: datetime | None = None) -> int:

@@ -7,6 +7,7 @@ clock is moved. Receivers are real: an HTTP server and an SMTP server.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -204,3 +205,36 @@ def test_the_group_commit_counts_outcomes_for_the_error_rate(
         quality = container.alerting.test("Data Quality Issue", send=False)
         assert quality is not None
         assert quality["values"] == {"null_rate": pytest.approx(2 / 52), "duplicate_rate": pytest.approx(1 / 52)}
+
+
+def test_latest_runs_read_by_several_threads_while_runs_are_recorded_never_change_an_answer_given(
+    settings: Settings, clock: FixedClock, mailbox: Mailbox
+) -> None:
+    """The alert loop and the pipeline page's threads read the latest runs at once (signals._LatestRuns)."""
+    with _container(settings, clock, seed_file_with({}), mailbox) as container:
+        job = _FailingDaily()
+        jobs = Jobs(container.store, [job], clock)  # type: ignore[list-item]
+        yesterday = (clock.now() - timedelta(days=1)).date().isoformat()
+        assert jobs.run("close-day", yesterday).status == "failed"
+        held = container.signals.failed_jobs(), container.signals._runs.latest()
+        answers, errors = [], []
+
+        def read() -> None:
+            try:
+                for _ in range(20):
+                    answers.append(container.signals._runs.latest())
+            except Exception as e:  # any failure of a reader is the finding
+                errors.append(e)
+
+        readers = [threading.Thread(target=read) for _ in range(4)]
+        for reader in readers:
+            reader.start()
+        job.fail = False
+        for _ in range(5):
+            assert jobs.run("close-day", yesterday).status == "succeeded"
+        for reader in readers:
+            reader.join()
+        assert errors == []
+        assert held == ({"close-day"}, {"close-day": "failed"})  # what was handed out stays as it was
+        assert container.signals.failed_jobs() == set()
+        assert all(answer.get("close-day") in {"failed", "succeeded"} for answer in answers)
