@@ -42,6 +42,7 @@ PLATFORM_PAGES = (
     "/weekly",
     "/monthly",
     "/executive",
+    "/reports",
     "/realtime",
 )
 ADMIN_PAGES = ("/pipeline",)
