@@ -51,8 +51,11 @@ async def kept_link(container: Container, cadence: str, period: str) -> dict[str
 
 @get("/reports", name="page_reports")
 async def page_reports(request: Request[Any, Any, Any], container: Services) -> Template:
-    """Every kept report, newest period first: name, period, when generated, the PDF and the e-mail."""
+    """Every kept report, weekly then monthly, latest period first: name, period, when generated, the downloads."""
     kept = await anyio.to_thread.run_sync(container.report_desk.listed)
+    order = list(REPORTS)
+    kept.sort(key=lambda k: k[1], reverse=True)  # labels of one report sort as their periods do
+    kept.sort(key=lambda k: order.index(k[0]) if k[0] in order else len(order))
     rows = [
         {
             "report": report,
