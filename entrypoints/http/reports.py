@@ -24,7 +24,7 @@ from entrypoints.http.document import PDF_OR_HTML
 from entrypoints.http.envelope import ERRORS, Envelope
 from entrypoints.http.errors import ApiError
 
-__all__ = ["ROUTES", "kept_file"]
+__all__ = ["ROUTES", "FileFormat", "PeriodPath", "ReportPath", "kept_file"]
 
 ReportPath = Annotated[str, PathParameter(description=f"one of: {', '.join(REPORTS)}")]
 PeriodPath = Annotated[

@@ -20,7 +20,7 @@ from application.reporting.scheduled_reports import REPORTS
 from entrypoints.bootstrap import Container
 from entrypoints.http.dependencies import Services
 from entrypoints.http.pages.platform import page
-from entrypoints.http.reports import kept_file
+from entrypoints.http.reports import FileFormat, PeriodPath, ReportPath, kept_file
 
 __all__ = ["ROUTES", "kept_link"]
 
@@ -73,7 +73,9 @@ async def page_reports(request: Request[Any, Any, Any], container: Services) -> 
 
 
 @get("/reports/{report:str}/{period:str}", name="page_report_file")
-async def page_report_file(container: Services, report: str, period: str, format: str = "pdf") -> Response[bytes]:
+async def page_report_file(
+    container: Services, report: ReportPath, period: PeriodPath, format: FileFormat = "pdf"
+) -> Response[bytes]:
     """One kept report as a download (``format``: pdf or html), the same bytes as /api/reports/{report}/{period}."""
     return await kept_file(container, report, period, format)
 
