@@ -26,6 +26,7 @@ PAGES = {
     "segments": "/segments",
     "weekly": "/weekly",
     "executive": "/executive",
+    "reports": "/reports",
     "realtime": "/realtime",
     "pipeline": "/pipeline",
 }
@@ -43,7 +44,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as driver:
         demo = ("demo", "--users", "50", "--days", "14")
         quality = ("jobs", "run", "data-quality")  # a checked day for the pipeline page
-        with start_served("sqlite", Path(folder), prepare=(demo, quality)) as service:
+        report = ("reports", "run", "weekly-executive")  # last week's, for the Reports page and the weekly link
+        with start_served("sqlite", Path(folder), prepare=(demo, quality, report)) as service:
             browser = driver.chromium.launch(executable_path=CHROMIUM, args=list(LAUNCH_FLAGS))
             for kind, width in WIDTHS.items():
                 page = browser.new_context(viewport={"width": width, "height": 900}).new_page()

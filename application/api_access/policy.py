@@ -100,6 +100,9 @@ PAGES: Final[dict[str, Rule]] = {
     "page_weekly": _PLATFORM_PAGE,
     "page_monthly": _PLATFORM_PAGE,
     "page_executive": _PLATFORM_PAGE,
+    # The kept reports, served with the session cookie: the rules of /api/reports, whatever they become.
+    "page_reports": POLICY["reports_list"],
+    "page_report_file": POLICY["report_file"],
     # Pipeline health: the service's own state, for those who run it (there is no operator role: admins).
     "page_pipeline": Rule(roles=frozenset({"admin"})),
     "page_me": Rule(roles=frozenset({"user"}), own_only=frozenset({"user"})),

@@ -17,13 +17,14 @@ from litestar.status_codes import HTTP_400_BAD_REQUEST
 from application.errors import BadQuery, NotFound
 from application.reporting.scheduled_reports import REPORTS
 from domain.periods import PeriodError, parse_period
+from entrypoints.bootstrap import Container
 from entrypoints.http import envelope
 from entrypoints.http.dependencies import Services
 from entrypoints.http.document import PDF_OR_HTML
 from entrypoints.http.envelope import ERRORS, Envelope
 from entrypoints.http.errors import ApiError
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "FileFormat", "PeriodPath", "ReportPath", "kept_file"]
 
 ReportPath = Annotated[str, PathParameter(description=f"one of: {', '.join(REPORTS)}")]
 PeriodPath = Annotated[
@@ -69,6 +70,11 @@ async def report_file(
     container: Services, report: ReportPath, period: PeriodPath, format: FileFormat = "pdf"
 ) -> Response[bytes]:
     """A generated report of one period, as kept: the PDF or the HTML e-mail."""
+    return await kept_file(container, report, period, format)
+
+
+async def kept_file(container: Container, report: str, period: str, format: str) -> Response[bytes]:
+    """The kept file of ``report`` for ``period`` as a download; the API's route and the Reports page share it."""
     if format not in _MEDIA:  # Litestar leaves an annotated Literal unchecked
         raise ApiError(HTTP_400_BAD_REQUEST, "bad_parameter", "format: expected pdf or html")
     if report not in REPORTS:

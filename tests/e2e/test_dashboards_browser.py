@@ -43,6 +43,7 @@ PLATFORM_PAGES = (
     "/weekly",
     "/monthly",
     "/executive",
+    "/reports",
     "/realtime",
 )
 ADMIN_PAGES = ("/pipeline",)

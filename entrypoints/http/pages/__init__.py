@@ -1,6 +1,7 @@
 """The dashboards in the browser: server-rendered pages (Jinja, through Litestar's template support).
 
-``signing``: sign-in by link or token, sign-out. ``platform`` and ``summaries``: the analysts' pages.
+``signing``: sign-in by link or token, sign-out. ``platform`` and ``summaries``: the analysts' pages;
+``kept_reports``: the kept executive reports to download.
 ``pipeline``: pipeline health, for admins. ``me``: a person's own
 transparency page. ``door``: the session cookie and the gate every page passes. ``static/``: our one
 script and stylesheet, and vendored uPlot (scripts/fetch_vendor.sh). docs/dashboards.md describes them.
@@ -22,7 +23,7 @@ from entrypoints.http.access_log import AccessLogMiddleware
 from entrypoints.http.dashboards import Aggregates
 from entrypoints.http.dependencies import provided
 from entrypoints.http.gate import Gate
-from entrypoints.http.pages import me, pipeline, platform, signing, summaries
+from entrypoints.http.pages import kept_reports, me, pipeline, platform, signing, summaries
 from entrypoints.http.pages.door import PageDoor, page_errors
 
 __all__ = ["is_page", "page_routes", "template_config"]
@@ -43,6 +44,7 @@ _PAGE_PREFIXES: Final = (
     "/monthly",
     "/executive",
     "/pipeline",
+    "/reports",
 )
 
 
@@ -63,7 +65,7 @@ def page_routes(container: Container, gate: Gate) -> list[ControllerRouterHandle
         Router("/", route_handlers=list(signing.ROUTES), exception_handlers=errors, include_in_schema=False),
         Router(
             "/",
-            route_handlers=[*platform.ROUTES, *summaries.ROUTES, *pipeline.ROUTES, *me.ROUTES],
+            route_handlers=[*platform.ROUTES, *summaries.ROUTES, *kept_reports.ROUTES, *pipeline.ROUTES, *me.ROUTES],
             dependencies={
                 "analytics": provided(container.analytics),
                 "aggregate": provided(Aggregates()),

@@ -18,7 +18,8 @@ from application.errors import NotFound
 from application.reporting.queries import Analytics, Answer
 from entrypoints.http import params
 from entrypoints.http.dashboards import Aggregate
-from entrypoints.http.dependencies import Reads
+from entrypoints.http.dependencies import Reads, Services
+from entrypoints.http.pages.kept_reports import kept_link
 from entrypoints.http.pages.platform import page
 
 __all__ = ["ROUTES", "figures"]
@@ -89,23 +90,30 @@ async def page_segments(
 
 @get("/weekly", name="page_weekly")
 async def page_weekly(
-    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, week: params.Week = None
+    request: Request[Any, Any, Any],
+    analytics: Reads,
+    aggregate: Aggregate,
+    container: Services,
+    week: params.Week = None,
 ) -> Template:
-    """A week's summary (default: last week) and its 14-day DAU forecast against the DAU since closed."""
+    """A week's summary (default: last week) and its 14-day DAU forecast against the DAU since closed; a link
+    to the week's kept report when there is one."""
     label = params.period("week", week) or (analytics.today() - timedelta(days=7)).isoformat()
     answer, missing = await _answer(aggregate, analytics.weekly_summary, label)
     if answer is None:
         return page(request, "summary", None, cadence="week", label=label, figures=[], missing=missing, forecast=None)
     forecast = await _forecast(analytics, aggregate, answer)
+    shown = answer.data["period"]
     return page(
         request,
         "summary",
         None,
         cadence="week",
-        label=answer.data["period"],
+        label=shown,
         figures=figures(answer),
         missing=None,
         forecast=forecast,
+        kept=await kept_link(container, "week", shown),
     )
 
 
@@ -138,26 +146,48 @@ async def _forecast(analytics: Analytics, aggregate: Aggregate, answer: Answer) 
 
 @get("/monthly", name="page_monthly")
 async def page_monthly(
-    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, month: params.Month = None
+    request: Request[Any, Any, Any],
+    analytics: Reads,
+    aggregate: Aggregate,
+    container: Services,
+    month: params.Month = None,
 ) -> Template:
-    """A month's MAU, churn and growth (default: last month), as /api/dashboard/monthly answers."""
+    """A month's MAU, churn and growth (default: last month), as /api/dashboard/monthly answers; a link to the
+    month's kept report when there is one."""
     label = params.period("month", month) or (analytics.today().replace(day=1) - timedelta(days=1)).isoformat()
     answer, missing = await _answer(aggregate, analytics.monthly_summary, label)
     shown = label if answer is None else answer.data["period"]
     found = [] if answer is None else figures(answer)
-    return page(request, "summary", None, cadence="month", label=shown, figures=found, missing=missing, forecast=None)
+    kept = None if answer is None else await kept_link(container, "month", shown)
+    return page(
+        request, "summary", None, cadence="month", label=shown, figures=found, missing=missing, forecast=None, kept=kept
+    )
 
 
 @get("/executive", name="page_executive")
 async def page_executive(
-    request: Request[Any, Any, Any], analytics: Reads, aggregate: Aggregate, month: params.Month = None
+    request: Request[Any, Any, Any],
+    analytics: Reads,
+    aggregate: Aggregate,
+    container: Services,
+    month: params.Month = None,
 ) -> Template:
-    """A month's headline figures (default: the latest computed), as /api/dashboard/executive-summary answers."""
+    """A month's headline figures (default: the latest computed), as /api/dashboard/executive-summary answers;
+    a link to the month's kept report when there is one."""
     answer, missing = await _answer(aggregate, analytics.executive_summary, params.period("month", month))
     shown = (month or "") if answer is None else answer.data["period"]
     found = [] if answer is None else figures(answer)
+    kept = None if answer is None else await kept_link(container, "executive", shown)
     return page(
-        request, "summary", None, cadence="executive", label=shown, figures=found, missing=missing, forecast=None
+        request,
+        "summary",
+        None,
+        cadence="executive",
+        label=shown,
+        figures=found,
+        missing=missing,
+        forecast=None,
+        kept=kept,
     )
 
 
