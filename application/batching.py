@@ -38,6 +38,7 @@ class _Queue(Generic[T, R]):
         self.ready = threading.Condition(threading.Lock())
         self.running = False
         self.closed = False
+        self.waiting = False  # the thread is asleep in ``ready.wait()``: only then is it woken
 
     def close(self) -> None:
         with self.ready:
@@ -73,9 +74,11 @@ class Batcher(Generic[T, R]):
         queue = self._queue
         with queue.ready:
             queue.items.append((item, future))
-            if queue.running:
+            if queue.waiting:
+                # A thread that is writing takes this item with its next batch without being told: waking it
+                # only when it sleeps spared a notify per request (bench/api.py, issue 22).
                 queue.ready.notify()
-            else:
+            elif not queue.running:
                 queue.running = True
                 args = (queue, self._write_many, self._name, self._max_items, self._counts)
                 threading.Thread(target=_run, args=args, name=self._name, daemon=True).start()
@@ -92,7 +95,9 @@ def _run(
     while True:
         with queue.ready:
             while not queue.items and not queue.closed:
+                queue.waiting = True
                 queue.ready.wait()
+                queue.waiting = False
             if not queue.items:  # closed, and nothing left to write
                 return
             n = min(len(queue.items), max_items)

@@ -62,12 +62,20 @@ class PersonHashes:
         self._known: OrderedDict[UUID, tuple[float, str]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, app_user_id: UUID) -> str:
-        now = self._clock()
+    def known(self, app_user_id: UUID) -> str | None:
+        """The hash remembered for ``app_user_id`` if it is still fresh; ``None`` when it must be computed (which
+        reads the key store: call the instance, off the event loop)."""
         with self._lock:
             found = self._known.get(app_user_id)
-        if found is not None and now - found[0] < self._ttl:
+        if found is not None and self._clock() - found[0] < self._ttl:
             return found[1]
+        return None
+
+    def __call__(self, app_user_id: UUID) -> str:
+        known = self.known(app_user_id)
+        if known is not None:
+            return known
+        now = self._clock()
         try:
             hashed = person_hash(self._keys, app_user_id)
         except StorageError:

@@ -52,6 +52,7 @@ class AccessLogMiddleware(ASGIMiddleware):
         self._writer = AccessLogWriter(container.access_log)
         self._refusals = DenialSummaries()
         self._flush_scheduled = False
+        self._templates: dict[object, str] = {}  # per route handler, computed once
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AccessLogMiddleware:
         return self  # Litestar copies a router when it is registered; the container is shared, not copied
@@ -79,9 +80,7 @@ class AccessLogMiddleware(ASGIMiddleware):
 
     async def _append(self, scope: Scope, state: dict[str, Any], status: int) -> None:
         principal, role = state.get("audit", ("anonymous", "-"))
-        handler = scope.get("route_handler")
-        # The route's template (/api/audit/streams/{stream_id:str}), never the path asked for.
-        template = _PATH_TYPE.sub(r"{\1}", self._prefix + min(getattr(handler, "paths", None) or {"/unknown"}))
+        template = self._template(scope.get("route_handler"))
         at, method, outcome = datetime.now(UTC), str(scope.get("method", "GET")), _outcome(status)
         if outcome in ("denied", "rate_limited"):
             # An unknown caller is named by its anonymised network, never its address.
@@ -107,6 +106,14 @@ class AccessLogMiddleware(ASGIMiddleware):
             log.error("audit.append_failed", route=template, status=status, error=str(e))
         except Exception:  # anything else: the same, with where it came from
             log.exception("audit.append_failed", route=template, status=status)
+
+    def _template(self, handler: object) -> str:
+        """The route's template (/api/audit/streams/{stream_id}), never the path asked for."""
+        template = self._templates.get(handler)
+        if template is None:
+            paths = getattr(handler, "paths", None) or {"/unknown"}
+            template = self._templates[handler] = _PATH_TYPE.sub(r"{\1}", self._prefix + min(paths))
+        return template
 
     def _schedule_flush(self, now: datetime) -> None:
         """Write the counts of refusals once their minute is over (one timer at a time, on the event loop)."""

@@ -118,6 +118,21 @@ def test_refused_tokens_are_not_kept() -> None:
     assert counting.calls == 4
 
 
+def test_a_full_token_cache_lets_its_oldest_token_go_not_all_of_them() -> None:
+    tokens = JwtTokens(SECRET, issuer="i", audience="a")
+    counting = Counting(tokens)
+    kept = VerifiedTokens(counting.verify, max_tokens=2)
+    first, second, third = (tokens.mint(name, "user") for name in ("a", "b", "c"))
+    for token in (first, second, third):
+        kept.verify(token)
+    assert counting.calls == 3
+    kept.verify(second)
+    kept.verify(third)
+    assert counting.calls == 3  # still kept: only the oldest made room
+    kept.verify(first)
+    assert counting.calls == 4
+
+
 # --- real-time counters ---------------------------------------------------------------------------------------
 
 

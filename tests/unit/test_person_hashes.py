@@ -60,3 +60,17 @@ def test_a_persons_hash_needs_their_key_and_is_remembered_for_a_minute_without_b
     keys.down = False
     keys.erase(keys.subject)
     assert hashes(person) == f"person:{UNKEYED}"  # erased: the hash can no longer be made
+
+
+def test_a_remembered_hash_is_known_without_the_key_store_and_only_while_it_is_fresh() -> None:
+    person = uuid.uuid4()
+    keys = _Keys(person)
+    now = [0.0]
+    hashes = PersonHashes(keys, ttl=60, clock=lambda: now[0])
+    assert hashes.known(person) is None  # never computed: the caller must read the key store (off the loop)
+    hashed = hashes(person)
+    reads = keys.reads
+    assert hashes.known(person) == hashed
+    assert keys.reads == reads
+    now[0] = 60.0
+    assert hashes.known(person) is None  # as old as the ttl: computed again
