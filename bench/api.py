@@ -8,8 +8,10 @@ with 2 to --max-events events (mood logs, micro-acts, likes, Wave joins),
 sent through the ingestion use case a day at a time with the service's clock
 set just after that day, so the catalog's 30-day bound holds; close-day runs
 then, and daily-indices meanwhile in --workers other processes (weekly and
-monthly summaries at the end). Progress is recorded per day: a stopped
-generation resumes where it was.
+monthly summaries at the end), and ANALYZE gives the planner the new tables'
+statistics. Progress is recorded per day: a stopped generation resumes where
+it was. With --seconds 0 and --calibrate 0 it stops there (the data only, as
+bench/pages.py serves it).
 
 Load: ``addvalue serve --workers N`` (--server-workers, default 2) in its own
 process (server CPU counts it and its worker processes); this process first sends each
@@ -248,6 +250,20 @@ def build(args: argparse.Namespace, plan: Plan, found: dict[str, str], progress:
             summarize(container, clock, day)
         container.daily_counts.catch_up()
         container.live_activity.catch_up()
+    analyze(args.database_url, args.schema)
+
+
+def analyze(url: str, schema: str) -> None:
+    """Table statistics for the planner: a schema filled minutes ago has none until autovacuum gets to it, and
+    a read planned blind (e.g. the day reports' range, joined to an array of ids) scans the whole event table."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname IN (%s, %s) AND c.relkind = 'r'",
+            (schema, f"{schema}_keys"),
+        ).fetchall()
+        for namespace, table in tables:
+            conn.execute(SQL("ANALYZE {}.{}").format(Identifier(namespace), Identifier(table)))
 
 
 def _indexed(done: Iterable[Future[float]], indexing: dict[Future[float], date], progress: Progress) -> None:
@@ -682,6 +698,9 @@ def main() -> None:
 
     plan, generation = generate(args)
     size = data_size(args.database_url, args.schema)
+    if not (args.seconds or args.calibrate):  # only the data (bench/pages.py serves it)
+        describe(plan, size, generation, args.schema)
+        return
     server, url = serve(args)
     spy = None
     try:

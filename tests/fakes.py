@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
@@ -154,6 +154,9 @@ class FakeReports(RecordedReports):
     def day(self, day: date) -> PlatformDay | None:
         return self.days.get(day)
 
+    def closed_days(self, days: Collection[date]) -> dict[date, PlatformDay]:
+        return {d: self.days[d] for d in days if d in self.days}
+
     def record(self, job: str, period: str, counts: dict[str, int], derived: dict[str, float]) -> int:
         report = self.reports.get((job, period))
         if report is None:
@@ -163,6 +166,9 @@ class FakeReports(RecordedReports):
 
     def close(self, day: date, totals: dict[str, int]) -> None:
         self.days[day] = PlatformDay.close(day, totals)
+
+    def reclose(self, day: date, totals: dict[str, int]) -> None:
+        self.days[day].reclose(totals)
 
 
 class _FakeTracked:

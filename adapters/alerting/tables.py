@@ -127,6 +127,18 @@ class AlertTables:
             )
         return {outcome: int(n) for outcome, n in rows}
 
+    def totals_per(self, since: int, until: int, step: int) -> dict[int, dict[str, int]]:
+        with self._sql.transaction() as db:
+            rows = db.run(
+                f"SELECT (second - ?) / ? AS k, outcome, SUM(n) FROM {self._p}alert_ingest_outcomes"
+                " WHERE second >= ? AND second <= ? GROUP BY k, outcome",
+                (since, step, since, until),
+            )
+        found: dict[int, dict[str, int]] = {}
+        for k, outcome, n in rows:
+            found.setdefault(since + int(k) * step, {})[outcome] = int(n)
+        return found
+
     def prune(self, before: int) -> None:
         with self._sql.transaction() as db:
             db.run(f"DELETE FROM {self._p}alert_ingest_outcomes WHERE second < ?", (before,))

@@ -35,6 +35,10 @@ class IngestOutcomes(Protocol):
     def totals(self, since: int, until: int) -> dict[str, int]:
         """Sums over the seconds ``since`` <= s <= ``until`` (epoch seconds)."""
 
+    def totals_per(self, since: int, until: int, step: int) -> dict[int, dict[str, int]]:
+        """``totals`` of each ``step`` seconds from ``since`` to ``until``, in one query: by each one's first
+        second; those without a count are absent."""
+
     def prune(self, before: int) -> None: ...
 
 

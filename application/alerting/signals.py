@@ -102,20 +102,14 @@ class ServiceSignals:
 
     def ingest(self, window: timedelta, now: datetime) -> SignalValues:
         until = int(now.timestamp())
-        counts = self._outcomes.totals(until - max(int(window.total_seconds()), 1) + 1, until)
-        submitted = sum(counts.get(o, 0) for o in OUTCOMES)
-        bad = counts.get("rejected", 0) + counts.get("failed", 0)
+        return _ingest_values(self._outcomes.totals(until - max(int(window.total_seconds()), 1) + 1, until))
 
-        def rate(n: int) -> float | None:
-            return n / submitted if submitted else None
-
-        return {
-            "error_rate": rate(bad),
-            "duplicate_rate": rate(counts.get("duplicate", 0)),
-            "null_rate": rate(counts.get("rejected_missing", 0)),
-            "rejected_events": float(bad),
-            "submitted_events": float(submitted),
-        }
+    def ingest_per(self, first: datetime, step: timedelta, count: int) -> list[SignalValues]:
+        """``ingest`` of ``count`` consecutive windows of ``step`` from ``first`` on, oldest first, in one query:
+        the k-th is what ``ingest(step, first + (k + 1) * step - 1 s)`` answers."""
+        since, seconds = int(first.timestamp()), max(int(step.total_seconds()), 1)
+        found = self._outcomes.totals_per(since, since + count * seconds - 1, seconds)
+        return [_ingest_values(found.get(since + k * seconds, {})) for k in range(count)]
 
     def projection_lags(self, now: datetime) -> dict[str, tuple[float, int]]:
         """Per projection: (seconds since the oldest event it has not applied was stored, events behind)."""
@@ -190,3 +184,20 @@ class _LatestRuns:
 
 def epoch_second(now: datetime | None = None) -> int:
     return int(now.timestamp()) if now is not None else int(time.time())
+
+
+def _ingest_values(counts: Mapping[str, int]) -> SignalValues:
+    """The ingest signals of one window's outcome counts."""
+    submitted = sum(counts.get(o, 0) for o in OUTCOMES)
+    bad = counts.get("rejected", 0) + counts.get("failed", 0)
+
+    def rate(n: int) -> float | None:
+        return n / submitted if submitted else None
+
+    return {
+        "error_rate": rate(bad),
+        "duplicate_rate": rate(counts.get("duplicate", 0)),
+        "null_rate": rate(counts.get("rejected_missing", 0)),
+        "rejected_events": float(bad),
+        "submitted_events": float(submitted),
+    }

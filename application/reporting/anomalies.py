@@ -37,11 +37,9 @@ class MetricAnomalies:
         closed = self._reports.day(day)
         if closed is None:
             return 0  # not closed yet: close-day runs first
-        history = {}
-        for back in range(1, WINDOW_DAYS + 1):
-            earlier = self._reports.day(day - timedelta(days=back))
-            if earlier is not None:
-                history[day - timedelta(days=back)] = earlier.totals
+        earlier = [day - timedelta(days=back) for back in range(1, WINDOW_DAYS + 1)]
+        found = self._reports.closed_days(earlier)
+        history = {d: found[d].totals for d in earlier if d in found}
         derived: dict[str, float] = {}
         for metric, total in METRICS.items():
             series = [(d, totals.get(total, 0)) for d, totals in history.items()]

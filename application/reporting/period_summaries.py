@@ -85,8 +85,8 @@ class WeeklySummary(_PeriodSummary):
         return counts
 
     def _closed_days(self, last: date) -> list[PlatformDay]:
-        found = (self._reports.day(last - timedelta(days=i)) for i in range(TREND_DAYS))
-        return sorted((d for d in found if d is not None), key=lambda d: d.day)
+        found = self._reports.closed_days([last - timedelta(days=i) for i in range(TREND_DAYS)])
+        return [found[d] for d in sorted(found)]
 
 
 class MonthlySummary(_PeriodSummary):
@@ -128,7 +128,8 @@ class MonthlySummary(_PeriodSummary):
         self, period: str, first: date, last: date, month: dict[str, int], trend: dict[str, float]
     ) -> int:
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-        closed = [d for d in (self._reports.day(day) for day in days) if d is not None]
+        found = self._reports.closed_days(days)
+        closed = [found[day] for day in days if day in found]
         dau = [d.totals.get("daily_active_people", 0) for d in closed]
         totals: dict[str, int] = {}
         for d in closed:

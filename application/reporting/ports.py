@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 from uuid import UUID
@@ -68,6 +68,9 @@ class RecordedReports(Protocol):
 
     def day(self, day: date) -> PlatformDay | None:
         """The day's closed platform totals (written by the close-day job), None while it is open."""
+
+    def closed_days(self, days: Collection[date]) -> dict[date, PlatformDay]:
+        """The closed ones of ``days``, read in one query: what ``day`` answers for each, the open ones absent."""
 
     def record(self, job: str, period: str, counts: dict[str, int], derived: dict[str, float]) -> int:
         """Record (or merge into) the period's report; 1 if it changed, 0 if a rerun found the same."""

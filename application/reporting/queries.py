@@ -335,15 +335,18 @@ class Analytics:
     # --- helpers -----------------------------------------------------------------------------------
 
     def _closed_days(self, first: date, last: date) -> list[tuple[date, dict[str, int]]]:
+        """The closed days of the range with their totals: the kept ones, and the rest read in one query.
+
+        Only closed days are kept, so a day not closed at one view is asked for again at the next and
+        shows as soon as close-day closes it.
+        """
         check_range(first, last)
-        found = []
-        day = first
-        while day <= last:
-            totals = self._totals(day)
-            if totals is not None:
-                found.append((day, totals))
-            day += timedelta(days=1)
-        return found
+        wanted = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        kept = {d: totals for d in wanted if (totals := self._closed_totals.get(d)) is not None}
+        missing = [d for d in wanted if d not in kept]
+        for day, closed in (self._reports.closed_days(missing) if missing else {}).items():
+            kept[day] = self._keep(day, closed.totals)
+        return [(d, kept[d]) for d in wanted if d in kept]
 
     def _totals(self, day: date) -> dict[str, int] | None:
         """A closed day's totals (None before it is closed), kept as AnswerCache keeps answers."""
@@ -351,11 +354,12 @@ class Analytics:
         if kept is not None:
             return kept
         closed = self._reports.day(day)
-        if closed is None:
-            return None
-        totals = dict(closed.totals)
-        self._closed_totals.put(day, totals, kept_for(self._confidence_of_day(day)))
-        return totals
+        return None if closed is None else self._keep(day, closed.totals)
+
+    def _keep(self, day: date, totals: dict[str, int]) -> dict[str, int]:
+        kept = dict(totals)
+        self._closed_totals.put(day, kept, kept_for(self._confidence_of_day(day)))
+        return kept
 
     def _series(self, metric: str, first: date, last: date, points: list[dict[str, Any]]) -> Answer:
         today = self.today()

@@ -12,14 +12,16 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
 import yaml
 
+from adapters.alerting.tables import build_alert_tables
 from application.alerting.ports import Silence
 from application.alerting.rules import AlertConfig, rules_from
+from application.alerting.signals import ServiceSignals
 from application.principals import Principal
 from application.reporting.jobs import Jobs
 from entrypoints.bootstrap import Container, bootstrap
@@ -238,3 +240,29 @@ def test_latest_runs_read_by_several_threads_while_runs_are_recorded_never_chang
         assert held == ({"close-day"}, {"close-day": "failed"})  # what was handed out stays as it was
         assert container.signals.failed_jobs() == set()
         assert all(answer.get("close-day") in {"failed", "succeeded"} for answer in answers)
+
+
+def test_the_ingest_outcomes_of_many_windows_read_at_once_are_what_each_window_read_alone_says(
+    settings: Settings,
+) -> None:
+    tables = build_alert_tables(settings.database)
+    try:
+        signals = ServiceSignals(cast(Any, None), tables, [], cast(Any, None))
+        first, step = datetime(2026, 12, 3, 10, 0, tzinfo=UTC), timedelta(minutes=5)
+        start = int(first.timestamp())
+        tables.add(start - 1, {"accepted": 100})  # just before the first window: in none
+        tables.add(start, {"accepted": 3, "rejected": 1})
+        tables.add(start + 299, {"duplicate": 2})  # the first window's last second
+        tables.add(start + 300, {"accepted": 4})  # the second's first
+        tables.add(start + 3 * 300 - 1, {"failed": 5, "rejected_missing": 1})
+        tables.add(start + 3 * 300, {"accepted": 100})  # just after the third window: in none
+        at_once = signals.ingest_per(first, step, 3)
+        alone = [signals.ingest(step, first + (k + 1) * step - timedelta(seconds=1)) for k in range(3)]
+        assert at_once == alone
+        assert [w["submitted_events"] for w in at_once] == [6.0, 4.0, 5.0]
+        assert at_once[0]["error_rate"] == pytest.approx(1 / 6)
+        assert at_once[2]["null_rate"] == pytest.approx(1 / 5)
+        before = signals.ingest(step, first - 9 * step - timedelta(seconds=1))
+        assert signals.ingest_per(first - 10 * step, step, 2) == [before, before]
+    finally:
+        tables.close()

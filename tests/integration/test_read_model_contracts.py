@@ -48,6 +48,7 @@ class Views:
     user_days: UserDaysPorts
     reports: RecordedReports
     close_day: Callable[[date, dict[str, int]], None]  # what the close-day job writes, for ``reports.day``
+    reclose_day: Callable[[date, dict[str, int]], None]  # a rerun of close-day after late events
 
 
 @pytest.fixture(params=["fake", *BACKENDS])
@@ -62,11 +63,17 @@ def backend(request: pytest.FixtureRequest) -> str:
 def views(backend: str, request: pytest.FixtureRequest) -> Views:
     if backend == "fake":
         reports = FakeReports()
-        return Views(FakeDailyCounts(), FakeLiveActivity(), FakeUserDays(), reports, reports.close)
+        return Views(FakeDailyCounts(), FakeLiveActivity(), FakeUserDays(), reports, reports.close, reports.reclose)
     container: Container = request.getfixturevalue("container")
 
     def close_day(day: date, totals: dict[str, int]) -> None:
         container.store.save(PlatformDay.close(day, totals))
+
+    def reclose_day(day: date, totals: dict[str, int]) -> None:
+        closed = Reports(container.store).day(day)
+        assert closed is not None
+        closed.reclose(totals)
+        container.store.save(closed)
 
     return Views(
         container.daily_counts_view,
@@ -74,6 +81,7 @@ def views(backend: str, request: pytest.FixtureRequest) -> Views:
         container.user_days_view,
         Reports(container.store),
         close_day,
+        reclose_day,
     )
 
 
@@ -269,3 +277,27 @@ def test_reports_are_recorded_merged_by_the_max_rule_and_read_back_with_closed_d
     closed = reports.day(D1)
     assert closed is not None
     assert (closed.day, closed.totals, reports.day(D2)) == (D1, {"events": 5}, None)
+
+
+def test_closed_days_read_at_once_are_what_the_days_read_one_by_one_say(views: Views) -> None:
+    reports, week = views.reports, [D1 + timedelta(days=n) for n in range(7)]
+
+    def one_by_one() -> dict[date, tuple[date, dict[str, int], int]]:
+        return {d: (c.day, c.totals, c.closures) for d in week if (c := reports.day(d)) is not None}
+
+    def at_once() -> dict[date, tuple[date, dict[str, int], int]]:
+        return {d: (c.day, c.totals, c.closures) for d, c in reports.closed_days(week).items()}
+
+    assert at_once() == one_by_one() == {}
+    assert reports.closed_days([]) == {}
+    views.close_day(D1, {"events": 5})
+    views.close_day(D3, {"events": 2, "new_people": 1})
+    assert at_once() == one_by_one() == {D1: (D1, {"events": 5}, 1), D3: (D3, {"events": 2, "new_people": 1}, 1)}
+
+    # Closed after that first read (the day shows at the next), and reclosed after late events.
+    views.close_day(D2, {"events": 1})
+    views.reclose_day(D1, {"events": 7})
+    assert at_once() == one_by_one()
+    assert at_once()[D1] == (D1, {"events": 7}, 2)
+    assert sorted(at_once()) == [D1, D2, D3]
+    assert sorted(reports.closed_days([D3, D2 + timedelta(days=30)])) == [D3]

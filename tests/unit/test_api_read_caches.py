@@ -16,8 +16,9 @@ from application.batching import Batcher
 from application.principals import Principal
 from application.read_models.ports import LiveSnapshot
 from application.reporting.queries import Analytics, Answer, AnswerCache
+from domain.platform import PlatformDay
 from entrypoints.http.auth import VerifiedTokens
-from tests.fakes import FixedClock
+from tests.fakes import FakeReports, FixedClock
 
 SECRET = "s" * 40
 
@@ -248,6 +249,51 @@ def test_while_one_caller_reads_the_live_counters_again_the_others_get_the_previ
     live.finish.set()
     reader.join(10)
     assert live.reads == 3
+
+
+class CountedReports(FakeReports):
+    """Recorded reports that note each read: the days asked for, per call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[list[date]] = []
+
+    def day(self, day: date) -> PlatformDay | None:
+        self.reads.append([day])
+        return super().day(day)
+
+    def closed_days(self, days: Any) -> dict[date, PlatformDay]:
+        self.reads.append(sorted(days))
+        return super().closed_days(days)
+
+
+def test_a_range_of_closed_days_is_one_read_of_the_days_not_kept_and_a_day_shows_once_closed() -> None:
+    reports, ticker = CountedReports(), Ticker()
+    clock = FixedClock(datetime(2026, 3, 10, 12, tzinfo=UTC))
+    analytics = Analytics(
+        keys=cast(Any, None),
+        reports=reports,
+        user_days=cast(Any, type("Days", (), {"zone": UTC})()),
+        person_reads=cast(Any, None),
+        summaries=cast(Any, None),
+        live=cast(Any, None),
+        clock=clock,
+        monotonic=ticker,
+    )
+    first, last = date(2026, 3, 1), date(2026, 3, 9)
+    week = [first + timedelta(days=n) for n in range(9)]
+
+    def dau() -> list[tuple[str, int]]:
+        return [(p["date"], p["dau"]) for p in analytics.active_people_series(first, last).data["series"]]
+
+    reports.close(date(2026, 3, 7), {"daily_active_people": 3})
+    reports.close(date(2026, 3, 8), {"daily_active_people": 4})
+    assert dau() == [("2026-03-07", 3), ("2026-03-08", 4)]
+    assert reports.reads == [week]  # one read for the whole range
+    reports.close(date(2026, 3, 9), {"daily_active_people": 5})  # closed after the first view: shows at the next
+    assert dau() == [("2026-03-07", 3), ("2026-03-08", 4), ("2026-03-09", 5)]
+    assert reports.reads[1] == [d for d in week if d not in (date(2026, 3, 7), date(2026, 3, 8))]  # kept ones not
+    assert len(reports.reads) == 2
 
 
 # --- batches --------------------------------------------------------------------------------------------------

@@ -170,6 +170,9 @@ class _OutcomeTable(IngestOutcomes):
     def totals(self, since: int, until: int) -> dict[str, int]:
         return dict(self.counted)
 
+    def totals_per(self, since: int, until: int, step: int) -> dict[int, dict[str, int]]:
+        return {since: dict(self.counted)}
+
     def prune(self, before: int) -> None:
         pass
 
