@@ -18,16 +18,17 @@ def add_jobs(commands: Subcommands) -> None:
     job_actions.add_parser("list", help="each job, its schedule (cron, in its time_zone) and what it does")
     run = job_actions.add_parser(
         "run",
-        help="run a job now for a period (default: the one its schedule would); "
-        "a period not yet over in the reporting time zone is refused with exit status 2",
+        help="run a job now for a period (default: the one its schedule would), or for each --period given, "
+        "in that order; a period not yet over in the reporting time zone is refused with exit status 2",
     )
     run.add_argument("name")
     run.add_argument(
         "--date",
         "--period",
-        dest="period",
+        dest="periods",
+        action="append",
         help="the period: 2026-11-24T13 (hour), 2026-11-24 (day), 2026-W48 or a date in it (week), "
-        "2026-11 or a date in it (month)",
+        "2026-11 or a date in it (month); repeat it to run several, one JSON line each",
     )
     job_actions.add_parser("history", help="every recorded run: period, status, rows, seconds")
     job_actions.add_parser(
@@ -62,9 +63,12 @@ def jobs(settings: Settings, args: argparse.Namespace) -> int:
                 for report in container.jobs.history():
                     print_json(report)
                 return 0
-            report = container.jobs.run(args.name, args.period)
-            print_json(report)
-            return 0 if report.status == "succeeded" else 1
+            failed = False
+            for period in args.periods or [None]:
+                report = container.jobs.run(args.name, period)
+                print_json(report)
+                failed |= report.status != "succeeded"
+            return 1 if failed else 0
         except PeriodNotOver as e:
             return fail("addvalue jobs", f"{args.name} cannot run for {e.label} yet: {e}", 2)
         except (UnknownJob, PeriodError) as e:

@@ -44,3 +44,19 @@ def test_jobs_status_shows_each_jobs_last_success_and_next_due_time(settings: Se
     assert before < next_due <= before + timedelta(days=1)
     assert status["weekly-summary"]["last_success"] is None  # never run
     assert datetime.fromisoformat(status["weekly-summary"]["next_due"]).weekday() == 0  # Mondays
+
+
+def test_repeated_periods_run_in_the_order_given_a_line_each_until_one_is_refused(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = msgspec.structs.replace(settings, archive_dir=tmp_path / "archive")
+    today = datetime.now(UTC).date()
+    days = [(today - timedelta(days=n)).isoformat() for n in (2, 3, 1)]
+    done = addvalue(settings, "jobs", "run", "close-day", *(a for day in days for a in ("--period", day)))
+    assert done.returncode == 0, done
+    assert [json.loads(line)["period"] for line in done.stdout.splitlines()] == days
+    refused = addvalue(
+        settings, "jobs", "run", "close-day", "--period", days[0], "--period", (today + timedelta(days=1)).isoformat()
+    )
+    assert refused.returncode == 2, refused
+    assert [json.loads(line)["period"] for line in refused.stdout.splitlines()] == [days[0]]  # run before the refusal

@@ -15,7 +15,7 @@ def test_the_served_hourly_reports_are_those_the_job_recorded(backend: str, tmp_
     hours = [f"{yesterday.isoformat()}T{h:02d}" for h in range(24)]
     prepare = (
         ("demo", "--users", "20", "--days", "3"),
-        *(("jobs", "run", "hourly-activity", "--period", hour) for hour in hours),
+        ("jobs", "run", "hourly-activity", *(arg for hour in hours for arg in ("--period", hour))),  # one process
         ("jobs", "run", "metric-anomalies", "--period", yesterday.isoformat()),
     )
     with start_served(backend, tmp_path, prepare=prepare) as served, httpx.Client(base_url=served.base_url) as client:
