@@ -21,13 +21,31 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Generic, TypeVar
 
-__all__ = ["Batcher"]
+__all__ = ["Batcher", "settle"]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def settle(future: Future[R], result: R | None = None, *, error: BaseException | None = None) -> None:
+    """Resolve ``future`` with ``result`` (or ``error``), unless its caller has given up on it.
+
+    A request whose client went away, or whose handler timed out, cancels the asyncio future wrapping this
+    one (``asyncio.wrap_future``), and that cancels this one too. Setting a result on it then raises
+    ``InvalidStateError`` in the writer thread, which ended the thread: every later write queued behind it
+    hung for good. A cancelled future is skipped; any other state error is a bug and still raises.
+    """
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+    except InvalidStateError:
+        if not future.cancelled():
+            raise
 
 
 class _Queue(Generic[T, R]):
@@ -117,11 +135,11 @@ def _write(
             raise RuntimeError(f"{name}: {len(results)} results for {len(batch)} items")
     except BaseException as error:  # every waiting caller learns the batch failed
         for _, future in batch:
-            future.set_exception(error)
+            settle(future, error=error)
         if not isinstance(error, Exception):
             raise
         return
     counts[0] += 1
     counts[1] += len(batch)
     for (_, future), result in zip(batch, results, strict=True):
-        future.set_result(result)
+        settle(future, result)

@@ -18,6 +18,7 @@ from concurrent.futures import Future
 
 from eventsourcing.persistence import PersistenceError
 
+from application.batching import settle
 from application.errors import StorageError
 from application.ingest.ingestion import Ingestion, IngestReport, PreparedBatch
 from application.observability.ports import IngestOutcomeCounts, IngestOutcomesSeen, NoMetrics, PipelineMetrics
@@ -117,13 +118,13 @@ class GroupCommit:
                 return
             for batch, future in group:  # every request of the group learns the write failed
                 self._outcomes.ingest_outcomes(IngestOutcomeCounts(failed=len(batch.valid) + len(batch.rejected)))
-                future.set_exception(error)
+                settle(future, error=error)
             return
         self.groups_written += 1
         self._measure(group, seconds=time.monotonic() - started)
         for (batch, future), report in zip(group, reports, strict=True):
             self._outcomes.ingest_outcomes(outcome_counts(report, batch))
-            future.set_result(report)
+            settle(future, report)
 
     def _measure(self, group: list[tuple[PreparedBatch, Future[IngestReport]]], *, seconds: float) -> None:
         # Lag to the commit, from each event's corrected time: what the read models could know at best.

@@ -204,3 +204,23 @@ def test_the_metrics_and_the_alert_tally_read_the_same_counts_failed_writes_incl
         assert f'addvalue_ingest_events_total{{outcome="{outcome}"}} {n}.0' in exposition
     missing_family = 'addvalue_ingest_missing_field_events_total{event="wave_joined",field="properties.wave_id"} 1.0'
     assert missing_family in exposition
+
+
+def test_a_request_abandoned_by_its_caller_does_not_stop_the_writer(
+    parts: tuple[AnalyticsStore, Ingestion, FixedClock],
+) -> None:
+    # A client that disconnects cancels its request's future (asyncio.wrap_future); resolving it raised in
+    # the writer thread and ended it, so every later request waited for ever.
+    _, ingestion, clock = parts
+    writer = GroupCommit(ingestion, max_wait=0.2)
+    first, second = (
+        ingestion.prepare([consent(uuid.uuid4(), analytics=True, at=clock.now())], sent_at=None, principal=SERVICE)
+        for _ in range(2)
+    )
+    abandoned = writer.submit(first)
+    assert abandoned.cancel()  # still pending: the writer has not started
+    writer.start()
+    later = writer.submit(second)
+    assert later.result(timeout=10).accepted == 1
+    writer.stop()
+    assert writer.groups_written >= 1
