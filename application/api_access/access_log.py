@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Final
@@ -166,6 +166,11 @@ class AccessLogWriter:
     def submit(self, entry: AccessEntry) -> Future[AccessRecord]:
         _check(entry)
         return self._batcher.submit(entry)
+
+    def submit_waiting(self, entry: AccessEntry) -> Awaitable[AccessRecord]:
+        """As ``submit``, awaited on the running event loop (see ``Batcher.submit_waiting``)."""
+        _check(entry)
+        return self._batcher.submit_waiting(entry)
 
     @property
     def batches_written(self) -> int:

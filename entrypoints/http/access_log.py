@@ -101,7 +101,7 @@ class AccessLogMiddleware(ASGIMiddleware):
             about=state.get("audit_about", ""),
         )
         try:
-            await asyncio.wrap_future(self._writer.submit(entry))
+            await self._writer.submit_waiting(entry)
         except StorageError as e:  # the database is away: the answer still goes; a gap in the log is loud
             log.error("audit.append_failed", route=template, status=status, error=str(e))
         except Exception:  # anything else: the same, with where it came from

@@ -173,7 +173,7 @@ class Gate:
     async def _count(self, key: str, state: dict[str, Any]) -> None:
         """One more request of this caller's hourly quota; the RateLimit headers go to the access log's middleware."""
         now = datetime.now(UTC)
-        quota = await asyncio.wrap_future(self._quota.submit((key, now)))
+        quota = await self._quota.submit_waiting((key, now))
         # Reset: when the current hour-long window ends (the sliding count has shed most of it by then).
         window_end = self._window - int(now.timestamp()) % self._window
         headers = {
