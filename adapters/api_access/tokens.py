@@ -94,6 +94,16 @@ class JwtTokens:
         self._check_lifetime(claims)
         return Principal(subject=claims["sub"], role=self._role(claims))
 
+    def valid_until_expiry(self, token: str) -> bool:
+        # HS256 without a ``kid`` is checked with our own secret alone (``_key_for``), which changes with a
+        # restart, when every verified token is forgotten anyway. An asymmetric token's key may leave the JWKS
+        # at any time, and an HS256 token's ``kid`` may appear in it (it is then refused).
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            return False
+        return header.get("alg") == "HS256" and "kid" not in header
+
     def _check_lifetime(self, claims: Mapping[str, Any]) -> None:
         # In seconds, not a timedelta: an 'exp' in the year 9999 or beyond must not overflow into a 500.
         seconds = float(claims["exp"]) - float(claims["iat"])  # PyJWT has checked that both are numbers

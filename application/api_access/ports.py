@@ -145,6 +145,10 @@ class Tokens(Protocol):
     def mint(self, subject: str, role: Role, *, valid_for: timedelta = ...) -> str:
         """A signed token for ``subject`` in ``role``."""
 
+    def valid_until_expiry(self, token: str) -> bool:
+        """Whether ``token``, once verified, stays valid until its ``exp`` whatever happens meanwhile: signed
+        with a secret that only a restart changes, not by a key its issuer may withdraw from a JWKS."""
+
 
 class DashboardSession(msgspec.Struct, frozen=True, kw_only=True):
     """A signed-in browser: who, the CSRF token its forms carry, and when it ends."""

@@ -47,8 +47,8 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
     """The service's HTTP app; ``run_jobs`` also starts the scheduled projection jobs."""
     settings = container.settings
     run_jobs = run_jobs and settings.serve_projections
-    # A device sends many batches with one token: verified once, then kept (at most 60 s, never past exp).
-    tokens = VerifiedTokens(container.tokens.verify)
+    # A device sends many batches with one token: verified once, then kept (never past exp; 60 s for JWKS keys).
+    tokens = VerifiedTokens(container.tokens.verify, valid_until_expiry=container.tokens.valid_until_expiry)
     guard = IngestGuard(
         trusted_proxies=settings.trusted_proxies,
         per_user=settings.rate_limit_user,

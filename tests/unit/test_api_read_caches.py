@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from adapters.api_access.tokens import InvalidToken, JwtTokens
 from application.batching import Batcher
@@ -339,3 +341,30 @@ def test_the_batchers_thread_ends_when_the_batcher_is_gone() -> None:
     gc.collect()
     thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_a_token_signed_with_our_own_secret_is_kept_until_its_expiry_a_jwks_one_at_most_keep_for() -> None:
+    tokens = JwtTokens(SECRET, issuer="i", audience="a")
+    counting = Counting(tokens)
+    wall = Ticker()
+    wall.now = datetime.now(UTC).timestamp()
+    kept = VerifiedTokens(counting.verify, keep_for=60, clock=wall, valid_until_expiry=tokens.valid_until_expiry)
+    ours = tokens.mint("ana", "analyst", valid_for=timedelta(hours=1))
+    kept.verify(ours)
+    wall.now += 3_000  # 50 min: past keep_for, before exp
+    kept.verify(ours)
+    assert counting.calls == 1
+    wall.now += 600  # past exp: the verifier is asked again (it has the real clock, so it still accepts)
+    kept.verify(ours)
+    assert counting.calls == 2
+
+
+def test_only_hs256_tokens_without_a_kid_are_valid_until_expiry() -> None:
+    tokens = JwtTokens(SECRET, issuer="i", audience="a")
+    now = datetime.now(UTC)
+    claims = {"sub": "ana", "iss": "i", "aud": "a", "iat": now, "exp": now + timedelta(hours=1), "role": "analyst"}
+    assert tokens.valid_until_expiry(tokens.mint("ana", "analyst"))
+    assert not tokens.valid_until_expiry(jwt.encode(claims, SECRET, algorithm="HS256", headers={"kid": "k1"}))
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert not tokens.valid_until_expiry(jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "k1"}))
+    assert not tokens.valid_until_expiry("not.a.token")
