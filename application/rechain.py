@@ -11,7 +11,6 @@ the inner digest, which matches nothing stored any more.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 from typing import Final
@@ -23,7 +22,8 @@ _LABEL: Final = b"addvalue/rechain/v1\0"
 
 def rechain(secret: bytes, digest: bytes) -> bytes:
     """``digest`` moved on to the root ``secret`` was derived from."""
-    return hmac.new(secret, _LABEL + digest, hashlib.sha256).digest()
+    # hmac.digest: the one-shot C path, several times faster than an hmac.new object (asked per person per batch).
+    return hmac.digest(secret, _LABEL + digest, "sha256")
 
 
 def chained(later_secrets: Sequence[bytes], digest: bytes) -> bytes:

@@ -66,7 +66,7 @@ from adapters.api_access.tokens import JwtTokens  # noqa: E402
 from adapters.database_url import parse_database_url  # noqa: E402
 from application.ingest.ingestion import PreparedBatch  # noqa: E402
 from application.principals import Principal  # noqa: E402
-from bench.options import benchmark_parser  # noqa: E402
+from bench.options import benchmark_parser, schema_tables  # noqa: E402
 from entrypoints.bootstrap import Container, Overrides, bootstrap  # noqa: E402
 from entrypoints.settings import Settings  # noqa: E402
 from tests.fakes import CONSENT_ALL_OFF, FixedClock, event  # noqa: E402
@@ -257,12 +257,7 @@ def analyze(url: str, schema: str) -> None:
     """Table statistics for the planner: a schema filled minutes ago has none until autovacuum gets to it, and
     a read planned blind (e.g. the day reports' range, joined to an array of ids) scans the whole event table."""
     with psycopg.connect(url, autocommit=True) as conn:
-        tables = conn.execute(
-            "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname IN (%s, %s) AND c.relkind = 'r'",
-            (schema, f"{schema}_keys"),
-        ).fetchall()
-        for namespace, table in tables:
+        for namespace, table, _ in schema_tables(conn, schema):
             conn.execute(SQL("ANALYZE {}.{}").format(Identifier(namespace), Identifier(table)))
 
 

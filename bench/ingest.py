@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import hashlib
 import multiprocessing
 import os
 import platform
@@ -47,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.api_access.tokens import JwtTokens  # noqa: E402
-from bench.options import benchmark_parser  # noqa: E402
+from bench.options import benchmark_parser, schema_tables  # noqa: E402
 from tests.fakes import consent, event  # noqa: E402
 
 SECRET = "bench-secret-" + "z" * 40
@@ -301,6 +302,31 @@ def wait_caught_up(url: str, schema: str, timeout: float = 300) -> float | None:
     return None
 
 
+def stored_events(url: str, schema: str) -> int:
+    """Events in the schema's event store (0 before it exists)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass(%s)", (f"{schema}.addvalue_events",)).fetchone()
+        if exists is None or exists[0] is None:
+            return 0
+        row = conn.execute(f"SELECT count(*) FROM {schema}.addvalue_events").fetchone()
+        return int(row[0]) if row else 0
+
+
+def disk_use(url: str, schema: str) -> dict[str, int]:
+    """Bytes on disk (tables with their indexes and TOAST) of the event store, its ledger, the keys, the rest."""
+    groups = {
+        "addvalue_events": "events",
+        "addvalue_ingested_event_ids": "ledger",
+    }
+    sizes: dict[str, int] = {"events": 0, "ledger": 0, "keys": 0, "read models and the rest": 0}
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = schema_tables(conn, schema)
+    for namespace, table, size in rows:
+        group = "keys" if namespace.endswith("_keys") else groups.get(table, "read models and the rest")
+        sizes[group] += size
+    return sizes
+
+
 def copy_rate(url: str, schema: str, rows: int = 200_000) -> float:
     """Raw COPY of rows shaped like ours (uuid, version, topic, ~300 bytes of state)."""
     payload = os.urandom(300)
@@ -314,7 +340,10 @@ def copy_rate(url: str, schema: str, rows: int = 200_000) -> float:
             for i in range(rows):
                 copy.write_row((uuid.uuid4(), i, "domain.session:Session.EventsTracked", payload))
         conn.commit()
-        return rows / (time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        conn.execute(f"DROP TABLE {schema}.copy_floor")  # a kept schema (--schema) is measured again later
+        conn.commit()
+        return rows / seconds
 
 
 def main() -> None:
@@ -345,6 +374,11 @@ def main() -> None:
         "as each phone has its own connection)",
     )
     parser.add_argument(
+        "--schema",
+        help="use (or make) this schema and keep it afterwards: a store already holding data, for growth runs "
+        "(its master key is derived from its name: bench data only); default a fresh schema, dropped at the end",
+    )
+    parser.add_argument(
         "--no-metrics", action="store_true", help="serve with every /metrics measurement a no-op (to measure its cost)"
     )
     args = parser.parse_args()
@@ -353,13 +387,15 @@ def main() -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             args.port = probe.getsockname()[1]
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    schema = args.schema or f"bench_{uuid.uuid4().hex[:8]}"
+    # A kept schema is opened again by later runs, so its master key must be the same each time.
+    master = hashlib.sha256(f"addvalue bench {schema}".encode()).digest() if args.schema else os.urandom(32)
     url = f"http://127.0.0.1:{args.port}"
     env = {
         **os.environ,
         "ADDVALUE_DATABASE_URL": args.database_url,
         "ADDVALUE_DATABASE_SCHEMA": schema,
-        "ADDVALUE_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "ADDVALUE_MASTER_KEY": base64.b64encode(master).decode(),
         "ADDVALUE_JWT_SECRET": SECRET,
         "ADDVALUE_PORT": str(args.port),
         "ADDVALUE_LOG_LEVEL": "warning",
@@ -384,6 +420,7 @@ def main() -> None:
     try:
         wait_ready(url)
         token = JwtTokens(SECRET, issuer="addvalue", audience="addvalue-analytics").mint("bench", "service")
+        stored_before = stored_events(args.database_url, schema)
         users = [uuid.uuid4() for _ in range(args.users)]
         for start in range(0, len(users), 500):
             body = b'{"batch":[' + b",".join(consent(u, analytics=True) for u in users[start : start + 500]) + b"]}"
@@ -403,9 +440,12 @@ def main() -> None:
                 process.terminate()
                 process.wait(timeout=30)
     floor = copy_rate(args.database_url, schema)
-    with psycopg.connect(args.database_url, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
+    sizes = disk_use(args.database_url, schema) if args.schema else {}
+    stored_after = stored_events(args.database_url, schema)
+    if not args.schema:
+        with psycopg.connect(args.database_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema}_keys CASCADE")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     shape = "mixed people per batch" if args.mixed else "one person and session per batch"
     if not args.mixed:
@@ -436,6 +476,12 @@ def main() -> None:
         after = "not within 300 s" if catch_up is None else f"{catch_up:.1f} s after the load stopped"
         print(f"read models: {lag:,} log entries behind when the load stopped; caught up {after}")
     print(f"raw COPY floor: {floor:,.0f} rows/s; ingest/COPY = {result['events_per_s'] / floor:.3f}")
+    print(f"store: {stored_before:,} stored events before the run, {stored_after:,} after (schema {schema})")
+    if sizes:
+        total = sum(sizes.values())
+        parts = ", ".join(f"{name} {size / 2**20:,.0f}" for name, size in sizes.items())
+        per_million = total / max(stored_after, 1) * 1e6 / 2**20
+        print(f"disk, MiB: {parts}; all {total / 2**20:,.0f} = {per_million:,.0f} MiB per million stored events")
 
 
 if __name__ == "__main__":

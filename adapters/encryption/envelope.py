@@ -6,7 +6,6 @@ so a ciphertext copied to another row, stream or key slot fails to decrypt.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from typing import Final
@@ -54,7 +53,7 @@ def unseal(key: bytes, sealed: bytes, associated_data: bytes) -> bytes:
 
 def derive(root_secret: bytes, purpose: bytes) -> bytes:
     """A 256-bit key for one purpose: ``HMAC-SHA256(root secret, purpose)``."""
-    return hmac.new(root_secret, purpose, hashlib.sha256).digest()
+    return hmac.digest(root_secret, purpose, "sha256")
 
 
 def lookup_hash(root_secret: bytes, app_user_id: bytes) -> bytes:
@@ -64,4 +63,4 @@ def lookup_hash(root_secret: bytes, app_user_id: bytes) -> bytes:
     (the user id is never stored, so a digest could not be computed again); each
     later root steps it on (application.rechain).
     """
-    return hmac.new(derive(root_secret, LOOKUP_PURPOSE), app_user_id, hashlib.sha256).digest()
+    return hmac.digest(derive(root_secret, LOOKUP_PURPOSE), app_user_id, "sha256")

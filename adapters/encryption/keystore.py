@@ -23,7 +23,7 @@ from uuid import UUID
 
 import psycopg
 
-from adapters.connections import run_statement, small_pool
+from adapters.connections import array_literal, run_statement, small_pool
 from adapters.encryption.subject_keys import KEY_CACHE_SECONDS, REWRAP_PAGE, CachingKeyStore, Rewrap
 from application.errors import StorageError
 from application.ports import SubjectKeys
@@ -276,8 +276,8 @@ class PostgresKeyStore(CachingKeyStore, SubjectKeys):
     def _find_subjects(self, digests: list[bytes]) -> dict[bytes, tuple[UUID, bytes]]:
         def query(cur: psycopg.Cursor[Any]) -> dict[bytes, tuple[UUID, bytes]]:
             cur.execute(
-                f"SELECT lookup_hash, subject_id, wrapped_key FROM {self._table} WHERE lookup_hash = ANY(%s)",
-                (digests,),
+                f"SELECT lookup_hash, subject_id, wrapped_key FROM {self._table} WHERE lookup_hash = ANY(%s::bytea[])",
+                (array_literal(digests),),
             )
             return {bytes(digest): (subject, bytes(key)) for digest, subject, key in cur.fetchall()}
 
@@ -305,7 +305,10 @@ class PostgresKeyStore(CachingKeyStore, SubjectKeys):
 
     def _find_wrapped_many(self, subject_ids: list[UUID]) -> dict[UUID, bytes]:
         def query(cur: psycopg.Cursor[Any]) -> dict[UUID, bytes]:
-            cur.execute(f"SELECT subject_id, wrapped_key FROM {self._table} WHERE subject_id = ANY(%s)", (subject_ids,))
+            cur.execute(
+                f"SELECT subject_id, wrapped_key FROM {self._table} WHERE subject_id = ANY(%s::uuid[])",
+                (array_literal(subject_ids),),
+            )
             return {subject: bytes(wrapped) for subject, wrapped in cur.fetchall()}
 
         found: dict[UUID, bytes] = self._read(query)

@@ -39,7 +39,6 @@ from adapters.encryption.envelope import (
     LOOKUP_PURPOSE,
     Tampered,
     derive,
-    lookup_hash,
     new_data_key,
     seal,
     unseal,
@@ -117,6 +116,9 @@ class CachingKeyStore:
         _check_master(master_key)
         self._master = master_key
         self._roots: list[bytes] = []
+        # The lookup keys of the roots, derived once per generation (per person and batch, deriving them was
+        # an HMAC more per root): the first root's, and the later ones' rechain steps.
+        self._lookup_keys: tuple[bytes, list[bytes]] = (b"", [])
         self._legacy = False
         # The wrapped root as stored. Every rotation changes it (a fresh nonce), so an
         # insert that finds it unchanged knows its master key is still the current one.
@@ -149,10 +151,11 @@ class CachingKeyStore:
         roots, context = _open_roots(self._master, wrapped)
         with self._lock:
             self._roots, self._legacy, self._generation = roots, context == _ROOT_CONTEXT, wrapped
+            self._lookup_keys = (derive(roots[0], LOOKUP_PURPOSE), [derive(r, LOOKUP_PURPOSE) for r in roots[1:]])
 
     def _lookup(self, app_user_id: UUID) -> bytes:
-        roots = self._roots
-        return chained([derive(r, LOOKUP_PURPOSE) for r in roots[1:]], lookup_hash(roots[0], app_user_id.bytes))
+        first, later = self._lookup_keys  # one read: a rotation swaps the pair whole
+        return chained(later, hmac.digest(first, app_user_id.bytes, "sha256"))
 
     # -- SubjectKeys port --------------------------------------------------
     def subject_for(self, app_user_id: UUID, *, create: bool) -> UUID | None:

@@ -12,8 +12,11 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import psycopg
 import psycopg_pool
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from psycopg.rows import tuple_row
 
+from adapters.connections import array_literal
 from adapters.database_url import parse_database_url
 from application.principals import Principal
 from entrypoints.bootstrap import Container, bootstrap
@@ -82,3 +85,17 @@ def test_every_postgresql_pool_connects_with_every_parameter_of_the_database_url
         assert seen == [name] * len(pools), seen
     finally:
         container.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    hashes=st.lists(st.binary(min_size=0, max_size=40), max_size=30),
+    ids=st.lists(st.uuids(), max_size=30),
+)
+def test_array_literals_reach_postgresql_as_the_values_given(hashes: list[bytes], ids: list[uuid.UUID]) -> None:
+    # The key store and the erasure register send their bytea[] and uuid[] parameters as one text literal.
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        row = conn.execute("SELECT %s::bytea[], %s::uuid[]", (array_literal(hashes), array_literal(ids))).fetchone()
+    assert row is not None
+    assert [bytes(v) for v in row[0]] == hashes
+    assert list(row[1]) == ids
