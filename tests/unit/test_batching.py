@@ -14,22 +14,25 @@ from application.batching import Batcher, settle
 
 
 def test_items_queued_while_a_batch_is_written_go_together_in_the_next() -> None:
+    started = threading.Event()
     release = threading.Event()
     batches: list[list[int]] = []
 
     def write_many(items: Sequence[int]) -> list[int]:
         batches.append(list(items))
+        started.set()
         release.wait(5)
         return [item * 2 for item in items]
 
     batcher: Batcher[int, int] = Batcher(write_many, name="test-batcher")
     first = batcher.submit(1)
+    assert started.wait(5)  # the first is being written alone: the next ones queue behind it
     queued = [batcher.submit(n) for n in (2, 3, 4)]
     release.set()
     assert first.result(timeout=5) == 2
     assert [f.result(timeout=5) for f in queued] == [4, 6, 8]
-    assert batches[0] == [1] or batches[0] == [1, 2, 3, 4]
-    assert sum(len(b) for b in batches) == 4
+    assert batches == [[1], [2, 3, 4]]
+    assert batcher.batches_written == 2
     assert batcher.items_written == 4
 
 
