@@ -33,6 +33,10 @@ class SubjectKeys(Protocol):
     def subjects_for(self, app_user_ids: Iterable[UUID]) -> dict[UUID, UUID]:
         """The existing subjects of these app users (one lookup for a whole batch)."""
 
+    def create_subjects(self, app_user_ids: Iterable[UUID]) -> dict[UUID, UUID]:
+        """The subject of each of these app users, made with a new key where there is none (one transaction for
+        all: a server-side batch may bring a thousand people seen for the first time)."""
+
     def orphan_subject(self) -> UUID:
         """A new subject with its own key that no app user id leads to."""
 

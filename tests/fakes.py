@@ -65,6 +65,9 @@ class FakeKeys(SubjectKeys):
     def subjects_for(self, app_user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
         return {u: self.subjects[u] for u in app_user_ids if u in self.subjects}
 
+    def create_subjects(self, app_user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        return {u: s for u in app_user_ids if (s := self.subject_for(u, create=True)) is not None}
+
     def orphan_subject(self) -> uuid.UUID:
         subject = uuid.uuid4()
         self.keys[subject] = os.urandom(32)

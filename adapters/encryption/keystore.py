@@ -139,6 +139,24 @@ class SqliteKeyStore(CachingKeyStore, SubjectKeys):
             row = db.execute("SELECT subject_id FROM subject_keys WHERE lookup_hash=?", (digest,)).fetchone()
         return None if row is None else UUID(row[0])
 
+    def _insert_many(self, rows: list[tuple[bytes, UUID, bytes]], generation: bytes) -> dict[bytes, UUID]:
+        found: dict[bytes, UUID] = {}
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM key_store_meta WHERE wrapped_root = ?", (generation,)).fetchone() is None:
+                return found
+            db.executemany(
+                "INSERT INTO subject_keys (lookup_hash, subject_id, wrapped_key) VALUES (?, ?, ?) "
+                "ON CONFLICT (lookup_hash) DO NOTHING",
+                [(digest, str(subject), wrapped) for digest, subject, wrapped in rows],
+            )
+            digests = [digest for digest, _, _ in rows]
+            for start in range(0, len(digests), 500):
+                chunk = digests[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                sql = f"SELECT lookup_hash, subject_id FROM subject_keys WHERE lookup_hash IN ({marks})"
+                found.update((bytes(digest), UUID(subject)) for digest, subject in db.execute(sql, chunk).fetchall())
+        return found
+
     def _find_wrapped(self, subject_id: UUID) -> bytes | None:
         found = self._one("SELECT wrapped_key FROM subject_keys WHERE subject_id=?", (str(subject_id),))
         return None if found is None else bytes(found)
@@ -297,6 +315,31 @@ class PostgresKeyStore(CachingKeyStore, SubjectKeys):
             return None if row is None else UUID(str(row[0]))
 
         result: UUID | None = self._run(upsert)
+        return result
+
+    def _insert_many(self, rows: list[tuple[bytes, UUID, bytes]], generation: bytes) -> dict[bytes, UUID]:
+        digests = array_literal(digest for digest, _, _ in rows)
+
+        def upsert(cur: psycopg.Cursor[Any]) -> dict[bytes, UUID]:
+            # Waits while a rotation holds the lock, then sees the root it committed (as _insert).
+            cur.execute(
+                f"INSERT INTO {self._table} (lookup_hash, subject_id, wrapped_key)"
+                " SELECT * FROM unnest(%s::bytea[], %s::uuid[], %s::bytea[])"
+                f" WHERE EXISTS (SELECT 1 FROM {self._meta} WHERE wrapped_root = %s)"
+                " ON CONFLICT (lookup_hash) DO NOTHING",
+                (
+                    digests,
+                    array_literal(subject for _, subject, _ in rows),
+                    array_literal(wrapped for _, _, wrapped in rows),
+                    generation,
+                ),
+            )
+            cur.execute(
+                f"SELECT lookup_hash, subject_id FROM {self._table} WHERE lookup_hash = ANY(%s::bytea[])", (digests,)
+            )
+            return {bytes(digest): UUID(str(subject)) for digest, subject in cur.fetchall()}
+
+        result: dict[bytes, UUID] = self._run(upsert)
         return result
 
     def _find_wrapped(self, subject_id: UUID) -> bytes | None:

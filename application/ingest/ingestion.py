@@ -262,7 +262,7 @@ class Ingestion:
         senders = {*(e.user_id for e in events), *rejected_users}
         # People who asked to be erased: nothing of theirs is collected again, not even a new consent.
         erased = {u.int for u in self._erasures.blocked(senders)}
-        subjects = self._keys.subjects_for([u for u in senders if u.int not in erased])
+        subjects = self._subjects(senders, events, erased)
         sessions = SessionAppends(self._store.mapper, self._session_timeout)
         unit = UnitOfWork(self._store.streams, subjects, sessions)
         self._catch_up(unit, subjects)
@@ -312,6 +312,19 @@ class Ingestion:
         unit.committed()
         self._remember(stored_ids)
         return outcomes
+
+    def _subjects(self, senders: set[UUID], events: list[CatalogEvent], erased: set[int]) -> dict[UUID, UUID]:
+        """The subjects of the senders not erased; those first seen with a consent get theirs (and a key) here, all
+        in one transaction (recording would otherwise make each alone: a commit per person)."""
+        subjects = self._keys.subjects_for([u for u in senders if u.int not in erased])
+        first_seen = {
+            e.user_id
+            for e in events
+            if isinstance(e, UserConsentUpdate) and e.user_id not in subjects and e.user_id.int not in erased
+        }
+        if first_seen:
+            subjects.update(self._keys.create_subjects(first_seen))
+        return subjects
 
     def _catch_up(self, unit: UnitOfWork, subjects: dict[UUID, UUID]) -> None:
         """Bring the cached Consent and User streams of this write up to date (one query when none moved).

@@ -235,11 +235,38 @@ def test_a_process_still_on_the_retired_key_cannot_add_keys_wrapped_by_it(settin
             stale.subject_for(uuid.uuid4(), create=True)
         with pytest.raises(MasterKeyMismatch):
             stale.orphan_subject()
+        with pytest.raises(MasterKeyMismatch, match="rotated after this process started"):
+            stale.create_subjects([uuid.uuid4(), uuid.uuid4()])
         assert rotating.count() == 1
         assert stale.data_key(known) == cached  # from its cache, for up to 30 s
     finally:
         close(stale)
         close(rotating)
+
+
+def test_subjects_made_together_are_found_as_those_made_one_by_one_and_existing_ones_are_kept(
+    settings: Settings,
+) -> None:
+    keys = build_key_store(settings.database, settings.master_key)
+    other = build_key_store(settings.database, settings.master_key)  # another process: no shared cache
+    try:
+        existing = uuid.uuid4()
+        kept = keys.subject_for(existing, create=True)
+        new = [uuid.uuid4() for _ in range(700)]  # more than one chunk of SQLite's IN lists
+        made = keys.create_subjects([existing, *new, new[0]])
+        assert made[existing] == kept
+        assert set(made) == {existing, *new}
+        assert len(set(made.values())) == 701
+        assert other.subjects_for([existing, *new]) == made
+        assert all(other.subject_for(u, create=False) == made[u] for u in new[:5])
+        for person in new[:5]:  # the key the maker cached is the one stored
+            assert keys.data_key(made[person]) == other.data_key(made[person]) is not None
+        assert keys.create_subjects(new[:3]) == {u: made[u] for u in new[:3]}  # made once only
+        assert keys.create_subjects([]) == {}
+        assert other.count() == 701
+    finally:
+        close(keys)
+        close(other)
 
 
 def test_an_insert_waiting_on_a_running_rotation_is_refused_once_it_commits(

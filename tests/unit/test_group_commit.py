@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 
 import pytest
@@ -224,3 +224,36 @@ def test_a_request_abandoned_by_its_caller_does_not_stop_the_writer(
     assert later.result(timeout=10).accepted == 1
     writer.stop()
     assert writer.groups_written >= 1
+
+
+class CountingKeys(FakeKeys):
+    def __init__(self) -> None:
+        super().__init__()
+        self.made_together: list[int] = []
+        self.made_alone = 0
+
+    def create_subjects(self, app_user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        wanted = list(app_user_ids)
+        self.made_together.append(len(wanted))
+        return {u: super(CountingKeys, self).subject_for(u, create=True) or u for u in wanted}
+
+    def subject_for(self, app_user_id: uuid.UUID, *, create: bool) -> uuid.UUID | None:
+        self.made_alone += create and app_user_id not in self.subjects
+        return super().subject_for(app_user_id, create=create)
+
+
+def test_people_seen_first_in_a_write_get_their_keys_in_one_call() -> None:
+    keys = CountingKeys()
+    clock = FixedClock()
+    ingestion = Ingestion(in_memory_store(keys), keys, clock, geo=FakeGeo(), erasures=FakeErasureRegister())
+    people = [uuid.uuid4() for _ in range(50)]
+    batch = [consent(u, analytics=True, at=clock.now()) for u in people]
+    batch += [feedback(people[0], "kind", at=clock.now())]
+    reports = ingestion.record([ingestion.prepare(batch, sent_at=None, principal=SERVICE)])
+    assert reports[0].accepted == 51
+    assert keys.made_together == [50]
+    assert keys.made_alone == 0
+    assert set(keys.subjects) == set(people)
+    again = [consent(u, analytics=False, at=clock.now()) for u in people[:3]]
+    ingestion.record([ingestion.prepare(again, sent_at=None, principal=SERVICE)])
+    assert keys.made_together == [50]  # known people: nothing made
