@@ -19,7 +19,6 @@ __all__ = [
     "NONCE_BYTES",
     "Tampered",
     "derive",
-    "lookup_hash",
     "new_data_key",
     "seal",
     "unseal",
@@ -54,13 +53,3 @@ def unseal(key: bytes, sealed: bytes, associated_data: bytes) -> bytes:
 def derive(root_secret: bytes, purpose: bytes) -> bytes:
     """A 256-bit key for one purpose: ``HMAC-SHA256(root secret, purpose)``."""
     return hmac.digest(root_secret, purpose, "sha256")
-
-
-def lookup_hash(root_secret: bytes, app_user_id: bytes) -> bytes:
-    """Keyed hash of the app's user id, so the key store never holds the id in clear.
-
-    Keyed by the key store's first root secret, which survives master-key rotations
-    (the user id is never stored, so a digest could not be computed again); each
-    later root steps it on (application.rechain).
-    """
-    return hmac.digest(derive(root_secret, LOOKUP_PURPOSE), app_user_id, "sha256")

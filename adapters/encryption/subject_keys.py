@@ -154,6 +154,9 @@ class CachingKeyStore:
             self._lookup_keys = (derive(roots[0], LOOKUP_PURPOSE), [derive(r, LOOKUP_PURPOSE) for r in roots[1:]])
 
     def _lookup(self, app_user_id: UUID) -> bytes:
+        """Keyed hash of the app's user id, so the key store never holds the id in clear: HMAC-SHA256 under the
+        lookup key of the first root secret, which survives master-key rotations (the id is never stored, so a
+        digest could not be computed again), then stepped on through each later root (application.rechain)."""
         first, later = self._lookup_keys  # one read: a rotation swaps the pair whole
         return chained(later, hmac.digest(first, app_user_id.bytes, "sha256"))
 

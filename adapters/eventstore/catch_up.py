@@ -23,6 +23,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Composed
 
+from adapters.connections import array_literal
 from application.ports import IngestMarks, LateAppends
 
 __all__ = [
@@ -56,7 +57,7 @@ def postgres_events_after(
         " ORDER BY e.originator_id, e.originator_version"
     ).format(events_table)
     # Text literals for the arrays: psycopg dumps a list of UUIDs element by element in Python.
-    ids = "{" + ",".join(i.hex for i in versions) + "}"
+    ids = array_literal(versions)
     after = "{" + ",".join(map(str, versions.values())) + "}"
     with datastore.get_connection() as conn, conn.cursor() as curs:
         curs.execute(statement, (ids, after), prepare=True)
@@ -107,7 +108,7 @@ def last_versions_statement(events_table: Composable, archived_table: Composable
 def postgres_last_versions(curs: Cursor[DictRow], statement: Composed, stream_ids: Sequence[UUID]) -> list[int]:
     """With ``last_versions_statement``, on the caller's cursor (inside its transaction, if it has one)."""
     # One row back, an array in the order asked: no row or uuid to build per stream in Python.
-    curs.execute(statement, ("{" + ",".join(i.hex for i in stream_ids) + "}",), prepare=True)
+    curs.execute(statement, (array_literal(stream_ids),), prepare=True)
     row = curs.fetchone()
     return list(row["versions"]) if row else []
 

@@ -30,7 +30,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
-from adapters.connections import checked_without_round_trip
+from adapters.connections import array_literal, checked_without_round_trip
 from adapters.eventstore.archived_log import ArchivedLog, EventsRead, Span, archived_spans, nothing_archived
 from adapters.eventstore.catch_up import (
     ingest_marks,
@@ -374,7 +374,7 @@ class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLed
     def known_event_ids(self, event_ids: Iterable[UUID]) -> set[UUID]:
         # One text literal for the array: psycopg dumps a list of UUIDs element by element in Python.
         # One statement, so no transaction around it: BEGIN and ROLLBACK would be two more round trips.
-        wanted = "{" + ",".join(i.hex for i in event_ids) + "}"  # PostgreSQL reads uuids without hyphens too
+        wanted = array_literal(event_ids)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._select_known, (wanted,), prepare=True)
             return {row["event_id"] for row in curs.fetchall()}
@@ -386,7 +386,7 @@ class PostgresIngestRecorder(ArchivedLog, PostgresApplicationRecorder, IngestLed
     def stream_versions(self, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
         # Per stream, the last row of its primary key (one index probe), not a max() over all its rows:
         # a busy session has thousands.
-        wanted = "{" + ",".join(map(str, stream_ids)) + "}"
+        wanted = array_literal(stream_ids)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self._select_versions, (wanted,), prepare=True)
             return {row["originator_id"]: row["version"] for row in curs.fetchall() if row["version"] is not None}

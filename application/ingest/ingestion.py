@@ -271,7 +271,7 @@ class Ingestion:
         # (person, minute) of each event, the person as their id's integer
         user_minutes = [[(e.user_id.int, _minute(t.occurred_at)) for e, t in b.valid] for b in batches]
         per_minute = Counter(key for keys in user_minutes for key in keys)
-        recording = Recording(unit, self._keys, self._geo)
+        recording = Recording(unit, self._geo)
         outcomes = []
         for batch, batch_user_minutes in zip(batches, user_minutes, strict=True):
             outcome = _Outcome()
@@ -315,7 +315,7 @@ class Ingestion:
 
     def _subjects(self, senders: set[UUID], events: list[CatalogEvent], erased: set[int]) -> dict[UUID, UUID]:
         """The subjects of the senders not erased; those first seen with a consent get theirs (and a key) here, all
-        in one transaction (recording would otherwise make each alone: a commit per person)."""
+        in one transaction (one each, when recording made them, was a commit per person)."""
         subjects = self._keys.subjects_for([u for u in senders if u.int not in erased])
         first_seen = {
             e.user_id

@@ -14,7 +14,6 @@ from uuid import UUID
 
 from application.ingest.ports import GeoLookup
 from application.ingest.unit_of_work import UnitOfWork
-from application.ports import SubjectKeys
 from application.principals import Principal
 from domain.catalog import CatalogEvent, UserConsentUpdate, UserProfileUpdate, UserSignup
 from domain.consent import Consent, ConsentChoice
@@ -46,7 +45,6 @@ class Recording:
 
     __slots__ = (
         "_geo",
-        "_keys",
         "_lookup",
         "_network",
         "_people",
@@ -56,9 +54,8 @@ class Recording:
         "_unit",
     )
 
-    def __init__(self, unit: UnitOfWork, keys: SubjectKeys, lookup: GeoLookup) -> None:
+    def __init__(self, unit: UnitOfWork, lookup: GeoLookup) -> None:
         self._unit = unit
-        self._keys = keys
         self._lookup = lookup
         self._people: dict[int, _Person] = {}
         self._sessions: dict[tuple[int, str], list[TrackedEvent]] = {}
@@ -92,15 +89,13 @@ class Recording:
         return True
 
     def _person(self, event: CatalogEvent) -> _Person | None:
-        """The sender's subject and consent, looked up once per write; a first consent update makes them."""
+        """The sender's subject and consent, looked up once per write; None for someone who never consented."""
         user_key = event.user_id.int
         person = self._people.get(user_key)
         if person is not None:
             return person
+        # Those first seen with a consent got their subject before the write began (Ingestion._subjects).
         subject = self._unit.subject_of(event.user_id)
-        if subject is None and isinstance(event, UserConsentUpdate):
-            created = self._keys.subject_for(event.user_id, create=True)
-            subject = self._unit.add_subject(event.user_id, created) if created else None
         if subject is None:
             return None
         person = self._people[user_key] = _Person(subject, self._unit.consent(subject))

@@ -51,10 +51,6 @@ class UnitOfWork:
     def subject_of(self, app_user_id: UUID) -> UUID | None:
         return self._subjects.get(app_user_id)
 
-    def add_subject(self, app_user_id: UUID, subject_id: UUID) -> UUID:
-        self._subjects[app_user_id] = subject_id
-        return subject_id
-
     def _get(self, aggregate_id: UUID) -> Aggregate | None:
         # One lookup when loaded already: a uuid.UUID key is hashed in Python, every time.
         found = self._loaded.get(aggregate_id, _NOT_LOADED)
