@@ -21,7 +21,7 @@ from application.read_models.ports import DailyCountsView, LiveActivityView, Liv
 from application.read_models.projections import PagedProjection, Upkeep
 from application.read_models.shapes import READ_SHAPES
 from application.store import AnalyticsStore
-from domain.periods import UTC_ZONE, day_of
+from domain.periods import UTC_ZONE, day_of, hour_number
 from domain.session import Session
 from domain.user import User
 
@@ -76,12 +76,13 @@ class LiveActivityProjection(PagedProjection[LiveActivityView]):
 def _collect(changes: LiveChanges, subject: UUID, tracked_events: Iterable[Any], zone: ZoneInfo) -> None:
     # Days and the latest time are gathered per stored event (one person's), then merged once:
     # the subject, a UUID, is slow to hash.
-    days: set[date] = set()
+    days: set[int] = set()  # day numbers (date ordinals): no date built nor hashed per event
     latest: datetime | None = None
+    in_utc = zone is UTC_ZONE
     for tracked in tracked_events:
         at: datetime = tracked.occurred_at
         event = tracked.event
-        days.add(day_of(at, zone))
+        days.add(hour_number(at) // 24 if in_utc else day_of(at, zone).toordinal())
         if latest is None or at > latest:
             latest = at
         name = event.name
@@ -93,6 +94,6 @@ def _collect(changes: LiveChanges, subject: UUID, tracked_events: Iterable[Any],
             spans = changes.activations_started if name == "activation_started" else changes.activations_ended
             activation = (subject, event.properties.activation_id)
             spans[activation] = max(at, spans.get(activation, at))
-    changes.active_days.update((day, subject) for day in days)
+    changes.active_days.update((date.fromordinal(day), subject) for day in days)
     if latest is not None:
         changes.last_seen[subject] = max(latest, changes.last_seen.get(subject, latest))

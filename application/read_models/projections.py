@@ -25,7 +25,7 @@ from application.read_models.shapes import READ_SHAPES
 from application.retention.archive import METRICS_DAYS
 from application.store import AnalyticsStore, log_pages
 from domain.catalog import MicroactCreated
-from domain.periods import UTC_ZONE, day_of
+from domain.periods import UTC_ZONE, day_of, hour_number, hour_start
 from domain.platform import PlatformDay
 from domain.redacted import RedactedEvent
 from domain.session import Session
@@ -203,6 +203,9 @@ class DailyCountsProjection(PagedProjection[DailyCountsView]):
         hourly: Counter[tuple[datetime, str]] = Counter()
         later: list[tuple[dict[tuple[date, str], int], Counter[tuple[date, str]]]] = []
         oldest = self.oldest_day()
+        oldest_hour = oldest.toordinal() * 24
+        # Counted by (UTC hour number, name) first: ints hash cheaply, and the days follow from the hours in UTC.
+        tally = _HourTally(self.zone)
         for event in events:
             if isinstance(event, (PlatformDay.Closed, PlatformDay.Reclosed)):
                 # A closed day's counts, as recorded: a rebuild that can no longer read an erased
@@ -212,21 +215,60 @@ class DailyCountsProjection(PagedProjection[DailyCountsView]):
                     recorded = {
                         (day, k.removeprefix("event:")): n for k, n in event.totals.items() if k[:6] == "event:"
                     }
+                    tally.flush(counts, hourly)  # the counts before the record go before its floor
                     counts = Counter()
                     later.append((recorded, counts))
                 continue
             if isinstance(event, Session.EventsTracked):
-                tracked: Any  # a TrackedEvent, or the TrackedRead a rebuild decodes (application.read_models.shapes)
-                for tracked in event.events:
-                    at, name = tracked.occurred_at, tracked.event.name
-                    if at.date() < oldest:
-                        continue  # past the metrics' retention (archive run purged its rows)
-                    counts[(day_of(at, self.zone), name)] += 1
-                    hour = at.replace(minute=0, second=0, microsecond=0)
-                    hourly[(hour, name)] += 1
-                    if name == MicroactCreated.name:  # the hourly job reports them by category
-                        hourly[(hour, f"{name}/category:{tracked.event.properties.category}")] += 1
+                tally.count(event.events, oldest_hour)
+        tally.flush(counts, hourly)
         self._view.add(first, position, hourly, later)
+
+
+class _HourTally:
+    """Tracked events counted by (UTC hour number, name), then added to day and hour counters in one go.
+
+    A page of a device-shaped history holds ~20,000 catalog events; keyed by
+    ints rather than aware datetimes, counting them costs about a fifth.
+    """
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self.zone = zone
+        self.hours: dict[tuple[int, str], int] = {}
+        self.categories: dict[tuple[int, str], int] = {}  # micro-acts by category: hourly only
+        # Days in another reporting zone do not follow from UTC hours (offsets of :30, :45): counted apart.
+        self.local_days: Counter[tuple[date, str]] | None = None if zone is UTC_ZONE else Counter()
+
+    def count(self, tracked_events: Any, oldest_hour: int) -> None:
+        """A stored event's tracked events (TrackedEvent, or the TrackedRead a rebuild decodes), from oldest_hour."""
+        hours, categories, local_days = self.hours, self.categories, self.local_days
+        for tracked in tracked_events:
+            at, name = tracked.occurred_at, tracked.event.name
+            hour = hour_number(at)
+            if hour < oldest_hour:
+                continue  # past the metrics' retention (archive run purged its rows)
+            key = (hour, name)
+            hours[key] = hours.get(key, 0) + 1
+            if local_days is not None:
+                local_days[(day_of(at, self.zone), name)] += 1
+            if name == MicroactCreated.name:  # the hourly job reports them by category
+                key = (hour, f"{name}/category:{tracked.event.properties.category}")
+                categories[key] = categories.get(key, 0) + 1
+
+    def flush(self, counts: Counter[tuple[date, str]], hourly: Counter[tuple[datetime, str]]) -> None:
+        """Add what was counted since the last flush to ``counts`` (days) and ``hourly``; start again."""
+        for (hour, name), n in self.hours.items():
+            start = hour_start(hour)
+            hourly[(start, name)] += n
+            if self.local_days is None:
+                counts[(start.date(), name)] += n
+        for (hour, name), n in self.categories.items():
+            hourly[(hour_start(hour), name)] += n
+        if self.local_days is not None:
+            counts.update(self.local_days)
+            self.local_days.clear()
+        self.hours.clear()
+        self.categories.clear()
 
 
 def catch_up_together(

@@ -7,7 +7,6 @@ subject and are deleted when the readable ``User.Erased`` record arrives.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import date
 from typing import Any, Final
 from uuid import UUID
@@ -16,7 +15,7 @@ from zoneinfo import ZoneInfo
 from application.read_models.ports import DayMetrics, UserDaysChanges, UserDaysView
 from application.read_models.projections import PagedProjection
 from application.read_models.shapes import READ_SHAPES
-from domain.periods import day_of
+from domain.periods import UTC_ZONE, day_of, hour_number
 from domain.session import Session
 from domain.user import User
 
@@ -76,26 +75,33 @@ class UserDaysProjection(PagedProjection[UserDaysView]):
 
 
 def _count(changes: UserDaysChanges, subject: UUID, tracked_events: Any, zone: ZoneInfo, oldest: date) -> None:
-    """One stored event's tracked events (one person's): counted by (day, metric) first, then merged,
-    so the subject (a UUID, slow to hash) is hashed once per day and metric, not per event."""
-    local: Counter[tuple[date, str]] = Counter()
+    """One stored event's tracked events (one person's): counted by (day number, metric) first, then merged,
+    so the subject (a UUID, slow to hash) is hashed once per day and metric, not per event, and no event
+    hashes a date."""
+    local: dict[tuple[int, str], int] = {}
+    oldest_hour, in_utc = oldest.toordinal() * 24, zone is UTC_ZONE
     for tracked in tracked_events:
         at = tracked.occurred_at
-        if at.date() < oldest:
+        hour = hour_number(at)
+        if hour < oldest_hour:
             continue  # past the metrics' retention
-        day = day_of(at, zone)
+        day = hour // 24 if in_utc else day_of(at, zone).toordinal()
         event = tracked.event
         name = event.name
-        local[(day, "events")] += 1
+        key = (day, "events")
+        local[key] = local.get(key, 0) + 1
         metric = METRIC_OF.get(name)
         if metric is not None:
-            local[(day, metric)] += 1
+            key = (day, metric)
+            local[key] = local.get(key, 0) + 1
         if name == "wave_left":
-            local[(day, "wave_seconds")] += event.properties.duration_seconds
+            key = (day, "wave_seconds")
+            local[key] = local.get(key, 0) + event.properties.duration_seconds
         elif name == "wave_feedback_submitted":
-            local[(day, "feedback_rating_sum")] += event.properties.rating
+            key = (day, "feedback_rating_sum")
+            local[key] = local.get(key, 0) + event.properties.rating
         elif name == "activation_mood_logged":
-            changes.moods.append((subject, day, event.properties.phase, event.properties.mood))
+            changes.moods.append((subject, date.fromordinal(day), event.properties.phase, event.properties.mood))
     counts = changes.counts
     for (day, metric), n in local.items():
-        counts[(subject, day, metric)] += n
+        counts[(subject, date.fromordinal(day), metric)] += n
