@@ -82,6 +82,11 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the one-pass rebuild to FILE")
     parser.add_argument("--repeat", type=int, default=1, help="run the one-pass rebuild this many times")
     parser.add_argument(
+        "--page-sizes",
+        default="1000",
+        help="comma-separated stored events per page of the one-pass rebuild, alternated within each repeat",
+    )
+    parser.add_argument(
         "--ab",
         action="store_true",
         help="alternate the repeats: decoding only what the projections read, then every event in full (as before)",
@@ -102,15 +107,19 @@ def main() -> None:
                 measure(f"rebuild {name} alone", projection.rebuild)
         projections = list(container.projections.values())
         reads = {p.name: (p.reads, p.shapes) for p in projections}
-        for run in range(args.repeat * (2 if args.ab else 1)):
-            every = args.ab and run % 2 == 1
+        sizes = [int(size) for size in args.page_sizes.split(",")]
+        for run in range(args.repeat * (2 if args.ab else 1) * len(sizes)):
+            size = sizes[run % len(sizes)]
+            every = args.ab and (run // len(sizes)) % 2 == 1
             for projection in projections:
                 projection.reads, projection.shapes = ((object,), {}) if every else reads[projection.name]
             pages = _PageClock()
             measure(
-                "rebuild all in one pass (addvalue projections rebuild --all)"
+                f"rebuild all in one pass (addvalue projections rebuild --all), pages of {size:,}"
                 + (", decoding every event in full" * every),
-                partial(catch_up_together, container.store, projections, rebuild=True, on_progress=pages),
+                partial(
+                    catch_up_together, container.store, projections, page_size=size, rebuild=True, on_progress=pages
+                ),
                 profile=args.profile,
             )
             print(f"  as the read models grow: {pages.summary()}")
