@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 import psycopg
@@ -80,6 +82,36 @@ def test_rebuilding_all_together_swaps_each_view_and_leaves_no_shadow_behind(con
     else:
         with psycopg.connect(db.url) as conn:
             left = conn.execute(
-                "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE %s", (f"{db.schema}_rebuild%",)
+                "SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE %s OR schema_name LIKE %s",
+                (f"{db.schema}_rebuild%", f"{db.schema}_retired%"),
             ).fetchone()
         assert left == (0,)
+
+
+def test_on_postgres_the_swap_waits_for_a_long_reader_and_then_takes_the_shadows_tables(container: Container) -> None:
+    """The swap changes the tables' schema under an exclusive lock: a reader holding the table longer than the
+    swap's 500 ms lock timeout makes it try again, and it succeeds once the reader is done."""
+    db = container.settings.database
+    if db.kind != "postgresql":
+        pytest.skip("the swap by change of schema is PostgreSQL's; SQLite copies the rows")
+    at = FIXED_NOW
+    person = uuid.uuid4()
+    send(container, consent(person, analytics=True, at=at), event("post_liked", person, {"post_id": "p"}, at=at))
+    container.daily_counts.catch_up()
+    table = f'"{db.schema}".daily_event_counts'
+    with psycopg.connect(db.url) as reader:
+        before_oid = reader.execute("SELECT %s::regclass::oid", (table,)).fetchone()
+        reader.execute(f"SELECT count(*) FROM {table}")  # holds ACCESS SHARE until this transaction ends
+        finish = threading.Timer(1.2, reader.commit)
+        finish.start()
+        started = time.monotonic()
+        container.daily_counts.rebuild()
+        waited = time.monotonic() - started
+        finish.join()
+        after_oid = reader.execute("SELECT %s::regclass::oid", (table,)).fetchone()
+    assert waited >= 1.0  # it could only swap after the reader let go
+    assert after_oid != before_oid  # the shadow's table, not a copy into the old one
+    assert container.daily_counts_view.counts()[(at.date(), "post_liked")] == 1
+    send(container, event("post_liked", person, {"post_id": "q"}, at=at))
+    container.daily_counts.catch_up()  # the live view's own statements find the swapped-in table
+    assert container.daily_counts_view.counts()[(at.date(), "post_liked")] == 2
