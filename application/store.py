@@ -42,20 +42,30 @@ def log_pages(
     *,
     stop: int | None = None,
     size: int = PAGE_SIZE,
+    budget: int | None = None,
 ) -> Iterator[Sequence[Notification]]:
     """The notification log in pages from position ``start`` (inclusive), optionally only ``topics``.
 
     Without ``stop`` a short page is the end of the log; with it, pages are
-    read until one comes back empty or ``stop`` is passed.
+    read until one comes back empty or ``stop`` is passed. With ``budget`` (bytes
+    of stored state), the first page holds at most PAGE_SIZE events and each
+    next one as many as the last one's events suggest fit in the budget, at
+    most ``size``: a history of small events (one per person, as server-side
+    sources send) goes in few large pages, one of batches of a hundred events
+    in pages about as large as without a budget.
     """
+    ask = size if budget is None else min(size, PAGE_SIZE)
     while stop is None or start <= stop:
-        page = select(start, size, stop=stop, topics=topics)
+        page = select(start, ask, stop=stop, topics=topics)
         if not page:
             return
         yield page
-        if stop is None and len(page) < size:
+        if stop is None and len(page) < ask:
             return
         start = page[-1].id + 1
+        if budget is not None:
+            held = sum(len(n.state) for n in page) or 1
+            ask = max(1, min(size, len(page) * budget // held))
 
 
 @cache

@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.database_url import parse_database_url  # noqa: E402
 from application.principals import Principal  # noqa: E402
-from application.read_models.projections import catch_up_together  # noqa: E402
+from application.read_models.projections import ONE_PASS_PAGE_MAX, catch_up_together  # noqa: E402
 from application.store import log_pages  # noqa: E402
 from bench.options import benchmark_parser  # noqa: E402
 from entrypoints.bootstrap import bootstrap  # noqa: E402
@@ -83,8 +83,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run the one-pass rebuild this many times")
     parser.add_argument(
         "--page-sizes",
-        default="1000",
-        help="comma-separated stored events per page of the one-pass rebuild, alternated within each repeat",
+        default=str(ONE_PASS_PAGE_MAX),
+        help="comma-separated most stored events per page of the one-pass rebuild (pages also hold at most"
+        " ONE_PASS_PAGE_BYTES of stored state), alternated within each repeat; default: the service's",
     )
     parser.add_argument(
         "--ab",
@@ -115,7 +116,7 @@ def main() -> None:
                 projection.reads, projection.shapes = ((object,), {}) if every else reads[projection.name]
             pages = _PageClock()
             measure(
-                f"rebuild all in one pass (addvalue projections rebuild --all), pages of {size:,}"
+                f"rebuild all in one pass (addvalue projections rebuild --all), pages of up to {size:,}"
                 + (", decoding every event in full" * every),
                 partial(
                     catch_up_together, container.store, projections, page_size=size, rebuild=True, on_progress=pages
