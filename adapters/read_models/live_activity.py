@@ -60,15 +60,11 @@ def _span_upsert(table: str, key: str, start: str, end: str) -> str:
 def _spans(
     starts: Mapping[tuple[Any, Any], datetime], ends: Mapping[tuple[Any, Any], datetime]
 ) -> list[tuple[Any, ...]]:
-    """One row per key that started or ended: (*key, start or None, end or None), in key order."""
-    keys = sorted(starts.keys() | ends.keys(), key=_by_uuid_int)
-    return [(*key, starts.get(key), ends.get(key)) for key in keys]
+    """One row per key that started or ended: (*key, start or None, end or None).
 
-
-def _by_uuid_int(key: tuple[Any, Any]) -> tuple[Any, Any]:
-    """A key of a UUID and another value, sorted as UUIDs sort (by their int) without UUID's Python ``__lt__``."""
-    first, second = key
-    return (first.int if isinstance(first, UUID) else first, second.int if isinstance(second, UUID) else second)
+    Unsorted: PostgreSQL's merge takes a page's rows in key order (adapters.read_models.page_rows).
+    """
+    return [(*key, starts.get(key), ends.get(key)) for key in starts.keys() | ends.keys()]
 
 
 # Each statement's column types, for PostgreSQL's one statement per page (adapters.read_models.page_rows).
@@ -94,7 +90,7 @@ def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[Statement]
     return [
         (
             q("INSERT INTO {p}live_active_days VALUES (?, ?) ON CONFLICT DO NOTHING"),
-            sorted(changes.active_days, key=_by_uuid_int),
+            list(changes.active_days),
             _DAY_SUBJECT,
         ),
         (
@@ -103,7 +99,7 @@ def _live_statements(changes: LiveChanges, p: str, mark: str) -> list[Statement]
                 " SET last_event_at = excluded.last_event_at"
                 " WHERE excluded.last_event_at > {p}live_last_seen.last_event_at"
             ),
-            sorted(changes.last_seen.items(), key=_by_uuid_int),
+            list(changes.last_seen.items()),
             _SUBJECT_TIME,
         ),
         (

@@ -70,9 +70,8 @@ class _SharedSql:
             self._changes(cursor, changes)
 
     def _changes(self, cursor: Any, changes: UserDaysChanges) -> None:
-        # In key order (by the UUID's int, as UUIDs sort, without UUID's Python __lt__ for each comparison).
-        rows = sorted(changes.counts.items(), key=lambda row: (row[0][0].int, row[0][1], row[0][2]))
-        counts = [(self._v(s), self._v(d), m, n) for (s, d, m), n in rows]
+        # Unsorted: PostgreSQL's merge takes them in key order (adapters.read_models.page_rows); SQLite has one writer.
+        counts = [(self._v(s), self._v(d), m, n) for (s, d, m), n in changes.counts.items()]
         if counts:
             self._add_counts(cursor, counts)
         if changes.moods:

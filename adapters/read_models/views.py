@@ -40,7 +40,7 @@ HourCounts = Mapping[tuple[datetime, str], int]
 class _CountsWrites:
     """A page's counts and its position in one transaction, alike on both databases: each says its statements.
 
-    Rows go in key order, so two writers lock them in the same order.
+    Rows go in key order (on PostgreSQL the merge sorts them), so two writers lock them in the same order.
     """
 
     _add_day: Any  # upsert of (day, event name, n), adding n

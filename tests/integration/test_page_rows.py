@@ -7,11 +7,14 @@ make it again rather than COPY into nothing.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import date
 
+import psycopg
 import pytest
 
+from adapters.read_models.page_rows import forget_page_tables, write_page
 from adapters.read_models.user_days import PostgresUserDays
 from adapters.read_models.views import ShadowView
 from application.read_models.ports import UserDaysChanges
@@ -56,3 +59,43 @@ def written(view: PostgresUserDays) -> None:
     (day,) = view.days_of(subject, DAY, DAY)
     assert day.counts == {"events": 5}
     assert day.moods_end == (7, 7)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_two_writers_of_the_same_rows_in_opposite_orders_wait_for_each_other_and_never_deadlock(
+    container: Container,
+) -> None:
+    """The merge takes a page's rows in key order, whatever order the view gave them in: without that, two
+    writers upserting the same rows, one forwards and one backwards, lock them in opposite orders."""
+    db = container.settings.database
+    table = f'"{db.schema}".page_order_check'
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (k uuid PRIMARY KEY, n bigint NOT NULL)")
+    keys = sorted(uuid.uuid4() for _ in range(2000))
+    upsert = f"INSERT INTO {table} VALUES (%s, %s) ON CONFLICT (k) DO UPDATE SET n = {table}.n + excluded.n"
+    both_in = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def write(rows: list[tuple[uuid.UUID, int]]) -> None:
+        try:
+            with psycopg.connect(db.url) as conn, conn.cursor() as cursor:
+                for _ in range(5):
+                    both_in.wait(timeout=10)
+                    write_page(cursor, upsert, rows, ("uuid", "bigint"))
+                    conn.commit()
+                    forget_page_tables(conn)
+        except BaseException as e:  # reported by the assertion below
+            failures.append(e)
+            both_in.abort()
+
+    writers = [
+        threading.Thread(target=write, args=([(k, 1) for k in keys],)),
+        threading.Thread(target=write, args=([(k, 1) for k in reversed(keys)],)),
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert failures == []
+    with psycopg.connect(db.url) as conn:
+        assert conn.execute(f"SELECT count(*), min(n), max(n) FROM {table}").fetchone() == (2000, 10, 10)
