@@ -158,6 +158,9 @@ class _PageClock:
         fifths = []
         for k in range(5):
             inside = [m for m in self.marks if k * end / 5 <= m[0] <= (k + 1) * end / 5]
+            if len(inside) < 2:  # pages larger than a fifth of the log
+                fifths.append("-")
+                continue
             (p0, c0), (p1, c1) = inside[0], inside[-1]
             fifths.append(f"{(c1 - c0) / max(p1 - p0, 1) * 1e6:,.1f}")
         return "CPU µs per stored event in each fifth of the log: " + " / ".join(fifths)
