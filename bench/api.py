@@ -412,6 +412,13 @@ class Requests:
         return name, filled, self._people[person] if "{user}" in path else self._analyst
 
 
+class HealthOnly:
+    """The floor's requests: ``GET /health``, which uvicorn and Litestar answer without the API's work."""
+
+    def next(self) -> tuple[str, str, bytes]:
+        return "health", "/health", b""
+
+
 def _bearer(token: str) -> bytes:
     return f"Authorization: Bearer {token}\r\n".encode()
 
@@ -465,7 +472,9 @@ class Sample:
         self.route, self.status, self.seconds, self.late = route, status, seconds, late
 
 
-async def offer(url: str, requests: Requests, *, rate: float, seconds: float, drain: float = 30) -> list[Sample]:
+async def offer(
+    url: str, requests: Requests | HealthOnly, *, rate: float, seconds: float, drain: float = 30
+) -> list[Sample]:
     """Send at ``rate`` per second on a fixed schedule for ``seconds``; then wait up to ``drain`` s for answers.
 
     A request still unanswered then counts as ``unanswered``, with the time it had waited.
@@ -689,6 +698,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="sample the server with py-spy while measuring")
     parser.add_argument("--routes", help="comma-separated route names: only these, in their MIX proportions")
     parser.add_argument("--calibrate", type=int, default=100, help="requests per route sent one at a time (0: none)")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="then GET /health at --rate for --seconds on the same server: the HTTP stack's own CPU per answer",
+    )
     args = parser.parse_args()
 
     plan, generation = generate(args)
@@ -711,6 +725,11 @@ def main() -> None:
         samples = asyncio.run(offer(url, requests, rate=args.rate, seconds=args.seconds))
         elapsed = time.perf_counter() - started
         used = cpu.used()
+        if args.floor:
+            floor_cpu = CpuClock(server.pid)
+            floor_started = time.perf_counter()
+            floor = asyncio.run(offer(url, HealthOnly(), rate=args.rate, seconds=args.seconds))
+            floor_elapsed, floor_used = time.perf_counter() - floor_started, floor_cpu.used()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -719,6 +738,9 @@ def main() -> None:
         f"{args.seconds:.0f} s measured; latency from the scheduled send"
     )
     report(samples, elapsed, args.rate, used)
+    if args.floor:
+        print("floor: GET /health (no token, no quota, no access log, no database) at the same rate, same server")
+        report(floor, floor_elapsed, args.rate, floor_used)
     if spy is not None:
         spy.wait(timeout=120)
         top_costs(out)
