@@ -21,7 +21,7 @@ from uuid import UUID
 from application.errors import StorageError
 from application.ports import SubjectKeys
 
-__all__ = ["UNAVAILABLE", "UNKEYED", "PersonHashes", "person_hash"]
+__all__ = ["PEOPLE_REMEMBERED", "PERSON_HASH_SECONDS", "UNAVAILABLE", "UNKEYED", "PersonHashes", "person_hash"]
 
 UNAVAILABLE: Final = "person:unavailable"  # the key store could not be read: the request goes on, named so
 
@@ -39,20 +39,26 @@ def person_hash(keys: SubjectKeys, app_user_id: UUID) -> str:
     return f"person:{digest}"
 
 
+# How long a person's hash is remembered. With 10,000 people each serve worker saw a person about once a minute
+# in bench/api.py, so a minute's memory read the key store (two round trips, in a thread) for most requests.
+PERSON_HASH_SECONDS: Final = 600.0
+PEOPLE_REMEMBERED: Final = 100_000
+
+
 class PersonHashes:
     """``person_hash`` for the requests of the last ``ttl`` seconds, remembered: one key-store read per person and
-    minute instead of per request, and answers go on while the key store is away (then ``UNAVAILABLE``).
+    ``ttl`` instead of per request, and answers go on while the key store is away (then ``UNAVAILABLE``).
 
     A hash remembered past an erasure names at most ``ttl`` seconds more of requests by the same hash, which the
-    destroyed key still makes unlinkable to the person.
+    destroyed key still makes unlinkable to the person (their reads are answered 404 meanwhile).
     """
 
     def __init__(
         self,
         keys: SubjectKeys,
         *,
-        ttl: float = 60.0,
-        max_people: int = 10_000,
+        ttl: float = PERSON_HASH_SECONDS,
+        max_people: int = PEOPLE_REMEMBERED,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._keys = keys

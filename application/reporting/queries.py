@@ -72,7 +72,12 @@ __all__ = [
     "Confidence",
 ]
 
-SUBJECT_KEPT_SECONDS: Final = 60.0
+# A person's subject never changes while they are not erased, and an erased person stays refused for good (the
+# erasure register is asked on every read): a subject found can be kept as long as the process lives. Bounded in
+# number, not in time: with 10,000 people each serve worker saw a person about once a minute in bench/api.py, so
+# a minute's bound made most reads look the subject up again (two round trips).
+SUBJECT_KEPT_SECONDS: Final = 24 * 3600.0
+SUBJECTS_KEPT: Final = 100_000
 _NO_DATA: Final = "no data is held for this user (never seen, or erased)"
 
 
@@ -101,7 +106,7 @@ class Analytics:
         self._clock = clock
         self._monotonic = monotonic
         self._closed_totals: Kept[date, dict[str, int]] = Kept(max_entries=2 * MAX_RANGE_DAYS, clock=monotonic)
-        self._subjects: Kept[UUID, UUID] = Kept(max_entries=50_000, clock=monotonic)
+        self._subjects: Kept[UUID, UUID] = Kept(max_entries=SUBJECTS_KEPT, clock=monotonic)
         self._realtime = LiveReadings(
             live, clock, max_age=live_max_age, stale_limit=live_stale_limit, monotonic=monotonic
         )
@@ -157,8 +162,8 @@ class Analytics:
         )
 
     def _subject(self, user_id: UUID) -> UUID:
-        """The person's subject. A person's subject never changes while they are not erased, so one found is
-        kept a minute; whether they are erased is asked every time, so an erasure counts at once."""
+        """The person's subject, kept once found (SUBJECT_KEPT_SECONDS); whether they are erased is asked every
+        time, so an erasure counts at once."""
         kept = self._subjects.get(user_id)
         if kept is not None:
             if self._keys.erased(user_id):

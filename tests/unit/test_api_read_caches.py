@@ -8,16 +8,21 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
+from uuid import uuid4
 
 import jwt
+import msgspec
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from adapters.api_access.tokens import InvalidToken, JwtTokens
 from application.batching import Batcher
+from application.errors import NotFound
 from application.principals import Principal
 from application.read_models.ports import LiveSnapshot
-from application.reporting.queries import Analytics, Answer, AnswerCache
+from application.reporting.daily_indices import PersonIndices
+from application.reporting.queries import SUBJECT_KEPT_SECONDS, Analytics, Answer, AnswerCache
+from domain.indices import IndexWeights, add_value, flourish
 from domain.platform import PlatformDay
 from entrypoints.http.auth import VerifiedTokens
 from tests.fakes import FakeReports, FixedClock
@@ -368,3 +373,65 @@ def test_only_hs256_tokens_without_a_kid_are_valid_until_expiry() -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     assert not tokens.valid_until_expiry(jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": "k1"}))
     assert not tokens.valid_until_expiry("not.a.token")
+
+
+# --- people's subjects ----------------------------------------------------------------------------------------
+
+
+class Subjects:
+    """A subject lookup that counts its reads, with an erasure register the test fills."""
+
+    def __init__(self) -> None:
+        self.subjects: dict[Any, Any] = {}
+        self.erasures: set[Any] = set()
+        self.lookups = self.checks = 0
+
+    def subject_for(self, app_user_id: Any, *, create: bool = False) -> Any:
+        self.lookups += 1
+        return None if app_user_id in self.erasures else self.subjects.get(app_user_id)
+
+    def erased(self, app_user_id: Any) -> bool:
+        self.checks += 1
+        return app_user_id in self.erasures
+
+
+class OneIndex:
+    """Per-person reads holding one index result for whichever subject is asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[Any] = []
+
+    def index_and_days(self, subject_id: Any, day: date, first: date) -> tuple[bytes | None, int]:
+        self.asked.append(subject_id)
+        found = PersonIndices(flourish=flourish([], day), add_value=add_value([], day), weights=IndexWeights())
+        return msgspec.json.encode(found), 3
+
+
+def test_a_persons_subject_is_looked_up_once_for_the_day_but_an_erasure_refuses_their_next_read_at_once() -> None:
+    subjects, reads, ticker = Subjects(), OneIndex(), Ticker()
+    person, subject = uuid4(), uuid4()
+    subjects.subjects[person] = subject
+    analytics = Analytics(
+        keys=cast(Any, subjects),
+        reports=FakeReports(),
+        user_days=cast(Any, type("Days", (), {"zone": UTC})()),
+        person_reads=cast(Any, reads),
+        summaries=cast(Any, None),
+        live=cast(Any, None),
+        clock=FixedClock(datetime(2026, 3, 10, 12, tzinfo=UTC)),
+        monotonic=ticker,
+    )
+    day = date(2026, 3, 9)
+    for _ in range(3):
+        ticker.now += 600  # ten minutes between reads: longer than any per-request cache of the gate
+        assert analytics.flourish_index(person, day).data["metric"] == "flourish_index"
+    assert subjects.lookups == 1  # found once, then kept
+    assert subjects.checks == 2  # the erasure register is asked on every read that used the kept subject
+    assert reads.asked == [subject] * 3
+    subjects.erasures.add(person)
+    with pytest.raises(NotFound):
+        analytics.flourish_index(person, day)  # the very next read after the erasure request
+    ticker.now += SUBJECT_KEPT_SECONDS  # past the bound: looked up again, and still refused
+    with pytest.raises(NotFound):
+        analytics.flourish_index(person, day)
+    assert subjects.lookups == 2
