@@ -71,7 +71,10 @@ class _WindowCounter:
 
 
 class SqliteApiRateCounter(_WindowCounter, ApiRateCounter):
-    """Counters in a SQLite file of their own; ``BEGIN IMMEDIATE`` makes each hit atomic across processes."""
+    """Counters in a SQLite file of their own; ``BEGIN IMMEDIATE`` makes each hit atomic across processes.
+
+    Not inline: a writer waiting for another process's lock sleeps a millisecond or more at a time.
+    """
 
     def __init__(self, path: Path, quota: ApiQuota) -> None:
         super().__init__(quota)
@@ -118,7 +121,13 @@ class SqliteApiRateCounter(_WindowCounter, ApiRateCounter):
 
 
 class PostgresApiRateCounter(_WindowCounter, ApiRateCounter):
-    """Counters in ``<schema>.api_rate_windows``; the upsert's row lock makes each hit atomic."""
+    """Counters in ``<schema>.api_rate_windows``; the upsert's row lock makes each hit atomic.
+
+    Inline: a hit is one autocommitted statement on an unlogged table, held up only by the same caller's hit in
+    another process, for as long as that one row's update takes.
+    """
+
+    counts_inline = True
 
     def __init__(self, conninfo: str, quota: ApiQuota, *, schema: str = "public") -> None:
         super().__init__(quota)

@@ -47,6 +47,10 @@ class QuotaDecision(msgspec.Struct, frozen=True, kw_only=True):
 class ApiRateCounter(Protocol):
     """Counts one request of the user behind ``principal_key`` (already a keyed hash) and decides on it."""
 
+    # True when a hit is one statement that never waits long for another writer, so that an event loop may count
+    # it itself; False when hits should be counted together in a thread of their own (application.batching).
+    counts_inline: bool = False
+
     def hit(self, principal_key: str, now: datetime) -> QuotaDecision: ...
 
     def hit_many(self, hits: Sequence[tuple[str, datetime]]) -> list[QuotaDecision]:
