@@ -72,8 +72,8 @@ class Gate:
         # while another holds the lock) the hits of concurrent requests are counted in one transaction in a
         # thread (application.batching).
         self._rate = container.api_rate
-        self._quota: Batcher[tuple[str, datetime], QuotaDecision] = Batcher(
-            container.api_rate.hit_many, name="api-quota"
+        self._quota: Batcher[tuple[str, datetime], QuotaDecision] | None = (
+            None if self._rate.counts_inline else Batcher(self._rate.hit_many, name="api-quota")
         )
         # From the key store's root secrets, which stay the same when the master key is rotated.
         self._secrets = container.keys.derived_secrets(PRINCIPAL_PURPOSE)
@@ -178,7 +178,7 @@ class Gate:
     async def _count(self, key: str, state: dict[str, Any]) -> None:
         """One more request of this caller's hourly quota; the RateLimit headers go to the access log's middleware."""
         now = datetime.now(UTC)
-        quota = self._rate.hit(key, now) if self._rate.counts_inline else await self._quota.submit_waiting((key, now))
+        quota = self._rate.hit(key, now) if self._quota is None else await self._quota.submit_waiting((key, now))
         # Reset: when the current hour-long window ends (the sliding count has shed most of it by then).
         window_end = self._window - int(now.timestamp()) % self._window
         headers = {
