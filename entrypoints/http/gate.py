@@ -40,7 +40,7 @@ from entrypoints.http.auth import VerifiedTokens, authenticate
 from entrypoints.http.errors import ApiError
 
 _READERS_OF_OTHERS: Final = frozenset({"admin", "auditor"})
-_KEPT_KEYS: Final = 20_000  # callers whose principal_key is remembered
+_KEPT_KEYS: Final = 100_000  # callers whose principal_key is remembered: as many as the tokens kept (auth.py)
 
 __all__ = ["PRINCIPAL_PURPOSE", "Gate", "admitted_person", "admitted_principal", "principal_key"]
 
