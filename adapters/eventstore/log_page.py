@@ -43,7 +43,9 @@ def postgres_log_page(
         params.append(list(topics))
     statement += SQL(" ORDER BY notification_id LIMIT %s")
     params.append(limit)
-    with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+    # Binary results: a state arrives as its bytes, not as hex text twice its size to decode, and an id as
+    # 16 bytes; reading bench/rebuild.py --mixed's 179,839 rows took 0.60-0.73 s instead of 0.82-0.96 s.
+    with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row, binary=True) as curs:
         curs.execute(statement, params, prepare=True)
         return [_notification(i, o, v, t, s) for i, o, v, t, s in curs.fetchall()]
 

@@ -23,7 +23,7 @@ from application.ports import Clock
 from application.read_models.ports import DailyCountsView, Shadow, TrackedView
 from application.read_models.shapes import READ_SHAPES
 from application.retention.archive import METRICS_DAYS
-from application.store import AnalyticsStore, log_pages
+from application.store import AnalyticsStore, log_pages, read_topics
 from domain.catalog import MicroactCreated
 from domain.periods import UTC_ZONE, day_of, hour_number, hour_start
 from domain.platform import PlatformDay
@@ -40,7 +40,7 @@ __all__ = [
 
 
 class CatchUp(msgspec.Struct, frozen=True, kw_only=True):
-    """What one catch-up did: events seen, skipped because redacted, and where it stopped."""
+    """What one catch-up did: events read (only the classes read: read_topics), redacted skipped, position."""
 
     processed: int
     redacted_skipped: int
@@ -138,7 +138,8 @@ class PagedProjection(Generic[ViewT]):
         position, target = self._view.position(), self.target()
         processed = skipped = catalog = 0
         select = self._store.recorder.select_notifications
-        for page in log_pages(select, position + 1, stop=target, size=self._page_size):
+        topics = read_topics(self.reads)
+        for page in log_pages(select, position + 1, topics, stop=target, size=self._page_size):
             events = []
             for event in self._store.decode_page(page, self.reads, self.shapes):
                 if event is None:
@@ -153,6 +154,9 @@ class PagedProjection(Generic[ViewT]):
             processed += len(page)
             if on_progress is not None:
                 on_progress(position, target)
+        if position < target:
+            _pass_the_rest([self], target, on_progress)
+            position = target
         return CatchUp(processed=processed, redacted_skipped=skipped, position=position, catalog_events=catalog)
 
     def rebuild(self, on_progress: Progress | None = None) -> CatchUp:
@@ -361,7 +365,8 @@ def _one_pass(
     # A lighter shape only where every projection reads that class through the same one.
     shapes = {c: s for c, s in projections[0].shapes.items() if all(p.shapes.get(c) is s for p in projections)}
     select = store.recorder.select_notifications
-    for page in log_pages(select, position + 1, stop=target, size=page_size, budget=ONE_PASS_PAGE_BYTES):
+    topics = read_topics(reads)
+    for page in log_pages(select, position + 1, topics, stop=target, size=page_size, budget=ONE_PASS_PAGE_BYTES):
         decoded = []
         for notification, event in zip(page, store.decode_page(page, reads, shapes), strict=True):
             if event is None:
@@ -379,4 +384,15 @@ def _one_pass(
         processed += len(page)
         if on_progress is not None:
             on_progress(position, target)
-    return CatchUp(processed=processed, redacted_skipped=skipped, position=position, catalog_events=catalog)
+    if position < target:
+        _pass_the_rest(projections, target, on_progress)
+    return CatchUp(processed=processed, redacted_skipped=skipped, position=target, catalog_events=catalog)
+
+
+def _pass_the_rest(projections: list[PagedProjection[Any]], target: int, on_progress: Progress | None) -> None:
+    """Move the projections still behind ``target`` to it: the rest of the log holds no event they read."""
+    for projection in projections:
+        if projection.position() < target:
+            projection._apply_page([], target)
+    if on_progress is not None:
+        on_progress(target, target)

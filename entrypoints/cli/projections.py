@@ -110,7 +110,7 @@ def _run_together(container: Container, chosen: list[PagedProjection[Any]], *, r
     start = 0 if rebuild else min(p.position() for p in chosen)
     with progress_bar(f"{names} " + ("rebuild" if rebuild else "catch-up"), start) as show:
         result = catch_up_together(container.store, chosen, rebuild=rebuild, on_progress=show)
-    print(f"{names}: {result.processed} events read once for all, {_speed(result, begun)}")
+    print(f"{names}: {_speed(result, start, begun)} (read once for all)")
 
 
 def _run_projection(projection: PagedProjection[Any], *, rebuild: bool) -> None:
@@ -119,12 +119,16 @@ def _run_projection(projection: PagedProjection[Any], *, rebuild: bool) -> None:
     start = 0 if rebuild else projection.position()
     with progress_bar(f"{projection.name} " + ("rebuild" if rebuild else "catch-up"), start) as show:
         result = (projection.rebuild if rebuild else projection.catch_up)(show)
-    print(f"{projection.name}: {result.processed} events read, {_speed(result, begun)}")
+    print(f"{projection.name}: {_speed(result, start, begun)}")
 
 
-def _speed(result: CatchUp, begun: float) -> str:
+def _speed(result: CatchUp, start: int, begun: float) -> str:
+    """What a pass did and how fast. Of the stored events it passed (log positions), only those of the classes
+    the projections read were read (application.read_models.projections.read_topics)."""
     elapsed = max(time.monotonic() - begun, 1e-9)
+    passed = result.position - start
     return (
-        f"{result.redacted_skipped} redacted skipped, position {result.position}, "
-        f"{result.processed / elapsed:,.0f} stored events/s, {result.catalog_events / elapsed:,.0f} catalog events/s"
+        f"{result.processed} events read of {passed} stored, {result.redacted_skipped} redacted skipped, "
+        f"position {result.position}, "
+        f"{passed / elapsed:,.0f} stored events/s, {result.catalog_events / elapsed:,.0f} catalog events/s"
     )

@@ -7,6 +7,9 @@ import uuid
 import pytest
 
 from application.principals import Principal
+from application.read_models.projections import catch_up_together
+from application.store import read_topics
+from domain.redacted import RedactedEvent
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.overrides import Overrides
 from entrypoints.settings import Settings
@@ -73,6 +76,28 @@ def test_events_of_an_erased_user_are_skipped_and_the_projection_advances(contai
     container.erasure.erase(erased, requested_by="test")
 
     result = container.daily_counts.rebuild()
-    assert result.redacted_skipped >= 4  # consent started+changed, user first seen, session started, 2 tracked
+    # Only what daily counts reads is selected: the erased person's tracked events, not their consent records.
+    read = [n for n in container.store.iter_log() if n.topic in read_topics(container.daily_counts.reads)]
+    redacted = [e for e in container.store.decode_page(read) if isinstance(e, RedactedEvent)]
+    assert result.redacted_skipped == len(redacted) > 0
     assert result.position == container.store.recorder.max_notification_id()
     assert container.daily_counts_view.counts()[(at.date(), "wave_feedback_submitted")] == 1
+
+
+def test_a_log_ending_in_events_no_projection_reads_is_passed_all_the_same(container: Container) -> None:
+    """Only the topics a projection reads are selected, yet its position reaches the end of the log: a catch-up
+    that stopped at its last read event would read the same tail again on every tick, and report it as lag."""
+    at = FIXED_NOW
+    user = uuid.uuid4()
+    send(container, consent(user, analytics=True, at=at), feedback(user, "x", at=at))
+    container.daily_counts.catch_up()
+    container.erasure.erase(user, requested_by="test")  # User.Erased and key records: daily counts reads none
+    end = container.store.recorder.max_notification_id()
+    assert end is not None
+    assert end > container.daily_counts.position()
+
+    assert container.daily_counts.catch_up().processed == 0
+    assert container.daily_counts.position() == end
+    assert container.daily_counts.lag(at) == (0, 0.0)
+    assert catch_up_together(container.store, list(container.projections.values())).position == end
+    assert all(p.position() == end for p in container.projections.values())
