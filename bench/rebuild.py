@@ -57,7 +57,7 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.database_url import parse_database_url  # noqa: E402
 from application.principals import Principal  # noqa: E402
-from application.read_models.projections import ONE_PASS_PAGE_MAX, catch_up_together  # noqa: E402
+from application.read_models.projections import REBUILD_PAGE_MAX, catch_up_together  # noqa: E402
 from application.store import log_pages  # noqa: E402
 from bench.options import benchmark_parser  # noqa: E402
 from entrypoints.bootstrap import bootstrap  # noqa: E402
@@ -87,9 +87,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run the one-pass rebuild this many times")
     parser.add_argument(
         "--page-sizes",
-        default=str(ONE_PASS_PAGE_MAX),
+        default=str(REBUILD_PAGE_MAX),
         help="comma-separated most stored events per page of the one-pass rebuild (pages also hold at most"
-        " ONE_PASS_PAGE_BYTES of stored state), alternated within each repeat; default: the service's",
+        " REBUILD_PAGE_BYTES of stored state), alternated within each repeat; default: a rebuild's",
     )
     parser.add_argument(
         "--ab",
