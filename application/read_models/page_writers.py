@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 __all__ = ["PageWriters"]
@@ -24,12 +24,13 @@ class PageWriters:
     done in turn, a rebuild of a mixed history waited on PostgreSQL about half
     its wall time (docs/performance.md, 2026-12-06). Each projection has one
     page in flight at most, in order, so its pages are written one after
-    another as before; its position is known here, not read back per page.
+    another as before; its position is kept here, not read back per page.
     A failed write is raised at that projection's next page, or at the end.
     """
 
-    def __init__(self, projections: Sequence[_Projection]) -> None:
-        self._positions = [p.position() for p in projections]
+    def __init__(self, projections: Sequence[_Projection], positions: Sequence[int]) -> None:
+        """``positions``: where each projection stands now, as the pass has just read them."""
+        self._positions = list(positions)
         self._projections = projections
         self._pool = ThreadPoolExecutor(max_workers=len(projections), thread_name_prefix="page-writer")
         self._writing: list[Future[None] | None] = [None] * len(projections)
@@ -52,13 +53,10 @@ class PageWriters:
         if writing is not None:
             writing.result()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, error: type[BaseException] | None, *_: object) -> None:
         try:
-            for i in range(len(self._writing)):
-                if exc[0] is None:
+            if error is None:  # else the error already raised wins
+                for i in range(len(self._writing)):
                     self._wait(i)
-                else:  # the error already raised wins; the writes in flight still end before this returns
-                    wait([w for w in self._writing if w is not None])
-                    break
         finally:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True)  # the writes in flight end before this returns, whatever happened

@@ -358,14 +358,15 @@ def _one_pass(
     target = store.recorder.max_notification_id() or 0
     if not projections:  # every lease held elsewhere: nothing to read
         return CatchUp(processed=0, redacted_skipped=0, position=target, catalog_events=0)
-    position = min(p.position() for p in projections)
+    positions = [p.position() for p in projections]
+    position = min(positions)
     processed = skipped = catalog = 0
     reads = tuple(dict.fromkeys(c for p in projections for c in p.reads))
     # A lighter shape only where every projection reads that class through the same one.
     shapes = {c: s for c, s in projections[0].shapes.items() if all(p.shapes.get(c) is s for p in projections)}
     select = store.recorder.select_notifications
     topics = read_topics(reads)
-    with PageWriters(projections) as writers:
+    with PageWriters(projections, positions) as writers:
         for page in log_pages(select, position + 1, topics, stop=target, size=page_size, budget=page_bytes):
             decoded = []
             for notification, event in zip(page, store.decode_page(page, reads, shapes), strict=True):
