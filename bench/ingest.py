@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from adapters.api_access.tokens import JwtTokens  # noqa: E402
-from bench.options import benchmark_parser, schema_tables  # noqa: E402
+from bench.options import benchmark_parser, kept_schema_master_key, schema_tables  # noqa: E402
 from tests.fakes import consent, event  # noqa: E402
 
 SECRET = "bench-secret-" + "z" * 40
@@ -415,7 +415,7 @@ def main() -> None:
             args.port = probe.getsockname()[1]
     schema = args.schema or f"bench_{uuid.uuid4().hex[:8]}"
     # A kept schema is opened again by later runs, so its master key must be the same each time.
-    master = hashlib.sha256(f"addvalue bench {schema}".encode()).digest() if args.schema else os.urandom(32)
+    master = kept_schema_master_key(schema) if args.schema else os.urandom(32)
     url = f"http://127.0.0.1:{args.port}"
     env = {
         **os.environ,

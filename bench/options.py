@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 from typing import Any
 
@@ -27,3 +28,9 @@ def schema_tables(conn: psycopg.Connection[Any], schema: str) -> list[tuple[str,
         (schema, f"{schema}_keys"),
     ).fetchall()
     return [(str(namespace), str(table), int(size)) for namespace, table, size in rows]
+
+
+def kept_schema_master_key(schema: str) -> bytes:
+    """The master key of a schema kept by ``bench/ingest.py --schema``: derived from its name, so that later runs
+    (and bench/rebuild_cli.py) open it again. Bench data only."""
+    return hashlib.sha256(f"addvalue bench {schema}".encode()).digest()

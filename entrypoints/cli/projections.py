@@ -129,6 +129,6 @@ def _speed(result: CatchUp, start: int, begun: float) -> str:
     passed = result.position - start
     return (
         f"{result.processed} events read of {passed} stored, {result.redacted_skipped} redacted skipped, "
-        f"position {result.position}, "
+        f"position {result.position}, {result.catalog_events} catalog events, "
         f"{passed / elapsed:,.0f} stored events/s, {result.catalog_events / elapsed:,.0f} catalog events/s"
     )

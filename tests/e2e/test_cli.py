@@ -80,11 +80,12 @@ def test_project_rebuild_reports_progress_and_skips_nothing_when_nobody_was_eras
         assert bar is not None, out  # the progress bar, finished, with the rate of the whole replay
         assert int(bar.group(1).replace(",", "")) > 0, out
         line = rf"^{name}: (\d+) events read of (\d+) stored, 0 redacted skipped, position (\d+), "
-        line += r"[\d,.]+ stored events/s, [\d,.]+ catalog events/s$"
+        line += r"(\d+) catalog events, [\d,.]+ stored events/s, [\d,.]+ catalog events/s$"
         summary = re.search(line, out, re.MULTILINE)
         assert summary is not None, out
         assert int(summary.group(2)) == int(summary.group(3)) == head
         assert 0 < int(summary.group(1)) < head  # consent records and sessions started: not what it reads
+        assert int(summary.group(4)) >= int(summary.group(1))  # a device's stored event holds one or more
 
 
 def test_demo_refuses_days_beyond_the_catalogs_30(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
