@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ingest import stored_events  # noqa: E402
 from bench.options import benchmark_parser, kept_schema_master_key  # noqa: E402
 
 # The command's last line for the one pass (entrypoints/cli/projections.py).
@@ -45,6 +46,8 @@ def main() -> None:
     parser.add_argument("--schema", required=True, help="a schema kept by bench/ingest.py --schema")
     parser.add_argument("--repeat", type=int, default=1, help="run the rebuild this many times")
     args = parser.parse_args()
+    if not stored_events(args.database_url, args.schema):  # the command would make the schema, and rebuild nothing
+        sys.exit(f"schema {args.schema} holds no events: fill it first with bench/ingest.py --schema {args.schema}")
     env = {
         **os.environ,
         "ADDVALUE_DATABASE_URL": args.database_url,
@@ -59,14 +62,16 @@ def main() -> None:
     command = [str(Path(sys.executable).parent / "addvalue"), "projections", "rebuild", "--all"]
     print(f"machine: {os.uname().machine}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")
     for run in range(1, args.repeat + 1):
-        with tempfile.TemporaryFile() as err:
-            begun = time.monotonic()
-            process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err)
+        begun = time.monotonic()
+        with (
+            tempfile.TemporaryFile() as err,
+            subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err) as process,
+        ):
             assert process.stdout is not None
             out = process.stdout.read().decode()
             _, status, usage = os.wait4(process.pid, 0)  # this child's own CPU and peak memory
             wall = time.monotonic() - begun
-            process.returncode = code = os.waitstatus_to_exitcode(status)
+            process.returncode = code = os.waitstatus_to_exitcode(status)  # reaped here, so Popen must not wait
             if code:
                 err.seek(0)
                 sys.exit(f"run {run}: addvalue exited {code}:\n{err.read().decode()[-2000:]}")

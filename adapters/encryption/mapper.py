@@ -44,7 +44,6 @@ _SEALED: Final = 2  # header authenticated (issue 13)
 _SEALED_V1: Final = 1  # header not authenticated: read, never written
 _PLAIN: Final = 0
 _V2_CONTEXT: Final = b"addvalue/event/v2"
-_V2_SEALED_CONTEXT: Final = _V2_CONTEXT + bytes([_SEALED])  # how _associated_data begins for _SEALED
 _HEADER: Final = 17
 _ENVELOPE_FIELDS: Final = ("originator_id", "originator_version")
 _REDACTED_TOPIC: Final = get_topic(RedactedEvent)
@@ -96,11 +95,12 @@ def _state_type(event_class: type) -> type[msgspec.Struct]:
     return msgspec.defstruct(f"{event_class.__qualname__}State", fields)
 
 
-def _associated_data(fmt: int, subject_id: UUID, originator_id: UUID | str, version: int, topic: str) -> bytes:
+def _associated_data(fmt: int, subject: bytes, originator_id: UUID | str, version: int, topic: str) -> bytes:
+    """``subject``: the subject's 16 bytes, as the header holds them (read back from it, not rebuilt, per event)."""
     position = f"{originator_id}:{version}:{topic}".encode()
     if fmt == _SEALED_V1:
         return position
-    return _V2_CONTEXT + bytes([fmt]) + subject_id.bytes + position
+    return _V2_CONTEXT + bytes([fmt]) + subject + position
 
 
 def _is_personal(event_class: type) -> bool:
@@ -127,7 +127,7 @@ class EncryptingMapper(Mapper[UUID]):
             if key is None:
                 raise SubjectErased(f"subject {subject_id} was erased; nothing more can be written for it")
             fmt = _SEALED
-            body = seal(key, payload, _associated_data(fmt, subject_id, originator_id, version, topic))
+            body = seal(key, payload, _associated_data(fmt, subject_id.bytes, originator_id, version, topic))
         return StoredEvent(
             originator_id=originator_id,
             originator_version=version,
@@ -189,10 +189,7 @@ class EncryptingMapper(Mapper[UUID]):
             key = key_of(subject_id)
             if key is None:
                 return self._redacted(stored_event, subject_id)
-            # The subject's 16 bytes as the header holds them (whence subject_id): equal to subject_id.bytes,
-            # without building them again for every stored event.
-            position = f"{originator_id}:{version}:{stored_event.topic}".encode()
-            aad = position if fmt == _SEALED_V1 else _V2_SEALED_CONTEXT + raw[1:_HEADER] + position
+            aad = _associated_data(fmt, raw[1:_HEADER], originator_id, version, stored_event.topic)
             try:
                 payload = unseal(key, raw[_HEADER:], aad)
             except Tampered as e:

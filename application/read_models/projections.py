@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import date, datetime, timedelta
 from typing import Any, Final, Generic, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
+from eventsourcing.persistence import Notification
 
 from application.ports import Clock
 from application.read_models.page_writers import PageWriters
@@ -138,17 +139,10 @@ class PagedProjection(Generic[ViewT]):
         select = self._store.recorder.select_notifications
         topics = read_topics(self.reads)
         for page in log_pages(select, position + 1, topics, stop=target, size=self._page_size):
-            events = []
-            for event in self._store.decode_page(page, self.reads, self.shapes):
-                if event is None:
-                    continue  # not read by this projection
-                if isinstance(event, RedactedEvent):
-                    skipped += 1
-                else:
-                    events.append(event)
-                    catalog += len(event.events) if isinstance(event, Session.EventsTracked) else 0
+            decoded, redacted, tracked = _decoded(self._store, page, self.reads, self.shapes)
+            skipped, catalog = skipped + redacted, catalog + tracked
             position = page[-1].id
-            self._apply_page(events, position)
+            self._apply_page([event for _, event in decoded], position)
             processed += len(page)
             if on_progress is not None:
                 on_progress(position, target)
@@ -368,15 +362,8 @@ def _one_pass(
     topics = read_topics(reads)
     with PageWriters(projections, positions) as writers:
         for page in log_pages(select, position + 1, topics, stop=target, size=page_size, budget=page_bytes):
-            decoded = []
-            for notification, event in zip(page, store.decode_page(page, reads, shapes), strict=True):
-                if event is None:
-                    continue  # read by none of them
-                if isinstance(event, RedactedEvent):
-                    skipped += 1
-                else:
-                    decoded.append((notification.id, event))
-                    catalog += len(event.events) if isinstance(event, Session.EventsTracked) else 0
+            decoded, redacted, tracked = _decoded(store, page, reads, shapes)
+            skipped, catalog = skipped + redacted, catalog + tracked
             position = page[-1].id
             writers.apply(decoded, position)
             processed += len(page)
@@ -385,6 +372,23 @@ def _one_pass(
     if position < target:
         _pass_the_rest(projections, target, on_progress)
     return CatchUp(processed=processed, redacted_skipped=skipped, position=target, catalog_events=catalog)
+
+
+def _decoded(
+    store: AnalyticsStore, page: Sequence[Notification], reads: tuple[type, ...], shapes: Mapping[type, type]
+) -> tuple[list[tuple[int, Any]], int, int]:
+    """A page decoded for ``reads``: (position, event) of each event to apply, the redacted, the catalog events."""
+    decoded: list[tuple[int, Any]] = []
+    redacted = catalog = 0
+    for notification, event in zip(page, store.decode_page(page, reads, shapes), strict=True):
+        if event is None:
+            continue  # read by none of them
+        if isinstance(event, RedactedEvent):
+            redacted += 1
+        else:
+            decoded.append((notification.id, event))
+            catalog += len(event.events) if isinstance(event, Session.EventsTracked) else 0
+    return decoded, redacted, catalog
 
 
 def _pass_the_rest(projections: list[PagedProjection[Any]], target: int, on_progress: Progress | None) -> None:
