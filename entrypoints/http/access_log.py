@@ -2,7 +2,9 @@
 
 Allowed requests (and errors) are one record each. Refused ones (401, 403, 429) are counted per minute, caller
 or network, route and status (application.api_access.denials) and written as one record per count when the
-minute is over: anyone can send refused requests, so they must not grow the permanent log one row each.
+minute is over: anyone can send refused requests, so they must not grow the permanent log one row each. When the
+process stops, the counts not yet written (the current minute's) are written before the store closes
+(``AccessLogMiddleware.close``, an ``on_shutdown`` hook of entrypoints.http.app).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class AccessLogMiddleware(ASGIMiddleware):
         self._prefix = prefix  # of the router's routes: /api, or nothing for the dashboards' pages
         self._writer = AccessLogWriter(container.access_log)
         self._refusals = DenialSummaries()
-        self._flush_scheduled = False
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._templates: dict[object, str] = {}  # per route handler, computed once
 
     def __deepcopy__(self, memo: dict[int, Any]) -> AccessLogMiddleware:
@@ -117,19 +119,30 @@ class AccessLogMiddleware(ASGIMiddleware):
 
     def _schedule_flush(self, now: datetime) -> None:
         """Write the counts of refusals once their minute is over (one timer at a time, on the event loop)."""
-        if self._flush_scheduled:
+        if self._flush_timer is not None:
             return
-        self._flush_scheduled = True
         delay = (DenialSummaries.next_due(now) - now).total_seconds() + _FLUSH_GRACE_SECONDS
-        asyncio.get_running_loop().call_later(delay, self._flush)
+        self._flush_timer = asyncio.get_running_loop().call_later(delay, self._flush)
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
+        self._flush_timer = None
         now = datetime.now(UTC)
         for summary in self._refusals.due(now):
             self._writer.submit(summary).add_done_callback(_log_failure)
         if self._refusals.pending():
             self._schedule_flush(now)
+
+    async def close(self) -> None:
+        """Write every refusal counted so far, the current minute's included, and stop the timer: run when the
+        app shuts down, before the store closes. Without it a stop lost up to a minute of refusals from the log,
+        and the timer fired later against a closed store."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        written = [self._writer.submit_waiting(summary) for summary in self._refusals.drain()]
+        for outcome in await asyncio.gather(*written, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                log.error("audit.summary_append_failed", error=str(outcome))
 
 
 def _log_failure(written: Future[AccessRecord]) -> None:

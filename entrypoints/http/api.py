@@ -36,8 +36,9 @@ from entrypoints.http.socket_gate import SocketGate
 __all__ = ["api_router"]
 
 
-def api_router(container: Container, tokens: VerifiedTokens, gate: Gate) -> Router:
-    """Every /api route, behind the gate and the access log, answering errors in the envelope."""
+def api_router(container: Container, tokens: VerifiedTokens, gate: Gate, access_log: AccessLogMiddleware) -> Router:
+    """Every /api route, behind the gate and ``access_log`` (the app closes it at shutdown), answering errors in
+    the envelope."""
     return Router(
         "/api",
         route_handlers=[
@@ -61,7 +62,7 @@ def api_router(container: Container, tokens: VerifiedTokens, gate: Gate) -> Rout
             "principal": Provide(admitted_principal, sync_to_thread=False),
             "person": Provide(admitted_person, sync_to_thread=False),
         },
-        middleware=[AccessLogMiddleware(container)],
+        middleware=[access_log],
         guards=[gate.guard],
         security=[{BEARER: []}],
         exception_handlers=enveloped_errors(),

@@ -18,6 +18,7 @@ from litestar.openapi.spec import Components
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.error_tracking import start_error_tracking
 from entrypoints.http import health
+from entrypoints.http.access_log import AccessLogMiddleware
 from entrypoints.http.api import api_router
 from entrypoints.http.auth import VerifiedTokens
 from entrypoints.http.bodies import StrictBody
@@ -57,20 +58,27 @@ def create_app(container: Container, *, run_jobs: bool = True) -> Litestar:
     )
     scheduler = scheduler_for(container)
     gate = Gate(container, tokens)  # one gate, one quota and one refusal count for /api and the pages
+    access_logs = (AccessLogMiddleware(container), AccessLogMiddleware(container, prefix=""))  # /api, the pages
     return Litestar(
         route_handlers=[
             ingest_events,
             metrics_page,
             *health.ROUTES,
             segment_router(),
-            api_router(container, tokens, gate),
-            *page_routes(container, gate),
+            api_router(container, tokens, gate, access_logs[0]),
+            *page_routes(container, gate, access_logs[1]),
         ],
         middleware=[RequestTimer(container)],
         template_config=template_config(),
         dependencies={"container": provided(container), "tokens": provided(tokens), "guard": provided(guard)},
         on_startup=[container.group_commit.start, *([scheduler.start] if run_jobs else [])],
-        on_shutdown=[*([scheduler.stop] if run_jobs else []), container.group_commit.stop],
+        # The access logs' last refusal counts are written while the store is still open (container.close
+        # comes after these, where the caller adds it).
+        on_shutdown=[
+            *([scheduler.stop] if run_jobs else []),
+            container.group_commit.stop,
+            *(access_log.close for access_log in access_logs),
+        ],
         request_max_body_size=MAX_BATCH_BYTES,
         dto=StrictBody,  # every data: body decoded strictly, in one place (entrypoints/http/bodies.py)
         return_dto=None,

@@ -3,6 +3,7 @@ one row each."""
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import UTC, datetime
 
@@ -46,3 +47,26 @@ def test_refused_requests_from_one_network_past_the_burst_are_answered_429_with_
     assert limited
     assert all(int(a.headers["retry-after"]) >= 1 for a in limited)
     assert "refused requests" in limited[-1].json()["error"]["message"]
+
+
+def test_refusals_counted_in_the_minute_a_service_stops_are_written_before_it_exits(served: Served) -> None:
+    # A stop used to lose the current minute's counts: they were only written by a timer once the minute was over.
+    before = _records(served)
+    with httpx.Client(base_url=served.base_url, timeout=10) as client:
+        statuses = [client.get("/api/realtime/dau").status_code for _ in range(5)]  # no token: 401, under the burst
+    assert statuses == [401] * 5
+    served.stop()  # SIGTERM: uvicorn's graceful shutdown, as an operator's restart
+    assert served.process is not None
+    # uvicorn ends its graceful shutdown by raising the signal again; a SIGKILL (-9) would mean it hung.
+    assert served.process.returncode == -signal.SIGTERM, served.output()
+    container = bootstrap(load_settings(served.env))
+    try:
+        report = container.access_log.verify()
+        assert report.ok, report.problem
+        written = container.access_log.page(before, 100)
+    finally:
+        container.close()
+    refused = [r for r in written if r.outcome == "denied" and r.route == "/api/realtime/dau"]
+    assert sum(r.requests for r in refused) == 5, written  # one summary, or two across a minute's end
+    assert {(r.status, r.principal.startswith("net:")) for r in refused} == {(401, True)}
+    assert "summary_append_failed" not in served.output()

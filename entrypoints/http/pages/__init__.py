@@ -57,8 +57,9 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     return TemplateConfig(directory=_HERE / "templates", engine=JinjaTemplateEngine)
 
 
-def page_routes(container: Container, gate: Gate) -> list[ControllerRouterHandler]:
-    """Sign-in and sign-out (no session needed), the pages behind the door, and the static files."""
+def page_routes(container: Container, gate: Gate, access_log: AccessLogMiddleware) -> list[ControllerRouterHandler]:
+    """Sign-in and sign-out (no session needed), the pages behind the door (logged by ``access_log``, which the app
+    closes at shutdown), and the static files."""
     door = PageDoor(container.sign_in, gate, container.settings.trusted_proxies)
     errors = page_errors()
     return [
@@ -71,7 +72,7 @@ def page_routes(container: Container, gate: Gate) -> list[ControllerRouterHandle
                 "aggregate": provided(Aggregates()),
             },
             guards=[door.guard],
-            middleware=[AccessLogMiddleware(container, prefix="")],
+            middleware=[access_log],
             exception_handlers=errors,
             include_in_schema=False,
         ),
